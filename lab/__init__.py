@@ -1,0 +1,1 @@
+"""maillab's orchestration: networks, services, faults, scenarios, reports."""

@@ -1,0 +1,143 @@
+"""``maillab clean``: remove what a crashed lab run left behind, like ``mn -c``.
+
+It removes, in order: maillab's own processes (servers, fault scripts,
+captures, Postfix peers), Mininet's host shells (which takes their network
+namespaces with them), veth links named like Mininet's (``foo-eth0``), the
+bridges a lab recorded, and the temporary directories it recorded.
+Unlike ``mn -c`` it leaves unrelated files in /tmp alone.
+"""
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from lab import state
+from lab.lock import LabBusy, lab_lock
+
+log = logging.getLogger(__name__)
+
+# Command lines that only a maillab lab starts.
+PROCESS_PATTERNS = (
+    r"-m servers\.(dns|mx|relay|sender)\b",
+    r"-m lab\.(faults|provisioner)\b",
+    r"maillab-(run|bench|test)",   # captures and Postfix peers keep their files under such dirs
+    r"mininet:",                    # Mininet's host shells
+)
+LINK_RE = re.compile(r"^\d+: ([-_.A-Za-z0-9]+-eth\d+)[@:]", re.M)
+
+
+def _pids_matching(pattern):
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    me = os.getpid()
+    return [int(p) for p in out.split() if int(p) != me]
+
+
+def kill_processes():
+    """SIGKILL every maillab process; returns how many there were."""
+    pids = set()
+    for pattern in PROCESS_PATTERNS:
+        pids.update(_pids_matching(pattern))
+    for pid in state.recorded("pids"):
+        if pid.isdigit() and _is_alive(int(pid)):
+            pids.add(int(pid))
+    pids.discard(os.getpid())
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while any(_is_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)  # reaping after SIGKILL
+    state.forget("pids")
+    return len(pids)
+
+
+def _is_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def mininet_links():
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    return sorted(set(LINK_RE.findall(out)))
+
+
+def delete_links():
+    links = mininet_links()
+    for link in links:
+        subprocess.run(["ip", "link", "del", link], capture_output=True)
+    return len(links)
+
+
+def existing_bridges():
+    try:
+        return sorted(os.listdir("/sys/class/net"))
+    except FileNotFoundError:
+        return []
+
+
+def delete_bridges():
+    present = set(existing_bridges())
+    removed = 0
+    for br in state.recorded("bridges"):
+        if br in present and os.path.isdir("/sys/class/net/%s/bridge" % br):
+            subprocess.run(["ip", "link", "set", br, "down"], capture_output=True)
+            subprocess.run(["ip", "link", "del", br], capture_output=True)
+            removed += 1
+    state.forget("bridges")
+    return removed
+
+
+def delete_dirs():
+    removed = 0
+    for d in state.recorded("dirs"):
+        if os.path.isdir(d):
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+    state.forget("dirs")
+    return removed
+
+
+def clean(wait=0.0):
+    """Remove every leftover; returns counts. Refuses while a lab holds the lock."""
+    with lab_lock(timeout=wait):
+        return clean_unlocked()
+
+
+def clean_unlocked():
+    """The work of clean(), for callers that already hold the lab lock."""
+    counts = {
+        "processes": kill_processes(),
+        "links": delete_links(),
+        "bridges": delete_bridges(),
+        "dirs": delete_dirs(),
+    }
+    log.info("clean: %s", counts)
+    return counts
+
+
+def leftovers():
+    """What a lab could have left that is still here (empty when clean)."""
+    found = {}
+    procs = set()
+    for pattern in PROCESS_PATTERNS:
+        procs.update(_pids_matching(pattern))
+    if procs:
+        found["processes"] = sorted(procs)
+    links = mininet_links()
+    if links:
+        found["links"] = links
+    bridges = [b for b in state.recorded("bridges") if b in existing_bridges()]
+    if bridges:
+        found["bridges"] = bridges
+    return found
+
+
+__all__ = ["clean", "clean_unlocked", "leftovers", "LabBusy"]

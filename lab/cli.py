@@ -1,0 +1,95 @@
+"""The ``maillab`` command: one entry point, one subcommand per job.
+
+Each subcommand lives in its own module and is imported only when used,
+so ``maillab clean`` works even on a machine where Mininet is broken.
+"""
+import argparse
+import importlib
+import logging
+import sys
+
+
+def _cmd_clean(args):
+    from lab.clean import LabBusy, clean
+    try:
+        counts = clean(wait=args.wait)
+    except LabBusy as e:
+        print("maillab clean: %s; stop it first, or wait with --wait SECONDS" % e,
+              file=sys.stderr)
+        return 1
+    print("removed: " + ", ".join("%d %s" % (n, what) for what, n in counts.items()))
+    return 0
+
+
+def _lazy(module, func):
+    def run(args):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            print("maillab %s: not available in this version" % args.command,
+                  file=sys.stderr)
+            return 2
+        return getattr(mod, func)(args)
+    return run
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="maillab",
+        description="Mail failover on emulated data centers, on real packets.")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more log output (-vv for debug)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("clean", help="remove what a crashed lab run left behind (like mn -c)")
+    s.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a running lab to finish (default: refuse at once)")
+    s.set_defaults(func=_cmd_clean)
+
+    s = sub.add_parser("scenarios", help="list scenarios and the claims each exercises")
+    s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_scenarios"))
+
+    s = sub.add_parser("run", help="run a scenario (or 'all') and write its report")
+    s.add_argument("scenario", help="scenario name, a scenario .toml file, or 'all'")
+    s.add_argument("--messages", type=int, help="messages to send (default: the scenario's)")
+    s.add_argument("--seed", type=int, default=1, help="seed for faults and message IDs (default 1)")
+    s.add_argument("--report", metavar="DIR", help="where to write report.json and friends "
+                   "(default: reports/SCENARIO-TIME)")
+    s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_run"))
+
+    s = sub.add_parser("demo", help="run the relay-failover scenario and explain it")
+    s.add_argument("scenario", nargs="?", default="relay-failover")
+    s.add_argument("--messages", type=int)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--report", metavar="DIR")
+    s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_demo"))
+
+    s = sub.add_parser("up", help="bring a lab up with all services and open the Mininet CLI")
+    s.add_argument("topology", nargs="?", default="two_dc",
+                   help="one_dc, two_dc or n_dc (default two_dc)")
+    s.add_argument("--switch", default="lxbr", choices=("lxbr", "ovs"))
+    s.add_argument("--dcs", type=int, default=4, help="n_dc: data centers")
+    s.add_argument("--mx-per-dc", type=int, default=4, help="n_dc: messaging servers per DC")
+    s.set_defaults(func=_lazy("lab.up", "cmd_up"))
+
+    s = sub.add_parser("bench", help="benchmarks, side by side with Postfix")
+    s.add_argument("what", choices=("relay",))
+    s.add_argument("--messages", type=int, default=2000)
+    s.add_argument("--sessions", type=int, default=10)
+    s.add_argument("--size", type=int, default=4096, metavar="BYTES")
+    s.set_defaults(func=_lazy("lab.bench", "cmd_bench"))
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Install everything maillab needs on a Debian 12 / Ubuntu 22.04+ machine.
+#
+# Idempotent: on a provisioned machine it checks, changes nothing and ends in
+# seconds. Used by lab.sh (the README's commands), by .ci/run and by the
+# Vagrantfile, so all three set a machine up the same way.
+#
+#   lab/provision.sh            system packages + virtualenv + `maillab` on PATH
+#   lab/provision.sh --vagrant  also Debian's vagrant (for the Vagrantfile test)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$here/.venv"
+say() { printf '[provision] %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "provision.sh must run as root (Mininet needs it): sudo $0 $*" >&2
+    exit 1
+fi
+
+packages=(
+    mininet            # Mininet 2.3 and mnexec
+    bridge-utils iproute2 iputils-ping net-tools procps psmisc
+    iptables           # blackhole and loss faults (netfilter, NFQUEUE)
+    libnetfilter-queue-dev build-essential python3-dev python3-venv
+    tcpdump            # pcaps for every run
+    bind9-dnsutils     # dig, nsupdate
+    swaks              # SMTP test client
+    postfix            # a peer: interop tests and `maillab bench relay`
+)
+for arg in "$@"; do
+    case "$arg" in
+        --vagrant) packages+=(vagrant) ;;
+        *) echo "provision.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Postfix asks how to configure itself; it is only a peer here, started by
+    # maillab with its own configuration, so "No configuration" is right.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    say "Debian packages: all present"
+fi
+
+# Postfix is a peer that maillab starts itself; a system instance would hold port 25.
+if command -v systemctl >/dev/null && systemctl is-enabled postfix >/dev/null 2>&1; then
+    say "disabling the system postfix service (maillab runs its own instances)"
+    systemctl disable --now postfix >/dev/null 2>&1 || true
+fi
+
+# The virtualenv is made from Debian's interpreter so that `import mininet`
+# (a Debian package) works inside it.
+if [ ! -x "$venv/bin/python" ]; then
+    say "creating virtualenv $venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+stamp="$venv/.maillab-installed"
+want=$(cat "$here/setup.cfg" "$here/pyproject.toml" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing maillab into the virtualenv (editable, with test extras)"
+    "$venv/bin/pip" install -q --disable-pip-version-check -e "$here[test]"
+    echo "$want" > "$stamp"
+else
+    say "virtualenv: up to date"
+fi
+
+if [ "$(readlink /usr/local/bin/maillab 2>/dev/null)" != "$venv/bin/maillab" ]; then
+    say "linking /usr/local/bin/maillab"
+    ln -sf "$venv/bin/maillab" /usr/local/bin/maillab
+fi
+say "ready: $(command -v maillab)"

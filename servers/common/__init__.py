@@ -1,0 +1,1 @@
+"""Pieces every maillab server shares: the event log and durable file writes."""

@@ -1,0 +1,102 @@
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from lab import state
+from lab.cli import build_parser, main
+from lab.lock import LabBusy, lab_lock
+from lab.wait import NotReady, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_parser_knows_the_contract_commands():
+    p = build_parser()
+    args = p.parse_args(["run", "relay-failover", "--messages", "5", "--seed", "3",
+                         "--report", "/tmp/r"])
+    assert (args.scenario, args.messages, args.seed, args.report) == \
+        ("relay-failover", 5, 3, "/tmp/r")
+    args = p.parse_args(["bench", "relay", "--messages", "10", "--sessions", "2", "--size", "100"])
+    assert (args.messages, args.sessions, args.size) == (10, 2, 100)
+    for cmd in (["scenarios"], ["up", "one_dc"], ["clean"], ["demo"]):
+        assert p.parse_args(cmd).command == cmd[0]
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | "
+         "os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); "
+         "sys.stdin.read()", path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+
+
+def test_lock_is_exclusive_between_processes(tmp_path):
+    path = str(tmp_path / "lock")
+    with lock_held_by_another_process(path):
+        with pytest.raises(LabBusy):
+            with lab_lock(timeout=0.1, path=path):
+                pass
+    with lab_lock(timeout=1, path=path):
+        pass
+
+
+def test_clean_refuses_while_a_lab_holds_the_lock(tmp_path, monkeypatch, capsys):
+    path = str(tmp_path / "lock")
+    monkeypatch.setattr("lab.lock.LOCK_PATH", path)
+    import lab.clean
+    monkeypatch.setattr(lab.clean, "lab_lock",
+                        lambda timeout: lab_lock(timeout=timeout, path=path))
+    with lock_held_by_another_process(path):
+        assert main(["clean"]) == 1
+    assert "another maillab lab is running" in capsys.readouterr().err
+
+
+def test_state_records_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setattr(state, "STATE_DIR", str(tmp_path / "st"))
+    state.record("bridges", "s1")
+    state.record("bridges", "s2")
+    assert state.recorded("bridges") == ["s1", "s2"]
+    state.forget("bridges")
+    assert state.recorded("bridges") == []
+    with pytest.raises(ValueError):
+        state.record("nonsense", "x")
+
+
+def test_wait_until_returns_value_or_names_what_timed_out():
+    calls = iter([0, 0, 7])
+    assert wait_until(lambda: next(calls), 5, "thing", interval=0) == 7
+    with pytest.raises(NotReady, match="the mx"):
+        wait_until(lambda: False, 0.05, "the mx", interval=0.01)
+
+
+@pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed")
+def test_vagrantfile_validates():
+    res = subprocess.run(["vagrant", "validate"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1"))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_provision_script_is_valid_bash():
+    for script in ("lab/provision.sh", "lab.sh", ".ci/run"):
+        res = subprocess.run(["bash", "-n", os.path.join(ROOT, script)], capture_output=True)
+        assert res.returncode == 0, (script, res.stderr)
+
+
+def test_lock_is_reentrant_in_one_process(tmp_path):
+    path = str(tmp_path / "lock")
+    with lab_lock(path=path):
+        with lab_lock(timeout=0, path=path):
+            pass
+        with lab_lock(timeout=0, path=path):
+            pass
