@@ -231,6 +231,17 @@ class Lab:
         events.sort(key=lambda e: e.get("ts", 0))
         return events[-last:] if last else events
 
+    def kill_host(self, name):
+        """Make ``name`` a dead machine: its server killed, its interfaces down."""
+        with self._mutex:
+            service = self.services.get(name)
+            if service is not None:
+                service.kill()
+            host = self.net.get(name)
+            for intf in host.intfList():
+                if intf.name != "lo":
+                    host.cmd("ip link set %s down" % intf.name)
+
     # --- provisioning actions (called by the provisioner's thread, or directly) ----
     def recreate(self, name):
         """Replace host ``name`` by a new one with the same name, IP and MAC on the
@@ -265,9 +276,18 @@ class Lab:
                 self._wait_from_relay([service])
                 self._dns_add(host, info)
             except BaseException:
-                self.plan.hosts.pop(info.name, None)
+                self._undo_create(info)
                 raise
             return self._created(info, time.monotonic() - t0, action="create")
+
+    def _undo_create(self, info):
+        """A failed create leaves no trace: no server, no host, no planned address."""
+        service = self.services.pop(info.name, None)
+        if service is not None:
+            service.kill()
+        if info.name in self.net:
+            self._remove_host(self.net.get(info.name))
+        self.plan.hosts.pop(info.name, None)
 
     def _remove_host(self, host):
         for link in [l for l in self.net.links if host in (l.intf1.node, l.intf2.node)]:

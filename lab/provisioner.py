@@ -171,7 +171,8 @@ def request(socket_path, secret, action, timeout=60, **fields):
         from servers.common.provision_proto import sign
     except ImportError:
         from lab._provision_proto import sign
-    body = json.dumps(sign(dict(fields, action=action, requester="lab"), secret),
+    fields.setdefault("requester", "lab")
+    body = json.dumps(sign(dict(fields, action=action), secret),
                       sort_keys=True, separators=(",", ":")).encode()
     return raw_request(socket_path, body, timeout)
 

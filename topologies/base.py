@@ -28,7 +28,7 @@ class MailTopo(Topo):
             self.addHost(router, cls=LinuxRouter, ip=lan_ip, mac=mac_for(lan_ip),
                          routes=plan.routes(router), role="router")
             # the LAN link first, so that it is the router's eth0 (its default interface)
-            self.addLink(router, switch, params1={"ip": lan_ip, "mac": mac_for(lan_ip)})
+            self.addLink(router, switch, params1={"ip": lan_ip}, addr1=mac_for(lan_ip))
         for link in plan.router_links:
             opts = {}
             if link.kind == "wan" and (self.wan_bw or self.wan_delay):
@@ -38,8 +38,8 @@ class MailTopo(Topo):
                 if self.wan_delay:
                     opts["delay"] = self.wan_delay
             self.addLink(link.a, link.b,
-                         params1={"ip": link.a_ip + "/30", "mac": mac_for(link.a_ip)},
-                         params2={"ip": link.b_ip + "/30", "mac": mac_for(link.b_ip)},
+                         params1={"ip": link.a_ip + "/30"}, addr1=mac_for(link.a_ip),
+                         params2={"ip": link.b_ip + "/30"}, addr2=mac_for(link.b_ip),
                          **opts)
         for info in plan.hosts.values():
             self.addHost(info.name, **host_params(info))
