@@ -23,9 +23,10 @@ from lab.net import running_net
 from lab.wait import wait_until
 from servers.common.events import EventLog, read_events
 from topologies.base import host_params
+from topologies.nodes import plain_logger
 from topologies.plan import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
 
-log = logging.getLogger(__name__)
+log = plain_logger(__name__)
 
 TOPOLOGY_MODULES = {"one_dc": "topologies.one_dc", "two_dc": "topologies.two_dc",
                     "n_dc": "topologies.n_dc"}

@@ -28,8 +28,9 @@ try:
     from servers.common.provision_proto import generate_secret_file, read_secret, verify
 except ImportError:  # until the relay side's module is merged
     from lab._provision_proto import generate_secret_file, read_secret, verify
+from topologies.nodes import plain_logger
 
-log = logging.getLogger(__name__)
+log = plain_logger(__name__)
 
 MAX_REQUEST = 65536
 NONCE_KEEP = 120        # seconds: longer than the protocol's max request age

@@ -22,8 +22,9 @@ import sys
 from lab import state
 from lab.wait import NotReady, wait_until
 from topologies.plan import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
+from topologies.nodes import plain_logger
 
-log = logging.getLogger(__name__)
+log = plain_logger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable

@@ -5,13 +5,18 @@ Lab commands (besides Mininet's own): ``send N [CLIENT]``, ``mail HOST``,
 ``fault ...`` (the fault scripts, where installed).
 """
 import importlib
+import importlib.util
 import json
 import logging
+import os
 import signal
+import sys
 
 from mininet.cli import CLI
 
-log = logging.getLogger(__name__)
+from topologies.nodes import plain_logger
+
+log = plain_logger(__name__)
 
 
 class LabCLI(CLI):
@@ -106,6 +111,7 @@ def _sigterm_to_exit(signum, frame):
 def run(topology, **opts):
     from lab.lab import Lab
     signal.signal(signal.SIGTERM, _sigterm_to_exit)   # stop everything, as on Ctrl-C
+    logging.getLogger("mininet").propagate = False     # it prints for itself
     with Lab(topology, **opts) as lab:
         print("*** maillab: %s up in %.1f s; run directory %s" % (
             topology, lab.timings["up"], lab.rundir))
@@ -122,8 +128,21 @@ def cmd_up(args):
     return run(args.topology, **opts)
 
 
+def _reexec_in_venv():
+    """The servers need the project's virtualenv (Twisted is not in Debian's
+    python3): a topology script started with plain ``python3`` re-runs itself there."""
+    if importlib.util.find_spec("twisted") is not None:
+        return
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    venv_python = os.path.join(root, ".venv", "bin", "python")
+    if not os.access(venv_python, os.X_OK):
+        raise SystemExit("maillab needs Twisted: run lab/provision.sh (it makes %s)" % venv_python)
+    os.execv(venv_python, [venv_python] + sys.argv)
+
+
 def main_for_topology(name, argv=()):
     """``sudo python3 topologies/NAME.py [N M]``: the same as ``maillab up NAME``."""
+    _reexec_in_venv()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from mininet.log import setLogLevel
     setLogLevel("info")

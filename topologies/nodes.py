@@ -5,7 +5,17 @@ import subprocess
 
 from mininet.node import Node
 
-log = logging.getLogger(__name__)
+
+def plain_logger(name):
+    """A module logger that behaves like any other: importing mininet makes
+    every later logger a MininetLogger, with a console handler and level of its own."""
+    logger = logging.getLogger(name)
+    logger.handlers[:] = []
+    logger.setLevel(logging.NOTSET)
+    return logger
+
+
+log = plain_logger(__name__)
 
 WAN_BW_MBIT = 10        # HTB-shaped WAN between data centers
 WAN_DELAY = "20ms"      # only where the kernel has sch_netem
