@@ -171,7 +171,8 @@ def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
 
 def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
                   extra=()):
-    """``provisioner``: (endpoint 'unix:PATH', secret file) or None."""
+    """``provisioner``: (endpoint 'unix:PATH', secret file) or None; given to the
+    relay only with a provisioning policy in ``extra`` (--provision-after)."""
     argv = [PYTHON, "-m", "servers.relay"]
     for d in domains:
         argv += ["--domain", d]
@@ -179,7 +180,7 @@ def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL
              "--port", str(SMTP_PORT), "--dns", dns_addr,
              "--events", os.path.join(workdir, "events.jsonl"),
              "--self-name", info.fqdn]
-    if provisioner:
+    if provisioner and "--provision-after" in extra:
         argv += ["--provisioner", provisioner[0], "--provisioner-secret", provisioner[1]]
     return Service("relay", host, argv + list(extra), workdir, SMTP_PORT, info.ip)
 

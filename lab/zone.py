@@ -48,12 +48,14 @@ def write_zone(plan, path, **kwargs):
 
 
 def generate_key_file(path, name="maillab-key"):
-    """A fresh TSIG key (hmac-sha256) in BIND's format, as tsig-keygen writes it."""
+    """A fresh TSIG key (hmac-sha256) in BIND's format, as tsig-keygen writes it;
+    returns ``path``."""
     try:
         from servers.dns.tsig import generate_key_file as generate
     except ImportError:
         return _generate_key_file(path, name)
-    return generate(path, name=name)
+    generate(path, name=name)
+    return path
 
 
 def _generate_key_file(path, name):

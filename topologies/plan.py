@@ -184,13 +184,13 @@ class AddressPlan:
         for link in self.router_links:
             neighbours.setdefault(link.a, []).append((link.b, link.b_ip))
             neighbours.setdefault(link.b, []).append((link.a, link.a_ip))
-        routes = []
-        for subnet, owner in self.subnets().items():
-            if owner == router:
-                continue
-            hop = self._first_hop(router, owner, neighbours)
-            routes.append((str(subnet), hop))
-        return routes
+        targets = [(str(subnet), owner) for subnet, owner in self.subnets().items()
+                   if owner != router]
+        # the router links themselves, so that routers answer from any address
+        targets += [(str(ipaddress.IPv4Network(link.a_ip + "/30", strict=False)), link.a)
+                    for link in self.router_links if router not in (link.a, link.b)]
+        return [(subnet, self._first_hop(router, owner, neighbours))
+                for subnet, owner in targets]
 
     @staticmethod
     def _first_hop(src, dst, neighbours):

@@ -149,3 +149,8 @@ def test_status_reports_every_service_up(lab):
     st = lab.status()
     assert set(st["services"].values()) == {"up"}
     assert {"dns1/dns", "relay1/relay", "mx1/mx", "mx2/mx"} <= set(st["services"])
+
+
+def test_every_node_reaches_every_other(lab):
+    # routers included: a router answers from its link addresses too
+    assert lab.net.pingAll(timeout=1) == 0
