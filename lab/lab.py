@@ -19,6 +19,7 @@ import time
 
 from lab import services as svc
 from lab import state, zone
+from lab.lock import lab_lock
 from lab.net import running_net
 from lab.wait import wait_until
 from servers.common.events import EventLog, read_events
@@ -31,6 +32,7 @@ log = plain_logger(__name__)
 TOPOLOGY_MODULES = {"one_dc": "topologies.one_dc", "two_dc": "topologies.two_dc",
                     "n_dc": "topologies.n_dc"}
 DEFAULT_RCPT = "user@" + MAIL_DOMAIN
+LOCK_TIMEOUT = 900.0    # seconds to wait for another lab on this machine to finish
 
 
 def make_topology(name, **opts):
@@ -89,6 +91,8 @@ class Lab:
         return False
 
     def _start(self):
+        # the lock first, so that "up" measures the lab and not a wait for another one
+        self._stack.enter_context(lab_lock(timeout=LOCK_TIMEOUT))
         t0 = time.monotonic()
         self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         self.rundir = tempfile.mkdtemp(prefix="maillab-run-")
