@@ -207,16 +207,17 @@ class Lab:
         return sorted(glob.glob(os.path.join(base, "*", "new", "*"))
                       + glob.glob(os.path.join(base, "*", "cur", "*")))
 
-    def queue(self):
-        """The relay's queue entries: id, msgid, recipients, next_hop, attempts, last_error."""
+    def queue_entries(self):
+        """The relay's queue as servers.relay.queue.QueueEntry objects."""
         from servers.relay.queue import Queue
-        qdir = os.path.join(self._dir(self.plan.relay.name), "queue")
-        rows = []
-        for e in Queue(qdir).entries():
-            rows.append({"id": e.id, "msgid": e.msgid, "recipients": list(e.recipients),
-                         "next_hop": e.next_hop, "attempts": e.attempts,
-                         "last_error": e.last_error})
-        return rows
+        return Queue(os.path.join(self._dir(self.plan.relay.name), "queue")).entries()
+
+    def queue(self):
+        """The relay's queue: id, msgid, recipients, next_hop, attempts, last_error."""
+        return [{"id": e.id, "msgid": e.msgid, "recipients": list(e.recipients),
+                 "next_hop": e.next_hop, "attempts": e.attempts,
+                 "next_attempt": e.next_attempt, "last_error": e.last_error}
+                for e in self.queue_entries()]
 
     def status(self):
         """{service: "up"|"down"} and the MX answer a client gets."""

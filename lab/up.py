@@ -54,12 +54,11 @@ class LabCLI(CLI):
     def do_queue(self, _line):
         "queue: the relay's queue (message, next hop, attempts, last error)"
         try:
-            rows = self.lab.queue()
+            from servers.relay.listing import format_queue_listing
+            entries = self.lab.queue_entries()
         except ImportError:
             return self._say("queue: the relay is not installed")
-        self._say("%d queued" % len(rows))
-        for r in rows:
-            self._say("  %(msgid)s -> %(next_hop)s attempts=%(attempts)s %(last_error)s" % r)
+        self._say(format_queue_listing(entries))
 
     def do_status(self, _line):
         "status: services up/down and the MX answer a client gets"
