@@ -62,7 +62,7 @@ class DNSServer:
         if isinstance(reply, bytes):
             return reply
         reply = fit(reply, TCP_MAX if tcp else udp_limit(request))
-        wire = reply.pack()
+        wire = bytes(reply.pack())
         if key is not None:
             wire = tsig.sign(wire, key, now, tsig_record.mac)[0]
         if key is not None and request.header.opcode == OPCODE.UPDATE:

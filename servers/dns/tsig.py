@@ -128,7 +128,7 @@ def sign(message, key, now, request_mac=b"", error=NOERROR, other=b"", fudge=FUD
     record = (_name_wire(key.name) + struct.pack("!HHIH", QTYPE.TSIG, CLASS_ANY, 0, len(rdata))
               + rdata)
     arcount = struct.unpack("!H", message[10:12])[0] + 1
-    return message[:10] + struct.pack("!H", arcount) + message[12:] + record, digest
+    return bytes(message[:10]) + struct.pack("!H", arcount) + bytes(message[12:]) + record, digest
 
 
 def verify(packet, offset, keys, now, request_mac=b""):

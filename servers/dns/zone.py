@@ -174,12 +174,15 @@ def absolute_name(token, origin):
         if origin is None:
             raise ValueError("relative name %r with no $ORIGIN" % token)
         token = token + "." + str(origin)
-    if ".." in token.rstrip(".") or token.startswith(".") and token != ".":
+    labels = token.rstrip(".").split(".") if token != "." else []
+    if any(not label for label in labels):
         raise ValueError("bad name %r" % token)
-    name = DNSLabel(token)
-    if any(len(label) > 63 for label in name.label) or len(token) > 254:
+    if any(len(label) > 63 for label in labels) or len(token) > 254:
         raise ValueError("name too long: %r" % token)
-    return name
+    try:
+        return DNSLabel(token)
+    except UnicodeError:
+        raise ValueError("bad name %r" % token) from None
 
 
 def _number(token, what, top):
@@ -195,7 +198,7 @@ def parse_rdata(rtype, args, origin):
             raise ValueError("%s needs %d field(s), got %d" % (rtype, n, len(args)))
     if rtype == "A":
         count(1)
-        return A(str(ipaddress.IPv4Address(args[0])))
+        return A(str(ipaddress.IPv4Address(args[0])))     # ValueError names the fault
     if rtype == "AAAA":
         count(1)
         return AAAA(str(ipaddress.IPv6Address(args[0])))
