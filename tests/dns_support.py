@@ -38,3 +38,28 @@ def query(name, qtype="A", edns=None):
     if edns is not None:
         q.add_ar(EDNS0(udp_len=edns))
     return q
+
+
+def dig(port, name, qtype="A", *options):
+    """Ask the server with the real ``dig``; returns (status, flags, answer, authority).
+
+    answer and authority are lists of (name, ttl, type, rdata text)."""
+    import re
+    import subprocess
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), name, qtype, "+norec",
+                          "+time=2", "+tries=1", "+noall", "+comments", "+answer",
+                          "+authority"] + list(options),
+                         capture_output=True, text=True, timeout=20).stdout
+    status = re.search(r"status: (\w+)", out)
+    flags = re.search(r";; flags: ([\w ]*);", out)
+    sections = {"ANSWER": [], "AUTHORITY": []}
+    current = None
+    for line in out.splitlines():
+        header = re.match(r";; (\w+) SECTION:", line)
+        if header:
+            current = header.group(1)
+        elif line and not line.startswith(";") and current in sections:
+            fields = line.split(None, 4)
+            sections[current].append((fields[0], int(fields[1]), fields[3], fields[4]))
+    return (status.group(1) if status else None, set(flags.group(1).split()) if flags else set(),
+            sections["ANSWER"], sections["AUTHORITY"])
