@@ -182,8 +182,8 @@ class Scheduler:
                         continue
                 self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
                                  server=session.server)
-                data = yield self.run_blocking(entry.data)
-                result = yield session.send(entry.sender, list(entry.recipients), data)
+                # small read from the page cache: cheaper inline than a thread hop
+                result = yield session.send(entry.sender, list(entry.recipients), entry.data())
                 yield self._settle(entry, dest, result)
         except Exception:
             log.exception("delivery worker for %s failed", dest.key)
