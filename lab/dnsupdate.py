@@ -6,8 +6,10 @@ the lab): ``python -m lab.dnsupdate --server IP:PORT --key FILE --zone Z
 """
 import argparse
 import logging
-import subprocess
 import sys
+
+from servers.dns.tsig import read_key_file
+from servers.dns.update_client import send_update
 
 log = logging.getLogger(__name__)
 
@@ -15,28 +17,6 @@ log = logging.getLogger(__name__)
 def parse_add(text):
     name, ttl, rtype, rdata = text.split(None, 3)
     return name, int(ttl), rtype.upper(), rdata
-
-
-def nsupdate_script(server, port, zone, adds):
-    lines = ["server %s %d" % (server, port), "zone %s" % zone]
-    lines += ["update add %s %d %s %s" % a for a in adds]
-    return "\n".join(lines + ["send", ""])
-
-
-def send(server, port, zone, key_file, adds, timeout=5):
-    """The server's rcode as text ("NOERROR" on success)."""
-    try:
-        from servers.dns.tsig import read_key_file
-        from servers.dns.update_client import send_update
-    except ImportError:
-        r = subprocess.run(["nsupdate", "-t", str(int(timeout)), "-k", key_file],
-                           input=nsupdate_script(server, port, zone, adds),
-                           capture_output=True, text=True, timeout=timeout + 5)
-        if r.returncode == 0:
-            return "NOERROR"
-        return (r.stderr or r.stdout).strip() or "nsupdate failed"
-    return send_update(server, port, zone, read_key_file(key_file), adds=adds,
-                       timeout=timeout)
 
 
 def main(argv=None):
@@ -51,7 +31,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     ip, port = args.server.rsplit(":", 1)
-    rcode = send(ip, int(port), args.zone, args.key, args.add, timeout=args.timeout)
+    try:
+        rcode = send_update(ip, int(port), args.zone, read_key_file(args.key), adds=args.add,
+                            timeout=args.timeout)
+    except (OSError, ValueError) as e:     # no answer, or an answer that fails TSIG
+        rcode = "%s: %s" % (type(e).__name__, e)
     print(rcode)
     return 0 if rcode == "NOERROR" else 1
 

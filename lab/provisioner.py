@@ -24,10 +24,8 @@ import socketserver
 import threading
 import time
 
-try:
-    from servers.common.provision_proto import generate_secret_file, read_secret, verify
-except ImportError:  # until the relay side's module is merged
-    from lab._provision_proto import generate_secret_file, read_secret, verify
+from servers.common.provision_proto import (canonical, generate_secret_file, read_secret,
+                                             sign, verify)
 from topologies.nodes import plain_logger
 
 log = plain_logger(__name__)
@@ -168,13 +166,8 @@ class Provisioner:
 
 def request(socket_path, secret, action, timeout=60, **fields):
     """A blocking client (for the lab CLI and tests): send one signed request."""
-    try:
-        from servers.common.provision_proto import sign
-    except ImportError:
-        from lab._provision_proto import sign
     fields.setdefault("requester", "lab")
-    body = json.dumps(sign(dict(fields, action=action), secret),
-                      sort_keys=True, separators=(",", ":")).encode()
+    body = canonical(sign(dict(fields, action=action), secret))
     return raw_request(socket_path, body, timeout)
 
 

@@ -6,8 +6,7 @@ mx1, MX 20 relay1) and an A record for every server under
 ``MX example.org``; hosts are named inside the same zone, so one
 authoritative server answers everything without delegation.
 """
-import os
-
+from servers.dns import tsig
 from topologies.plan import HOST_SUFFIX, MAIL_DOMAIN
 
 TTL = 60
@@ -50,18 +49,5 @@ def write_zone(plan, path, **kwargs):
 def generate_key_file(path, name="maillab-key"):
     """A fresh TSIG key (hmac-sha256) in BIND's format, as tsig-keygen writes it;
     returns ``path``."""
-    try:
-        from servers.dns.tsig import generate_key_file as generate
-    except ImportError:
-        return _generate_key_file(path, name)
-    generate(path, name=name)
-    return path
-
-
-def _generate_key_file(path, name):
-    import base64
-    secret = base64.b64encode(os.urandom(32)).decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write('key "%s" {\n\talgorithm hmac-sha256;\n\tsecret "%s";\n};\n' % (name, secret))
+    tsig.generate_key_file(path, name=name)
     return path

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.lab
 ])
 def test_relay_provisions_a_server_and_delivers_there(clean_machine, action, server, ip):
     relay_args = ["--provision-after", "1", "--provision-action", action,
-                  "--retry-interval", "0.5"]
+                  "--retry-interval", "0.5", "--connect-timeout", "1"]
     with Lab("two_dc", relay_args=relay_args) as lab:
         lab.kill_host("mx1")
         ledger = lab.send(5, extra=["--connect-timeout", "1"])

@@ -22,3 +22,16 @@ def test_a_service_that_fails_to_start_is_reported_with_its_stderr(clean_machine
             pass
     assert "mx1/mx exited" in str(failed.value)
     assert "--no-such-option" in str(failed.value)
+
+
+def test_n_dc_every_dc_reachable_and_create_in_the_last(clean_machine):
+    with Lab("n_dc", dcs=3, mx_per_dc=2) as lab:
+        assert len(lab.plan.by_role("mx")) == 6
+        st = lab.status()
+        assert set(st["services"].values()) == {"up"} and len(st["services"]) == 8
+        assert lab.dig("mx6.lab.example.org") == ["10.0.3.11"]
+        # relay1 (dc1) to mx6 (dc3): r1 then r3
+        assert "ttl=62" in lab.host("relay1").cmd("ping -c1 -W2 10.0.3.11")
+        created = lab.create("dc3")
+        assert (created["name"], created["ip"]) == ("mx7", "10.0.3.12")
+        assert "10 mx7.lab.example.org." in lab.dig("example.org", "MX")

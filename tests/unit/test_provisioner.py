@@ -6,10 +6,7 @@ import pytest
 
 from lab.provisioner import Gate, Provisioner, perform, raw_request, request, validate
 
-try:
-    from servers.common.provision_proto import sign
-except ImportError:
-    from lab._provision_proto import sign
+from servers.common.provision_proto import sign
 
 SECRET = bytes.fromhex("11" * 32)
 

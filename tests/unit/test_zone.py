@@ -40,3 +40,14 @@ def test_tsig_key_file_is_bind_format(tmp_path):
     assert re.fullmatch(r'key "maillab-key" \{\n\talgorithm hmac-sha256;\n'
                         r'\tsecret "[A-Za-z0-9+/]+=*";\n\};\n', text)
     assert open(generate_key_file(str(tmp_path / "k2"))).read() != text   # fresh per run
+
+
+def test_the_dns_server_accepts_the_generated_zone():
+    from dnslib import QTYPE
+
+    from servers.dns.zone import parse_zone, rdata_text
+    z = parse_zone(zone_text(build_plan(dcs=2, mx_per_dc=(1, 1))), "lab.zone")
+    assert str(z.origin) == "example.org."
+    assert sorted(rdata_text(rr) for rr in z.rrs("example.org.", QTYPE.MX)) == [
+        "10 mx1.lab.example.org.", "20 relay1.lab.example.org."]
+    assert [rdata_text(rr) for rr in z.rrs("mx2.lab.example.org.", QTYPE.A)] == ["10.0.2.10"]
