@@ -103,26 +103,32 @@ class Lab:
         self.lab_events = EventLog(os.path.join(self.rundir, "lab-events.jsonl"),
                                    service="provisioner", host="lab")
         self._write_dns_files()
-        dns = self.plan.dns
-        self._start_service(svc.dns_service(self.net.get(dns.name), dns, self._dir(dns.name),
-                                            self.zone_file, self.key_file,
-                                            health=self.health_file, extra=self.dns_args))
         if self.with_provisioner:
             from lab.provisioner import Provisioner
             self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
                                            os.path.join(self.rundir, "provisioner.secret"))
             self.provisioner.start()
             self._stack.callback(self.provisioner.stop)
-        for info in self.plan.by_role("mx"):
-            self._start_service(svc.mx_service(self.net.get(info.name), info,
-                                               self._dir(info.name), extra=self.mx_args))
+        smtp = [svc.mx_service(self.net.get(info.name), info, self._dir(info.name),
+                               extra=self.mx_args) for info in self.plan.by_role("mx")]
         relay = self.plan.relay
         prov = self.provisioner.endpoint if self.provisioner else None
-        self._start_service(svc.relay_service(self.net.get(relay.name), relay,
-                                              self._dir(relay.name), self.dns_addr,
-                                              provisioner=prov, extra=self.relay_args))
+        smtp.append(svc.relay_service(self.net.get(relay.name), relay, self._dir(relay.name),
+                                      self.dns_addr, provisioner=prov, extra=self.relay_args))
+        for service in smtp:
+            self._start_service(service)
+        if self.health_file:
+            # a health-checking DNS server starts once the servers it probes are
+            # listening, or its first answers (and events) would show them down
+            svc.wait_ready(smtp, self.probe_host, self.start_timeout)
+        dns = self.plan.dns
+        self._start_service(svc.dns_service(self.net.get(dns.name), dns, self._dir(dns.name),
+                                            self.zone_file, self.key_file,
+                                            health=self.health_file, extra=self.dns_args))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
-        wait_until(lambda: self.mx_records(), self.start_timeout, "lab DNS answering MX")
+        full = zone.mx_set(self.plan)
+        wait_until(lambda: self.mx_records() == full, self.start_timeout,
+                   "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
         log.info("lab %s up in %.2f s (run dir %s)", type(self.topo).__name__,
                  self.timings["up"], self.rundir)

@@ -152,12 +152,15 @@ class Provisioner:
         self._thread.start()
         log.info("provisioner listening on %s", self.socket_path)
 
-    def stop(self):
+    def stop(self, action_timeout=60):
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(timeout=5)
             self._server = None
+            # let an action in progress finish before the network goes away
+            if self.action_lock.acquire(timeout=action_timeout):
+                self.action_lock.release()
         try:
             os.unlink(self.socket_path)
         except FileNotFoundError:

@@ -19,6 +19,12 @@ def fqdn(name):
     return "%s.%s." % (name, HOST_SUFFIX)
 
 
+def mx_set(plan):
+    """The zone's MX records for the mail domain: [(preference, target)]."""
+    mx = [(PRIMARY_PREF, fqdn(PRIMARY_MX))] if PRIMARY_MX in plan.hosts else []
+    return mx + [(RELAY_PREF, fqdn(plan.relay.name))]
+
+
 def zone_text(plan, serial=1, ttl=TTL):
     """The zone file text (BIND master format, fully qualified names)."""
     origin = MAIL_DOMAIN + "."
@@ -30,9 +36,8 @@ def zone_text(plan, serial=1, ttl=TTL):
         % (origin, ttl, fqdn(dns.name), origin, serial, ttl),
         "%s %d IN NS %s" % (origin, ttl, fqdn(dns.name)),
     ]
-    if PRIMARY_MX in plan.hosts:
-        lines.append("%s %d IN MX %d %s" % (origin, ttl, PRIMARY_PREF, fqdn(PRIMARY_MX)))
-    lines.append("%s %d IN MX %d %s" % (origin, ttl, RELAY_PREF, fqdn(plan.relay.name)))
+    for pref, target in mx_set(plan):
+        lines.append("%s %d IN MX %d %s" % (origin, ttl, pref, target))
     for info in sorted(plan.hosts.values(), key=lambda h: (h.role == "client", h.name)):
         if info.role == "client":
             continue

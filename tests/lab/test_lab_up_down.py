@@ -1,8 +1,11 @@
 """A lab comes up with every service ready and leaves nothing behind."""
+import os
+
 import pytest
 
 from lab.lab import Lab
 from lab.services import ServiceFailed
+from lab.wait import wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -12,7 +15,6 @@ def test_one_dc_up_and_down(clean_machine):
         assert lab.mx_records() == [(10, "mx1.lab.example.org."),
                                     (20, "relay1.lab.example.org.")]
         rundir = lab.rundir
-    import os
     assert not os.path.exists(rundir)
 
 
@@ -35,3 +37,13 @@ def test_n_dc_every_dc_reachable_and_create_in_the_last(clean_machine):
         created = lab.create("dc3")
         assert (created["name"], created["ip"]) == ("mx7", "10.0.3.12")
         assert "10 mx7.lab.example.org." in lab.dig("example.org", "MX")
+
+
+def test_health_checked_dns_leaves_a_dead_mx_out(clean_machine):
+    with Lab("one_dc", dns_health=True) as lab:
+        assert lab.mx_records() == [(10, "mx1.lab.example.org."), (20, "relay1.lab.example.org.")]
+        lab.kill_host("mx1")
+        wait_until(lambda: lab.mx_records() == [(20, "relay1.lab.example.org.")], 10,
+                   "MX answer without the dead mx1")
+        lab.recreate("mx1")
+        wait_until(lambda: len(lab.mx_records()) == 2, 10, "mx1 back in the MX answer")
