@@ -99,3 +99,10 @@ def test_reserved_capacity_for_created_servers():
     assert plan.plan_new_mx("dc1").ip == "10.0.1.11"
     with pytest.raises(KeyError):
         plan.plan_new_mx("dc9")
+
+
+def test_router_interfaces_lan_first():
+    plan = build_plan(dcs=2, mx_per_dc=(1, 1))
+    assert plan.router_interfaces("r1") == [("10.0.1.1/24", "s1"), ("10.255.0.2/30", "r0"),
+                                            ("10.255.0.5/30", "r2")]
+    assert plan.router_interfaces("r0") == [("10.0.0.1/24", "s0"), ("10.255.0.1/30", "r1")]
