@@ -109,6 +109,9 @@ def test_nsupdate_with_the_key_changes_the_mx_and_the_serial(dns, tcp):
     assert [a[3] for a in dig(dns.port, "mx2.example.org", "A")[2]] == ["10.0.2.25"]
     updated = [e for e in read_events(str(dns.events)) if e["event"] == "updated"]
     assert updated[-1]["serial"] == before + 1 and updated[-1]["key"] == "maillab-key"
+    assert updated[-1]["changes"] == ["delete example.org. MX",
+                                      "add example.org. 300 IN MX 10 mx2.example.org.",
+                                      "add mx2.example.org. 300 IN A 10.0.2.25"]
 
 
 def test_nsupdate_with_a_wrong_key_or_none_changes_nothing(dns, tmp_path):
