@@ -22,8 +22,12 @@ def _rr(buffer):
     rtype, rclass, ttl, rdlength = buffer.unpack("!HHIH")
     if rdlength == 0:
         return RR(name, rtype, rclass, ttl, [] if rtype == QTYPE.OPT else RD(b""))
+    end = buffer.offset + rdlength
     buffer.offset = start
-    return RR.parse(buffer)
+    rr = RR.parse(buffer)
+    if buffer.offset != end:
+        raise MessageError("RDATA of %s is not %d bytes long" % (name, rdlength))
+    return rr
 
 
 def parse(packet):
