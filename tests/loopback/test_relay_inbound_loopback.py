@@ -1,12 +1,10 @@
 """The relay's inbound side with real clients: swaks and smtp-source into
 the durable queue (served alone by a test-only runner)."""
-import pytest
 
 from servers.common.events import read_events
 from servers.relay.queue import Queue
 from tests.loopback.smtp_clients import smtp_source, swaks
 from tests.support import running_server
-
 
 def runner_args(tmp_path):
     return ["--domain", "example.org", "--queue", tmp_path / "queue", "--port", 0,
