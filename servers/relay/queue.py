@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from servers.common.durable import fsync_dir, write_atomic, write_file_synced
+from servers.common.durable import fsync_dir, write_atomic, write_files_synced
 from servers.smtpd.message import find_message_id, header_block
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,9 @@ class Queue:
                                sender=sender, recipients=list(recipients),
                                next_hop=next_hop, arrived=now, next_attempt=now)
             entry.path = self._path(entry.id)
-            write_file_synced(self._tmp_path(entry.id), serialize(entry, data))
-            entries.append(entry)
+            entries.append((entry, data))
+        write_files_synced([(self._tmp_path(e.id), serialize(e, data)) for e, data in entries])
+        entries = [e for e, _ in entries]
         for entry in entries:
             os.rename(self._tmp_path(entry.id), entry.path)
         fsync_dir(self.directory)
