@@ -45,6 +45,7 @@ class Maildirs:
         self.clock = clock
         os.makedirs(self.root, exist_ok=True)
         self._delivered = set()       # (msgid hash, rcpt)
+        self._torn_tail = False
         self._known_dirs = set()
         self._load_dedup()
 
@@ -57,9 +58,11 @@ class Maildirs:
                 for line in f:
                     try:
                         msgid, rcpt = json.loads(line)
-                    except ValueError:
+                    except (ValueError, TypeError):
                         continue      # a torn last line after a crash
                     self._delivered.add((msgid_hash(msgid), rcpt))
+                # After a torn last line, start the next record on a line of its own.
+                self._torn_tail = not line.endswith(b"\n") if f.tell() else False
         except FileNotFoundError:
             pass
         for rcpt in os.listdir(self.root):
@@ -139,8 +142,13 @@ class Maildirs:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             data = b"".join(json.dumps([m, r]).encode() + b"\n" for m, r in pairs)
-            os.write(fd, data)
+            if self._torn_tail:
+                data = b"\n" + data
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             os.fsync(fd)
+            self._torn_tail = False
         finally:
             os.close(fd)
 

@@ -94,6 +94,10 @@ def test_dedup_survives_a_crash_before_the_dedup_record_and_a_torn_line(tmp_path
     assert restarted.already_delivered("<a@x>", "u@example.org")
     assert restarted.already_delivered("<b@x>", "u@example.org")
     assert not restarted.already_delivered("<c@x>", "u@example.org")
+    [outcome] = restarted.deliver_batch([msg("<d@x>")])   # must not join the torn line
+    assert (tmp_path / DEDUP_FILE).read_text().splitlines()[-1] == '["<d@x>", "u@example.org"]'
+    os.unlink(outcome["u@example.org"])                  # a reader deleted it
+    assert Maildirs(str(tmp_path), "mx1").already_delivered("<d@x>", "u@example.org")
     # A message moved to cur/ by a reader still counts.
     [path] = [p for p in messages_in(str(tmp_path / "u@example.org"))][:1]
     os.rename(path, path.replace("/new/", "/cur/") + ":2,S")
