@@ -213,6 +213,9 @@ def test_command_line_over_rfc_limit_is_500_and_session_goes_on():
     s.protocol.dataReceived(b"z" * 5000)
     assert s.take() == []
     assert s.codes(b"zzz\r\nNOOP\r\n") == [500, 250]
+    # The CRLF ending a discarded line split across two packets.
+    s.protocol.dataReceived(b"y" * 2000 + b"\r")
+    assert s.codes(b"\nNOOP\r\n") == [500, 250]
 
 
 def test_data_line_over_rfc_limit_is_refused_and_nothing_is_stored():
