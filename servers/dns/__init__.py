@@ -1,0 +1,1 @@
+"""The lab's authoritative DNS server: zones, answers, TSIG, UPDATE, health checks."""
