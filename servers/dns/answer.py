@@ -1,7 +1,7 @@
 """Authoritative answers to standard queries: a pure function of query and zones."""
 from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel
 
-from servers.dns.message import reply_to
+from servers.dns.message import parse, reply_to
 
 UDP_MIN = 512
 UDP_MAX = 4096
@@ -39,11 +39,14 @@ def udp_limit(request):
 
 
 def answer(request, zones, mx_filter=None, axfr_allowed=False, tcp=False):
-    """The reply (a DNSRecord) to a standard QUERY.
+    """The reply (a DNSRecord) to a standard QUERY (a DNSRecord, or its bytes).
 
-    ``mx_filter(name, rrs) -> rrs`` may narrow MX sets (health checks);
-    ``axfr_allowed`` says whether the asker may transfer a zone.
+    ``zones`` is a list of Zone; ``mx_filter(name, rrs) -> rrs`` may narrow
+    MX sets (health checks); ``axfr_allowed`` says whether the asker may
+    transfer a zone. Truncation for UDP is left to fit().
     """
+    if isinstance(request, (bytes, bytearray)):
+        request = parse(request)
     reply = reply_to(request)
     if edns_option(request) is not None:
         reply.add_ar(EDNS0(udp_len=EDNS_SIZE))

@@ -22,8 +22,12 @@ def _rr(buffer):
     rtype, rclass, ttl, rdlength = buffer.unpack("!HHIH")
     if rdlength == 0:
         return RR(name, rtype, rclass, ttl, [] if rtype == QTYPE.OPT else RD(b""))
+    end = buffer.offset + rdlength
     buffer.offset = start
-    return RR.parse(buffer)
+    rr = RR.parse(buffer)
+    if buffer.offset != end:
+        raise MessageError("RDATA of %s is not %d bytes long" % (name, rdlength))
+    return rr
 
 
 def parse(packet):
@@ -50,19 +54,24 @@ def parse(packet):
     except Exception as e:      # hostile input reaches odd corners of dnslib
         raise MessageError("malformed message: %s" % e) from None
     record = DNSRecord(header, questions, answers, auth=authority, ar=additional)
+    try:
+        record.pack()   # what we cannot write back (say, a 100-byte label) we cannot echo
+    except Exception as e:
+        raise MessageError("malformed message: %s" % e) from None
     record.tsig_offset = tsig_offset
     return record
 
 
-def formerr(packet):
-    """A bare FORMERR reply to an unparsable query, or None when not worth one
-    (too short to carry an ID, or itself a response: never answer those)."""
+def header_reply(packet, rcode):
+    """A bare reply (header only) to a query we cannot otherwise answer, or
+    None when not worth one (too short to carry an ID, or itself a response:
+    never answer those)."""
     if len(packet) < HEADER_LEN:
         return None
     msg_id, flags = struct.unpack("!HH", packet[:4])
     if flags & 0x8000:
         return None
-    flags = 0x8000 | (flags & 0x7800) | RCODE.FORMERR
+    flags = 0x8000 | (flags & 0x7800) | rcode
     return struct.pack("!HHHHHH", msg_id, flags, 0, 0, 0, 0)
 
 

@@ -34,14 +34,21 @@ class DNSServer:
         self._replies = {}      # MAC of a signed UPDATE -> (time, reply): see _update
 
     def handle(self, packet, peer_ip, tcp=False):
-        """The reply to ``packet`` (bytes), or None to send nothing."""
+        """The reply to ``packet`` (bytes), or None to send nothing. Never raises."""
         try:
             request = message.parse(packet)
         except message.MessageError as e:
             log.debug("malformed message from %s: %s", peer_ip, e)
-            return message.formerr(packet)
+            return message.header_reply(packet, RCODE.FORMERR)
         if request.header.qr:
             return None     # a response: answering it could start a loop
+        try:
+            return self._reply(request, packet, peer_ip, tcp)
+        except Exception:
+            log.exception("failed to answer %r from %s", request.header, peer_ip)
+            return message.header_reply(packet, RCODE.SERVFAIL)
+
+    def _reply(self, request, packet, peer_ip, tcp):
         now = self.clock()
         key, tsig_record = None, None
         if request.tsig_offset is not None:
@@ -49,24 +56,20 @@ class DNSServer:
                 key, tsig_record = tsig.verify(packet, request.tsig_offset, self.keys, now)
             except tsig.TsigError as e:
                 log.info("TSIG %s from %s", tsig.ERROR_NAMES[e.error], peer_ip)
-                reply = message.reply_to(request, RCODE.NOTAUTH).pack()
+                reply = bytes(message.reply_to(request, RCODE.NOTAUTH).pack())
                 return tsig.error_reply(reply, e, now)
             except Exception as e:
                 log.debug("unreadable TSIG from %s: %s", peer_ip, e)
-                return message.formerr(packet)
-        try:
-            reply = self._dispatch(request, peer_ip, tcp, key, tsig_record, now)
-        except Exception:
-            log.exception("failed to answer %r from %s", request.header, peer_ip)
-            reply = message.reply_to(request, RCODE.SERVFAIL)
+                return message.header_reply(packet, RCODE.FORMERR)
+        reply = self._dispatch(request, peer_ip, tcp, key, tsig_record, now)
         if isinstance(reply, bytes):
             return reply
         reply = fit(reply, TCP_MAX if tcp else udp_limit(request))
         wire = bytes(reply.pack())
         if key is not None:
             wire = tsig.sign(wire, key, now, tsig_record.mac)[0]
-        if key is not None and request.header.opcode == OPCODE.UPDATE:
-            self._replies[tsig_record.mac] = (now, wire)
+            if request.header.opcode == OPCODE.UPDATE:
+                self._replies[tsig_record.mac] = (now, wire)
         return wire
 
     def _dispatch(self, request, peer_ip, tcp, key, tsig_record, now):

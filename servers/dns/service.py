@@ -6,6 +6,7 @@ import sys
 
 from twisted.application import service
 from twisted.internet import defer, error
+from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from servers.common.events import EventLog
 from servers.dns import health, tsig
@@ -94,6 +95,8 @@ def main(argv=None):
     options = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Twisted's own log (unhandled errors included) goes to the same place.
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     from twisted.internet import reactor
     try:
         top = make_service(options, reactor)

@@ -10,7 +10,7 @@ from dnslib import QTYPE, RCODE, RD, RR
 
 from servers.dns.answer import find_zone
 from servers.dns.message import reply_to
-from servers.dns.zone import TYPES, rdata_text
+from servers.dns.zone import TYPES, rdata_text, rr_text
 
 log = logging.getLogger("maillab.dns.update")
 
@@ -121,6 +121,14 @@ def _apply(zone, rr):
     return len(kept) != len(here)
 
 
+def describe(rr):
+    """One update record as text, for the event log: "add ...", "delete ..."."""
+    if rr.rclass == IN:
+        return "add " + rr_text(rr).replace("\t", " ")
+    what = "%s %s" % (rr.rname, QTYPE.get(rr.rtype))
+    return "delete " + (what if _empty(rr) else what + " " + rdata_text(rr))
+
+
 class Updater:
     """Applies UPDATE messages to a list of zones, saving what changed."""
 
@@ -139,7 +147,7 @@ class Updater:
             return reply
         if zone is not None and self.events is not None:
             self.events.emit("updated", zone=str(zone.origin), serial=zone.serial,
-                             key=str(key_name), changes=len(request.auth))
+                             key=str(key_name), changes=[describe(rr) for rr in request.auth])
         return reply
 
     def _update(self, request, key_name):

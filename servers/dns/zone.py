@@ -3,6 +3,8 @@
 Supported: $ORIGIN, $TTL, parentheses, comments, quoted strings, "@", blank
 owners, relative names; record types SOA, NS, A, AAAA, MX, TXT, CNAME in
 class IN. Anything else is refused with the file, the line and the reason.
+The file written back after an UPDATE holds the same records with absolute
+names, one a line; comments and layout of the original are not kept.
 """
 import ipaddress
 import re

@@ -7,9 +7,10 @@ import pytest
 
 from servers.common.events import read_events
 from servers.dns.tsig import generate_key_file
+from servers.dns.zone import parse_zone
 from servers.dns.update_client import send_update
 from tests.dns_support import ZONE, dig
-from tests.support import ROOT, ServerProcess
+from tests.support import ROOT, ServerProcess, running_server
 
 
 class DNS:
@@ -108,6 +109,9 @@ def test_nsupdate_with_the_key_changes_the_mx_and_the_serial(dns, tcp):
     assert [a[3] for a in dig(dns.port, "mx2.example.org", "A")[2]] == ["10.0.2.25"]
     updated = [e for e in read_events(str(dns.events)) if e["event"] == "updated"]
     assert updated[-1]["serial"] == before + 1 and updated[-1]["key"] == "maillab-key"
+    assert updated[-1]["changes"] == ["delete example.org. MX",
+                                      "add example.org. 300 IN MX 10 mx2.example.org.",
+                                      "add mx2.example.org. 300 IN A 10.0.2.25"]
 
 
 def test_nsupdate_with_a_wrong_key_or_none_changes_nothing(dns, tmp_path):
@@ -151,3 +155,28 @@ def test_a_bad_zone_file_is_refused_at_start(tmp_path):
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 2
     assert "bad.zone:%d: Octet 256" % (ZONE.count("\n") + 1) in proc.stderr
+
+
+def test_axfr_to_an_allowed_address_signed_or_not(tmp_path):
+    zone, key = tmp_path / "z.zone", tmp_path / "k.key"
+    zone.write_text(ZONE)
+    generate_key_file(str(key))
+    with running_server("servers.dns", ["--zone", zone, "--port", 0, "--tsig-key", key,
+                                        "--allow-axfr", "127.0.0.0/8"]) as server:
+        port = server.listening[0][1]
+        for extra in ([], ["-k", str(key)]):     # dig checks the TSIG of the transfer
+            out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "example.org", "AXFR",
+                                  "+time=2"] + extra, capture_output=True, text=True, timeout=20).stdout
+            records = [l for l in out.splitlines() if l and not l.startswith(";")
+                       and l.split()[3] != "TSIG"]
+            assert len(records) == sum(map(len, parse_zone(ZONE).names.values())) + 1, out
+            assert records[0].split()[3] == "SOA" and "Transfer failed" not in out
+
+
+def test_help_and_bad_options():
+    out = subprocess.run([sys.executable, "-m", "servers.dns", "--help"], capture_output=True,
+                         text=True, timeout=20, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0
+    for option in ("--zone", "--listen", "--port", "--tsig-key", "--events", "--health",
+                   "--allow-axfr", "-v"):
+        assert option in out.stdout

@@ -16,6 +16,7 @@ def names(rrs):
 
 
 def test_a_positive_answer_is_authoritative_and_echoes_the_question():
+    assert answer(query("web.example.org", "A").pack(), ZONES).rr     # bytes will do too
     reply = ask("web.example.org", "A")
     assert reply.header.aa and reply.header.qr and reply.header.rcode == RCODE.NOERROR
     assert names(reply.rr) == [("web.example.org.", "A", "10.0.0.80")]

@@ -134,3 +134,12 @@ def test_an_idle_or_stalled_tcp_connection_is_dropped():
     assert not transport.disconnecting
     clock.advance(2)
     assert transport.disconnected
+
+
+def test_an_rdata_length_that_lies_is_formerr():
+    from dnslib import RR, A
+    q = query("example.org", "A")
+    q.add_ar(RR("x.example.org.", rdata=A("10.0.0.1")))
+    packet = bytearray(q.pack())
+    packet[-6] = 3     # RDLENGTH 4 -> 3: the A record now overruns by one byte
+    assert rcode(make_server().handle(bytes(packet) + b"\0", "127.0.0.1")) == RCODE.FORMERR
