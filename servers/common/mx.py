@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 class MXError(Exception):
     """No usable mail server for a domain."""
 
-    def __init__(self, message, permanent=False):
+    def __init__(self, message, permanent=False, unreachable=False):
         super().__init__(message)
         self.permanent = permanent
+        # no other MX host to go to (e.g. a health-checked zone lists only us):
+        # for the relay that is an outage of the destination
+        self.unreachable = unreachable
 
 
 def normalize(name):
@@ -102,7 +105,7 @@ class MXResolver:
         names = order_mx(records, selves, self.rng)
         if not names and selves:
             raise MXError("this host (%s) is the best MX host for %s: nowhere to relay to"
-                          % (", ".join(sorted(selves)), domain))
+                          % (", ".join(sorted(selves)), domain), unreachable=True)
         servers = [(name, ip) for name in names for ip in addresses[name]]
         if not servers:
             raise MXError("no address for any MX host of %s" % domain)
