@@ -1,6 +1,7 @@
 """Packet captures while a fault lasts: tcpdump, started in the namespace
 of each affected interface, writing one pcap per interface into the run
 directory so that a student can open it in Wireshark."""
+import ctypes
 import logging
 import os
 import re
@@ -12,6 +13,12 @@ from lab.faults.plan import in_ns
 
 log = logging.getLogger(__name__)
 CAPTURED_RE = re.compile(r"(\d+) packets? captured")
+
+
+def _die_with_parent():
+    """In the child: SIGTERM when the fault process dies, even by SIGKILL."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 15)
 
 
 def pcap_path(directory, fault_id, intf):
@@ -41,7 +48,8 @@ class Captures:
         for ns_pid, intf in self.targets:
             path = pcap_path(self.directory, self.fault_id, intf)
             proc = subprocess.Popen(tcpdump_cmd(ns_pid, intf, path), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True)
+                                    stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=_die_with_parent)
             self.running.append((path, proc))
         for path, proc in self.running:
             self._wait_listening(proc, path, timeout)

@@ -41,7 +41,10 @@ def parse_server(text):
     ip, _, port = text.rpartition(":")
     if not ip or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("--server %r: expected IP:PORT" % text)
-    socket.inet_aton(ip)
+    try:
+        socket.inet_aton(ip)
+    except OSError:
+        raise ValueError("--server %r: %r is not an IPv4 address" % (text, ip)) from None
     return ip, int(port)
 
 
