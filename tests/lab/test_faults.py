@@ -22,10 +22,10 @@ from servers.common.events import read_events
 pytestmark = pytest.mark.lab
 HERE = os.path.dirname(os.path.abspath(__file__))
 ECHO = os.path.join(HERE, "echo_server.py")
-SINK = os.path.join(HERE, "smtp_sink.py")
 SLOW_CLIENT = os.path.join(HERE, "slow_smtp_client.py")
 PROBE = os.path.join(HERE, "connect_probe.py")
 PY = sys.executable
+ROOT = os.path.dirname(os.path.dirname(HERE))
 H1, H2, H3 = "10.9.0.1", "10.9.0.2", "10.9.0.3"
 
 
@@ -82,9 +82,19 @@ def faults(net):
 
 
 def server(net, host, script, port, probe_from="h1"):
-    proc = net[host].popen([PY, script, net[host].IP(), str(port)])
+    return started(net, host, [PY, script, net[host].IP(), str(port)], port, probe_from)
+
+
+def mx_server(net, host, port, maildir):
+    """The lab's real messaging server, servers.mx."""
+    return started(net, host, [PY, "-m", "servers.mx", "--domain", "lab", "--maildir", maildir,
+                               "--listen", net[host].IP(), "--port", str(port)], port)
+
+
+def started(net, host, argv, port, probe_from="h1"):
+    proc = net[host].popen(argv, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
     wait_until(lambda: tcp_open_from(net[probe_from], net[host].IP(), port), 10,
-               "%s on %s" % (os.path.basename(script), host))
+               "%s on %s" % (" ".join(argv[1:3]), host))
     return proc
 
 
@@ -176,7 +186,7 @@ def test_dns_outage_silences_the_dns_port(net, faults):
 
 
 def test_reset_breaks_smtp_data_with_a_sequenced_rst(net, faults):
-    sink = server(net, "h2", SINK, 2525)
+    sink = mx_server(net, "h2", 2525, os.path.join(faults.run_dir, "maildir"))
     try:
         assert net["h1"].cmd("%s %s %s 2525 5" % (PY, SLOW_CLIENT, H2)).startswith("OK 250")
         reset = faults.start("reset", ["h2:2525", "--after-bytes", "600"])
@@ -189,6 +199,8 @@ def test_reset_breaks_smtp_data_with_a_sequenced_rst(net, faults):
         assert [p["IP"].src for p in rsts_in(loopback)] == [H1]   # to the server, as if from it
         assert "2525" not in net["h2"].cmd("ss -tn state established")   # both sides reset
         assert net["h1"].cmd("%s %s %s 2525 5" % (PY, SLOW_CLIENT, H2)).startswith("OK 250")
+        delivered = os.listdir(os.path.join(faults.run_dir, "maildir", "b@lab", "new"))
+        assert len(delivered) == 2     # before and after the fault; the reset one never landed
     finally:
         stop(sink)
 
@@ -233,15 +245,15 @@ def test_delay_holds_packets_both_ways_or_refuses(net, faults):
 
 
 def test_kill_stops_the_service_and_closes_its_port(net, faults):
-    echo = server(net, "h2", ECHO, 7003)
+    mx = mx_server(net, "h2", 2526, os.path.join(faults.run_dir, "maildir"))
     try:
-        kill = faults.start("kill", ["echo_server@h2"])
+        kill = faults.start("kill", ["mx@h2"])
         ev = kill.evidence()
-        assert ev["exited"] == [echo.pid] and echo.wait(timeout=5) is not None
-        assert connect(net["h1"], H2, 7003) == "refused"
+        assert ev["exited"] == [mx.pid] and mx.wait(timeout=5) is not None
+        assert connect(net["h1"], H2, 2526) == "refused"
     finally:
-        if echo.poll() is None:
-            stop(echo)
+        if mx.poll() is None:
+            stop(mx)
 
 
 def test_pause_hangs_the_service_and_resume_brings_it_back(net, faults):
