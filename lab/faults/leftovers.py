@@ -50,9 +50,11 @@ def wrong_arp(net, node, known):
 
 
 def fault_processes():
+    """Fault processes this lab process started that are still alive."""
     me = os.getpid()
     return [pid for pid, _, argv in procs.snapshot()
-            if pid != me and "-m" in argv and any(a.startswith("lab.faults.") for a in argv)]
+            if procs.parent_of(pid) == me and not procs.is_gone(pid)
+            and "-m" in argv and any(a.startswith("lab.faults.") for a in argv)]
 
 
 def stopped_processes(net):

@@ -60,3 +60,11 @@ def state_of(pid):
             return f.read().split(") ", 1)[1][0]
     except (OSError, IndexError):
         return None
+
+
+def parent_of(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().split(") ", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

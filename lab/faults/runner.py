@@ -77,9 +77,9 @@ def fault_name(module):
 
 def build_parser(module):
     name = fault_name(module)
-    doc = (module.__doc__ or "").strip().splitlines()
     p = argparse.ArgumentParser(prog="python -m lab.faults.%s" % name.replace("-", "_"),
-                                description=doc[0] if doc else None)
+                                description=(module.__doc__ or "").strip() or None,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--id", help="fault id in the events (default NAME-PID)")
     p.add_argument("--events", metavar="FILE", help="append fault_start/fault_end here")
     p.add_argument("--duration", type=float, metavar="S",
