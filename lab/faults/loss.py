@@ -77,6 +77,10 @@ class LossWorker(QueueWorker):
         self.decider = LossDecider(rate, seed)
         self.shown = []
 
+    def open(self):
+        import scapy.layers.inet  # noqa: F401  now, not on the first drop: it takes a second
+        super().open()
+
     def on_packet(self, pkt):
         if self.decider.drop():
             if len(self.shown) < SHOWN_DROPS:

@@ -26,6 +26,7 @@ import sys
 import time
 
 from lab.faults.capture import Captures
+from lab.faults.plan import parse_intf
 from servers.common.events import EventLog
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ def build_parser(module):
     p.add_argument("--duration", type=float, metavar="S",
                    help="undo after S seconds (default: hold until SIGTERM/SIGINT)")
     p.add_argument("--pcap-dir", metavar="DIR", help="capture the affected interfaces here")
+    p.add_argument("--capture", action="append", default=[], metavar="[PID/]INTF",
+                   help="capture this interface too (with --pcap-dir)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     module.add_arguments(p)
     return p
@@ -115,7 +118,8 @@ def run(module, args, execute=run_command):
     stop = StopFlag()
     stop.install()
     worker = module.worker(args, plan) if hasattr(module, "worker") else None
-    captures = Captures(plan.capture if plan.lasting else [], args.pcap_dir, fault_id)
+    extra = [parse_intf(t) for t in getattr(args, "capture", [])]
+    captures = Captures(plan.capture + extra if plan.lasting else [], args.pcap_dir, fault_id)
     evidence, error, started = {}, None, time.monotonic()
     undo_errors = []
     try:

@@ -222,6 +222,8 @@ def launch_process(net, tokens, name):
     argv = ["--service", service, "--netns-pid", str(h.pid), "--label", a.target]
     if name == "kill":
         argv += ["--signal", a.signal]
+    if name == "pause":   # watch the host's traffic while its server is frozen
+        argv += [x for i in h.intfNames() if i != "lo" for x in ("--capture", intf_ref(h, i))]
     return Launch(None, argv, a.target)
 
 

@@ -266,6 +266,7 @@ def test_pause_hangs_the_service_and_resume_brings_it_back(net, faults):
         assert echo_reply(net["h1"], H2, 7004, timeout=3)
         ev = pause.stop()
         assert ev["states"][str(echo.pid)] == "S"    # resumed already: sleeping, not stopped
+        assert [os.path.basename(p) for p in pause.pcaps] == ["%s-h2-eth0.pcap" % pause.id]
         pause = faults.start("pause", ["echo_server@h2"], duration=0.5)
         assert pause.wait(timeout=10)["ok"]       # undone by its duration
         assert echo_reply(net["h1"], H2, 7004, timeout=3)
@@ -294,6 +295,11 @@ def test_cli_list_start_clear_and_sweep(net, faults):
     assert "done" in run_fault_command(lab, "fault heal dc1 dc2")
     assert " 0% packet loss" in net["h2"].cmd("ping -c1 -W1 %s" % H1)
     assert "no node" in run_fault_command(lab, "fault cut nosuch s1")
+    out = run_fault_command(lab, "fault blackhole h2 --port 9 --for 30")
+    fid = out.split()[0]
+    assert "(for 30 s)" in out and fid in run_fault_command(lab, "fault list")
+    assert "stopped %s" % fid in run_fault_command(lab, "fault stop %s" % fid)
+    assert fid not in run_fault_command(lab, "fault list")
     # a fault process killed outright cannot undo: clear sweeps what it left
     bh = start_fault(net, "blackhole", ["h3"], lab.run_dir, lab.events_path("faults"))
     bh.proc.kill()
