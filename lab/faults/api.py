@@ -13,6 +13,7 @@ is done. It raises ``FaultRefused`` when the fault cannot be done here and
 """
 import itertools
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def _log_tail(path, lines=15):
 def start_fault(net, name, args, run_dir, events_file, duration=None, timeout=30.0):
     """Start fault ``name`` with lab-level ``args`` (a list, or one string); see the module doc."""
     spec = registry.get(name)
-    tokens = args.split() if isinstance(args, str) else [str(a) for a in args]
+    tokens = shlex.split(args) if isinstance(args, str) else [str(a) for a in args]
     launch = spec.launch(net, tokens)
     fault_id = "%s-%d" % (name, next(_ids))
     pcap_dir = os.path.join(run_dir, "pcaps")

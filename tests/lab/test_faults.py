@@ -104,8 +104,9 @@ def connect(host, ip, port, timeout=1.0):
 
 
 def echo_reply(host, ip, port, timeout=1):
-    return "maillab" in host.cmd("exec 3<>/dev/tcp/%s/%d; echo maillab >&3; timeout %s head -n1 <&3"
-                                 % (ip, port, timeout))
+    # in a child bash: an fd opened by the host's own shell would outlive the test
+    return "maillab" in host.cmd("timeout %s bash -c 'exec 3<>/dev/tcp/%s/%d; echo maillab >&3; "
+                                 "head -n1 <&3'" % (timeout, ip, port))
 
 
 def rsts_in(pcap):
