@@ -16,10 +16,18 @@ class Plan:
     fault: str                       # registry name: "cut", "loss", ...
     summary: str                     # one human line: what will happen
     apply: list = field(default_factory=list)    # argv lists, run in order at start
-    undo: list = field(default_factory=list)     # argv lists, run in order at the end
+    undo: list = field(default_factory=list)     # argv lists, run at the end (see undo_for)
     capture: list = field(default_factory=list)  # [(ns_pid or None, interface)]
     matched: dict = field(default_factory=dict)  # what the fault targets, for the events
     lasting: bool = True             # False: applied once, nothing to hold or undo (restore, kill)
+
+    def undo_for(self, applied):
+        """The undo commands for the first ``applied`` apply commands. When
+        apply and undo pair up (undo[i] undoes apply[i]), only those, last
+        first; otherwise all of undo, in order."""
+        if len(self.undo) != len(self.apply):
+            return list(self.undo)
+        return list(reversed(self.undo[:applied]))
 
     def describe(self):
         return {"summary": self.summary,

@@ -121,13 +121,14 @@ def run(module, args, execute=run_command):
     extra = [parse_intf(t) for t in getattr(args, "capture", [])]
     captures = Captures(plan.capture + extra if plan.lasting else [], args.pcap_dir, fault_id)
     evidence, error, started = {}, None, time.monotonic()
-    undo_errors = []
+    undo_errors, applied = [], 0
     try:
         if worker is not None:
             worker.open()
         pcaps = captures.start()
         for argv in plan.apply:
             execute(argv)
+            applied += 1
         events.emit("fault_start", duration=args.duration, pcaps=pcaps,
                     **base, **plan.describe())
         print("fault %s started: %s" % (fault_id, plan.summary), file=sys.stderr, flush=True)
@@ -147,7 +148,7 @@ def run(module, args, execute=run_command):
         log.exception("fault %s failed", fault_id)
         error = str(e)
     finally:
-        for argv in plan.undo:
+        for argv in plan.undo_for(applied):
             try:
                 execute(argv)
             except Exception as e:

@@ -260,7 +260,7 @@ def _events(tmp_path):
 
 def test_runner_applies_holds_and_undoes_writing_start_and_end(tmp_path):
     from lab.faults.plan import Plan
-    plan = Plan("fake", "fake it", apply=[["a"], ["b"]], undo=[["-b"], ["-a"]],
+    plan = Plan("fake", "fake it", apply=[["a"], ["b"]], undo=[["-a"], ["-b"]],
                 matched={"what": "x"})
     ran = []
     status = runner.run(FakeModule(plan), _args(tmp_path), execute=lambda argv: ran.append(argv))
@@ -276,7 +276,7 @@ def test_runner_applies_holds_and_undoes_writing_start_and_end(tmp_path):
 
 def test_runner_undoes_everything_when_an_apply_fails(tmp_path):
     from lab.faults.plan import Plan
-    plan = Plan("fake", "fake it", apply=[["a"], ["boom"]], undo=[["-boom"], ["-a"]])
+    plan = Plan("fake", "fake it", apply=[["a"], ["boom"], ["c"]], undo=[["-a"], ["-boom"], ["-c"]])
     ran = []
 
     def execute(argv):
@@ -284,7 +284,7 @@ def test_runner_undoes_everything_when_an_apply_fails(tmp_path):
         if argv == ["boom"]:
             raise runner.CommandFailed("boom: exit 1")
     assert runner.run(FakeModule(plan), _args(tmp_path), execute=execute) == runner.EXIT_FAILED
-    assert ran == [["a"], ["boom"], ["-boom"], ["-a"]]
+    assert ran == [["a"], ["boom"], ["-a"]]     # only what was applied is undone
     [end] = _events(tmp_path)
     assert end["event"] == "fault_end" and not end["ok"] and "boom" in end["error"]
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
