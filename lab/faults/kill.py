@@ -5,6 +5,7 @@ signals every process of the service in the network namespace of PID (a
 Mininet host's shell). Nothing restarts it; bringing a server back is the
 lab's (or the provisioner's) job.
 """
+import os
 import signal as signals
 import time
 
@@ -49,7 +50,6 @@ def plan(service, targets, sig="TERM", label="", fault="kill", undo_sig=None):
 
 
 def find(args):
-    import os
     table = procs.snapshot()
     return procs.matching(table, procs.netns_of(args.netns_pid), args.service,
                           exclude={args.netns_pid, os.getpid()})

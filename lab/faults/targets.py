@@ -10,7 +10,6 @@ net object only, never imports Mininet, and runs nothing.
 import argparse
 import itertools
 import os
-import shlex
 from dataclasses import dataclass, field
 
 _queues = itertools.count(10)   # NFQUEUE numbers: unique per lab process is unique per namespace
@@ -235,7 +234,3 @@ def launch_destroy(net, tokens, name):
     intfs = [i for i in h.intfNames() if i != "lo"]
     return Launch(None, ["--netns-pid", str(h.pid)] + [x for i in intfs for x in ("--intf", i)]
                   + ["--label", a.host], a.host)
-
-
-def split(line):
-    return shlex.split(line)

@@ -2,8 +2,6 @@
 that undoing it restores traffic and leaves nothing behind."""
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 
@@ -209,7 +207,7 @@ def test_reset_breaks_smtp_data_with_a_sequenced_rst(net, faults):
 def _ping_loss_run(net, faults):
     loss = faults.start("loss", ["h2:s1", "--rate", "0.3", "--seed", "1", "--direction", "in",
                                  "--match", "-p icmp --icmp-type echo-request"])
-    out = net["h1"].cmd("ping -q -n -c 1000 -i 0.002 -W 1 %s" % H2)
+    out = net["h1"].cmd("ping -q -n -c 1000 -i 0.002 -W 0.3 %s" % H2)
     ev = loss.stop()
     received = int(out.split(" received")[0].rsplit(" ", 1)[1])
     return received, ev
