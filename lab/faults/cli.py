@@ -12,17 +12,20 @@
 ``lab`` (the lab layer provides it):
 
 - ``lab.net``: the running Mininet network;
-- ``lab.run_dir``: the run directory (pcaps go to RUN_DIR/pcaps, fault
-  logs to RUN_DIR/faults);
-- ``lab.events_path(host) -> str``: the events file of a host; faults write
-  to ``lab.events_path("faults")``;
-- for ``partition``/``heal`` only: ``lab.partition_links(dc_a, dc_b) ->
-  [(node_name, node_name), ...]``, the links whose cutting separates them;
+- ``lab.run_dir`` (or ``lab.rundir``): the run directory (pcaps go to
+  RUN_DIR/pcaps, fault logs to RUN_DIR/faults);
+- optional ``lab.events_path(host) -> str``: the events file of a host;
+  faults write to ``lab.events_path("faults")`` (without it, to
+  RUN_DIR/faults/fault-events.jsonl);
+- for ``partition DC1 DC2``/``heal DC1 DC2`` only: ``lab.partition_links(dc_a,
+  dc_b) -> [(node_name, node_name), ...]``, the links whose cutting separates
+  them (without it, name the links: ``fault partition r1:r2 r1:r3``);
 - optional ``lab.dns_host``: the DNS server's host name for ``dns-outage``
   (default: the first host named ``dns*``).
 
 The faults in force are remembered per lab object.
 """
+import os
 import shlex
 import weakref
 
@@ -111,8 +114,7 @@ def _start(lab, name, rest):
         rest = [lab.dns_host] + rest
     if spec.undoes:
         out += _end_matching(lab, spec.undoes, spec.launch(lab.net, rest).label)
-    handle = start_fault(lab.net, name, rest, lab.run_dir, lab.events_path("faults"),
-                         duration=duration)
+    handle = start_fault(lab.net, name, rest, run_dir(lab), events_file(lab), duration=duration)
     ev = handle.evidence()
     if spec.lasting and handle.running:
         active(lab)[handle.id] = handle
@@ -124,9 +126,22 @@ def _start(lab, name, rest):
     return "\n".join(out)
 
 
+def run_dir(lab):
+    return getattr(lab, "run_dir", None) or lab.rundir
+
+
+def events_file(lab):
+    if hasattr(lab, "events_path"):
+        return lab.events_path("faults")
+    return os.path.join(run_dir(lab), "faults", "fault-events.jsonl")
+
+
 def _dc_links(lab, rest):
     if len(rest) >= 2 and not rest[0].startswith("-") and ":" not in rest[0]:
         dc_a, dc_b, extra = rest[0], rest[1], rest[2:]
+        if not hasattr(lab, "partition_links"):
+            raise TargetError("this lab does not map data centers to links; name the links "
+                              "instead: fault partition A:B [C:D ...]")
         links = lab.partition_links(dc_a, dc_b)
         if not links:
             raise TargetError("no links between %s and %s" % (dc_a, dc_b))
