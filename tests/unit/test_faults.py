@@ -379,3 +379,19 @@ def test_targets_refuse_what_the_lab_does_not_have():
                             ("loss", ["mx1:s1"], "rate")):
         with pytest.raises(targets.TargetError, match=msg):
             registry.get(name).launch(net, args)
+
+
+def test_cli_lists_helps_and_refuses_without_starting_anything():
+    from lab.faults.cli import events_file, run_fault_command
+
+    class Lab:
+        net = Net()
+        rundir = "/tmp/maillab-run-x"
+    lab = Lab()
+    listing = run_fault_command(lab, "fault list")
+    assert all(name in listing for name in registry.FAULTS) and "in force: none" in listing
+    assert "fault clear" in run_fault_command(lab, "fault help")
+    assert "no fault 'earthquake'" in run_fault_command(lab, "fault earthquake mx1")
+    assert "name the links" in run_fault_command(lab, "fault partition dc1 dc2")
+    assert "no link" in run_fault_command(lab, "fault cut mx1 s2")
+    assert events_file(lab) == "/tmp/maillab-run-x/faults/fault-events.jsonl"
