@@ -155,6 +155,20 @@ class Lab:
     def host(self, name):
         return self.net.get(name)
 
+    @property
+    def dns_host(self):
+        return self.plan.dns.name
+
+    def events_path(self, name):
+        """The events file of host ``name`` (or of ``faults``, the fault scripts)."""
+        d = os.path.join(self.rundir, "faults") if name == "faults" else self._dir(name)
+        os.makedirs(d, exist_ok=True)
+        return os.path.join(d, "events.jsonl")
+
+    def partition_links(self, dc_a, dc_b):
+        """[(node, node)]: the router links whose cutting separates two data centers."""
+        return self.plan.links_between(dc_a, dc_b)
+
     def _dir(self, name):
         gen = self.generation.setdefault(name, 1)
         return svc.host_dir(self.rundir, name, gen)
