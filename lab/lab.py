@@ -21,6 +21,7 @@ from lab import services as svc
 from lab import state, zone
 from lab.lock import lab_lock
 from lab.net import running_net
+from lab.routes import RouteKeeper
 from lab.wait import wait_until
 from servers.common.events import EventLog, read_events
 from topologies.base import host_params
@@ -71,6 +72,7 @@ class Lab:
         self.services = {}          # host name -> Service (one server per host)
         self.generation = {}        # host name -> how many times it was (re)created
         self.provisioner = None
+        self.route_keepers = {}     # node name -> RouteKeeper
         self.timings = {}
         self._sends = 0
         self._mutex = threading.RLock()   # the provisioner's thread and the caller's
@@ -100,6 +102,9 @@ class Lab:
         if not self.keep:
             state.record("dirs", self.rundir)
         self._stack.callback(self._stop_services)
+        self._stack.callback(self._stop_route_keepers)
+        for node in self.net.hosts:
+            self._keep_routes(node)
         self.lab_events = EventLog(os.path.join(self.rundir, "lab-events.jsonl"),
                                    service="provisioner", host="lab")
         self._write_dns_files()
@@ -141,6 +146,14 @@ class Lab:
                 log.exception("stopping %s", service.name)
         if self.keep:
             log.warning("run directory kept: %s", self.rundir)
+
+    def _keep_routes(self, node):
+        self.route_keepers[node.name] = RouteKeeper(
+            node, os.path.join(self.rundir, "routes")).start()
+
+    def _stop_route_keepers(self):
+        for keeper in self.route_keepers.values():
+            keeper.stop()
 
     # --- places ---------------------------------------------------------------
     @property
@@ -320,6 +333,9 @@ class Lab:
         self.plan.hosts.pop(info.name, None)
 
     def _remove_host(self, host):
+        keeper = self.route_keepers.pop(host.name, None)
+        if keeper is not None:
+            keeper.stop()
         for link in [l for l in self.net.links if host in (l.intf1.node, l.intf2.node)]:
             self.net.delLink(link)
         self.net.delHost(host)
@@ -337,6 +353,7 @@ class Lab:
             # Mininet's attach() exists for OVS only; a Linux bridge takes the port directly
             subprocess.run(["ip", "link", "set", sw_intf.name, "master", switch.name, "up"],
                            check=True)
+        self._keep_routes(host)
         return host
 
     def _wait_from_relay(self, services):
