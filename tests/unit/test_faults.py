@@ -395,3 +395,18 @@ def test_cli_lists_helps_and_refuses_without_starting_anything():
     assert "name the links" in run_fault_command(lab, "fault partition dc1 dc2")
     assert "no link" in run_fault_command(lab, "fault cut mx1 s2")
     assert events_file(lab) == "/tmp/maillab-run-x/faults/fault-events.jsonl"
+
+
+def test_partition_links_come_from_the_labs_address_plan():
+    from lab.faults.cli import partition_links
+    NS_ = types.SimpleNamespace
+    plan = NS_(dcs=[NS_(name="dc1", router="r1"), NS_(name="dc2", router="r2"),
+                    NS_(name="dc3", router="r3")],
+               router_links=[NS_(a="r0", b="r1"), NS_(a="r1", b="r2"), NS_(a="r1", b="r3")])
+    lab = NS_(plan=plan)
+    assert partition_links(lab, "dc2", "dc1") == [("r1", "r2")]
+    with pytest.raises(targets.TargetError, match="no direct link"):
+        partition_links(lab, "dc2", "dc3")
+    with pytest.raises(targets.TargetError, match="no data center"):
+        partition_links(lab, "dc9", "dc1")
+    assert partition_links(NS_(partition_links=lambda a, b: [("x", "y")]), "a", "b") == [("x", "y")]
