@@ -41,6 +41,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from twisted.internet import reactor
+    from twisted.python import log as twisted_log
+    twisted_log.PythonLoggingObserver(loggerName="twisted").start()
 
     hostname = args.hostname or default_host()
     events = EventLog(args.events, service="mx")

@@ -19,7 +19,7 @@ import os
 import re
 import time
 
-from servers.common.durable import fsync_dir, write_file_synced
+from servers.common.durable import fsync_dir, fsync_dirs, write_files_synced
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class Maildirs:
         self.clock = clock
         os.makedirs(self.root, exist_ok=True)
         self._delivered = set()       # (msgid hash, rcpt)
+        self._torn_tail = False
         self._known_dirs = set()
         self._load_dedup()
 
@@ -57,9 +58,11 @@ class Maildirs:
                 for line in f:
                     try:
                         msgid, rcpt = json.loads(line)
-                    except ValueError:
+                    except (ValueError, TypeError):
                         continue      # a torn last line after a crash
                     self._delivered.add((msgid_hash(msgid), rcpt))
+                # After a torn last line, start the next record on a line of its own.
+                self._torn_tail = not line.endswith(b"\n") if f.tell() else False
         except FileNotFoundError:
             pass
         for rcpt in os.listdir(self.root):
@@ -103,40 +106,35 @@ class Maildirs:
         """Deliver each message (with ``msgid``, ``recipients``, ``data``) to
         each of its recipients' Maildirs. Blocking: run it in a thread.
 
-        Returns, per message, ``{rcpt: path or None}`` (None: a duplicate,
-        not written again), or an exception if that message failed.
+        Returns, per message, ``{rcpt: path in new/, or None for a duplicate
+        not written again}``. Raises if the batch could not be made durable.
         """
         results = []
-        written = []              # (tmp path, new path)
-        records = []
-        seen = set()
+        planned = []              # (dedup key, msgid, rcpt, tmp path, new path, data)
+        keys = set()
         for message in messages:
-            try:
-                outcome = {}
-                for rcpt in message.recipients:
-                    key = (msgid_hash(message.msgid), rcpt)
-                    if key in self._delivered or key in seen:
-                        outcome[rcpt] = None
-                        continue
-                    self._ensure_maildir(rcpt)
-                    name = self._file_name(message.msgid)
-                    tmp = os.path.join(self.mailbox(rcpt), "tmp", name)
-                    write_file_synced(tmp, message.data)
-                    written.append((tmp, os.path.join(self.mailbox(rcpt), "new", name)))
-                    records.append((key, message.msgid, rcpt))
-                    seen.add(key)
-                    outcome[rcpt] = written[-1][1]
-                results.append(outcome)
-            except OSError as e:
-                log.error("writing %s failed: %s", message.msgid, e)
-                results.append(e)
-        for tmp, new in written:
+            outcome = {}
+            for rcpt in message.recipients:
+                key = (msgid_hash(message.msgid), rcpt)
+                if key in self._delivered or key in keys:
+                    outcome[rcpt] = None
+                    continue
+                keys.add(key)
+                self._ensure_maildir(rcpt)
+                name = self._file_name(message.msgid)
+                box = self.mailbox(rcpt)
+                planned.append((key, message.msgid, rcpt, os.path.join(box, "tmp", name),
+                                os.path.join(box, "new", name), message.data))
+                outcome[rcpt] = planned[-1][4]
+            results.append(outcome)
+        if not planned:
+            return results
+        write_files_synced([(tmp, data) for _, _, _, tmp, _, data in planned])
+        for _, _, _, tmp, new, _ in planned:
             os.rename(tmp, new)
-        for new_dir in {os.path.dirname(new) for _, new in written}:
-            fsync_dir(new_dir)
-        if records:
-            self._append_dedup([(msgid, rcpt) for _, msgid, rcpt in records])
-            self._delivered.update(key for key, _, _ in records)
+        fsync_dirs(sorted({os.path.dirname(new) for _, _, _, _, new, _ in planned}))
+        self._append_dedup([(msgid, rcpt) for _, msgid, rcpt, _, _, _ in planned])
+        self._delivered.update(key for key, _, _, _, _, _ in planned)
         return results
 
     def _append_dedup(self, pairs):
@@ -144,8 +142,13 @@ class Maildirs:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             data = b"".join(json.dumps([m, r]).encode() + b"\n" for m, r in pairs)
-            os.write(fd, data)
+            if self._torn_tail:
+                data = b"\n" + data
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             os.fsync(fd)
+            self._torn_tail = False
         finally:
             os.close(fd)
 

@@ -27,6 +27,7 @@ class MaildirStorage:
                 self.events.emit("duplicate", msgid=message.msgid, rcpt=rcpt,
                                  sender=message.sender, peer=message.peer)
             else:
+                log.info("delivered %s for %s to %s", message.msgid, rcpt, path)
                 self.events.emit("delivered", msgid=message.msgid, rcpt=rcpt,
                                  sender=message.sender, peer=message.peer)
         return outcome

@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from servers.common.durable import fsync_dir, write_atomic, write_file_synced
+from servers.common.durable import fsync_dir, write_atomic, write_files_synced
 from servers.smtpd.message import find_message_id, header_block
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ MAGIC = b"maillab-queue 1\n"
 END_MARKER = b"\n.end maillab-queue\n"
 SUFFIX = ".q"
 CORRUPT_DIR = "corrupt"
+STALE_TEMPORARY_AGE = 300     # seconds; no write takes this long
 
 
 class CorruptQueueFile(ValueError):
@@ -112,11 +113,20 @@ class Queue:
         return os.path.join(self.directory, "." + entry_id + ".tmp")
 
     def _remove_stale_temporaries(self):
-        """Temporaries are what a crash left mid-write: never acknowledged."""
+        """Old temporaries are what a crash left mid-write (never acknowledged).
+        Recent ones may belong to a relay still running while another process
+        (``--list``) opens the same queue: leave those alone."""
         for name in os.listdir(self.directory):
-            if name.startswith(".") and name.endswith(".tmp"):
-                log.info("removing %s, left by a crash mid-write", name)
-                os.unlink(os.path.join(self.directory, name))
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                if time.time() - os.stat(path).st_mtime < STALE_TEMPORARY_AGE:
+                    continue
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            log.info("removed %s, left by a crash mid-write", name)
 
     def _new_id(self):
         return "%016x-%s" % (time.time_ns(), secrets.token_hex(4))
@@ -135,8 +145,9 @@ class Queue:
                                sender=sender, recipients=list(recipients),
                                next_hop=next_hop, arrived=now, next_attempt=now)
             entry.path = self._path(entry.id)
-            write_file_synced(self._tmp_path(entry.id), serialize(entry, data))
-            entries.append(entry)
+            entries.append((entry, data))
+        write_files_synced([(self._tmp_path(e.id), serialize(e, data)) for e, data in entries])
+        entries = [e for e, _ in entries]
         for entry in entries:
             os.rename(self._tmp_path(entry.id), entry.path)
         fsync_dir(self.directory)
@@ -179,7 +190,12 @@ class Queue:
         """Rewrite the entry's metadata on disk, atomically and durably."""
         with open(entry.path, "rb") as f:
             _, data = parse(f.read())
-        write_atomic(entry.path, serialize(entry, data), tmp_path=self._tmp_path(entry.id))
+        tmp = self._tmp_path(entry.id)
+        try:
+            os.unlink(tmp)        # a rewrite of this entry cut short by a crash
+        except FileNotFoundError:
+            pass
+        write_atomic(entry.path, serialize(entry, data), tmp_path=tmp)
 
     def reroute(self, entry, new_next_hop):
         """Point the stored message at another server; returns the old next hop."""

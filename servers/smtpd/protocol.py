@@ -105,7 +105,8 @@ class ReceiveServer(smtp.ESMTP):
             lines[0] = _OVERLONG     # the tail of the line we were discarding
             self._discarding = False
         if self._discarding or len(self._partial) > TEXT_LINE_MAX:
-            self._partial = b""
+            # Keep a final CR: the LF that ends the line may be in the next packet.
+            self._partial = b"\r" if self._partial.endswith(b"\r") else b""
             self._discarding = True
         self._pending.extend(lines)
         self._process()

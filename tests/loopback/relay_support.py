@@ -6,11 +6,11 @@ from servers.common.events import read_events
 from tests.support import ServerProcess
 
 
-def start_mx(tmp_path, port=0, name="mx", domain="lab"):
+def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1"):
     maildir = tmp_path / (name + "-maildir")
     events = tmp_path / (name + "-events.jsonl")
     proc = ServerProcess("servers.mx", ["--domain", domain, "--maildir", maildir,
-                                        "--listen", "127.0.0.1", "--port", port,
+                                        "--listen", listen, "--port", port,
                                         "--events", events])
     proc.port = proc.wait_listening()
     proc.events_path = str(events)
@@ -18,12 +18,15 @@ def start_mx(tmp_path, port=0, name="mx", domain="lab"):
     return proc
 
 
-def start_relay(tmp_path, next_hop, port=0, extra=(), name="relay", domain="lab"):
+def start_relay(tmp_path, next_hop=None, port=0, extra=(), name="relay", domain="lab",
+                listen="127.0.0.1"):
+    """A relay delivering to ``next_hop`` (HOST:PORT), or as ``extra`` says (--dns)."""
     queue = tmp_path / (name + "-queue")
     events = tmp_path / (name + "-events.jsonl")
+    route = ["--next-hop", next_hop] if next_hop else []
     proc = ServerProcess("servers.relay", ["--domain", domain, "--queue", queue,
-                                           "--listen", "127.0.0.1", "--port", port,
-                                           "--next-hop", next_hop, "--events", events,
+                                           "--listen", listen, "--port", port,
+                                           "--events", events] + route + [
                                            "--hostname", "relay.lab"] + list(extra))
     proc.port = proc.wait_listening()
     proc.events_path = str(events)

@@ -1,7 +1,6 @@
 """Real SMTP clients for loopback tests: swaks, smtp-source, and a small
 smtplib sender that records every message it got a 250 for."""
 import email.parser
-import os
 import smtplib
 import subprocess
 import threading

@@ -5,7 +5,6 @@ import signal
 import smtplib
 import time
 
-import pytest
 
 from lab.wait import wait_until
 from servers.common.events import read_events

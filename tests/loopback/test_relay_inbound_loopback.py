@@ -1,12 +1,11 @@
 """The relay's inbound side with real clients: swaks and smtp-source into
 the durable queue (served alone by a test-only runner)."""
-import pytest
 
 from servers.common.events import read_events
 from servers.relay.queue import Queue
-from tests.loopback.smtp_clients import smtp_source, swaks
-from tests.support import running_server
-
+from lab.wait import wait_until
+from tests.loopback.smtp_clients import AckingSender, smtp_source, swaks
+from tests.support import ServerProcess, running_server
 
 def runner_args(tmp_path):
     return ["--domain", "example.org", "--queue", tmp_path / "queue", "--port", 0,
@@ -38,3 +37,24 @@ def test_smtp_source_into_the_relay_queue_every_message_once(tmp_path):
     entries = Queue(str(tmp_path / "queue")).entries()
     assert len(entries) == 100 and len({e.msgid for e in entries}) == 100
     assert all(len(e.data()) > 4096 for e in entries)
+
+
+def test_kill_9_under_load_every_acknowledged_message_is_in_the_queue_whole(tmp_path):
+    relay = ServerProcess("tests.loopback.relay_inbound_runner", runner_args(tmp_path))
+    port = relay.wait_listening()
+    load = smtp_source(port, 100000, sessions=3, size=4096, background=True)
+    sender = AckingSender(port, threads=3, prefix="relay").start()
+    try:
+        wait_until(lambda: len(sender.acked) >= 60, 30, "60 acknowledged messages")
+        relay.kill9()
+    finally:
+        sender.stop()
+        load.kill()
+        load.wait()
+    entries = Queue(str(tmp_path / "queue")).entries()      # sets aside any torn file
+    queued = {e.msgid for e in entries}
+    missing = set(sender.acked) - queued
+    assert not missing, "acknowledged but not queued: %s" % sorted(missing)[:5]
+    assert len(entries) >= len(sender.acked)
+    for entry in entries:
+        assert entry.data().endswith(b"\n") and entry.recipients == ["u@example.org"]

@@ -57,10 +57,12 @@ def test_write_fsync_rename_fsync_dir_then_dedup_record(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
     monkeypatch.setattr(os, "open", open_)
-    boxes.deliver_batch([msg()])
+    boxes.deliver_batch([msg(rcpts=["u@example.org", "v@example.org"]), msg("<m2@x>")])
     kinds = [c[0] if c[0] == "rename" else c[1].split(":")[0] if c[1].startswith("dir:") else
              ("dedup" if c[1] == DEDUP_FILE else "file") for c in calls]
-    assert kinds == ["file", "rename", "dir", "dedup"]
+    # v's Maildir is new: its directories are made durable before anything else.
+    assert kinds[:2] == ["dir", "dir"]
+    assert kinds[2:] == ["file"] * 3 + ["rename"] * 3 + ["dir"] * 2 + ["dedup"]
 
 
 def test_same_message_id_and_recipient_is_delivered_once(tmp_path):
@@ -92,6 +94,10 @@ def test_dedup_survives_a_crash_before_the_dedup_record_and_a_torn_line(tmp_path
     assert restarted.already_delivered("<a@x>", "u@example.org")
     assert restarted.already_delivered("<b@x>", "u@example.org")
     assert not restarted.already_delivered("<c@x>", "u@example.org")
+    [outcome] = restarted.deliver_batch([msg("<d@x>")])   # must not join the torn line
+    assert (tmp_path / DEDUP_FILE).read_text().splitlines()[-1] == '["<d@x>", "u@example.org"]'
+    os.unlink(outcome["u@example.org"])                  # a reader deleted it
+    assert Maildirs(str(tmp_path), "mx1").already_delivered("<d@x>", "u@example.org")
     # A message moved to cur/ by a reader still counts.
     [path] = [p for p in messages_in(str(tmp_path / "u@example.org"))][:1]
     os.rename(path, path.replace("/new/", "/cur/") + ":2,S")

@@ -1,5 +1,6 @@
 """The relay's durable queue: files, corruption, atomic metadata rewrites."""
 import os
+import time
 
 import pytest
 
@@ -137,10 +138,29 @@ def test_a_half_written_temporary_after_a_crash_is_ignored_and_cleaned(q):
     # kill -9 in the middle of an enqueue: a temporary for a new message.
     with open(os.path.join(q.directory, ".18ecbc00000000-deadbeef.tmp"), "wb") as f:
         f.write(b"maillab-queue 1\n{")
+    # Opened at once (say by --list beside a running relay): ignored, kept.
+    [back] = Queue(q.directory).entries()
+    assert back.next_hop == "mx:example.org" and back.data() == DATA
+    assert len(queue_files(q)) == 3
+    # Opened after a restart: the old temporaries are cleaned away.
+    for name in os.listdir(q.directory):
+        if name.endswith(".tmp"):
+            old = time.time() - queue_module.STALE_TEMPORARY_AGE - 1
+            os.utime(os.path.join(q.directory, name), (old, old))
     restarted = Queue(q.directory)
     [back] = restarted.entries()
     assert back.next_hop == "mx:example.org" and back.data() == DATA
     assert queue_files(restarted) == [entry.id + ".q"]
+
+
+def test_a_rewrite_after_a_recent_crash_mid_rewrite_still_works(q):
+    entry = q.enqueue("a@x", ["u@example.org"], DATA, "mx:example.org")
+    with open(os.path.join(q.directory, "." + entry.id + ".tmp"), "wb") as f:
+        f.write(b"maillab-queue 1\n{\"half")
+    [back] = Queue(q.directory).entries()     # restarted within a minute
+    Queue(q.directory).reroute(back, "10.0.2.10:25")
+    assert [e.next_hop for e in Queue(q.directory).entries()] == ["10.0.2.10:25"]
+    assert queue_files(q) == [entry.id + ".q"]
 
 
 def test_a_completed_rewrite_is_the_new_file_whole(q):

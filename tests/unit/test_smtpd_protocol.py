@@ -213,6 +213,9 @@ def test_command_line_over_rfc_limit_is_500_and_session_goes_on():
     s.protocol.dataReceived(b"z" * 5000)
     assert s.take() == []
     assert s.codes(b"zzz\r\nNOOP\r\n") == [500, 250]
+    # The CRLF ending a discarded line split across two packets.
+    s.protocol.dataReceived(b"y" * 2000 + b"\r")
+    assert s.codes(b"\nNOOP\r\n") == [500, 250]
 
 
 def test_data_line_over_rfc_limit_is_refused_and_nothing_is_stored():
@@ -249,3 +252,17 @@ def test_pipelined_transaction_replies_in_order():
     finals = [int(l[:3]) for l in out if l[3] == " "]
     assert finals == [250, 250, 250, 550, 250, 354, 250, 221]
     assert s.storage.messages[0].recipients == ["u@example.org", "v@example.org"]
+
+
+@pytest.mark.parametrize("smuggled", [b"\n.\n", b"\n.\r\n", b"\r\n.\n", b"\r.\r\n"])
+def test_only_crlf_dot_crlf_ends_the_data_no_smtp_smuggling(smuggled):
+    s = Session()
+    s.send(envelope())
+    s.send("DATA\n")
+    out = s.send(b"Subject: x\r\n\r\nbody" + smuggled +
+                 b"MAIL FROM:<evil@x.net>\r\nRCPT TO:<v@example.org>\r\nDATA\r\n")
+    assert out == []                       # all of it is still message data
+    assert s.codes(b".\r\n") == [250]
+    [stored] = s.storage.messages
+    assert stored.recipients == ["u@example.org"]
+    assert b"MAIL FROM:<evil@x.net>" in stored.data
