@@ -198,7 +198,11 @@ class Lab:
                                     extra=["--msgid-prefix", "%s-%d" % (client, self._sends)]
                                     + list(extra))
         sender.start()
-        status = svc.wait_exit(sender, timeout)
+        try:
+            status = svc.wait_exit(sender, timeout)
+        except BaseException:       # Ctrl-C in the CLI: the sender goes too
+            sender.kill()
+            raise
         if status != 0:
             log.warning("sender exited %s:\n%s", status, sender.stderr())
         return read_events(os.path.join(workdir, "ledger.jsonl"))
