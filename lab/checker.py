@@ -358,8 +358,12 @@ def claim_1(ev, sent, copies):
 
 
 def _attempts_to(ev, host):
+    """Relay delivery attempts towards ``host``: sessions opened (``attempt``) and
+    connections that failed (``deferred``, which names no server: counted for any)."""
     out = []
-    for e in _events(ev, "attempt", service=RELAY_SERVICE):
+    tries = _events(ev, "attempt", service=RELAY_SERVICE) + \
+        _events(ev, "deferred", service=RELAY_SERVICE)
+    for e in sorted(tries, key=lambda e: e["ts"]):
         t = target_of(ev, e)
         if t == host or not t:
             out.append(e)
@@ -502,25 +506,33 @@ def claim_route_other(ev, claim):
 
 
 def claim_change_stored(ev, claim):
-    new = _new_server(ev)
+    """A `rerouted` event (emitted by the queue after it rewrote the file) for every
+    stored message; queue snapshots taken during the run must agree with them:
+    a file seen after its re-routing with the old next hop is a contradiction."""
     rer = _events(ev, "rerouted")
     held = _held_at_provision(ev)
-    rerouted = {e.get("msgid") for e in rer}
-    missing = sorted(held - rerouted)
-    on_disk = set()
+    when = {e.get("msgid"): e for e in rer}
+    missing = sorted(held - set(when))
+    on_disk, stale = set(), set()
     for snap in ev.queue_snapshots:
         for q in snap.get("entries", []):
-            if new and host_of(ev, q.get("next_hop")) == new.get("name"):
+            r = when.get(q.get("msgid"))
+            if r is None or snap["ts"] < r["ts"]:
+                continue
+            if q.get("next_hop") == r.get("new"):
                 on_disk.add(q.get("msgid"))
-    ok = rer and not missing and (on_disk or not ev.queue_snapshots)
+            else:
+                stale.add(q.get("msgid"))
+    ok = rer and not missing and not stale
     detail = ("a `rerouted` event for each of %d stored messages (%s -> %s)"
-              % (len(rerouted), rer[0].get("old"), rer[0].get("new")) if rer else
+              % (len(when), rer[0].get("old"), rer[0].get("new")) if rer else
               "no `rerouted` event")
     if missing:
         detail += "; never re-routed: %s" % _short(missing)
-    if ev.queue_snapshots:
-        detail += ("; on disk, %d queue files were seen with the new next hop" % len(on_disk)
-                   if on_disk else "; no queue file was seen on disk with the new next hop")
+    if on_disk:
+        detail += "; %d queue files read back from disk with the new next hop" % len(on_disk)
+    if stale:
+        detail += "; queue files still had the old next hop after re-routing: %s" % _short(stale)
     return [_ok("stored messages' server information changed", claim, ok, detail)]
 
 

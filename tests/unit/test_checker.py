@@ -124,12 +124,15 @@ def test_claim_4_needs_a_rerouted_event_for_every_stored_message(tmp_path):
     assert not c.ok and dropped in c.detail
 
 
-def test_claim_4_needs_the_change_on_disk_when_snapshots_were_taken(tmp_path):
+def test_claim_4_fails_when_the_disk_contradicts_the_events(tmp_path):
     evidence, _ = remote_run(tmp_path)
+    c = by_name(checker.check(evidence))[("12", "stored messages' server information changed")]
+    assert c.ok and "1 queue files read back from disk with the new next hop" in c.detail
     evidence.queue_snapshots = [{"ts": T0 + 4.5, "entries": [
         {"msgid": "<r-1-0@maillab>", "next_hop": "mx:example.org"}]}]
     v = checker.check(evidence)
-    assert not by_name(v)[("12", "stored messages' server information changed")].ok
+    c = by_name(v)[("12", "stored messages' server information changed")]
+    assert not c.ok and "old next hop" in c.detail
 
 
 def test_claim_18_needs_bytes_across_the_wan(tmp_path):
