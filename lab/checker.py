@@ -121,8 +121,10 @@ def read_maildir(root, host):
     return mails
 
 
-def read_queue(directory, parse=None):
-    """What is left in a relay queue: one entry per file directly in DIR.
+def read_queue(directory, parse=None, suffix=""):
+    """What is left in a relay queue: one entry per message file directly in DIR
+    (names ending in ``suffix``; dot-files are temporaries, DIR/corrupt/ is not
+    the queue).
 
     ``parse(path) -> {msgid, next_hop}`` reads a queue file when the relay's
     queue module provides one; otherwise only the file is reported.
@@ -132,12 +134,15 @@ def read_queue(directory, parse=None):
         return left
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
-        if name.startswith(".") or not os.path.isfile(path) or name.endswith(".tmp"):
+        if name.startswith(".") or not name.endswith(suffix) or not os.path.isfile(path) \
+                or name.endswith(".tmp"):
             continue
         entry = {"file": path, "msgid": "", "next_hop": ""}
         if parse is not None:
             try:
                 entry.update(parse(path))
+            except FileNotFoundError:
+                continue       # delivered and removed while we looked
             except Exception as e:  # a half-written file still counts as queued
                 entry["error"] = str(e)
         left.append(entry)
@@ -416,10 +421,19 @@ def claim_dns(ev, sent, copies):
     relay_hosts = _relay_hosts(ev)
     to_relay = [r for r in ev.ledger if host_of(ev, r.get("mx") or r.get("server")) in relay_hosts]
     if ev.scenario.dns.mode == "health-checked":
-        changes = _events(ev, "answer_changed")
-        ok = len(changes) >= 2 and to_relay
+        fault = _events(ev, "fault_start")
+        since = fault[0]["ts"] if fault else 0
+        changes = [c for c in _events(ev, "answer_changed") if c["ts"] >= since]
+
+        def has_mx1(c):
+            return any(host_of(ev, a) == "mx1" for a in (c.get("answer") or []))
+        dropped = next((c for c in changes if not has_mx1(c)), None)
+        back = dropped and next((c for c in changes if c["ts"] > dropped["ts"] and has_mx1(c)),
+                                None)
+        ok = dropped and back and to_relay
         checks.append(_ok("DNS health check routes around the outage", "9", ok,
-                          "the MX answer changed %d times (%s); %d messages went to the relay, "
+                          "after the fault the MX answer changed %d times (%s); %d messages "
+                          "went to the relay, "
                           "%d to mx1" % (len(changes), "; ".join(
                               "%s %s" % (_fmt_t(ev, c["ts"]),
                                          c.get("answer") or c.get("targets") or c.get("mx") or "")

@@ -40,6 +40,8 @@ def fault_windows(events, end):
 
 
 def _describe_fault(e):
+    if e.get("summary"):
+        return e["summary"]
     args = e.get("args")
     if isinstance(args, list):
         args = " ".join(str(a) for a in args)
@@ -91,16 +93,17 @@ def _group(events, gap=0.5):
     return lines
 
 
-def _sentence(line):
+def _sentence(line, starts):
     e, n = line["event"], line["n"]
     host, service, kind = line["key"]
     targets = ", ".join(sorted(t for t in line["targets"] if t))
+    plural = {"n": n, "s": "" if n == 1 else "s"}
     if kind == "delivered" and service == "relay":
-        text = "relayed {n} message{s} to " + (targets or "the next hop")
+        text = "relayed {n} message{s} to ".format(**plural) + (targets or "the next hop")
     elif kind == "delivered":
-        text = "stored {n} message{s} in its Maildir"
+        text = "stored {n} message{s} in its Maildir".format(**plural)
     elif kind in SAY:
-        text = SAY[kind]
+        text = SAY[kind].format(**plural)
         if kind in ("attempt", "rerouted") and targets:
             text += " (to %s)" % targets
     elif kind == "fault_start":
@@ -108,11 +111,21 @@ def _sentence(line):
         if e.get("evidence"):
             text += " (%s)" % e["evidence"]
     elif kind == "fault_end":
-        text = "fault ends: %s" % _describe_fault(e)
-        extra = {k: v for k, v in e.items() if k not in ("ts", "host", "service", "event",
-                                                         "fault", "name", "args", "id")}
-        if extra:
-            text += " (%s)" % ", ".join("%s=%s" % kv for kv in sorted(extra.items()))
+        start = starts.get(e.get("id"), {})
+        text = "fault ends: %s" % (_describe_fault(start) if start else _describe_fault(e))
+        facts = []
+        if e.get("dropped_packets") is not None:
+            facts.append("%s packets dropped" % e["dropped_packets"])
+        if e.get("resets") is not None:
+            facts.append("%s RSTs injected" % e["resets"])
+        if e.get("error"):
+            facts.append("error: %s" % e["error"])
+        captured = e.get("captured")
+        if isinstance(captured, dict) and captured:
+            facts.append("captured " + ", ".join("%s packets in %s" % (n, os.path.basename(p))
+                                                 for p, n in sorted(captured.items())))
+        if facts:
+            text += " (%s)" % "; ".join(facts)
     elif kind == "provision_requested":
         text = "asks the provisioner for a new messaging server (%s)" % (
             e.get("action") or e.get("request") or "")
@@ -120,13 +133,12 @@ def _sentence(line):
         text = "created messaging server %s, IP %s, in %s (%.2f s)" % (
             e.get("name"), e.get("ip"), e.get("dc"), float(e.get("seconds") or 0))
     elif kind == "updated":
-        text = "DNS zone updated (%s)" % ", ".join(str(x) for x in (e.get("adds") or e.get(
-            "changes") or []))
+        text = "DNS zone %s updated by RFC 2136 UPDATE (serial %s, %s changes)" % (
+            e.get("zone", ""), e.get("serial", "?"), e.get("changes", "?"))
     elif kind == "started":
         text = "started" + (" (port %s)" % e["port"] if e.get("port") else "")
     else:
         text = kind + (" " + e["msgid"] if e.get("msgid") else "")
-    text = text.format(n=n, s="" if n == 1 else "s")
     who = host if not service or service == host else "%s (%s)" % (host, service)
     return who, text
 
@@ -149,8 +161,10 @@ def markdown(scenario, verdict, evidence, seed=None, files=()):
                                      for k in ("failover", "recovery_drain", "recreate",
                                                "total")), ""]
     out += ["## Timeline", "", "Seconds from the start of traffic.", "", "```"]
+    starts = {e.get("id"): e for e in evidence.events
+              if e.get("event") == "fault_start" and e.get("id")}
     for line in _group(evidence.events):
-        who, text = _sentence(line)
+        who, text = _sentence(line, starts)
         span = ("%7.2f" % (line["first"] - t0)) + (
             "-%-7.2f" % (line["last"] - t0) if line["last"] - line["first"] >= 0.01 else " " * 8)
         out.append("%s  %-20s %s" % (span, who, text))

@@ -22,6 +22,18 @@ PROGRESS_EVERY = 1.0    # seconds between progress lines
 SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 
 
+QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
+
+
+def read_queue_file(path):
+    """Message-ID and next hop of one relay queue file, read without touching it
+    (the relay's own Queue.entries() would move a bad file aside)."""
+    from servers.relay.queue import parse
+    with open(path, "rb") as f:
+        meta, _ = parse(f.read())
+    return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
+
+
 class Schedule:
     """Which planned faults start and stop when, given the moments (anchors)
     seen so far: ``{"start": 0.0, "created": 3.1, ...}`` in run seconds."""
@@ -41,7 +53,8 @@ class Schedule:
             if i not in self.started and now >= base + p.start:
                 to_start.append((i, p))
             elif i in self.started and i not in self.stopped and p.stop is not None \
-                    and now >= base + p.stop:
+                    and now >= self.started[i] + (p.stop - p.start):
+                # "for" counts from when the fault was in force, however long starting took
                 to_stop.append((i, p))
         return to_start, to_stop
 
@@ -75,7 +88,8 @@ def progress_line(elapsed, phase, sent, total, delivered, queued, faults=()):
 def relay_args(scenario, extra=()):
     r = scenario.relay
     args = ["--retry-interval", str(r.retry_interval),
-            "--max-retry-interval", str(r.max_retry_interval)]
+            "--max-retry-interval", str(r.max_retry_interval),
+            "--connect-timeout", str(r.connect_timeout)]
     if r.give_up:
         args += ["--give-up", str(r.give_up)]
     if r.provision_action:
@@ -114,6 +128,7 @@ class Run:
         self.lab_factory = lab_factory
         self.schedule = Schedule(fault_plan(scenario, seed))
         self.handles = {}
+        self.failed_faults = []
         self.anchors = {}
         self.snapshots = []
         self.senders = []
@@ -131,8 +146,7 @@ class Run:
     # -- the run ----------------------------------------------------------------
     def execute(self):
         os.makedirs(self.report_dir, exist_ok=True)
-        self.pcap_dir = os.path.join(self.report_dir, "pcaps")
-        os.makedirs(self.pcap_dir, exist_ok=True)
+        self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
         factory = self.lab_factory or _default_lab
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
@@ -152,6 +166,10 @@ class Run:
             self._keep_raw(evidence)
         self.say("lab torn down")
         verdict = checker.check(evidence)
+        if self.failed_faults:
+            verdict.checks.append(checker.Check(
+                "faults started", "", False, "; ".join(self.failed_faults)))
+            verdict.ok = False
         never = self.schedule.never_started()
         if never:
             verdict.checks.append(checker.Check(
@@ -171,6 +189,8 @@ class Run:
         s = self.scenario
         self.started = time.time()
         self.anchors["start"] = 0.0
+        self.phase = "faults"
+        self._step_faults(0.0)     # faults due at once are in force before the first message
         self.phase = "traffic"
         for client, n in split_count(self.count, s.traffic.clients):
             if n:
@@ -225,18 +245,21 @@ class Run:
             self._stop_one(i, p)
             self.schedule.mark_stopped(i, self.now())
         for i, p in to_start:
-            from lab.faults import start_fault
+            from lab.faults.api import start_fault
             self.say("[%6.1fs] fault %s %s starts%s" % (
                 now, p.name, " ".join(p.args),
                 " for %.1f s" % (p.stop - p.start) if p.stop is not None else ""))
-            self.schedule.mark_started(i, now)
             try:
                 self.handles[i] = start_fault(self.lab.net, p.name, list(p.args),
-                                              self.pcap_dir, self._fault_events())
+                                              self.report_dir, self._fault_events())
+                self.schedule.mark_started(i, self.now())
+                self.say("[%6.1fs] fault %s %s in force" % (self.now(), p.name, " ".join(p.args)))
             except Exception as e:
                 log.exception("fault %s failed to start", p.name)
                 self.say("fault %s %s could not start: %s" % (p.name, " ".join(p.args), e))
-                self.schedule.mark_stopped(i, now)
+                self.schedule.mark_started(i, self.now())
+                self.schedule.mark_stopped(i, self.now())
+                self.failed_faults.append("%s %s: %s" % (p.name, " ".join(p.args), e))
 
     def _stop_one(self, i, p):
         handle = self.handles.pop(i, None)
@@ -303,7 +326,7 @@ class Run:
         sent = sum(len(checker.read_ledger(p)) for p in self._ledgers())
         delivered = sum(len(glob.glob(os.path.join(root, "*", d, "*")))
                         for _, root in self._maildirs() for d in ("new", "cur"))
-        queued = len(checker.read_queue(self._queue_dir()))
+        queued = len(checker.read_queue(self._queue_dir(), suffix=QUEUE_SUFFIX))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -316,11 +339,8 @@ class Run:
 
     def _snapshot_queue(self):
         """What the relay's queue files say on disk now (claims 4 and 12)."""
-        try:
-            entries = self.lab.queue()
-        except Exception as e:  # a file being rewritten, or no queue module
-            log.debug("queue snapshot: %s", e)
-            return
+        entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
+                                     suffix=QUEUE_SUFFIX)
         if entries:
             self.snapshots.append({"ts": time.time(), "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
@@ -348,14 +368,8 @@ class Run:
         mails = []
         for host, root in self._maildirs():
             mails += checker.read_maildir(root, host)
-        try:
-            queued = [{"file": e["id"], "msgid": e["msgid"], "next_hop": e["next_hop"]}
-                      for e in self.lab.queue()]
-            corrupt = os.path.join(self._queue_dir(), "corrupt")
-            if os.path.isdir(corrupt):
-                log.warning("corrupt queue files: %s", os.listdir(corrupt))
-        except ImportError:
-            queued = checker.read_queue(self._queue_dir())
+        queued = checker.read_queue(self._queue_dir(), parse=read_queue_file,
+                                    suffix=QUEUE_SUFFIX)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()

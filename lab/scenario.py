@@ -54,6 +54,7 @@ class Relay:
     provision_after: float = 0.0      # 0: never ask the provisioner
     provision_action: str = ""        # "recreate:NAME" or "create:DC"
     give_up: float = 0.0              # 0: the relay's default
+    connect_timeout: float = 1.0      # per delivery attempt: a black hole costs this much
 
 
 @dataclasses.dataclass
@@ -158,7 +159,8 @@ def _validate(path, s):
         setattr(s.dns, k, _nonneg(path, "dns." + k, getattr(s.dns, k)))
     _check_type(path, "dns.ttl", s.dns.ttl, (int,), "an integer")
     r = s.relay
-    for k in ("retry_interval", "max_retry_interval", "provision_after", "give_up"):
+    for k in ("retry_interval", "max_retry_interval", "provision_after", "give_up",
+              "connect_timeout"):
         setattr(r, k, _nonneg(path, "relay." + k, getattr(r, k)))
     if r.retry_interval == 0:
         raise ScenarioError(path, "relay.retry_interval", "must be > 0")

@@ -74,7 +74,7 @@ def cmd_run(args):
         print("maillab run: %s" % e, file=sys.stderr)
         return 2
     if args.scenario != "all":
-        verdict, _ = _run_one(chosen[0], args, _report_dir(args.report, chosen[0].name))
+        verdict, _ = _run_one(chosen[0], args, args.report or _report_dir(None, chosen[0].name))
         return 0 if verdict.ok else 1
     base = args.report or os.path.join("reports", "all-%s" % time.strftime("%Y%m%d-%H%M%S"))
     results = []
@@ -104,7 +104,7 @@ def cmd_demo(args):
         return 2
     print(s.description)
     print()
-    verdict, paths = _run_one(s, args, _report_dir(args.report, s.name))
+    verdict, paths = _run_one(s, args, args.report or _report_dir(None, s.name))
     print()
     with open(paths["report.md"], encoding="utf-8") as f:
         print(f.read())

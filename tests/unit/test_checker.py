@@ -185,3 +185,18 @@ def test_message_paths_follow_each_message(tmp_path):
     assert steps[0] == "relay_queued" or "accepted" in steps[:2]
     assert "relay_attempt" in steps and steps[-1] in ("stored", "relay_delivered")
     assert paths["<t-1-4@maillab>"][-1][2] == "mx1"
+
+
+def test_claim_9_health_checked_needs_mx1_dropped_then_restored(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.scenario = scenario.load("dns-health")
+    both = ["mx1.lab.example.org.", "relay1.lab.example.org."]
+    evidence.events += [ev(0.5, "dns1", "dns", "answer_changed", answer=["mx1.lab.example.org."]),
+                        ev(0.6, "dns1", "dns", "answer_changed", answer=both)]   # start-up noise
+    name = ("9", "DNS health check routes around the outage")
+    assert not by_name(checker.check(evidence))[name].ok
+    evidence.events += [ev(1.5, "dns1", "dns", "answer_changed",
+                           answer=["relay1.lab.example.org."]),
+                        ev(5.5, "dns1", "dns", "answer_changed", answer=both)]
+    c = by_name(checker.check(evidence))[name]
+    assert c.ok, c.detail

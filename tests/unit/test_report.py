@@ -71,3 +71,12 @@ def test_timeline_png_is_a_png(tmp_path):
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(path) > 5000
+
+
+def test_text_from_events_is_not_a_template(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.events.append({"ts": T0 + 1.5, "host": "mx1", "service": "fault",
+                            "event": "fault_end", "fault": "blackhole",
+                            "summary": "{weird}", "error": "{n} {0}"})
+    md = report.markdown(evidence.scenario, checker.check(evidence), evidence)
+    assert "{weird}" in md and "{n} {0}" in md

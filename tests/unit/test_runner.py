@@ -29,9 +29,10 @@ def test_schedule_waits_for_its_anchor():
     assert start == []
     start, _ = sched.due(3.3, {"start": 0.0, "created": 3.0})
     assert [p.name for _, p in start] == ["partition"]
-    sched.mark_started(start[0][0], 3.3)
-    _, stop = sched.due(5.3, {"start": 0.0, "created": 3.0})
-    assert [p.name for _, p in stop] == ["partition"]
+    sched.mark_started(start[0][0], 3.5)       # in force 0.2 s after it was due
+    assert sched.due(5.4, {"start": 0.0, "created": 3.0})[1] == []
+    _, stop = sched.due(5.5, {"start": 0.0, "created": 3.0})
+    assert [p.name for _, p in stop] == ["partition"]   # held for its full 2 s
 
 
 def test_a_fault_without_end_is_settled_once_started():
@@ -44,7 +45,8 @@ def test_a_fault_without_end_is_settled_once_started():
 def test_command_lines_from_the_scenario():
     s = scenario.load("recreate")
     assert relay_args(s, ["--test-drop-queued"]) == [
-        "--retry-interval", "1.0", "--max-retry-interval", "1.0", "--provision-after", "2.0",
+        "--retry-interval", "1.0", "--max-retry-interval", "1.0", "--connect-timeout", "1.0",
+        "--provision-after", "2.0",
         "--provision-action", "recreate:mx1", "--test-drop-queued"]
     assert "--provision-after" not in relay_args(scenario.load("direct"))
     args = sender_args(s, "client1", 12, 5)
