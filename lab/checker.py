@@ -463,8 +463,10 @@ def claim_invoke(ev, claim):
     created = _events(ev, "created")
     ok = req and created
     if ok:
-        detail = ("the relay asked at %s (%s), the provisioner created %s (%s in %s) at %s"
-                  % (_fmt_t(ev, req[0]["ts"]), req[0].get("action", ""),
+        detail = ("the relay asked at %s (%s, %s messages held), the provisioner created "
+                  "%s (%s in %s) at %s"
+                  % (_fmt_t(ev, req[0]["ts"]), ev.scenario.relay.provision_action,
+                     req[0].get("messages", "?"),
                      created[0].get("name"), created[0].get("ip"), created[0].get("dc"),
                      _fmt_t(ev, created[0]["ts"])))
     else:

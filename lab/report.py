@@ -116,8 +116,9 @@ def _sentence(line, starts):
         facts = []
         if e.get("dropped_packets") is not None:
             facts.append("%s packets dropped" % e["dropped_packets"])
-        if e.get("resets") is not None:
-            facts.append("%s RSTs injected" % e["resets"])
+        resets = e.get("resets")
+        if resets is not None:
+            facts.append("%d RSTs injected" % (len(resets) if isinstance(resets, list) else resets))
         if e.get("error"):
             facts.append("error: %s" % e["error"])
         captured = e.get("captured")
@@ -127,8 +128,9 @@ def _sentence(line, starts):
         if facts:
             text += " (%s)" % "; ".join(facts)
     elif kind == "provision_requested":
-        text = "asks the provisioner for a new messaging server (%s)" % (
-            e.get("action") or e.get("request") or "")
+        text = "asks the provisioner for a new messaging server (%s messages waiting for " \
+               "%s, unreachable for %s s)" % (e.get("messages", "?"), e.get("next_hop", "?"),
+                                             e.get("outage_seconds", "?"))
     elif kind == "created":
         text = "created messaging server %s, IP %s, in %s (%.2f s)" % (
             e.get("name"), e.get("ip"), e.get("dc"), float(e.get("seconds") or 0))

@@ -25,14 +25,14 @@ def test_schedule_waits_for_its_anchor():
     sched.mark_started(start[0][0], 0.0)
     assert sched.settled() is False
     assert [p.name for p in sched.never_started()] == ["partition"]
-    start, _ = sched.due(3.2, {"start": 0.0, "created": 3.0})
+    start, _ = sched.due(3.4, {"start": 0.0, "created": 3.0})
     assert start == []
-    start, _ = sched.due(3.3, {"start": 0.0, "created": 3.0})
+    start, _ = sched.due(3.5, {"start": 0.0, "created": 3.0})
     assert [p.name for _, p in start] == ["partition"]
-    sched.mark_started(start[0][0], 3.5)       # in force 0.2 s after it was due
-    assert sched.due(5.4, {"start": 0.0, "created": 3.0})[1] == []
-    _, stop = sched.due(5.5, {"start": 0.0, "created": 3.0})
-    assert [p.name for _, p in stop] == ["partition"]   # held for its full 2 s
+    sched.mark_started(start[0][0], 3.7)       # in force 0.2 s after it was due
+    assert sched.due(5.1, {"start": 0.0, "created": 3.0})[1] == []
+    _, stop = sched.due(5.2, {"start": 0.0, "created": 3.0})
+    assert [p.name for _, p in stop] == ["partition"]   # held for its full 1.5 s
 
 
 def test_a_fault_without_end_is_settled_once_started():
