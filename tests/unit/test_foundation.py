@@ -82,9 +82,15 @@ def test_wait_until_returns_value_or_names_what_timed_out():
 
 @pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed")
 def test_vagrantfile_validates():
+    env = dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1")
     res = subprocess.run(["vagrant", "validate"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, env=dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1"))
+                         timeout=120, env=env)
+    if "No usable default provider" in res.stdout + res.stderr:
+        # No VirtualBox/libvirt on this machine: validate all but the provider blocks.
+        res = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 0, res.stdout + res.stderr
+    assert "validated successfully" in res.stdout
 
 
 def test_provision_script_is_valid_bash():

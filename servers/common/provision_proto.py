@@ -1,0 +1,200 @@
+"""The provisioner protocol: signed one-line JSON requests, one per connection.
+
+A request is a JSON object such as ``{"action": "recreate", "name": "mx1"}``
+plus ``requester``, ``ts`` (unix seconds), ``nonce`` (random hex) and ``mac``:
+hex HMAC-SHA256 of the canonical JSON of the request without ``mac``
+(``json.dumps(obj, sort_keys=True, separators=(",", ":"))``), keyed with the
+shared secret.  The secret file holds the secret as hex text.
+
+The reply is one JSON line: ``{"ok": true, "name", "ip", "port", "dc",
+"seconds"}`` or ``{"ok": false, "error": "..."}``.
+
+Both sides use this module: the lab's provisioner calls :func:`verify`, the
+relay calls :func:`request_provision`.
+"""
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+
+from twisted.internet import defer, protocol
+from twisted.protocols.basic import LineOnlyReceiver
+
+log = logging.getLogger(__name__)
+
+MAX_AGE = 60
+MAX_LINE = 65536
+
+
+def canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def read_secret(path):
+    """The secret bytes from a file holding them as hex text."""
+    with open(path, encoding="ascii") as f:
+        return bytes.fromhex(f.read().strip())
+
+
+def generate_secret_file(path, nbytes=32):
+    """Write a new random secret (hex text, mode 0600) to ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(os.urandom(nbytes).hex() + "\n")
+    return path
+
+
+def _mac(request, secret):
+    body = {k: v for k, v in request.items() if k != "mac"}
+    return hmac.new(secret, canonical(body), hashlib.sha256).hexdigest()
+
+
+def sign(request, secret, now=None, nonce=None):
+    """A copy of ``request`` with ``ts`` and ``nonce`` filled in if missing,
+    and ``mac`` set."""
+    signed = dict(request)
+    signed.pop("mac", None)
+    if "ts" not in signed:
+        signed["ts"] = time.time() if now is None else now
+    if "nonce" not in signed:
+        signed["nonce"] = nonce or os.urandom(16).hex()
+    signed["mac"] = _mac(signed, secret)
+    return signed
+
+
+def verify(request, secret, now, seen_nonces, max_age=MAX_AGE):
+    """None if ``request`` is authentic, fresh and new; else the reason.
+
+    ``seen_nonces`` is a set (or dict) the caller keeps across requests; an
+    accepted request's nonce is added to it.  Nonces only need keeping for
+    ``max_age`` seconds, since older requests are refused anyway.
+    """
+    if not isinstance(request, dict):
+        return "request is not a JSON object"
+    mac = request.get("mac")
+    if not isinstance(mac, str):
+        return "missing mac"
+    if not hmac.compare_digest(mac, _mac(request, secret)):
+        return "bad mac"
+    ts = request.get("ts")
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+        return "missing ts"
+    if abs(now - ts) > max_age:
+        return "request too old (%.0f s)" % (now - ts)
+    nonce = request.get("nonce")
+    if not isinstance(nonce, str) or not nonce:
+        return "missing nonce"
+    if nonce in seen_nonces:
+        return "replayed nonce"
+    if isinstance(seen_nonces, dict):
+        seen_nonces[nonce] = ts
+    else:
+        seen_nonces.add(nonce)
+    return None
+
+
+class ProvisionError(Exception):
+    """The provisioner refused, or could not be reached or understood."""
+
+
+class _RequestProtocol(LineOnlyReceiver):
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_LINE
+
+    def __init__(self, line, done):
+        self.line = line
+        self.done = done
+
+    def connectionMade(self):
+        self.sendLine(self.line)
+
+    def lineReceived(self, line):
+        d, self.done = self.done, None
+        if d is None or d.called:
+            return
+        try:
+            reply = json.loads(line)
+            if not isinstance(reply, dict):
+                raise ValueError("reply is not a JSON object")
+        except ValueError as e:
+            d.errback(ProvisionError("bad reply: %s" % e))
+        else:
+            d.callback(reply)
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        d, self.done = self.done, None
+        if d is not None and not d.called:
+            d.errback(ProvisionError("connection closed without a reply"))
+
+
+def request_provision(endpoint_description, secret, action, reactor=None,
+                      timeout=120, requester=None, clock=None, **fields):
+    """Ask the provisioner at ``endpoint_description`` (``unix:PATH`` or
+    ``tcp:HOST:PORT``) to ``action`` (``recreate`` with ``name=...`` or
+    ``create`` with ``dc=...``).
+
+    Returns a Deferred firing with the reply dict (``ok`` may be false) or
+    failing with ProvisionError on a connection problem or timeout.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    clock = clock or reactor
+    request = dict(fields, action=action)
+    if requester is not None:
+        request["requester"] = requester
+    line = canonical(sign(request, secret, now=clock.seconds()))
+    done = defer.Deferred()
+    factory = _RequestFactory(line, done, endpoint_description)
+    try:
+        connector = _connect(reactor, endpoint_description, factory, timeout)
+    except ValueError as e:
+        return defer.fail(ProvisionError(str(e)))
+
+    def timed_out():
+        if not done.called:
+            connector.disconnect()
+            if not done.called:
+                done.errback(ProvisionError("provisioner did not answer in %s s" % timeout))
+    call = clock.callLater(timeout, timed_out)
+
+    def finished(result):
+        if call.active():
+            call.cancel()
+        return result
+    done.addBoth(finished)
+    return done
+
+
+class _RequestFactory(protocol.ClientFactory):
+    def __init__(self, line, done, where):
+        self.line, self.done, self.where = line, done, where
+
+    def buildProtocol(self, addr):
+        return _RequestProtocol(self.line, self.done)
+
+    def clientConnectionFailed(self, connector, reason):
+        if not self.done.called:
+            self.done.errback(ProvisionError("cannot reach provisioner at %s: %s"
+                                             % (self.where, reason.getErrorMessage())))
+
+
+def _connect(reactor, description, factory, timeout):
+    """``unix:PATH`` or ``tcp:HOST:PORT`` (``tcp:host=H:port=P`` also accepted)."""
+    kind, _, rest = description.partition(":")
+    if kind == "unix":
+        path = rest[len("path="):] if rest.startswith("path=") else rest
+        return reactor.connectUNIX(path, factory, timeout=timeout)
+    if kind == "tcp":
+        parts = dict(p.split("=", 1) for p in rest.split(":") if "=" in p)
+        if parts:
+            host, port = parts.get("host"), parts.get("port")
+        else:
+            host, _, port = rest.rpartition(":")
+        if not host or not (port or "").isdigit():
+            raise ValueError("bad provisioner address %r" % description)
+        return reactor.connectTCP(host, int(port), factory, timeout=timeout)
+    raise ValueError("provisioner address must be unix:PATH or tcp:HOST:PORT, not %r"
+                     % description)

@@ -1,0 +1,5 @@
+import sys
+
+from servers.dns.service import main
+
+sys.exit(main())

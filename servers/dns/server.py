@@ -1,0 +1,149 @@
+"""Dispatch of DNS messages (bytes in, bytes out) and the UDP and TCP protocols."""
+import ipaddress
+import logging
+import struct
+import time
+
+from dnslib import OPCODE, RCODE
+from twisted.internet import protocol
+from twisted.protocols.policies import TimeoutMixin
+
+from servers.dns import message, tsig
+from servers.dns.answer import answer, fit, udp_limit
+from servers.dns.update import Updater
+
+log = logging.getLogger("maillab.dns.server")
+TCP_MAX = 65535
+
+
+class DNSServer:
+    """Everything between a request's bytes and the reply's bytes.
+
+    ``zones``: list of Zone; ``keys``: {DNSLabel: TsigKey}; ``mx_filter``: see
+    answer(); ``allow_axfr``: addresses/networks that may transfer zones.
+    """
+
+    def __init__(self, zones, keys=None, mx_filter=None, allow_axfr=(), events=None,
+                 clock=time.time):
+        self.zones = zones
+        self.keys = keys or {}
+        self.mx_filter = mx_filter
+        self.allow_axfr = [ipaddress.ip_network(a, strict=False) for a in allow_axfr]
+        self.updater = Updater(zones, events)
+        self.clock = clock
+        self._replies = {}      # MAC of a signed UPDATE -> (time, reply): see _update
+
+    def handle(self, packet, peer_ip, tcp=False):
+        """The reply to ``packet`` (bytes), or None to send nothing. Never raises."""
+        try:
+            request = message.parse(packet)
+        except message.MessageError as e:
+            log.debug("malformed message from %s: %s", peer_ip, e)
+            return message.header_reply(packet, RCODE.FORMERR)
+        if request.header.qr:
+            return None     # a response: answering it could start a loop
+        try:
+            return self._reply(request, packet, peer_ip, tcp)
+        except Exception:
+            log.exception("failed to answer %r from %s", request.header, peer_ip)
+            return message.header_reply(packet, RCODE.SERVFAIL)
+
+    def _reply(self, request, packet, peer_ip, tcp):
+        now = self.clock()
+        key, tsig_record = None, None
+        if request.tsig_offset is not None:
+            try:
+                key, tsig_record = tsig.verify(packet, request.tsig_offset, self.keys, now)
+            except tsig.TsigError as e:
+                log.info("TSIG %s from %s", tsig.ERROR_NAMES[e.error], peer_ip)
+                reply = bytes(message.reply_to(request, RCODE.NOTAUTH).pack())
+                return tsig.error_reply(reply, e, now)
+            except Exception as e:
+                log.debug("unreadable TSIG from %s: %s", peer_ip, e)
+                return message.header_reply(packet, RCODE.FORMERR)
+        reply = self._dispatch(request, peer_ip, tcp, key, tsig_record, now)
+        if isinstance(reply, bytes):
+            return reply
+        reply = fit(reply, TCP_MAX if tcp else udp_limit(request))
+        wire = bytes(reply.pack())
+        if key is not None:
+            wire = tsig.sign(wire, key, now, tsig_record.mac)[0]
+            if request.header.opcode == OPCODE.UPDATE:
+                self._replies[tsig_record.mac] = (now, wire)
+        return wire
+
+    def _dispatch(self, request, peer_ip, tcp, key, tsig_record, now):
+        opcode = request.header.opcode
+        if opcode == OPCODE.QUERY:
+            return answer(request, self.zones, self.mx_filter, self._may_transfer(peer_ip), tcp)
+        if opcode == OPCODE.UPDATE:
+            return self._update(request, key, tsig_record, now)
+        return message.reply_to(request, RCODE.NOTIMP)
+
+    def _update(self, request, key, tsig_record, now):
+        # A signed UPDATE seen again (a retransmission, or a replay) within the
+        # TSIG time window gets the first reply again and is not applied twice.
+        self._replies = {mac: (t, w) for mac, (t, w) in self._replies.items()
+                         if now - t <= 2 * tsig.FUDGE}
+        if tsig_record is not None and tsig_record.mac in self._replies:
+            log.info("repeated UPDATE: sending the first reply again")
+            return self._replies[tsig_record.mac][1]
+        return self.updater.handle(request, key.name if key else None)
+
+    def _may_transfer(self, peer_ip):
+        try:
+            address = ipaddress.ip_address(peer_ip)
+        except ValueError:
+            return False
+        return any(address in net for net in self.allow_axfr)
+
+
+class DNSDatagramProtocol(protocol.DatagramProtocol):
+    def __init__(self, server):
+        self.server = server
+
+    def datagramReceived(self, data, addr):
+        reply = self.server.handle(data, addr[0], tcp=False)
+        if reply is not None:
+            self.transport.write(reply, addr)
+
+
+class DNSStreamProtocol(protocol.Protocol, TimeoutMixin):
+    """DNS over TCP: two-byte length prefix per message (RFC 1035 §4.2.2)."""
+
+    idle_timeout = 10
+
+    def __init__(self, server):
+        self.server = server
+        self._buffer = b""
+
+    def connectionMade(self):
+        self.setTimeout(self.idle_timeout)
+
+    def dataReceived(self, data):
+        self.resetTimeout()
+        self._buffer += data
+        while len(self._buffer) >= 2:
+            (length,) = struct.unpack("!H", self._buffer[:2])
+            if len(self._buffer) < 2 + length:
+                return
+            packet, self._buffer = self._buffer[2:2 + length], self._buffer[2 + length:]
+            reply = self.server.handle(packet, self.transport.getPeer().host, tcp=True)
+            if reply is None:
+                self.transport.loseConnection()
+                return
+            self.transport.write(struct.pack("!H", len(reply)) + reply)
+
+    def connectionLost(self, reason):
+        self.setTimeout(None)
+
+    def timeoutConnection(self):
+        self.transport.abortConnection()
+
+
+class DNSStreamFactory(protocol.Factory):
+    def __init__(self, server):
+        self.server = server
+
+    def buildProtocol(self, addr):
+        return DNSStreamProtocol(self.server)

@@ -1,0 +1,87 @@
+"""The relay's receive side: servers.smtpd with the relay domains' policy and
+a storage hook that puts each message in the durable queue.
+
+Recipients are grouped by next hop: "mx:DOMAIN" per recipient domain (MX
+lookup at delivery), or the one fixed ``next_hop`` ("HOST:PORT") for all.
+The 250 goes out only after ``Queue.enqueue_many`` returned (fsync file,
+rename, fsync dir); enqueues of concurrent sessions share one directory
+fsync (group commit). Then each entry is announced with a ``queued`` event
+per recipient and handed to ``on_queued(entry)`` so the scheduler can try it
+at once.
+"""
+import logging
+
+from twisted.internet import threads
+
+from servers.common.events import default_host
+from servers.smtpd.batch import GroupCommit
+from servers.smtpd.policy import RecipientPolicy
+from servers.smtpd.protocol import DEFAULT_MAX_SIZE, ReceiveFactory
+
+log = logging.getLogger(__name__)
+
+
+def next_hops(recipients, fixed_next_hop=None):
+    """[(next_hop, [recipients])] in first-seen order."""
+    groups = {}
+    for rcpt in recipients:
+        hop = fixed_next_hop or "mx:" + rcpt.rsplit("@", 1)[1]
+        groups.setdefault(hop, []).append(rcpt)
+    return list(groups.items())
+
+
+class QueueStorage:
+    def __init__(self, queue, events, on_queued=None, next_hop=None,
+                 run_in_thread=threads.deferToThread):
+        self.queue = queue
+        self.events = events
+        self.on_queued = on_queued
+        self.next_hop = next_hop
+        self._commits = GroupCommit(self._enqueue_batch, run_in_thread)
+
+    def store(self, message):
+        items = [(message.sender, rcpts, message.data, hop)
+                 for hop, rcpts in next_hops(message.recipients, self.next_hop)]
+        d = self._commits.submit(items)
+        d.addCallback(self._queued, message)
+        return d
+
+    def _enqueue_batch(self, batches):
+        """One group commit: every message of every waiting session (in a thread)."""
+        entries = self.queue.enqueue_many([item for items in batches for item in items])
+        results = []
+        for items in batches:
+            results.append(entries[:len(items)])
+            del entries[:len(items)]
+        return results
+
+    def _queued(self, entries, message):
+        for entry in entries:
+            for rcpt in entry.recipients:
+                self.events.emit("queued", msgid=entry.msgid, rcpt=rcpt,
+                                 next_hop=entry.next_hop, id=entry.id,
+                                 sender=message.sender, peer=message.peer)
+            if self.on_queued is not None:
+                try:
+                    self.on_queued(entry)
+                except Exception:
+                    # The message is safe in the queue; the scheduler's periodic
+                    # scan will find it. Do not turn this into a failed 250.
+                    log.exception("on_queued hook failed for %s", entry.id)
+        return entries
+
+
+def build_inbound_factory(domains, queue, events, on_queued, recipients=None,
+                          hostname=None, next_hop=None, max_size=DEFAULT_MAX_SIZE,
+                          clock=None, run_in_thread=threads.deferToThread):
+    """The Twisted server factory the relay listens with.
+
+    ``domains``: the relay domains (the only ones accepted); ``recipients``:
+    optional list of accepted addresses; ``next_hop``: "HOST:PORT" for every
+    message instead of "mx:DOMAIN"; ``on_queued(entry)``: called in the
+    reactor thread once an entry is durable.
+    """
+    policy = RecipientPolicy(domains, recipients)
+    storage = QueueStorage(queue, events, on_queued, next_hop, run_in_thread)
+    return ReceiveFactory(policy, storage, hostname or default_host(),
+                          max_size=max_size, clock=clock)

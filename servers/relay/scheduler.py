@@ -1,0 +1,373 @@
+"""The relay's delivery scheduler: retries, bounces, flushes and re-routing.
+
+Every queue entry has one timer set to its ``next_attempt``.  A due entry
+joins the ready line of its destination (its ``next_hop``); up to
+``concurrency`` workers per destination take entries from that line and
+deliver them over reused SMTP sessions.
+
+- 4xx or a connection failure: retry after ``policy.delay(attempts)``;
+  past ``policy.give_up``: bounce.  5xx: bounce at once.  A bounce is an RFC
+  3464 report sent with an empty sender; a message with an empty sender is
+  dropped, never bounced.
+- Dead-destination cache: a server that refused or timed out a connection
+  is not tried again for ``dead_ttl`` seconds; messages due meanwhile are
+  deferred at once instead of each waiting out a connect timeout.
+- On a delivery after an outage, every other message for that destination
+  is made due at once (flush), instead of waiting out its backoff.
+- Re-routing: ``provision_after`` seconds into an outage the scheduler emits
+  ``provision_requested`` and calls ``provision()`` once for that outage;
+  on ``{"ok": true, "ip", "port"}`` it rewrites the next hop of every stored
+  message bound for the dead destination to "IP:PORT" (``queue.reroute``)
+  and delivers there.  Later arrivals for the old destination are rerouted too.
+"""
+import collections
+import logging
+
+from twisted.internet import defer
+
+from servers.common import smtpclient
+from servers.relay.bounce import build_dsn
+
+log = logging.getLogger(__name__)
+
+
+def _run_now(f, *args, **kwargs):
+    return defer.maybeDeferred(f, *args, **kwargs)
+
+
+class Destination:
+    """Delivery state of one next hop."""
+
+    def __init__(self, key):
+        self.key = key
+        self.ready = collections.deque()
+        self.workers = 0
+        self.parked = []             # Deferreds of idle workers holding a session
+        self.outage_since = None
+        self.provision_timer = None
+        self.provisioning = False
+
+
+class Scheduler:
+    def __init__(self, queue, policy, events, clock, resolve, open_session,
+                 run_blocking=_run_now, self_name="relay", bounce_hop=None,
+                 provision=None, provision_after=None, concurrency=10,
+                 dead_ttl=None, idle_timeout=1.0):
+        """``resolve(next_hop)`` -> Deferred list of (label, host, port) in try order
+        (fails with mx.MXError); ``open_session(host, port)`` -> Deferred of a
+        ready smtpclient session (fails with smtpclient.SessionError);
+        ``provision()`` -> Deferred of the provisioner's reply dict;
+        ``run_blocking(f, *args)`` runs the queue's disk operations (a thread
+        in the service, inline in tests); ``bounce_hop(sender)`` is the next hop
+        for a bounce to ``sender``."""
+        self.queue = queue
+        self.policy = policy
+        self.events = events
+        self.clock = clock
+        self.resolve = resolve
+        self.open_session = open_session
+        self.run_blocking = run_blocking
+        self.self_name = self_name
+        self.bounce_hop = bounce_hop or (lambda sender: "mx:" + sender.rpartition("@")[2])
+        self.provision = provision
+        self.provision_after = provision_after
+        self.concurrency = concurrency
+        self.dead_ttl = policy.minimum if dead_ttl is None else dead_ttl
+        self.idle_timeout = idle_timeout
+        self.entries = {}            # id -> QueueEntry still queued
+        self.timers = {}             # id -> IDelayedCall of its next attempt
+        self.busy = set()            # ids being delivered (or waiting in a ready line)
+        self.destinations = {}
+        self.dead = {}               # "host:port" -> time until which it is not tried
+        self.routes = {}             # dead next hop -> the one that replaced it
+        self.stopped = False
+
+    # -- the queue's side ---------------------------------------------------
+    def add(self, entry):
+        """Take charge of ``entry`` (at startup, or when the inbound side queued it)."""
+        self.entries[entry.id] = entry
+        new_hop = self._route(entry.next_hop)
+        if new_hop != entry.next_hop:
+            d = self._reroute(entry, new_hop)
+            d.addCallback(lambda _: self._schedule(entry, entry.next_attempt - self.clock.seconds()))
+            return d
+        self._schedule(entry, entry.next_attempt - self.clock.seconds())
+        return defer.succeed(None)
+
+    def flush(self):
+        """Make every queued message due now (``--flush``, SIGUSR1)."""
+        self.dead.clear()
+        for entry in list(self.entries.values()):
+            if entry.id not in self.busy:
+                self._schedule(entry, 0)
+        return len(self.entries)
+
+    def stop(self):
+        self.stopped = True
+        for timer in self.timers.values():
+            if timer.active():
+                timer.cancel()
+        self.timers.clear()
+        for dest in self.destinations.values():
+            if dest.provision_timer is not None and dest.provision_timer.active():
+                dest.provision_timer.cancel()
+            for parked in dest.parked:
+                parked.callback(False)
+            dest.parked = []
+
+    # -- timers and ready lines ---------------------------------------------
+    def _schedule(self, entry, delay):
+        timer = self.timers.pop(entry.id, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        if self.stopped:
+            return
+        self.timers[entry.id] = self.clock.callLater(max(delay, 0), self._due, entry)
+
+    def _due(self, entry):
+        self.timers.pop(entry.id, None)
+        if entry.id not in self.entries or entry.id in self.busy:
+            return
+        self.busy.add(entry.id)
+        dest = self._destination(entry.next_hop)
+        dest.ready.append(entry)
+        self._kick(dest)
+
+    def _destination(self, key):
+        dest = self.destinations.get(key)
+        if dest is None:
+            dest = self.destinations[key] = Destination(key)
+        return dest
+
+    def _kick(self, dest):
+        if dest.parked:
+            dest.parked.pop(0).callback(True)
+        elif dest.workers < self.concurrency:
+            dest.workers += 1
+            self._worker(dest)
+
+    def _park(self, dest):
+        """A Deferred firing True when more work arrives, False after idle_timeout."""
+        d = defer.Deferred()
+        dest.parked.append(d)
+
+        def idle():
+            if d in dest.parked:
+                dest.parked.remove(d)
+                d.callback(False)
+        timer = self.clock.callLater(self.idle_timeout, idle)
+        d.addBoth(lambda woken: (timer.active() and timer.cancel(), woken)[1])
+        return d
+
+    # -- delivery -----------------------------------------------------------
+    @defer.inlineCallbacks
+    def _worker(self, dest):
+        session = None
+        try:
+            while not self.stopped:
+                if not dest.ready:
+                    if session is None or session.broken or not (yield self._park(dest)):
+                        break
+                    continue
+                entry = dest.ready.popleft()
+                if entry.id not in self.entries or entry.next_hop != dest.key:
+                    self.busy.discard(entry.id)
+                    if entry.id in self.entries:
+                        self._schedule(entry, 0)
+                    continue
+                if session is None or session.broken:
+                    session, error = yield self._open(dest, entry)
+                    if session is None:
+                        yield self._fail_line(dest, entry, error)
+                        continue
+                self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
+                                 server=session.server)
+                # small read from the page cache: cheaper inline than a thread hop
+                result = yield session.send(entry.sender, list(entry.recipients), entry.data())
+                yield self._settle(entry, dest, result)
+        except Exception:
+            log.exception("delivery worker for %s failed", dest.key)
+        finally:
+            dest.workers -= 1
+            if session is not None:
+                session.quit()
+            if dest.ready and not self.stopped:
+                self._kick(dest)
+
+    @defer.inlineCallbacks
+    def _open(self, dest, entry):
+        """(session, None) or (None, (error text, permanent?))."""
+        try:
+            servers = yield self.resolve(dest.key)
+        except Exception as e:
+            return None, (str(e), getattr(e, "permanent", False), False)
+        now = self.clock.seconds()
+        errors = []
+        for label, host, port in servers:
+            server = "%s:%d" % (host, port)
+            if self.dead.get(server, 0) > now:
+                errors.append("%s down (cached)" % server)
+                continue
+            try:
+                session = yield self.open_session(host, port)
+            except smtpclient.SessionError as e:
+                self.dead[server] = self.clock.seconds() + self.dead_ttl
+                errors.append(str(e))
+                continue
+            self.dead.pop(server, None)
+            return session, None
+        return None, ("; ".join(errors) or "no server for %s" % dest.key, False, True)
+
+    @defer.inlineCallbacks
+    def _fail_line(self, dest, entry, error):
+        """No server of ``dest`` can be reached: defer (or bounce) ``entry`` and
+        everything waiting behind it, without a connection attempt each."""
+        text, permanent, unreachable = error
+        line = [entry] + list(dest.ready)
+        dest.ready.clear()
+        if unreachable:
+            self._outage(dest)
+        for e in line:
+            result = smtpclient.MessageResult("").fail_all(
+                e.recipients, smtpclient.PERMANENT if permanent else smtpclient.TEMPORARY,
+                smtpclient.Reply(None, text))
+            yield self._settle(e, dest, result)
+
+    @defer.inlineCallbacks
+    def _settle(self, entry, dest, result):
+        """Record what ``result`` means for ``entry``: remove, bounce or retry."""
+        try:
+            now = self.clock.seconds()
+            if result.delivered:
+                self.events.emit("delivered", entry.msgid, server=result.server,
+                                 rcpts=list(result.delivered), next_hop=entry.next_hop)
+            failures = dict(result.permanent)
+            retry = dict(result.temporary)
+            if retry and self.policy.expired(entry.arrived, now):
+                failures.update(retry)
+                retry = {}
+            if failures:
+                yield self._bounce(entry, failures)
+            if not retry:
+                self.entries.pop(entry.id, None)
+                yield self.run_blocking(self.queue.remove, entry)
+            else:
+                reply = next(iter(retry.values()))
+                entry.recipients = [r for r in entry.recipients if r in retry]
+                entry.attempts += 1
+                entry.last_error = result.error
+                if entry.first_failure is None:
+                    entry.first_failure = now
+                entry.next_attempt = now + self.policy.delay(entry.attempts)
+                new_hop = self._route(entry.next_hop)
+                if new_hop != entry.next_hop:
+                    yield self._reroute(entry, new_hop)
+                if entry.next_hop != dest.key:     # rerouted while in flight
+                    entry.next_attempt = now
+                yield self.run_blocking(self.queue.save, entry)
+                self.events.emit("deferred", entry.msgid, error=entry.last_error,
+                                 next_attempt=round(entry.next_attempt, 3),
+                                 attempts=entry.attempts, code=reply.code)
+                self._schedule(entry, entry.next_attempt - now)
+            if result.delivered and dest.outage_since is not None:
+                self._recovered(dest)
+        finally:
+            self.busy.discard(entry.id)
+
+    @defer.inlineCallbacks
+    def _bounce(self, entry, failures):
+        diagnostics = [(rcpt, _status(reply), "%s%s" % ("%d " % reply.code if reply.code else "",
+                                                         reply.text))
+                       for rcpt, reply in failures.items()]
+        for rcpt, status, text in diagnostics:
+            self.events.emit("bounced", entry.msgid, rcpt=rcpt, error=text,
+                             dsn=bool(entry.sender))
+        if not entry.sender:
+            log.info("not bouncing %s: it is a bounce itself", entry.msgid)
+            return
+        dsn_msgid = "<dsn-%s-%d@%s>" % (entry.id, entry.attempts, self.self_name)
+        data = yield self.run_blocking(entry.data)
+        dsn = build_dsn(self.self_name, entry.sender, entry.msgid, diagnostics, data,
+                        entry.arrived, dsn_msgid, now=self.clock.seconds())
+        bounce = yield self.run_blocking(self.queue.enqueue, "", [entry.sender], dsn,
+                                         self.bounce_hop(entry.sender))
+        self.add(bounce)
+
+    # -- outages, recovery, provisioning ------------------------------------
+    def _outage(self, dest):
+        if dest.outage_since is None:
+            dest.outage_since = self.clock.seconds()
+            log.info("outage of %s begins", dest.key)
+            if self.provision is not None and self.provision_after is not None:
+                self._arm_provision(dest)
+
+    def _arm_provision(self, dest):
+        if dest.provision_timer is None or not dest.provision_timer.active():
+            dest.provision_timer = self.clock.callLater(self.provision_after,
+                                                        self._provision, dest)
+
+    def _recovered(self, dest):
+        log.info("%s is back: flushing its queue", dest.key)
+        dest.outage_since = None
+        if dest.provision_timer is not None and dest.provision_timer.active():
+            dest.provision_timer.cancel()
+        dest.provision_timer = None
+        for entry in list(self.entries.values()):
+            if entry.next_hop == dest.key and entry.id not in self.busy:
+                self._schedule(entry, 0)
+
+    def _bound_for(self, key):
+        return [e for e in self.entries.values() if e.next_hop == key]
+
+    @defer.inlineCallbacks
+    def _provision(self, dest):
+        dest.provision_timer = None
+        if dest.outage_since is None or dest.provisioning or not self._bound_for(dest.key):
+            return
+        dest.provisioning = True
+        self.events.emit("provision_requested", next_hop=dest.key,
+                         messages=len(self._bound_for(dest.key)),
+                         outage_seconds=round(self.clock.seconds() - dest.outage_since, 3))
+        try:
+            reply = yield self.provision()
+            if not reply.get("ok"):
+                raise RuntimeError(reply.get("error") or "provisioner refused")
+            new_hop = "%s:%d" % (reply["ip"], int(reply.get("port", 25)))
+        except Exception as e:
+            log.warning("provisioning for %s failed: %s", dest.key, e)
+            self.events.emit("provision_failed", next_hop=dest.key, error=str(e))
+            dest.provisioning = False
+            if dest.outage_since is not None:
+                self._arm_provision(dest)   # ask again one period later
+            return
+        log.info("provisioner answered %s: rerouting %s -> %s", reply, dest.key, new_hop)
+        for old, new in list(self.routes.items()):
+            if new == dest.key:
+                self.routes[old] = new_hop
+        self.routes[dest.key] = new_hop
+        self.dead.pop(new_hop, None)
+        for entry in self._bound_for(dest.key):
+            yield self._reroute(entry, new_hop)
+            if entry.id not in self.busy:
+                self._schedule(entry, 0)
+        dest.provisioning = False
+        dest.outage_since = None
+
+    def _route(self, hop):
+        return self.routes.get(hop, hop)
+
+    @defer.inlineCallbacks
+    def _reroute(self, entry, new_hop):
+        old = yield self.run_blocking(self.queue.reroute, entry, new_hop)
+        entry.next_hop = new_hop
+        return old
+
+
+def _status(reply):
+    """An RFC 3463 status code for the DSN."""
+    text = reply.text or ""
+    first = text.split(" ", 1)[0]
+    if first[:2] in ("5.", "4.") and first.count(".") == 2:
+        return first
+    # 4.4.7: delivery time expired (a temporary failure that lasted too long)
+    return "5.0.0" if reply.code is not None and reply.code >= 500 else "4.4.7"

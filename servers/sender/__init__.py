@@ -1,0 +1,1 @@
+"""An MTA-like traffic source: MX lookup, preference order, fallback, ledger."""

@@ -1,0 +1,353 @@
+"""The ESMTP receive protocol shared by the messaging server and the relay.
+
+It is Twisted's ``twisted.mail.smtp.ESMTP`` (command dispatch, MAIL/RCPT
+grammar, idle timeout, reply formatting) with the parts that do not suit a
+server that must never lose or half-accept mail replaced:
+
+- lines are split here, not by ``LineOnlyReceiver``: that one drops the rest
+  of a packet after an over-long line, so the session cannot go on;
+- while a message is being stored, further (pipelined) commands wait, so a
+  ``QUIT`` sent right after the final ``.`` cannot be answered, and the
+  connection closed, before the message's 250;
+- the message is handed to ``storage.store(message)`` whole (one call per
+  message, not per recipient) and the 250 is sent only when the Deferred it
+  returns fires, i.e. once the storage says the message is durable;
+- non-ASCII command verbs are a 500, not an exception (Twisted's
+  ``nativeString`` raises on them under Python 3);
+- the recipient policy answers at RCPT; SIZE is enforced at MAIL and DATA;
+  every reply comes from ``replies`` by name.
+
+Storage contract: ``store(ReceivedMessage) -> Deferred``; fire with anything
+once durable; fail with ``Refused(reply)`` to send that reply, any other
+failure is a 451 (the client keeps the message and retries).
+"""
+import collections
+import itertools
+import logging
+import re
+
+from twisted.internet import defer, protocol
+from twisted.mail import smtp
+
+from servers.smtpd import replies
+from servers.smtpd.address import AddressSyntaxError, parse_path
+from servers.smtpd.message import build_message
+from servers.smtpd.replies import Refused
+
+log = logging.getLogger(__name__)
+
+COMMAND_LINE_MAX = 512 - 2   # RFC 5321 4.5.3.1.4: 512 octets with CRLF
+TEXT_LINE_MAX = 1000 - 2     # RFC 5321 4.5.3.1.6: 1000 octets with CRLF
+DEFAULT_MAX_SIZE = 10 * 1024 * 1024
+MAX_RECIPIENTS = 100         # RFC 5321 4.5.3.1.8: at least 100 must be accepted
+MAX_ERRORS = 10              # then 421 and close, as Postfix's hard error limit
+IDLE_TIMEOUT = 300           # RFC 5321 4.5.3.2.7: 5 minutes
+
+COMMAND, DATA = "COMMAND", "DATA"
+_OVERLONG = object()         # stands for a line too long for any state
+_PARAM = re.compile(rb"^([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e]+))?$")
+
+
+def parse_parameters(text):
+    """ESMTP parameters (``SIZE=123 BODY=8BITMIME``) as {NAME: value or None}."""
+    params = {}
+    for token in (text or b"").split():
+        m = _PARAM.match(token)
+        if not m:
+            raise ValueError(token)
+        params[m.group(1).decode("ascii").upper()] = (
+            m.group(2).decode("ascii") if m.group(2) is not None else None)
+    return params
+
+
+class ReceiveServer(smtp.ESMTP):
+    timeout = IDLE_TIMEOUT
+
+    def __init__(self, policy, storage, hostname, max_size, clock, new_id):
+        super().__init__()
+        self.policy = policy
+        self.storage = storage
+        self.hostname = hostname
+        self.host = hostname
+        self.max_size = max_size
+        self.clock = clock
+        self.callLater = clock.callLater      # TimeoutMixin schedules with this
+        self.new_id = new_id
+        self.mode = COMMAND
+        self.peer = ""
+        self._pending = collections.deque()
+        self._partial = b""
+        self._discarding = False
+        self._busy = False
+        self._lost = False
+        self._errors = 0
+        self._helo_name = None
+        self._esmtp = False
+        self._reset_envelope()
+
+    # -- connection and line splitting
+
+    def connectionMade(self):
+        peer = self.transport.getPeer()
+        self.peer = str(getattr(peer, "host", peer))
+        self.reply(replies.GREETING.with_text(self.hostname))
+        self.setTimeout(self.timeout)
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        self._lost = True
+        self._pending.clear()
+        self.setTimeout(None)
+
+    def dataReceived(self, data):
+        lines = (self._partial + data).split(b"\r\n")
+        self._partial = lines.pop()
+        if self._discarding and lines:
+            lines[0] = _OVERLONG     # the tail of the line we were discarding
+            self._discarding = False
+        if self._discarding or len(self._partial) > TEXT_LINE_MAX:
+            # Keep a final CR: the LF that ends the line may be in the next packet.
+            self._partial = b"\r" if self._partial.endswith(b"\r") else b""
+            self._discarding = True
+        self._pending.extend(lines)
+        self._process()
+
+    def _process(self):
+        while self._pending and not self._busy and not self._lost \
+                and not self.transport.disconnecting:
+            line = self._pending.popleft()
+            self.resetTimeout()
+            if self.mode == DATA:
+                self._data_line(line)
+            elif line is _OVERLONG or len(line) > COMMAND_LINE_MAX:
+                self.error(replies.LINE_TOO_LONG)
+            else:
+                self.state_COMMAND(line)
+
+    # -- replies
+
+    def reply(self, reply):
+        self.sendCode(reply.code, reply.text.encode("ascii", "replace"))
+
+    def error(self, reply):
+        """A reply to a client mistake; too many of them end the session."""
+        self.reply(reply)
+        self._errors += 1
+        if self._errors >= MAX_ERRORS:
+            self.reply(replies.TOO_MANY_ERRORS.with_text(self.hostname))
+            self.transport.loseConnection()
+
+    def timeoutConnection(self):
+        self.reply(replies.IDLE_TIMEOUT.with_text(self.hostname))
+        self.transport.loseConnection()
+
+    # -- commands (Twisted's state_COMMAND dispatches to do_VERB)
+
+    def lookupMethod(self, command):
+        try:
+            verb = command.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if not verb.isalpha():
+            return None
+        return getattr(self, "do_" + verb.upper(), None)
+
+    def sendSyntaxError(self):
+        self.error(replies.BAD_COMMAND)
+
+    def do_UNKNOWN(self, rest):
+        self.error(replies.BAD_COMMAND)
+
+    def do_HELO(self, rest):
+        self._greet(rest, esmtp=False)
+
+    def do_EHLO(self, rest):
+        self._greet(rest, esmtp=True)
+
+    def _greet(self, rest, esmtp):
+        if not rest.strip():
+            self.error(replies.SYNTAX_ERROR)
+            return
+        self._helo_name = rest.strip()
+        self._esmtp = esmtp
+        self._reset_envelope()
+        hello = replies.HELO_OK.with_text(self.hostname, self.peer)
+        if esmtp:
+            extensions = ["SIZE %d" % self.max_size, "PIPELINING", "8BITMIME",
+                          "ENHANCEDSTATUSCODES"]
+            hello = replies.Reply(hello.code, "\n".join([hello.text] + extensions))
+        self.reply(hello)
+
+    def do_MAIL(self, rest):
+        if self._helo_name is None:
+            return self.error(replies.NEED_HELO)
+        if self._sender is not None:
+            return self.error(replies.NESTED_MAIL)
+        m = self.mail_re.match(rest)
+        if not m:
+            return self.error(replies.SYNTAX_ERROR)
+        try:
+            sender = parse_path(m.group("path"))
+            params = parse_parameters(m.group("opts"))
+        except AddressSyntaxError:
+            return self.error(replies.BAD_SENDER_SYNTAX)
+        except ValueError:
+            return self.error(replies.SYNTAX_ERROR)
+        for name, value in params.items():
+            if name == "SIZE":
+                if value is None or not value.isdigit():
+                    return self.error(replies.SYNTAX_ERROR)
+                if int(value) > self.max_size:
+                    return self.reply(replies.TOO_BIG)
+            elif name == "BODY":
+                if (value or "").upper() not in ("7BIT", "8BITMIME"):
+                    return self.error(replies.SYNTAX_ERROR)
+            else:
+                return self.error(replies.BAD_PARAMETER.with_text(name))
+        self._sender = str(sender)
+        self.reply(replies.SENDER_OK)
+
+    def do_RCPT(self, rest):
+        if self._sender is None:
+            return self.error(replies.NEED_MAIL)
+        m = self.rcpt_re.match(rest)
+        if not m:
+            return self.error(replies.SYNTAX_ERROR)
+        try:
+            mailbox = parse_path(m.group("path"))
+            params = parse_parameters(m.group("opts"))
+        except AddressSyntaxError:
+            return self.error(replies.BAD_RECIPIENT_SYNTAX)
+        except ValueError:
+            return self.error(replies.SYNTAX_ERROR)
+        if params:
+            return self.error(replies.BAD_PARAMETER.with_text(sorted(params)[0]))
+        if not mailbox.local:
+            return self.error(replies.BAD_RECIPIENT_SYNTAX)
+        if len(self._recipients) >= MAX_RECIPIENTS:
+            return self.reply(replies.TOO_MANY_RECIPIENTS)
+        try:
+            address = self.policy.check_recipient(mailbox)
+        except Refused as refused:
+            log.info("refused RCPT %s from %s: %s", mailbox, self.peer, refused)
+            return self.reply(refused.reply)
+        if address not in self._recipients:
+            self._recipients.append(address)
+        self.reply(replies.RECIPIENT_OK)
+
+    def do_DATA(self, rest):
+        if self._helo_name is None:
+            return self.error(replies.NEED_HELO)
+        if self._sender is None:
+            return self.error(replies.BAD_SEQUENCE)
+        if not self._recipients:
+            return self.error(replies.NEED_RCPT)
+        if rest.strip():
+            return self.error(replies.SYNTAX_ERROR)
+        self.mode = DATA
+        self._data_lines = []
+        self._data_size = 0
+        self._data_error = None
+        self.reply(replies.START_DATA)
+
+    def do_RSET(self, rest):
+        self._reset_envelope()
+        self.reply(replies.RESET_OK)
+
+    def do_NOOP(self, rest):
+        self.reply(replies.OK)
+
+    def do_VRFY(self, rest):
+        self.reply(replies.CANNOT_VRFY)
+
+    def do_EXPN(self, rest):
+        self.reply(replies.NOT_IMPLEMENTED)
+
+    def do_QUIT(self, rest):
+        self.reply(replies.BYE)
+        self.transport.loseConnection()
+
+    def _reset_envelope(self):
+        self._sender = None
+        self._recipients = []
+
+    # -- message data
+
+    def _data_line(self, line):
+        if line == b".":
+            self._end_of_data()
+            return
+        if line is _OVERLONG or len(line) > TEXT_LINE_MAX:
+            self._data_error = self._data_error or replies.DATA_LINE_TOO_LONG
+            self._data_lines = []
+            return
+        if line[:1] == b".":
+            line = line[1:]
+        self._data_size += len(line) + 2
+        if self._data_size > self.max_size and self._data_error is None:
+            self._data_error = replies.TOO_BIG
+            self._data_lines = []
+        if self._data_error is None:
+            self._data_lines.append(line)
+
+    def _end_of_data(self):
+        self.mode = COMMAND
+        lines, self._data_lines = self._data_lines, []
+        sender, recipients = self._sender, self._recipients
+        self._reset_envelope()
+        if self._data_error is not None:
+            self.reply(self._data_error)
+            return
+        message = build_message(
+            lines, hostname=self.hostname, msg_id=self.new_id(), sender=sender,
+            recipients=recipients, helo=self._helo_name, peer=self.peer,
+            esmtp=self._esmtp, when=self.clock.seconds())
+        self._busy = True
+        self.transport.pauseProducing()
+        d = defer.maybeDeferred(self.storage.store, message)
+        d.addCallbacks(self._stored, self._not_stored,
+                       callbackArgs=(message,), errbackArgs=(message,))
+        d.addBoth(self._resume)
+
+    def _stored(self, result, message):
+        log.debug("stored %s %s from %s", message.id, message.msgid, self.peer)
+        if not self._lost:
+            self.reply(replies.STORED.with_text(message.id))
+
+    def _not_stored(self, failure, message):
+        if failure.check(Refused):
+            reply = failure.value.reply
+        else:
+            log.error("storing %s %s failed: %s", message.id, message.msgid,
+                      failure.getTraceback())
+            reply = replies.STORAGE_FAILED
+        if not self._lost:
+            self.reply(reply)
+
+    def _resume(self, _):
+        self._busy = False
+        if not self._lost:
+            self.transport.resumeProducing()
+            self._process()
+
+
+class ReceiveFactory(protocol.ServerFactory):
+    """Builds a ReceiveServer per connection, all sharing policy and storage."""
+
+    def __init__(self, policy, storage, hostname, max_size=DEFAULT_MAX_SIZE, clock=None):
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.policy = policy
+        self.storage = storage
+        self.hostname = hostname
+        self.max_size = max_size
+        self.clock = clock
+        self._counter = itertools.count(1)
+
+    def new_id(self):
+        return "%X%06X" % (int(self.clock.seconds()), next(self._counter) % 0x1000000)
+
+    def buildProtocol(self, addr):
+        p = ReceiveServer(self.policy, self.storage, self.hostname, self.max_size,
+                          self.clock, self.new_id)
+        p.factory = self
+        return p

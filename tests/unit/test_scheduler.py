@@ -1,0 +1,252 @@
+from twisted.internet import defer, task
+
+from servers.relay.policy import RetryPolicy
+from servers.relay.scheduler import Scheduler
+from tests.unit.relay_fakes import FakeNetwork, FakeQueue, Recorder
+
+HOP = "10.0.0.1:25"
+
+
+def make(concurrency=10, give_up=1000.0, provision=None, provision_after=None, **kw):
+    clock = task.Clock()
+    clock.advance(1000)
+    events = Recorder()
+    queue = FakeQueue(clock, events)
+    net = FakeNetwork(clock)
+    policy = RetryPolicy(minimum=2, maximum=30, give_up=give_up)
+    sched = Scheduler(queue, policy, events, clock, net.resolve, net.open_session,
+                      self_name="relay.lab", bounce_hop=lambda sender: "10.9.9.9:25",
+                      provision=provision, provision_after=provision_after,
+                      concurrency=concurrency, **kw)
+    return sched, queue, net, events, clock
+
+
+def put(sched, queue, n=1, sender="alice@x.org", hop=HOP):
+    entries = []
+    for i in range(n):
+        data = ("Message-ID: <t%d@x>\r\nSubject: %d\r\n\r\nbody\r\n" % (len(queue.enqueued), i)).encode()
+        entry = queue.enqueue(sender, ["bob@lab"], data, hop)
+        sched.add(entry)
+        entries.append(entry)
+    return entries
+
+
+def test_delivers_at_once_and_removes():
+    sched, queue, net, events, clock = make()
+    put(sched, queue)
+    clock.advance(0)
+    assert len(net.delivered) == 1 and not queue.stored
+    assert events.named("attempt")[0]["server"] == HOP
+    assert events.named("delivered")[0]["server"] == HOP
+
+
+def test_exact_retry_times_with_backoff_clamped():
+    sched, queue, net, events, clock = make()
+    net.behaviour[HOP] = "down"
+    put(sched, queue)
+    clock.advance(0)
+    for _ in range(200):
+        clock.advance(1)
+    tries = [t - 1000 for _, t in net.connects]
+    # 2, 4, 8, 16, then clamped at 30
+    assert tries[:8] == [0, 2, 6, 14, 30, 60, 90, 120]
+    deferred = events.named("deferred")
+    assert deferred[0]["next_attempt"] == 1002 and deferred[4]["next_attempt"] == 1060
+    assert queue.stored and queue.saves >= 8
+
+
+def test_policy_jitter_is_injectable_and_clamped():
+    p = RetryPolicy(minimum=2, maximum=30, jitter=lambda: 0.1)
+    assert p.delay(1) == 2 and p.delay(4) == 2   # never below the minimum
+    p = RetryPolicy(minimum=2, maximum=30, jitter=lambda: 1.5)
+    assert p.delay(2) == 6 and p.delay(10) == 30
+
+
+def test_4xx_retries_5xx_bounces_once():
+    sched, queue, net, events, clock = make()
+    net.behaviour[HOP] = 451
+    put(sched, queue)
+    clock.advance(0)
+    assert len(events.named("deferred")) == 1 and not events.named("bounced")
+    net.behaviour[HOP] = 550
+    clock.advance(2)
+    assert len(events.named("bounced")) == 1
+    bounces = [e for e in queue.enqueued if e.sender == ""]
+    assert len(bounces) == 1
+    assert bounces[0].recipients == ["alice@x.org"]
+    assert b"multipart/report" in bounces[0].data()
+    assert b"message/delivery-status" in bounces[0].data()
+    assert b"Status: 5.0.0" in bounces[0].data()
+    assert b"<t0@x>" in bounces[0].data()
+
+
+def test_give_up_sends_exactly_one_bounce_and_never_bounces_a_bounce():
+    sched, queue, net, events, clock = make(give_up=20.0)
+    net.behaviour[HOP] = "down"
+    net.behaviour["10.9.9.9:25"] = "down"      # the bounce cannot be delivered either
+    original, = put(sched, queue)
+    for _ in range(400):
+        clock.advance(1)
+    assert original.id not in queue.stored
+    bounces = [e for e in queue.enqueued if e.sender == ""]
+    assert len(bounces) == 1
+    assert b"Status: 4.4.7" in bounces[0].data()
+    # the bounce gave up too, and was dropped without a bounce of its own
+    assert not queue.stored
+    bounced = events.named("bounced")
+    assert [b["dsn"] for b in bounced] == [True, False]
+
+
+def test_no_bounce_of_a_bounce_on_5xx():
+    sched, queue, net, events, clock = make()
+    net.behaviour[HOP] = 554
+    put(sched, queue, sender="")
+    clock.advance(0)
+    assert not queue.stored and len(queue.enqueued) == 1
+
+
+def test_dead_destination_cache_one_timeout_not_one_per_message():
+    sched, queue, net, events, clock = make(concurrency=2)
+    net.behaviour[HOP] = "hang"
+    put(sched, queue, n=10)
+    clock.advance(0)
+    clock.advance(5)      # the connect timeout
+    assert len(net.connects) == 2
+    assert len(events.named("deferred")) == 10
+    # messages due before the cache entry expires do not connect at all
+    assert all(e["next_attempt"] == 1007 for e in events.named("deferred"))
+
+
+def test_flush_on_recovery():
+    sched, queue, net, events, clock = make(concurrency=1)
+    net.behaviour[HOP] = "down"
+    first = put(sched, queue, n=1)
+    clock.advance(0)
+    for _ in range(7):
+        clock.advance(1)            # first has failed at t=0, 2, 6
+    later = put(sched, queue, n=4)  # queued at t=7, failing at once (cached/down)
+    clock.advance(0)
+    assert len(queue.stored) == 5
+    net.behaviour[HOP] = 250
+    # the first message is due at t=14; the others at t=9 (cache) ... move to the
+    # first due time of any of them, then everything must go at that instant
+    next_due = min(e.next_attempt for e in queue.stored.values())
+    clock.advance(next_due - clock.seconds())
+    assert not queue.stored
+    assert {t for *_, t in net.delivered} == {next_due}
+
+
+def test_flush_on_recovery_ignores_backoff_of_old_messages():
+    sched, queue, net, events, clock = make(concurrency=1)
+    net.behaviour[HOP] = "down"
+    old, = put(sched, queue)
+    clock.advance(0)
+    for _ in range(15):
+        clock.advance(1)            # failed at 0, 2, 6, 14: next at 30
+    assert old.next_attempt == 1030
+    new, = put(sched, queue)
+    net.behaviour[HOP] = 250
+    clock.advance(0)                # at 15 the host is still cached as dead (until 16)
+    assert new.next_attempt == 1017
+    clock.advance(2)                # new message delivered at 17: old must follow at once
+    assert not queue.stored
+    assert [t for *_, t in net.delivered] == [1017, 1017]
+
+
+def test_provision_once_per_outage_then_reroute_all():
+    calls = []
+
+    def provision():
+        calls.append(1)
+        return defer.succeed({"ok": True, "name": "mx2", "ip": "10.0.2.10", "port": 25,
+                              "dc": "dc2"})
+    sched, queue, net, events, clock = make(provision=provision, provision_after=10.0)
+    net.behaviour[HOP] = "down"
+    put(sched, queue, n=5)
+    clock.advance(0)
+    for _ in range(9):
+        clock.advance(1)
+    assert not calls and len(queue.stored) == 5
+    clock.advance(1)
+    assert len(calls) == 1
+    assert len(events.named("provision_requested")) == 1
+    rerouted = events.named("rerouted")
+    assert len(rerouted) == 5
+    assert all(r["old"] == HOP and r["new"] == "10.0.2.10:25" for r in rerouted)
+    clock.advance(0)
+    assert not queue.stored
+    assert {server for server, *_ in net.delivered} == {"10.0.2.10:25"}
+    # later mail for the dead hop follows the new route
+    put(sched, queue, n=1)
+    clock.advance(0)
+    assert len(events.named("rerouted")) == 6 and not queue.stored
+    assert len(calls) == 1
+
+
+def test_provision_same_ip_still_rewrites_next_hop():
+    sched, queue, net, events, clock = make(
+        provision=lambda: defer.succeed({"ok": True, "ip": "10.0.0.1", "port": 2525}),
+        provision_after=3.0)
+    net.behaviour[HOP] = "down"
+    put(sched, queue, n=2)
+    for _ in range(4):
+        clock.advance(1)
+    assert [r["new"] for r in events.named("rerouted")] == ["10.0.0.1:2525"] * 2
+    assert not queue.stored
+
+
+def test_provision_failure_asks_again_later_not_per_message():
+    calls = []
+
+    def provision():
+        calls.append(clock.seconds())
+        return defer.succeed({"ok": False, "error": "no capacity"})
+    sched, queue, net, events, clock = make(provision=provision, provision_after=10.0)
+    net.behaviour[HOP] = "down"
+    put(sched, queue, n=20)
+    clock.advance(0)
+    for _ in range(25):
+        clock.advance(1)
+    assert calls == [1010, 1020]
+    assert len(events.named("provision_failed")) == 2
+
+
+def test_flush_makes_everything_due_now():
+    sched, queue, net, events, clock = make()
+    net.behaviour[HOP] = "down"
+    put(sched, queue, n=3)
+    for _ in range(7):
+        clock.advance(1)
+    net.behaviour[HOP] = 250
+    assert sched.flush() == 3
+    clock.advance(0)
+    assert not queue.stored
+
+
+def test_permanent_and_temporary_recipients_split():
+    from servers.common import smtpclient
+    sched, queue, net, events, clock = make()
+
+    class Mixed:
+        server = HOP
+        broken = None
+
+        def send(self, sender, recipients, data):
+            r = smtpclient.MessageResult(HOP)
+            if not sender:
+                r.delivered.extend(recipients)
+                return defer.succeed(r)
+            r.delivered.append("a@lab")
+            r.permanent["b@lab"] = smtpclient.Reply(550, "5.1.1 unknown")
+            r.temporary["c@lab"] = smtpclient.Reply(451, "4.3.0 later")
+            return defer.succeed(r)
+
+        def quit(self):
+            pass
+    sched.open_session = lambda h, p: defer.succeed(Mixed())
+    entry = queue.enqueue("s@x.org", ["a@lab", "b@lab", "c@lab"], b"Message-ID: <z@x>\r\n\r\n", HOP)
+    sched.add(entry)
+    clock.advance(0)
+    assert entry.recipients == ["c@lab"] and entry.id in queue.stored
+    assert [e["rcpt"] for e in events.named("bounced")] == ["b@lab"]
+    assert b"Status: 5.1.1" in [e for e in queue.enqueued if e.sender == ""][0].data()

@@ -1,0 +1,169 @@
+from twisted.internet import task
+from twisted.internet.testing import StringTransport
+from twisted.python import failure
+from twisted.internet import error
+
+from servers.common import smtpclient as sc
+
+
+def session(ehlo_lines=(b"250-mx1.lab", b"250-SIZE 1000000", b"250 8BITMIME")):
+    clock = task.Clock()
+    proto = sc.SMTPClient("relay.lab", clock, command_timeout=10, data_timeout=20,
+                          server="10.0.0.1:25")
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    ready = []
+    proto.ready.addBoth(ready.append)
+    proto.dataReceived(b"220 mx1.lab ESMTP\r\n")
+    assert transport.value() == b"EHLO relay.lab\r\n"
+    transport.clear()
+    proto.dataReceived(b"\r\n".join(ehlo_lines) + b"\r\n")
+    return proto, transport, clock, ready
+
+
+def lines(transport):
+    out = transport.value().split(b"\r\n")
+    transport.clear()
+    return out
+
+
+def test_encode_data_dot_stuffs_and_crlf():
+    assert sc.encode_data(b"a\n.b\n..c") == b"a\r\n..b\r\n...c\r\n.\r\n"
+    assert sc.encode_data(b".x\r\n") == b"..x\r\n.\r\n"
+
+
+def test_delivered_dialogue():
+    proto, t, clock, ready = session()
+    assert ready == [proto] and "SIZE" in proto.extensions
+    results = []
+    proto.send("a@x.org", ["b@lab", "c@lab"], b"Subject: hi\n\nbody\n").addCallback(results.append)
+    assert lines(t) == [b"MAIL FROM:<a@x.org> SIZE=18", b""]
+    proto.dataReceived(b"250 ok\r\n")
+    assert lines(t) == [b"RCPT TO:<b@lab>", b""]
+    proto.dataReceived(b"250 ok\r\n")
+    assert lines(t) == [b"RCPT TO:<c@lab>", b""]
+    proto.dataReceived(b"250 ok\r\n")
+    assert lines(t) == [b"DATA", b""]
+    proto.dataReceived(b"354 go\r\n")
+    assert t.value() == b"Subject: hi\r\n\r\nbody\r\n.\r\n"
+    t.clear()
+    proto.dataReceived(b"250 2.0.0 queued as X\r\n")
+    r = results[0]
+    assert r.status == sc.DELIVERED and r.delivered == ["b@lab", "c@lab"]
+    assert r.reply == (250, "2.0.0 queued as X")
+
+
+def test_rcpt_refusals_classified_and_partial_delivery():
+    proto, t, clock, ready = session()
+    results = []
+    proto.send("a@x.org", ["b@lab", "c@lab", "d@lab"], b"x\n").addCallback(results.append)
+    proto.dataReceived(b"250 ok\r\n")
+    proto.dataReceived(b"550 5.1.1 no such user\r\n")
+    proto.dataReceived(b"451 4.3.0 try later\r\n")
+    proto.dataReceived(b"250 ok\r\n")
+    lines(t)
+    proto.dataReceived(b"354 go\r\n")
+    proto.dataReceived(b"250 ok\r\n")
+    r = results[0]
+    assert r.delivered == ["d@lab"]
+    assert r.permanent == {"b@lab": (550, "5.1.1 no such user")}
+    assert r.temporary == {"c@lab": (451, "4.3.0 try later")}
+    assert r.status == sc.TEMPORARY
+
+
+def test_5xx_after_data_is_permanent_4xx_temporary():
+    for code, kind in ((b"554", sc.PERMANENT), (b"452", sc.TEMPORARY)):
+        proto, t, clock, ready = session()
+        results = []
+        proto.send("a@x.org", ["b@lab"], b"x\n").addCallback(results.append)
+        for reply in (b"250 ok", b"250 ok", b"354 go", code + b" nope"):
+            proto.dataReceived(reply + b"\r\n")
+        assert results[0].status == kind
+        assert "nope" in results[0].error
+
+
+def test_mail_refused_resets_and_session_goes_on():
+    proto, t, clock, ready = session()
+    results = []
+    proto.send("a@x.org", ["b@lab"], b"x\n").addCallback(results.append)
+    proto.dataReceived(b"550 5.7.1 go away\r\n")
+    assert lines(t)[-2] == b"RSET"
+    proto.dataReceived(b"250 ok\r\n")
+    assert results[0].permanent == {"b@lab": (550, "5.7.1 go away")}
+    assert proto.broken is None
+
+
+def test_pipelining_sends_envelope_in_one_write():
+    proto, t, clock, ready = session((b"250-mx1.lab", b"250 PIPELINING"))
+    results = []
+    proto.send("a@x.org", ["b@lab", "c@lab"], b"x\n").addCallback(results.append)
+    assert lines(t) == [b"MAIL FROM:<a@x.org>", b"RCPT TO:<b@lab>", b"RCPT TO:<c@lab>", b"DATA", b""]
+    proto.dataReceived(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+    assert t.value() == b"x\r\n.\r\n"
+    proto.dataReceived(b"250 ok\r\n")
+    assert results[0].status == sc.DELIVERED
+
+
+def test_command_timeout_makes_everything_temporary():
+    proto, t, clock, ready = session()
+    results = []
+    proto.send("a@x.org", ["b@lab"], b"x\n").addCallback(results.append)
+    clock.advance(9.9)
+    assert not results
+    clock.advance(0.2)
+    assert results[0].status == sc.TEMPORARY
+    assert "timeout" in results[0].temporary["b@lab"].text
+    assert results[0].temporary["b@lab"].code is None
+    assert proto.broken
+
+
+def test_data_timeout_is_longer():
+    proto, t, clock, ready = session()
+    results = []
+    proto.send("a@x.org", ["b@lab"], b"x\n").addCallback(results.append)
+    for reply in (b"250 ok", b"250 ok", b"354 go"):
+        proto.dataReceived(reply + b"\r\n")
+    clock.advance(15)
+    assert not results
+    clock.advance(6)
+    assert results[0].status == sc.TEMPORARY
+
+
+def test_connection_reset_midway_is_temporary():
+    proto, t, clock, ready = session()
+    results = []
+    proto.send("a@x.org", ["b@lab"], b"x\n").addCallback(results.append)
+    proto.connectionLost(failure.Failure(error.ConnectionLost("reset")))
+    assert results[0].status == sc.TEMPORARY
+    assert not clock.getDelayedCalls()
+
+
+def test_bad_greeting_fails_ready():
+    clock = task.Clock()
+    proto = sc.SMTPClient("relay.lab", clock, server="h:25")
+    t = StringTransport()
+    proto.makeConnection(t)
+    ready = []
+    proto.ready.addErrback(lambda f: ready.append(f.value))
+    proto.dataReceived(b"554 no service\r\n")
+    assert isinstance(ready[0], sc.SessionError) and "554" in str(ready[0])
+
+
+def test_helo_fallback():
+    clock = task.Clock()
+    proto = sc.SMTPClient("relay.lab", clock, server="h:25")
+    t = StringTransport()
+    proto.makeConnection(t)
+    proto.dataReceived(b"220 hi\r\n")
+    proto.dataReceived(b"502 what\r\n")
+    assert t.value().endswith(b"HELO relay.lab\r\n")
+    proto.dataReceived(b"250 hi\r\n")
+    assert proto.ready.called
+
+
+def test_garbled_reply_breaks_session():
+    proto, t, clock, ready = session()
+    results = []
+    proto.send("a@x.org", ["b@lab"], b"x\n").addCallback(results.append)
+    proto.dataReceived(b"hello there\r\n")
+    assert results[0].status == sc.TEMPORARY and "garbled" in results[0].error
