@@ -228,13 +228,14 @@ def timeline_png(path, scenario, evidence):
         ax.plot([min(xs), max(xs)], [y, y], color=colour[finals[m]], lw=2)
         for ts, what, host in steps:
             marker = {"accepted": "o", "relay_queued": "s", "relay_attempt": "|",
+                      "relay_deferred": "|",
                       "relay_rerouted": "D", "stored": "*", "send_failed": "x"}.get(what)
             if marker:
                 ax.plot(ts - t0, y, marker, color=colour[finals[m]], ms=6 if marker != "|" else 9)
     for h in hosts:
         ax.plot([], [], color=colour[h], lw=3, label="stored by %s" % h)
     for marker, what in (("o", "250 to sender"), ("s", "queued at relay"),
-                         ("|", "relay attempt"), ("D", "re-routed"), ("*", "stored")):
+                         ("|", "relay attempt (or deferral)"), ("D", "re-routed"), ("*", "stored")):
         ax.plot([], [], marker, color="grey", label=what)
     ax.set_yticks(range(len(order)))
     ax.set_yticklabels([m.strip("<>").split("@")[0] for m in order], fontsize=6)
