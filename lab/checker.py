@@ -45,6 +45,7 @@ class Evidence:
     finished: float = 0.0
     queue_snapshots: list = dataclasses.field(default_factory=list)  # [{ts, entries: [{msgid, next_hop}]}]
     wan_bytes: object = None         # bytes that crossed the WAN link during the run, if measured
+    expected_ids: object = None      # every Message-ID the senders were asked to send, if known
 
 
 @dataclasses.dataclass
@@ -271,9 +272,12 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
             % (len(ev.queued), _short(q.get("msgid") or os.path.basename(q["file"])
                                       for q in ev.queued))),
     ]
-    attempted = {e.get("msgid") for e in ev.events
-                 if e.get("event") in ("sent", "send_failed", "attempt_failed")}
-    strangers = [k for k in unexpected if k[0] not in attempted]
+    if ev.expected_ids is not None:
+        ours = set(ev.expected_ids)
+    else:
+        ours = {e.get("msgid") for e in ev.events
+                if e.get("event") in ("sent", "send_failed", "attempt_failed")}
+    strangers = [k for k in unexpected if k[0] not in ours]
     checks.append(_ok(
         "no unknown mail", "", not strangers,
         ("%d delivered without a 250 at the sender (its session broke after the "

@@ -377,7 +377,15 @@ class Run:
         return checker.Evidence(scenario=self.scenario, ledger=ledger, mails=mails,
                                 queued=queued, events=events, topology=topology,
                                 started=self.started, finished=self.finished,
-                                queue_snapshots=self.snapshots, wan_bytes=wan)
+                                queue_snapshots=self.snapshots, wan_bytes=wan,
+                                expected_ids=self.expected_ids())
+
+    def expected_ids(self):
+        """The Message-IDs the senders were asked to send (servers/sender/message.py)."""
+        from servers.sender.message import message_id
+        return {message_id(client, self.seed, k)
+                for client, n in split_count(self.count, self.scenario.traffic.clients)
+                for k in range(1, n + 1)}
 
     def _keep_raw(self, evidence):
         """The raw evidence beside the report: every event and every ledger line."""

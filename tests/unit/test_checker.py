@@ -200,3 +200,15 @@ def test_claim_9_health_checked_needs_mx1_dropped_then_restored(tmp_path):
                         ev(5.5, "dns1", "dns", "answer_changed", answer=both)]
     c = by_name(checker.check(evidence))[name]
     assert c.ok, c.detail
+
+
+def test_mail_our_sender_sent_without_getting_its_250_is_not_a_stranger(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    write_mail(root, "user@example.org", "<t-1-99@maillab>")    # 250 lost on the way back
+    evidence.mails = checker.read_maildir(root, "mx1")
+    evidence.expected_ids = {"<t-1-%d@maillab>" % n for n in range(100)}
+    v = checker.check(evidence)
+    c = by_name(v)[("", "no unknown mail")]
+    assert v.unexpected == 1 and c.ok, c.detail
+    evidence.expected_ids = set()
+    assert not by_name(checker.check(evidence))[("", "no unknown mail")].ok
