@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+from lab.lock import lab_lock
 from lab.wait import wait_until
 from servers.common.events import read_events
 
@@ -100,8 +101,16 @@ class PostfixRelay:
     def start(self):
         r = self.postfix("start")
         if r.returncode != 0:
-            raise RuntimeError("postfix start failed: %s%s" % (r.stdout, r.stderr))
+            raise RuntimeError("postfix start failed: %s%s%s" % (r.stdout, r.stderr,
+                                                                 self.maillog_tail()))
         wait_until(lambda: _port_open(self.port), 15, "postfix smtpd on %d" % self.port)
+
+    def maillog_tail(self):
+        try:
+            with open(os.path.join(self.base, "maillog")) as f:
+                return f.read()[-1500:]
+        except OSError:
+            return ""
 
     def stop(self):
         self.postfix("stop")
@@ -148,6 +157,15 @@ class Server:
                 if "listening on " in line:
                     return int(line.rsplit(":", 1)[1])
         return None
+
+    def report_exit(self):
+        """After a failure: say if the server died, and how it ended."""
+        code = self.proc.poll()
+        if code is not None:
+            with open(self.log_path) as f:
+                tail = f.read()[-2000:]
+            print("%s exited with %s:\n%s" % (" ".join(self.proc.args[2:4]), code, tail),
+                  file=sys.stderr)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -206,6 +224,13 @@ def run_phase(name, port, counter, messages, sessions, size, timeout):
 
 
 def bench_relay(messages, sessions, size, out=sys.stdout, timeout=600):
+    # The lab lock: ``maillab clean`` (which takes it) must not kill the
+    # bench's servers and Postfix halfway through a run.
+    with lab_lock(timeout=timeout):
+        return _bench_relay(messages, sessions, size, out, timeout)
+
+
+def _bench_relay(messages, sessions, size, out, timeout):
     base = tempfile.mkdtemp(prefix="maillab-bench-")
     os.chmod(base, 0o755)
     servers = []
@@ -244,6 +269,10 @@ def bench_relay(messages, sessions, size, out=sys.stdout, timeout=600):
                   "ratio": round(ratio, 3)}
         print(json.dumps(result), file=out, flush=True)
         return dict(result, sink_delivered=counter.poll())
+    except Exception:
+        for server in servers:
+            server.report_exit()
+        raise
     finally:
         if postfix is not None:
             try:

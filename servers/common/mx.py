@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 class MXError(Exception):
     """No usable mail server for a domain."""
 
-    def __init__(self, message, permanent=False):
+    def __init__(self, message, permanent=False, unreachable=False):
         super().__init__(message)
         self.permanent = permanent
+        # no other MX host to go to (e.g. a health-checked zone lists only us):
+        # for the relay that is an outage of the destination
+        self.unreachable = unreachable
 
 
 def normalize(name):
@@ -31,12 +34,15 @@ def order_mx(records, self_name=None, rng=random):
     """MX target names in the order to try them.
 
     ``records`` is a list of (preference, name).  Lower preference first;
-    names at the same preference shuffled with ``rng``.  If ``self_name`` is
-    one of the targets, that preference and every higher one are dropped.
+    names at the same preference shuffled with ``rng``.  If ``self_name`` (a
+    name, or a set of names) is one of the targets, that preference and
+    every higher one are dropped.
     """
     records = [(pref, normalize(name)) for pref, name in records]
     if self_name:
-        own = [pref for pref, name in records if name == normalize(self_name)]
+        selves = {normalize(n) for n in ([self_name] if isinstance(self_name, str)
+                                         else self_name)}
+        own = [pref for pref, name in records if name in selves]
         if own:
             records = [(pref, name) for pref, name in records if pref < min(own)]
     by_pref = {}
@@ -61,11 +67,12 @@ class MXResolver:
     """
 
     def __init__(self, dns_addr, dns_port, self_name=None, rng=random, reactor=None,
-                 timeout=(1, 2, 3)):
+                 timeout=(1, 2, 3), self_addresses=()):
         if reactor is None:
             from twisted.internet import reactor
         self.resolver = client.Resolver(servers=[(dns_addr, dns_port)], reactor=reactor)
         self.self_name = self_name
+        self.self_addresses = set(self_addresses)   # an MX host with one of these is us
         self.rng = rng
         self.timeout = timeout
 
@@ -83,20 +90,23 @@ class MXResolver:
         if not records:
             # RFC 5321 §5.1: no MX records -> the domain itself, preference 0.
             records = [(0, domain)]
-        names = order_mx(records, self.self_name, self.rng)
-        if not names:
-            raise MXError("%s is the best MX host for %s: nowhere to relay to"
-                          % (self.self_name, domain))
         glue = {}
         for rr in additional:
             if rr.type == dns.A:
                 glue.setdefault(normalize(str(rr.name)), []).append(rr.payload.dottedQuad())
-        servers = []
-        for name in names:
-            ips = glue.get(name)
-            if not ips:
-                ips = yield self._addresses(name)
-            servers.extend((name, ip) for ip in ips)
+        addresses = {}
+        for _, name in records:
+            name = normalize(name)
+            if name not in addresses:
+                addresses[name] = glue.get(name) or (yield self._addresses(name))
+        selves = {name for name, ips in addresses.items() if self.self_addresses & set(ips)}
+        if self.self_name:
+            selves.add(normalize(self.self_name))
+        names = order_mx(records, selves, self.rng)
+        if not names and selves:
+            raise MXError("this host (%s) is the best MX host for %s: nowhere to relay to"
+                          % (", ".join(sorted(selves)), domain), unreachable=True)
+        servers = [(name, ip) for name in names for ip in addresses[name]]
         if not servers:
             raise MXError("no address for any MX host of %s" % domain)
         return servers

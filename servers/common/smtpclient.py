@@ -30,7 +30,8 @@ _BARE_LF = re.compile(rb"(?<!\r)\n")
 def encode_data(data):
     """Message bytes as they travel after DATA: CRLF line ends, dot-stuffed,
     with the terminating ``.`` line."""
-    data = _BARE_LF.sub(b"\r\n", data)
+    if data.count(b"\n") != data.count(b"\r\n"):
+        data = _BARE_LF.sub(b"\r\n", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     if data.startswith(b"."):
@@ -220,7 +221,9 @@ class SMTPClient(LineReceiver):
 
     @defer.inlineCallbacks
     def _transaction(self, sender, recipients, data, result):
-        size = " SIZE=%d" % len(data) if "SIZE" in self.extensions else ""
+        wire = encode_data(data)
+        # RFC 1870: the size in CRLF form, without the dot-stuffing and end marker
+        size = " SIZE=%d" % (len(wire) - 3) if "SIZE" in self.extensions else ""
         mail_line = ("MAIL FROM:<%s>%s" % (sender, size)).encode()
         rcpt_lines = [("RCPT TO:<%s>" % r).encode() for r in recipients]
         if "PIPELINING" in self.extensions:
@@ -259,7 +262,7 @@ class SMTPClient(LineReceiver):
             yield self._reset()
             return result.fail_all(accepted, classify(data_reply.code), data_reply)
         done = self._expect(self.data_timeout)
-        self.transport.write(encode_data(data))
+        self.transport.write(wire)
         final = yield done
         kind = classify(final.code)
         if kind == DELIVERED:

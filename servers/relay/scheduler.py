@@ -200,7 +200,8 @@ class Scheduler:
         try:
             servers = yield self.resolve(dest.key)
         except Exception as e:
-            return None, (str(e), getattr(e, "permanent", False), False)
+            return None, (str(e), getattr(e, "permanent", False),
+                          getattr(e, "unreachable", False))
         now = self.clock.seconds()
         errors = []
         for label, host, port in servers:

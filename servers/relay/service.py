@@ -68,7 +68,10 @@ def make_resolver(args, reactor):
     mx = None
     if args.dns:
         host, port = parse_host_port(args.dns)
-        mx = MXResolver(host, port, self_name=args.self_name, reactor=reactor)
+        # its own listening address also marks the relay among the MX hosts
+        own = [args.listen] if args.listen not in ("0.0.0.0", "") else []
+        mx = MXResolver(host, port, self_name=args.self_name, reactor=reactor,
+                        self_addresses=own)
 
     def resolve(next_hop):
         if next_hop.startswith("mx:"):

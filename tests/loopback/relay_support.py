@@ -18,13 +18,14 @@ def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1"):
     return proc
 
 
-def start_relay(tmp_path, next_hop=None, port=0, extra=(), name="relay", domain="lab"):
+def start_relay(tmp_path, next_hop=None, port=0, extra=(), name="relay", domain="lab",
+                listen="127.0.0.1"):
     """A relay delivering to ``next_hop`` (HOST:PORT), or as ``extra`` says (--dns)."""
     queue = tmp_path / (name + "-queue")
     events = tmp_path / (name + "-events.jsonl")
     route = ["--next-hop", next_hop] if next_hop else []
     proc = ServerProcess("servers.relay", ["--domain", domain, "--queue", queue,
-                                           "--listen", "127.0.0.1", "--port", port,
+                                           "--listen", listen, "--port", port,
                                            "--events", events] + route + [
                                            "--hostname", "relay.lab"] + list(extra))
     proc.port = proc.wait_listening()

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from lab.bench import bench_relay, master_cf
+from lab.lock import LabBusy
 
 needs_postfix = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("smtp-source", path="/usr/sbin:/usr/bin")
@@ -26,7 +27,10 @@ def test_master_cf_moves_smtpd_and_drops_chroot():
 @needs_postfix
 def test_bench_small_run_prints_json_and_delivers_all():
     out = io.StringIO()
-    result = bench_relay(50, 5, 1024, out=out, timeout=120)
+    try:
+        result = bench_relay(50, 5, 1024, out=out, timeout=120)
+    except LabBusy as e:      # another lab run holds the machine: not this code's failure
+        pytest.skip(str(e))
     last = json.loads(out.getvalue().strip().splitlines()[-1])
     assert set(last) == {"ours_per_s", "postfix_per_s", "ratio"}
     assert last["ours_per_s"] > 0 and last["postfix_per_s"] > 0

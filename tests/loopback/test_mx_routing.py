@@ -95,13 +95,20 @@ def test_sender_gives_up_after_rounds_and_exits_1(tmp_path, dns):
     assert failed[0]["tried"] == ["127.0.0.2:%d" % port, "127.0.0.3:%d" % port] * 2
 
 
-def test_relay_delivers_by_mx_and_never_to_itself(tmp_path, dns, procs):
+@pytest.mark.parametrize("knows_itself_by", ["name", "address"])
+def test_relay_delivers_by_mx_and_never_to_itself(tmp_path, dns, procs, knows_itself_by):
     port = free_port()
-    relay = start_relay(tmp_path, extra=["--dns", "127.0.0.1:%d" % dns.port,
-                                         "--smtp-port", str(port), "--self-name", "relay.lab",
-                                         "--retry-interval", "0.5", "--max-retry-interval", "1"])
+    options = ["--dns", "127.0.0.1:%d" % dns.port, "--smtp-port", str(port),
+               "--retry-interval", "0.5", "--max-retry-interval", "1"]
+    if knows_itself_by == "name":
+        relay = start_relay(tmp_path, extra=options + ["--self-name", "relay.lab"])
+    else:
+        # listening where relay.lab's A record and the SMTP port point: the relay
+        # would take its own mail if it did not recognise its address
+        relay = start_relay(tmp_path, extra=options, listen="127.0.0.3", port=port)
     procs.append(relay)
-    assert swaks(relay.port, header_msgid="<bymx@test>").returncode == 0
+    assert swaks(relay.port, header_msgid="<bymx@test>",
+                 server=relay.listening[0][0]).returncode == 0
     # mx1 is down: the relay must not fall back to relay.lab (itself) but retry
     wait_until(lambda: len(events_of(relay, "deferred")) >= 2, 10, "deferrals")
     assert not events_of(relay, "delivered")

@@ -250,3 +250,40 @@ def test_permanent_and_temporary_recipients_split():
     assert entry.recipients == ["c@lab"] and entry.id in queue.stored
     assert [e["rcpt"] for e in events.named("bounced")] == ["b@lab"]
     assert b"Status: 5.1.1" in [e for e in queue.enqueued if e.sender == ""][0].data()
+
+
+def test_only_itself_left_as_mx_counts_as_outage_and_provisions():
+    """A health-checked zone that lists only the relay while mx1 is down."""
+    from servers.common.mx import MXError
+    calls = []
+    sched, queue, net, events, clock = make(
+        provision=lambda: calls.append(1) or defer.succeed({"ok": True, "ip": "10.0.2.10",
+                                                            "port": 25}),
+        provision_after=5.0)
+
+    def resolve(hop):
+        if hop.startswith("mx:"):
+            return defer.fail(MXError("relay.lab is the best MX host for lab", unreachable=True))
+        return net.resolve(hop)
+    sched.resolve = resolve
+    put(sched, queue, n=3, hop="mx:lab")
+    clock.advance(0)
+    assert len(events.named("deferred")) == 3 and not calls
+    for _ in range(5):
+        clock.advance(1)
+    assert len(calls) == 1
+    assert not queue.stored
+    assert {s for s, *_ in net.delivered} == {"10.0.2.10:25"}
+
+
+def test_dns_failure_is_not_an_outage():
+    from servers.common.mx import MXError
+    calls = []
+    sched, queue, net, events, clock = make(
+        provision=lambda: calls.append(1) or defer.succeed({"ok": True, "ip": "1.2.3.4"}),
+        provision_after=5.0)
+    sched.resolve = lambda hop: defer.fail(MXError("MX lookup for lab failed: TimeoutError"))
+    put(sched, queue, n=1, hop="mx:lab")
+    for _ in range(30):
+        clock.advance(1)
+    assert not calls and len(queue.stored) == 1

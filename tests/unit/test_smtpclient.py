@@ -37,7 +37,7 @@ def test_delivered_dialogue():
     assert ready == [proto] and "SIZE" in proto.extensions
     results = []
     proto.send("a@x.org", ["b@lab", "c@lab"], b"Subject: hi\n\nbody\n").addCallback(results.append)
-    assert lines(t) == [b"MAIL FROM:<a@x.org> SIZE=18", b""]
+    assert lines(t) == [b"MAIL FROM:<a@x.org> SIZE=21", b""]
     proto.dataReceived(b"250 ok\r\n")
     assert lines(t) == [b"RCPT TO:<b@lab>", b""]
     proto.dataReceived(b"250 ok\r\n")

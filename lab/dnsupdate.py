@@ -1,0 +1,44 @@
+"""Send one TSIG-signed RFC 2136 UPDATE to the lab DNS server.
+
+Run inside a lab host (the orchestrator's own namespace has no route into
+the lab): ``python -m lab.dnsupdate --server IP:PORT --key FILE --zone Z
+--add "NAME TTL TYPE RDATA" ...``. Exits 0 when the server answered NOERROR.
+"""
+import argparse
+import logging
+import sys
+
+from servers.dns.tsig import read_key_file
+from servers.dns.update_client import send_update
+
+log = logging.getLogger(__name__)
+
+
+def parse_add(text):
+    name, ttl, rtype, rdata = text.split(None, 3)
+    return name, int(ttl), rtype.upper(), rdata
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m lab.dnsupdate", description=__doc__.split("\n")[0])
+    p.add_argument("--server", required=True, help="IP:PORT of the DNS server")
+    p.add_argument("--key", required=True, help="TSIG key file (BIND format)")
+    p.add_argument("--zone", required=True)
+    p.add_argument("--add", action="append", default=[], type=parse_add,
+                   metavar='"NAME TTL TYPE RDATA"')
+    p.add_argument("--timeout", type=float, default=5)
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    ip, port = args.server.rsplit(":", 1)
+    try:
+        rcode = send_update(ip, int(port), args.zone, read_key_file(args.key), adds=args.add,
+                            timeout=args.timeout)
+    except (OSError, ValueError) as e:     # no answer, or an answer that fails TSIG
+        rcode = "%s: %s" % (type(e).__name__, e)
+    print(rcode)
+    return 0 if rcode == "NOERROR" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

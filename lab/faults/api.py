@@ -1,0 +1,163 @@
+"""Start a fault from Python (scenario schedules, the CLI, tests).
+
+    handle = start_fault(net, "cut", ["mx1", "s1"], run_dir, events_file)
+    ...
+    handle.stop()          # undo (SIGTERM; the fault process undoes itself)
+    handle.evidence()      # the fault_end event's fields (fault_start's while running)
+
+``args`` are the lab-level arguments of ``lab.faults.FAULTS[name].usage``.
+``start_fault`` returns once the fault is in force (its ``fault_start``
+event is written), or, for an instant fault (restore, kill, ...), once it
+is done. It raises ``FaultRefused`` when the fault cannot be done here and
+``FaultFailed`` when it failed; either way nothing of it stays in force.
+"""
+import itertools
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import lab.faults as registry
+from servers.common.events import read_events
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_ids = itertools.count(1)
+
+
+class FaultFailed(RuntimeError):
+    pass
+
+
+class FaultRefused(FaultFailed):
+    pass
+
+
+class FaultHandle:
+    def __init__(self, fault_id, spec, launch, proc, events_file, log_path):
+        self.id = fault_id
+        self.spec = spec
+        self.name = spec.name
+        self.label = launch.label
+        self.proc = proc
+        self.events_file = events_file
+        self.log_path = log_path
+
+    def __repr__(self):
+        return "<fault %s %s %s>" % (self.id, self.label, "running" if self.running else "ended")
+
+    def _event(self, kind):
+        for e in read_events(self.events_file):
+            if e.get("id") == self.id and e.get("event") == kind:
+                return e
+        return None
+
+    @property
+    def running(self):
+        return self.proc.poll() is None
+
+    def started(self):
+        return self._event("fault_start")
+
+    def ended(self):
+        return self._event("fault_end")
+
+    @property
+    def pcaps(self):
+        start = self.started()
+        return start.get("pcaps", []) if start else []
+
+    def evidence(self):
+        """The fault's evidence: fault_end's fields once it ended, else fault_start's."""
+        return self.ended() or self.started() or {}
+
+    def wait(self, timeout=None):
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.ended()
+
+    def stop(self, timeout=15.0):
+        """Undo the fault (SIGTERM; the process undoes and exits); returns the evidence."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise FaultFailed("fault %s did not end within %.0f s of SIGTERM (killed; see %s)"
+                                  % (self.id, timeout, self.log_path))
+        return self.evidence()
+
+
+def _log_tail(path, lines=15):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def start_fault(net, name, args, run_dir, events_file, duration=None, timeout=30.0):
+    """Start fault ``name`` with lab-level ``args`` (a list, or one string); see the module doc."""
+    spec = registry.get(name)
+    tokens = shlex.split(args) if isinstance(args, str) else [str(a) for a in args]
+    launch = spec.launch(net, tokens)
+    fault_id = "%s-%d" % (name, next(_ids))
+    pcap_dir = os.path.join(run_dir, "pcaps")
+    log_dir = os.path.join(run_dir, "faults")
+    os.makedirs(log_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(events_file)), exist_ok=True)
+    log_path = os.path.join(log_dir, "%s.log" % fault_id)
+    argv = [sys.executable, "-m", spec.module, "--id", fault_id, "--events", events_file,
+            "--pcap-dir", pcap_dir] + launch.argv
+    if duration is not None:
+        argv += ["--duration", str(duration)]
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1",
+               MAILLAB_HOST=launch.node.name if launch.node is not None else "lab")
+    with open(log_path, "ab") as log:
+        log.write(("$ %s\n" % " ".join(argv)).encode())
+        log.flush()
+        if launch.node is None:
+            proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        else:
+            proc = launch.node.popen(argv, env=env, cwd=ROOT, stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    handle = FaultHandle(fault_id, spec, launch, proc, events_file, log_path)
+    _wait_in_force(handle, timeout)
+    return handle
+
+
+def _wait_in_force(handle, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        events = {e.get("event"): e for e in read_events(handle.events_file)
+                  if e.get("id") == handle.id}
+        if "fault_refused" in events:
+            handle.proc.wait()
+            raise FaultRefused("fault %s refused: %s" % (handle.name, events["fault_refused"]["reason"]))
+        end = events.get("fault_end")
+        if end is not None and not end.get("ok"):
+            handle.proc.wait()
+            if (end.get("error") or "").startswith("refused"):
+                raise FaultRefused("fault %s %s" % (handle.name, end["error"]))
+            raise FaultFailed("fault %s failed: %s\n%s" % (handle.id, end.get("error") or
+                              end.get("undo_errors"), _log_tail(handle.log_path)))
+        if end is not None and not handle.spec.lasting:
+            handle.proc.wait()
+            return
+        if "fault_start" in events and handle.spec.lasting:
+            return
+        if handle.proc.poll() is not None and end is None:
+            raise FaultFailed("fault %s exited with %s before starting:\n%s" % (
+                handle.id, handle.proc.returncode, _log_tail(handle.log_path)))
+        if time.monotonic() >= deadline:
+            handle.proc.kill()
+            handle.proc.wait()
+            raise FaultFailed("fault %s did not start within %.0f s:\n%s" % (
+                handle.id, timeout, _log_tail(handle.log_path)))
+        time.sleep(0.05)  # polling the events file for the fault's own report

@@ -1,0 +1,84 @@
+"""Packet captures while a fault lasts: tcpdump, started in the namespace
+of each affected interface, writing one pcap per interface into the run
+directory so that a student can open it in Wireshark."""
+import ctypes
+import logging
+import os
+import re
+import select
+import subprocess
+import time
+
+from lab.faults.plan import in_ns
+
+log = logging.getLogger(__name__)
+CAPTURED_RE = re.compile(r"(\d+) packets? captured")
+
+
+def _die_with_parent():
+    """In the child: SIGTERM when the fault process dies, even by SIGKILL."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 15)
+
+
+def pcap_path(directory, fault_id, intf):
+    return os.path.join(directory, "%s-%s.pcap" % (fault_id, intf))
+
+
+def tcpdump_cmd(ns_pid, intf, path):
+    # --immediate-mode: without it the kernel hands packets over in blocks once
+    # a second, and a capture stopped sooner loses them; -U: each packet is
+    # written at once, so the pcap is readable while the fault runs.
+    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-w", path])
+
+
+class Captures:
+    """One tcpdump per (namespace, interface); ``stop()`` returns what each caught."""
+
+    def __init__(self, targets, directory, fault_id):
+        self.targets = list(targets)
+        self.directory = directory
+        self.fault_id = fault_id
+        self.running = []   # (path, Popen)
+
+    def start(self, timeout=5.0):
+        if not self.directory or not self.targets:
+            return []
+        os.makedirs(self.directory, exist_ok=True)
+        for ns_pid, intf in self.targets:
+            path = pcap_path(self.directory, self.fault_id, intf)
+            proc = subprocess.Popen(tcpdump_cmd(ns_pid, intf, path), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=_die_with_parent)
+            self.running.append((path, proc))
+        for path, proc in self.running:
+            self._wait_listening(proc, path, timeout)
+        return [path for path, _ in self.running]
+
+    @staticmethod
+    def _wait_listening(proc, path, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.1)
+            if ready:
+                line = proc.stderr.readline()
+                if "listening on" in line:
+                    return
+                if not line:
+                    break
+        log.warning("capture %s: tcpdump did not report listening", path)
+
+    def stop(self):
+        result = {}
+        for path, proc in self.running:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                _, err = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+            m = CAPTURED_RE.search(err or "")
+            result[path] = int(m.group(1)) if m else None
+        self.running = []
+        return result

@@ -1,0 +1,236 @@
+"""Lab names to fault arguments: which process runs a fault, where, with what.
+
+A fault module knows only namespaces (a PID), interfaces and addresses; the
+lab speaks of hosts, links and services. This module, given a Mininet net,
+turns ``cut mx1 s1`` into ``python -m lab.faults.cut --intf 4242/mx1-eth0
+--intf s1-eth1`` run in the lab's own (root) namespace, ``blackhole mx1``
+into ``python -m lab.faults.blackhole`` run in mx1, and so on. It needs the
+net object only, never imports Mininet, and runs nothing.
+"""
+import argparse
+import itertools
+import os
+from dataclasses import dataclass, field
+
+_queues = itertools.count(10)   # NFQUEUE numbers: unique per lab process is unique per namespace
+
+
+class TargetError(ValueError):
+    """A fault named something the lab does not have."""
+
+
+@dataclass
+class Launch:
+    node: object          # Mininet node to run the fault in; None: the lab's own namespace
+    argv: list            # the module's own arguments
+    label: str            # what the fault targets, for people
+    extra: dict = field(default_factory=dict)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise TargetError("%s: %s (usage: %s)" % (self.prog, message, self.format_usage().strip()))
+
+
+def parser(name):
+    return _Parser(prog="fault %s" % name, add_help=False)
+
+
+def node(net, name):
+    try:
+        return net[name]
+    except KeyError:
+        raise TargetError("no node named %r in this lab" % name) from None
+
+
+def ns_pid(n):
+    """The PID to nsenter for node ``n`` from the lab's namespace (None: the lab's own)."""
+    return n.pid if getattr(n, "inNamespace", False) else None
+
+
+def intf_ref(n, intf, runner=None):
+    """``[PID/]INTF`` as seen by a fault process running in ``runner`` (None: root)."""
+    if runner is not None and n is runner:
+        return intf
+    pid = ns_pid(n)
+    if pid is None and runner is not None:
+        pid = os.getpid()   # the lab process lives in the root namespace
+    return intf if pid is None else "%d/%s" % (pid, intf)
+
+
+def links_between(net, a, b):
+    na, nb = node(net, a), node(net, b)
+    links = net.linksBetween(na, nb)
+    if not links:
+        raise TargetError("no link between %s and %s" % (a, b))
+    return links
+
+
+def resolve_link(net, token):
+    """A link from ``A:B``, ``A-B`` (node names) or an interface name (``mx1-eth0``)."""
+    for sep in (":", "-"):
+        if sep in token:
+            parts = token.split(sep)
+            for i in range(1, len(parts)):
+                a, b = sep.join(parts[:i]), sep.join(parts[i:])
+                if a in net.nameToNode and b in net.nameToNode:
+                    return links_between(net, a, b)
+    for link in net.links:
+        if token in (link.intf1.name, link.intf2.name):
+            return [link]
+    raise TargetError("no link %r (name it A:B, A-B, or by an interface)" % token)
+
+
+def link_ends(links, runner=None):
+    refs = []
+    for link in links:
+        for intf in (link.intf1, link.intf2):
+            refs.append(intf_ref(intf.node, intf.name, runner))
+    return refs
+
+
+def namespaced_end(links):
+    """The end of the link a namespace-local fault (NFQUEUE) can run at: a host
+    or router in its own namespace, not a root-namespace switch port."""
+    link = links[0]
+    for intf, other in ((link.intf1, link.intf2), (link.intf2, link.intf1)):
+        if getattr(intf.node, "inNamespace", False):
+            return intf, other
+    raise TargetError("link %s-%s joins two root-namespace switches; loss and delay need "
+                      "a host or router end (its namespace holds the netfilter rules)"
+                      % (link.intf1.node.name, link.intf2.node.name))
+
+
+def _intf_args(refs):
+    return [x for r in refs for x in ("--intf", r)]
+
+
+# --- one launcher per fault: (net, tokens) -> Launch --------------------------
+
+def launch_link_state(net, tokens, name):
+    p = parser(name)
+    p.add_argument("a")
+    p.add_argument("b", nargs="?")
+    a = p.parse_args(tokens)
+    links = links_between(net, a.a, a.b) if a.b else resolve_link(net, a.a)
+    label = "%s-%s" % (links[0].intf1.node.name, links[0].intf2.node.name)
+    return Launch(None, _intf_args(link_ends(links)) + ["--label", label], label)
+
+
+def launch_partition(net, tokens, name):
+    p = parser(name)
+    p.add_argument("links", nargs="+", help="A:B links to cut")
+    p.add_argument("--label", default="")
+    a = p.parse_args(tokens)
+    links = [l for token in a.links for l in resolve_link(net, token)]
+    label = a.label or ",".join(a.links)
+    return Launch(None, _intf_args(link_ends(links)) + ["--label", label], label)
+
+
+def launch_blackhole(net, tokens, name):
+    p = parser(name)
+    p.add_argument("host")
+    p.add_argument("--port", type=int, action="append", default=[])
+    p.add_argument("--proto", choices=("tcp", "udp", "both"), default="tcp")
+    a = p.parse_args(tokens)
+    h = node(net, a.host)
+    argv = [x for port in a.port for x in ("--port", str(port))]
+    return Launch(h, argv + ["--proto", a.proto, "--label", a.host], a.host)
+
+
+def default_dns_host(net):
+    for h in net.hosts:
+        if h.name.startswith("dns"):
+            return h.name
+    raise TargetError("no host named dns* in this lab; say which: dns-outage HOST")
+
+
+def launch_dns_outage(net, tokens, name):
+    p = parser(name)
+    p.add_argument("host", nargs="?")
+    p.add_argument("--port", type=int, default=53)
+    a = p.parse_args(tokens)
+    host = a.host or default_dns_host(net)
+    return Launch(node(net, host), ["--port", str(a.port), "--label", host], host)
+
+
+def launch_reset(net, tokens, name):
+    p = parser(name)
+    p.add_argument("target", metavar="HOST:PORT")
+    p.add_argument("--after-bytes", type=int, default=0)
+    p.add_argument("--max-resets", type=int, default=0)
+    a = p.parse_args(tokens)
+    host, _, port = a.target.rpartition(":")
+    if not host or not port.isdigit():
+        raise TargetError("reset: expected HOST:PORT, not %r" % a.target)
+    h = node(net, host)
+    ip, intf = h.IP(), h.defaultIntf()
+    if not ip or intf is None:
+        raise TargetError("reset: %s has no address" % host)
+    return Launch(h, ["--server", "%s:%s" % (ip, port), "--iface", intf.name,
+                      "--after-bytes", str(a.after_bytes), "--max-resets", str(a.max_resets),
+                      "--label", a.target], a.target)
+
+
+def launch_loss(net, tokens, name):
+    p = parser(name)
+    p.add_argument("link")
+    p.add_argument("--rate", type=float, required=True)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--match", default="")
+    p.add_argument("--direction", choices=("in", "out", "both"), default="both")
+    a = p.parse_args(tokens)
+    intf, _ = namespaced_end(resolve_link(net, a.link))
+    argv = ["--intf", intf.name, "--rate", str(a.rate), "--seed", str(a.seed),
+            "--direction", a.direction, "--queue", str(next(_queues)), "--label", a.link]
+    if a.match:
+        argv += ["--match", a.match]
+    return Launch(intf.node, argv, a.link)
+
+
+def launch_delay(net, tokens, name):
+    p = parser(name)
+    p.add_argument("link")
+    p.add_argument("--ms", type=float, required=True)
+    p.add_argument("--jitter", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--method", choices=("auto", "netem", "nfqueue"), default="auto")
+    a = p.parse_args(tokens)
+    intf, other = namespaced_end(resolve_link(net, a.link))
+    return Launch(intf.node, ["--intf", intf.name, "--peer", intf_ref(other.node, other.name, intf.node),
+                              "--ms", str(a.ms), "--jitter", str(a.jitter), "--seed", str(a.seed),
+                              "--method", a.method, "--queue", str(next(_queues)),
+                              "--label", a.link], a.link)
+
+
+def service_at(text):
+    service, _, host = text.partition("@")
+    if not service or not host:
+        raise TargetError("expected SERVICE@HOST, not %r" % text)
+    return service, host
+
+
+def launch_process(net, tokens, name):
+    p = parser(name)
+    p.add_argument("target", metavar="SERVICE@HOST")
+    if name == "kill":
+        p.add_argument("--signal", default="TERM")
+    a = p.parse_args(tokens)
+    service, host = service_at(a.target)
+    h = node(net, host)
+    argv = ["--service", service, "--netns-pid", str(h.pid), "--label", a.target]
+    if name == "kill":
+        argv += ["--signal", a.signal]
+    if name == "pause":   # watch the host's traffic while its server is frozen
+        argv += [x for i in h.intfNames() if i != "lo" for x in ("--capture", intf_ref(h, i))]
+    return Launch(None, argv, a.target)
+
+
+def launch_destroy(net, tokens, name):
+    p = parser(name)
+    p.add_argument("host")
+    a = p.parse_args(tokens)
+    h = node(net, a.host)
+    intfs = [i for i in h.intfNames() if i != "lo"]
+    return Launch(None, ["--netns-pid", str(h.pid)] + [x for i in intfs for x in ("--intf", i)]
+                  + ["--label", a.host], a.host)

@@ -1,0 +1,350 @@
+"""A running maillab: network, services, provisioner, and helpers.
+
+The single place that knows how to bring a lab up; ``maillab up``, the
+topology scripts, the lab tests and the scenarios all use it::
+
+    with Lab("two_dc") as lab:
+        lab.send(50)
+        print(lab.messages("mx1"))
+"""
+import contextlib
+import glob
+import importlib
+import logging
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+from lab import services as svc
+from lab import state, zone
+from lab.lock import lab_lock
+from lab.net import running_net
+from lab.wait import wait_until
+from servers.common.events import EventLog, read_events
+from topologies.base import host_params
+from topologies.nodes import plain_logger
+from topologies.plan import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
+
+log = plain_logger(__name__)
+
+TOPOLOGY_MODULES = {"one_dc": "topologies.one_dc", "two_dc": "topologies.two_dc",
+                    "n_dc": "topologies.n_dc"}
+DEFAULT_RCPT = "user@" + MAIL_DOMAIN
+LOCK_TIMEOUT = 900.0    # seconds to wait for another lab on this machine to finish
+
+
+def make_topology(name, **opts):
+    """The topology registered as ``name`` (with this machine's WAN options)."""
+    if name not in TOPOLOGY_MODULES:
+        raise ValueError("unknown topology %r (one of %s)" % (name, ", ".join(TOPOLOGY_MODULES)))
+    return importlib.import_module(TOPOLOGY_MODULES[name]).topos[name](**opts)
+
+
+class Lab:
+    """Use as a context manager; everything it started stops when the block ends.
+
+    Options: ``switch`` (lxbr/ovs), ``dns_health`` (a health-check file for
+    the DNS server, its health-checked mode), ``relay_args``/``mx_args``/
+    ``dns_args`` (extra command-line options), ``provisioner`` (run it),
+    ``fresh_disk`` (a re-created mx gets an empty Maildir, as a new machine
+    would; False keeps its predecessor's, a shared store), ``keep`` (leave
+    the run directory for inspection).
+    """
+
+    def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
+                 mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
+                 start_timeout=svc.START_TIMEOUT, **topo_opts):
+        self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
+                     else topology)
+        self.plan = self.topo.plan
+        self.switch = switch
+        self.dns_health = dns_health
+        self.relay_args, self.mx_args, self.dns_args = relay_args, mx_args, dns_args
+        self.with_provisioner = provisioner
+        self.fresh_disk = fresh_disk
+        self.keep = keep
+        self.start_timeout = start_timeout
+        self.net = None
+        self.rundir = None
+        self.services = {}          # host name -> Service (one server per host)
+        self.generation = {}        # host name -> how many times it was (re)created
+        self.provisioner = None
+        self.timings = {}
+        self._sends = 0
+        self._mutex = threading.RLock()   # the provisioner's thread and the caller's
+        self._stack = None
+
+    # --- life cycle --------------------------------------------------------
+    def __enter__(self):
+        self._stack = contextlib.ExitStack()
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+        return False
+
+    def _start(self):
+        # the lock first, so that "up" measures the lab and not a wait for another one
+        self._stack.enter_context(lab_lock(timeout=LOCK_TIMEOUT))
+        t0 = time.monotonic()
+        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
+        self.rundir = tempfile.mkdtemp(prefix="maillab-run-")
+        os.chmod(self.rundir, 0o755)
+        if not self.keep:
+            state.record("dirs", self.rundir)
+        self._stack.callback(self._stop_services)
+        self.lab_events = EventLog(os.path.join(self.rundir, "lab-events.jsonl"),
+                                   service="provisioner", host="lab")
+        self._write_dns_files()
+        if self.with_provisioner:
+            from lab.provisioner import Provisioner
+            self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
+                                           os.path.join(self.rundir, "provisioner.secret"))
+            self.provisioner.start()
+            self._stack.callback(self.provisioner.stop)
+        smtp = [svc.mx_service(self.net.get(info.name), info, self._dir(info.name),
+                               extra=self.mx_args) for info in self.plan.by_role("mx")]
+        relay = self.plan.relay
+        prov = self.provisioner.endpoint if self.provisioner else None
+        smtp.append(svc.relay_service(self.net.get(relay.name), relay, self._dir(relay.name),
+                                      self.dns_addr, provisioner=prov, extra=self.relay_args))
+        for service in smtp:
+            self._start_service(service)
+        if self.health_file:
+            # a health-checking DNS server starts once the servers it probes are
+            # listening, or its first answers (and events) would show them down
+            svc.wait_ready(smtp, self.probe_host, self.start_timeout)
+        dns = self.plan.dns
+        self._start_service(svc.dns_service(self.net.get(dns.name), dns, self._dir(dns.name),
+                                            self.zone_file, self.key_file,
+                                            health=self.health_file, extra=self.dns_args))
+        svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
+        full = zone.mx_set(self.plan)
+        wait_until(lambda: self.mx_records() == full, self.start_timeout,
+                   "lab DNS answering MX %s" % full)
+        self.timings["up"] = time.monotonic() - t0
+        log.info("lab %s up in %.2f s (run dir %s)", type(self.topo).__name__,
+                 self.timings["up"], self.rundir)
+
+    def _stop_services(self):
+        for service in reversed(list(self.services.values())):
+            try:
+                service.stop()
+            except Exception:
+                log.exception("stopping %s", service.name)
+        if self.keep:
+            log.warning("run directory kept: %s", self.rundir)
+
+    # --- places ---------------------------------------------------------------
+    @property
+    def dns_addr(self):
+        return "%s:%d" % (self.plan.dns.ip, DNS_PORT)
+
+    @property
+    def probe_host(self):
+        """Where readiness is probed from: the first client, across the routers."""
+        return self.net.get(self.plan.clients[0].name)
+
+    def host(self, name):
+        return self.net.get(name)
+
+    def _dir(self, name):
+        gen = self.generation.setdefault(name, 1)
+        return svc.host_dir(self.rundir, name, gen)
+
+    def _write_dns_files(self):
+        d = self._dir(self.plan.dns.name)
+        self.zone_file = zone.write_zone(self.plan, os.path.join(d, "zone.db"))
+        self.key_file = zone.generate_key_file(os.path.join(self.rundir, "tsig.key"))
+        self.health_file = None
+        if self.dns_health:
+            self.health_file = os.path.join(d, "health.toml")
+            with open(self.health_file, "w") as f:
+                f.write('interval = 1.0\ntimeout = 0.5\nttl = 5\n\n[[mx]]\n'
+                        'name = "%s."\nport = %d\n' % (MAIL_DOMAIN, SMTP_PORT))
+
+    def _start_service(self, service):
+        self.services[service.host.name] = service.start()
+        return service
+
+    # --- helpers ------------------------------------------------------------------
+    def dig(self, name, rtype="A", client=None):
+        return svc.dig(self.net.get(client or self.plan.clients[0].name), self.plan.dns.ip,
+                       name, rtype)
+
+    def mx_records(self, client=None):
+        """[(preference, target)] as a client sees them."""
+        out = []
+        for line in self.dig(MAIL_DOMAIN, "MX", client):
+            pref, target = line.split()
+            out.append((int(pref), target))
+        return sorted(out)
+
+    def send(self, count, client=None, to=DEFAULT_RCPT, timeout=60, extra=()):
+        """Send ``count`` messages from a client through the lab DNS; the ledger
+        rows of this batch (one per 250 received)."""
+        client = client or self.plan.clients[0].name
+        self._sends += 1
+        workdir = os.path.join(self._dir(client), "send%d" % self._sends)
+        os.makedirs(workdir, exist_ok=True)
+        sender = svc.sender_service(self.net.get(client), workdir, self.dns_addr, to, count,
+                                    extra=["--msgid-prefix", "%s-%d" % (client, self._sends)]
+                                    + list(extra))
+        sender.start()
+        status = svc.wait_exit(sender, timeout)
+        if status != 0:
+            log.warning("sender exited %s:\n%s", status, sender.stderr())
+        return read_events(os.path.join(workdir, "ledger.jsonl"))
+
+    def maildir(self, name):
+        """The Maildir of ``name``'s current messaging server."""
+        return os.path.join(self._dir(name), "Maildir")
+
+    def messages(self, name):
+        """Message files delivered to ``name`` (new and cur, every mailbox)."""
+        base = self.maildir(name)
+        return sorted(glob.glob(os.path.join(base, "*", "new", "*"))
+                      + glob.glob(os.path.join(base, "*", "cur", "*")))
+
+    def queue_entries(self):
+        """The relay's queue as servers.relay.queue.QueueEntry objects."""
+        from servers.relay.queue import Queue
+        return Queue(os.path.join(self._dir(self.plan.relay.name), "queue")).entries()
+
+    def queue(self):
+        """The relay's queue: id, msgid, recipients, next_hop, attempts, last_error."""
+        return [{"id": e.id, "msgid": e.msgid, "recipients": list(e.recipients),
+                 "next_hop": e.next_hop, "attempts": e.attempts,
+                 "next_attempt": e.next_attempt, "last_error": e.last_error}
+                for e in self.queue_entries()]
+
+    def status(self):
+        """{service: "up"|"down"} and the MX answer a client gets."""
+        with self._mutex:
+            services = {}
+            for name, service in self.services.items():
+                ok = service.alive() and (service.ready_port is None or svc.probe_tcp(
+                    self.probe_host, service.ready_ip, service.ready_port))
+                services[service.name] = "up" if ok else "down"
+        return {"services": services, "mx": self.mx_records()}
+
+    def events(self, last=None):
+        """Every event of this run (all hosts, the provisioner), in time order."""
+        events = []
+        for path in glob.glob(os.path.join(self.rundir, "**", "*events.jsonl"), recursive=True):
+            events.extend(read_events(path))
+        events.sort(key=lambda e: e.get("ts", 0))
+        return events[-last:] if last else events
+
+    def kill_host(self, name):
+        """Make ``name`` a dead machine: its server killed, its interfaces down."""
+        with self._mutex:
+            service = self.services.get(name)
+            if service is not None:
+                service.kill()
+            host = self.net.get(name)
+            for intf in host.intfList():
+                if intf.name != "lo":
+                    host.cmd("ip link set %s down" % intf.name)
+
+    # --- provisioning actions (called by the provisioner's thread, or directly) ----
+    def recreate(self, name):
+        """Replace host ``name`` by a new one with the same name, IP and MAC on the
+        same switch, its messaging server started; returns the `created` record."""
+        with self._mutex:
+            t0 = time.monotonic()
+            info = self.plan.host(name)
+            if info.role != "mx":
+                raise ValueError("%s is not a messaging server" % name)
+            old = self.services.pop(name, None)
+            if old is not None:
+                old.kill()
+            if name in self.net:
+                self._remove_host(self.net.get(name))
+            if self.fresh_disk:
+                self.generation[name] = self.generation.get(name, 1) + 1
+            host = self._add_host(info)
+            service = self._start_service(svc.mx_service(host, info, self._dir(name),
+                                                         extra=self.mx_args))
+            self._wait_from_relay([service])
+            return self._created(info, time.monotonic() - t0, action="recreate")
+
+    def create(self, dc):
+        """A new messaging server in data center ``dc``, added to DNS (A and MX)."""
+        with self._mutex:
+            t0 = time.monotonic()
+            info = self.plan.plan_new_mx(dc)
+            try:
+                host = self._add_host(info)
+                service = self._start_service(svc.mx_service(host, info, self._dir(info.name),
+                                                             extra=self.mx_args))
+                self._wait_from_relay([service])
+                self._dns_add(host, info)
+            except BaseException:
+                self._undo_create(info)
+                raise
+            return self._created(info, time.monotonic() - t0, action="create")
+
+    def _undo_create(self, info):
+        """A failed create leaves no trace: no server, no host, no planned address."""
+        service = self.services.pop(info.name, None)
+        if service is not None:
+            service.kill()
+        if info.name in self.net:
+            self._remove_host(self.net.get(info.name))
+        self.plan.hosts.pop(info.name, None)
+
+    def _remove_host(self, host):
+        for link in [l for l in self.net.links if host in (l.intf1.node, l.intf2.node)]:
+            self.net.delLink(link)
+        self.net.delHost(host)
+
+    def _add_host(self, info):
+        """Add a planned host, link it to its switch, bring the link into the bridge."""
+        switch = self.net.get(self.plan.switch_of(info.name))
+        host = self.net.addHost(info.name, **host_params(info))
+        link = self.net.addLink(host, switch)
+        host.configDefault()
+        sw_intf = link.intf2 if link.intf2.node is switch else link.intf1
+        if hasattr(switch, "attach") and "OVS" in type(switch).__name__:
+            switch.attach(sw_intf)
+        else:
+            # Mininet's attach() exists for OVS only; a Linux bridge takes the port directly
+            subprocess.run(["ip", "link", "set", sw_intf.name, "master", switch.name, "up"],
+                           check=True)
+        return host
+
+    def _wait_from_relay(self, services):
+        svc.wait_ready(services, self.net.get(self.plan.relay.name), self.start_timeout)
+
+    def _dns_add(self, host, info):
+        adds = ["%s %d A %s" % (zone.fqdn(info.name), zone.TTL, info.ip),
+                "%s. %d MX %d %s" % (MAIL_DOMAIN, zone.TTL, zone.PRIMARY_PREF,
+                                     zone.fqdn(info.name))]
+        argv = [svc.PYTHON, "-m", "lab.dnsupdate", "--server", self.dns_addr,
+                "--key", self.key_file, "--zone", MAIL_DOMAIN + "."]
+        for a in adds:
+            argv += ["--add", a]
+        p = host.popen(argv, env=dict(os.environ, PYTHONPATH=svc.ROOT),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out, _ = p.communicate(timeout=20)
+        if p.returncode != 0:
+            raise svc.ServiceFailed("DNS update for %s failed: %s" % (info.name, out.strip()))
+
+    def _created(self, info, seconds, action):
+        record = {"name": info.name, "ip": info.ip, "port": SMTP_PORT, "dc": info.dc,
+                  "seconds": round(seconds, 3)}
+        self.lab_events.emit("created", action=action, **record)
+        self.timings.setdefault(action, []).append(seconds)
+        log.info("%s %s (%s, %s) in %.2f s", action, info.name, info.ip, info.dc, seconds)
+        return record
+
+
+__all__ = ["Lab", "make_topology"]

@@ -1,0 +1,189 @@
+"""The provisioner: creates messaging servers when the relay asks (claims 2,
+10, 14, 18, 19).
+
+It listens on a Unix socket in the run directory (every Mininet host shares
+the filesystem, so the relay in its namespace reaches it). One request per
+connection, one JSON line each way, authenticated with a per-run secret as
+servers/common/provision_proto.py defines. Actions:
+
+- ``{"action": "recreate", "name": "mx1"}``: a new host with the same name,
+  IP and MAC on the same switch, its messaging server started;
+- ``{"action": "create", "dc": "dc2"}``: a new messaging server in that data
+  center, added to the lab DNS with a TSIG-signed RFC 2136 UPDATE.
+
+A plain threading socketserver, not Twisted: every action is a sequence of
+blocking Mininet calls and readiness waits, so a thread that blocks is the
+natural shape, and it keeps a reactor out of the orchestrating process
+(scenarios may run their own, and a reactor cannot be restarted). Actions
+run one at a time; a request that is refused changes nothing.
+"""
+import json
+import logging
+import os
+import socketserver
+import threading
+import time
+
+from servers.common.provision_proto import (canonical, generate_secret_file, read_secret,
+                                             sign, verify)
+from topologies.nodes import plain_logger
+
+log = plain_logger(__name__)
+
+MAX_REQUEST = 65536
+NONCE_KEEP = 120        # seconds: longer than the protocol's max request age
+
+
+def validate(request):
+    """None if ``request`` names a known action with well-formed arguments; else why."""
+    action = request.get("action")
+    if action == "recreate":
+        name = request.get("name")
+        if not isinstance(name, str) or not name:
+            return "recreate needs a host name"
+        return None
+    if action == "create":
+        dc = request.get("dc")
+        if not isinstance(dc, str) or not dc:
+            return "create needs a data center"
+        return None
+    return "unknown action %r" % (action,)
+
+
+class Gate:
+    """Authentication and validation of requests, apart from any socket or lab."""
+
+    def __init__(self, secret, clock=time.time):
+        self.secret = secret
+        self.clock = clock
+        self.seen = {}      # nonce -> ts
+
+    def check(self, line):
+        """(request, None) if the line is an authentic, valid request; else (None, error)."""
+        try:
+            request = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            return None, "request is not JSON"
+        if not isinstance(request, dict):
+            return None, "request is not a JSON object"
+        now = self.clock()
+        for nonce, ts in list(self.seen.items()):
+            if now - ts > NONCE_KEEP:
+                del self.seen[nonce]
+        error = verify(request, self.secret, now, self.seen)
+        if error:
+            return None, error
+        error = validate(request)
+        if error:
+            return None, error
+        return request, None
+
+
+def perform(lab, request):
+    """Carry out a valid request on ``lab``: the reply dict."""
+    try:
+        if request["action"] == "recreate":
+            record = lab.recreate(request["name"])
+        else:
+            record = lab.create(request["dc"])
+    except (KeyError, ValueError) as e:
+        return {"ok": False, "error": str(e).strip("'\"")}
+    except Exception as e:
+        log.exception("provisioning %s failed", request)
+        return {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+    return dict(record, ok=True)
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    timeout = 10
+
+    def handle(self):
+        prov = self.server.provisioner
+        try:
+            line = self.rfile.readline(MAX_REQUEST)
+        except OSError:
+            return
+        with prov.action_lock:
+            request, error = prov.gate.check(line)
+            if error:
+                log.warning("provisioner refused a request: %s", error)
+                prov.lab.lab_events.emit("provision_refused", error=error)
+                reply = {"ok": False, "error": error}
+            else:
+                log.info("provisioner: %s", request)
+                reply = perform(prov.lab, request)
+        try:
+            self.wfile.write(json.dumps(reply).encode() + b"\n")
+        except OSError:
+            pass
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class Provisioner:
+    """Serves provisioning requests for ``lab`` on ``socket_path``."""
+
+    def __init__(self, lab, socket_path, secret_path):
+        self.lab = lab
+        self.socket_path = socket_path
+        self.secret_path = secret_path
+        generate_secret_file(secret_path)
+        os.chmod(secret_path, 0o600)
+        self.gate = Gate(read_secret(secret_path))
+        self.action_lock = threading.Lock()
+        self._server = None
+        self._thread = None
+
+    @property
+    def endpoint(self):
+        """(client endpoint description, secret file), as the relay's options want them."""
+        return "unix:%s" % self.socket_path, self.secret_path
+
+    def start(self):
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        self._server = _Server(self.socket_path, _Handler)
+        self._server.provisioner = self
+        os.chmod(self.socket_path, 0o600)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="provisioner", daemon=True)
+        self._thread.start()
+        log.info("provisioner listening on %s", self.socket_path)
+
+    def stop(self, action_timeout=60):
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+            # let an action in progress finish before the network goes away
+            if self.action_lock.acquire(timeout=action_timeout):
+                self.action_lock.release()
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+
+
+def request(socket_path, secret, action, timeout=60, **fields):
+    """A blocking client (for the lab CLI and tests): send one signed request."""
+    fields.setdefault("requester", "lab")
+    body = canonical(sign(dict(fields, action=action), secret))
+    return raw_request(socket_path, body, timeout)
+
+
+def raw_request(socket_path, body, timeout=60):
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(socket_path)
+        s.sendall(body.rstrip(b"\n") + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)

@@ -1,0 +1,202 @@
+"""Start the lab's servers inside their Mininet hosts, wait until they are
+ready, and stop them.
+
+Each service is its own process (``host.popen``) running the command line of
+DESIGN.md, in a working directory of its own under the run directory, with
+``MAILLAB_HOST`` set so its events name the host. Hosts share the machine's
+filesystem (and so /etc/resolv.conf), so the lab DNS server is given to every
+tool explicitly (``--dns ADDR:PORT``, ``dig @ADDR``) instead of through a
+per-host resolver file.
+
+Readiness is probed with short-lived processes in a host's namespace
+(``host.popen``), never through a host's interactive shell: the provisioner
+starts services from its own thread while the lab's main thread may be using
+the shells.
+"""
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from lab import state
+from lab.wait import NotReady, wait_until
+from topologies.plan import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
+from topologies.nodes import plain_logger
+
+log = plain_logger(__name__)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+
+
+class ServiceFailed(RuntimeError):
+    pass
+
+
+def probe_tcp(host, ip, port, timeout=1.0):
+    """True if a process in ``host``'s namespace can connect to ip:port."""
+    p = host.popen(["timeout", str(timeout), "bash", "-c",
+                    "exec 3<>/dev/tcp/%s/%d" % (ip, port)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return p.wait() == 0
+
+
+def dig(host, server, name, rtype="A", port=DNS_PORT, timeout=2):
+    """``dig +short`` run in ``host`` against the lab DNS server; its answer lines."""
+    p = host.popen(["dig", "@%s" % server, "-p", str(port), "+short", "+time=%d" % timeout,
+                    "+tries=1", name, rtype], stdout=subprocess.PIPE,
+                   stderr=subprocess.STDOUT, text=True)
+    out, _ = p.communicate()
+    if p.returncode != 0:
+        return []
+    return [line.strip() for line in out.splitlines()
+            if line.strip() and not line.startswith(";")]
+
+
+class Service:
+    """One server process in one host."""
+
+    def __init__(self, kind, host, argv, workdir, ready_port=None, ready_ip=None):
+        self.kind = kind            # dns, mx, relay, sender
+        self.host = host            # the Mininet node
+        self.argv = argv
+        self.workdir = workdir
+        self.ready_ip = ready_ip
+        self.ready_port = ready_port
+        self.stderr_path = os.path.join(workdir, "%s.stderr" % kind)
+        self.events_path = os.path.join(workdir, "events.jsonl")
+        self.proc = None
+
+    @property
+    def name(self):
+        return "%s/%s" % (self.host.name, self.kind)
+
+    def start(self):
+        env = dict(os.environ, PYTHONPATH=ROOT, MAILLAB_HOST=self.host.name,
+                   PYTHONUNBUFFERED="1")
+        with open(self.stderr_path, "ab") as err:
+            self.proc = self.host.popen(self.argv, cwd=self.workdir, env=env,
+                                        stdin=subprocess.DEVNULL,
+                                        stdout=err, stderr=subprocess.STDOUT)
+        state.record("pids", self.proc.pid)
+        log.info("started %s pid %d: %s", self.name, self.proc.pid, " ".join(self.argv))
+        return self
+
+    def stderr(self, tail=40):
+        try:
+            with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+                return "".join(f.readlines()[-tail:])
+        except FileNotFoundError:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def listening(self):
+        return "listening on" in self.stderr()
+
+    def check_alive(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ServiceFailed("%s exited with status %s:\n%s"
+                                % (self.name, self.proc.returncode, self.stderr()))
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s ignored SIGTERM; killing it", self.name)
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_ready(services, probe_from, timeout=START_TIMEOUT):
+    """Wait until every service printed ``listening on`` and its port accepts
+    connections from ``probe_from`` (a host in another subnet, so routing is
+    proven too). A service that exits is reported with its stderr."""
+    pending = list(services)
+
+    def all_ready():
+        for svc in list(pending):
+            svc.check_alive()
+            if not svc.listening():
+                continue
+            if svc.ready_port is None or probe_tcp(probe_from, svc.ready_ip, svc.ready_port):
+                pending.remove(svc)
+        return not pending
+    try:
+        wait_until(all_ready, timeout, "services", interval=0.05)
+    except NotReady:
+        raise ServiceFailed("not ready after %.0f s: %s\n%s" % (
+            timeout, ", ".join(s.name for s in pending),
+            "\n".join("--- %s stderr:\n%s" % (s.name, s.stderr()) for s in pending))) from None
+
+
+def host_dir(rundir, name, generation=1):
+    """A host's working directory; a re-created host gets a fresh one (a new disk)."""
+    d = os.path.join(rundir, name if generation == 1 else "%s.gen%d" % (name, generation))
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+# --- the command lines of DESIGN.md ------------------------------------------
+
+def dns_service(host, info, workdir, zone, tsig_key, health=None, extra=()):
+    argv = [PYTHON, "-m", "servers.dns", "--zone", zone, "--listen", info.ip,
+            "--port", str(DNS_PORT), "--tsig-key", tsig_key,
+            "--events", os.path.join(workdir, "events.jsonl")]
+    if health:
+        argv += ["--health", health]
+    return Service("dns", host, argv + list(extra), workdir, DNS_PORT, info.ip)
+
+
+def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
+    argv = [PYTHON, "-m", "servers.mx"]
+    for d in domains:
+        argv += ["--domain", d]
+    argv += ["--maildir", os.path.join(workdir, "Maildir"), "--listen", info.ip,
+             "--port", str(SMTP_PORT), "--events", os.path.join(workdir, "events.jsonl")]
+    return Service("mx", host, argv + list(extra), workdir, SMTP_PORT, info.ip)
+
+
+def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
+                  extra=()):
+    """``provisioner``: (endpoint 'unix:PATH', secret file) or None; given to the
+    relay only with a provisioning policy in ``extra`` (--provision-after)."""
+    argv = [PYTHON, "-m", "servers.relay"]
+    for d in domains:
+        argv += ["--domain", d]
+    argv += ["--queue", os.path.join(workdir, "queue"), "--listen", info.ip,
+             "--port", str(SMTP_PORT), "--dns", dns_addr,
+             "--events", os.path.join(workdir, "events.jsonl"),
+             "--self-name", info.fqdn]
+    if provisioner and "--provision-after" in extra:
+        argv += ["--provisioner", provisioner[0], "--provisioner-secret", provisioner[1]]
+    return Service("relay", host, argv + list(extra), workdir, SMTP_PORT, info.ip)
+
+
+def sender_service(host, workdir, dns_addr, to, count, extra=()):
+    argv = [PYTHON, "-m", "servers.sender", "--dns", dns_addr, "--to", to,
+            "--count", str(count), "--ledger", os.path.join(workdir, "ledger.jsonl"),
+            "--events", os.path.join(workdir, "events.jsonl")]
+    return Service("sender", host, argv + list(extra), workdir)
+
+
+def wait_exit(service, timeout):
+    """Wait for a finite service (the sender) to finish; its exit status."""
+    try:
+        return service.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        raise ServiceFailed("%s did not finish in %.0f s:\n%s"
+                            % (service.name, timeout, service.stderr())) from None

@@ -1,0 +1,49 @@
+"""A lab comes up with every service ready and leaves nothing behind."""
+import os
+
+import pytest
+
+from lab.lab import Lab
+from lab.services import ServiceFailed
+from lab.wait import wait_until
+
+pytestmark = pytest.mark.lab
+
+
+def test_one_dc_up_and_down(clean_machine):
+    with Lab("one_dc") as lab:
+        assert lab.mx_records() == [(10, "mx1.lab.example.org."),
+                                    (20, "relay1.lab.example.org.")]
+        rundir = lab.rundir
+    assert not os.path.exists(rundir)
+
+
+def test_a_service_that_fails_to_start_is_reported_with_its_stderr(clean_machine):
+    with pytest.raises(ServiceFailed) as failed:
+        with Lab("one_dc", mx_args=["--no-such-option"]):
+            pass
+    assert "mx1/mx exited" in str(failed.value)
+    assert "--no-such-option" in str(failed.value)
+
+
+def test_n_dc_every_dc_reachable_and_create_in_the_last(clean_machine):
+    with Lab("n_dc", dcs=3, mx_per_dc=2) as lab:
+        assert len(lab.plan.by_role("mx")) == 6
+        st = lab.status()
+        assert set(st["services"].values()) == {"up"} and len(st["services"]) == 8
+        assert lab.dig("mx6.lab.example.org") == ["10.0.3.11"]
+        # relay1 (dc1) to mx6 (dc3): r1 then r3
+        assert "ttl=62" in lab.host("relay1").cmd("ping -c1 -W2 10.0.3.11")
+        created = lab.create("dc3")
+        assert (created["name"], created["ip"]) == ("mx7", "10.0.3.12")
+        assert "10 mx7.lab.example.org." in lab.dig("example.org", "MX")
+
+
+def test_health_checked_dns_leaves_a_dead_mx_out(clean_machine):
+    with Lab("one_dc", dns_health=True) as lab:
+        assert lab.mx_records() == [(10, "mx1.lab.example.org."), (20, "relay1.lab.example.org.")]
+        lab.kill_host("mx1")
+        wait_until(lambda: lab.mx_records() == [(20, "relay1.lab.example.org.")], 10,
+                   "MX answer without the dead mx1")
+        lab.recreate("mx1")
+        wait_until(lambda: len(lab.mx_records()) == 2, 10, "mx1 back in the MX answer")

@@ -1,0 +1,397 @@
+"""Fault plans, decisions and wiring, without root: nothing here touches a network."""
+import argparse
+import json
+import signal
+import types
+
+import pytest
+
+import lab.faults as registry
+from lab.faults import (blackhole, cut, delay, destroy, dns_outage, heal, kill, loss, partition,
+                        pause, procs, reset, restore, resume, runner, targets)
+from lab.faults.plan import in_ns, link_state, parse_intf
+
+NS = ["nsenter", "-t", "42", "-n", "--"]
+
+
+# --- plans -------------------------------------------------------------------
+
+def test_cut_downs_both_ends_and_undo_brings_them_up():
+    p = cut.plan([(42, "mx1-eth0"), (None, "s1-eth1")], "mx1-s1")
+    assert p.apply == [NS + ["ip", "link", "set", "dev", "mx1-eth0", "down"],
+                       ["ip", "link", "set", "dev", "s1-eth1", "down"]]
+    assert p.undo == [NS + ["ip", "link", "set", "dev", "mx1-eth0", "up"],
+                      ["ip", "link", "set", "dev", "s1-eth1", "up"]]
+    assert p.lasting and p.capture == [(42, "mx1-eth0"), (None, "s1-eth1")]
+    assert p.matched == {"link": "mx1-s1", "interfaces": ["42/mx1-eth0", "s1-eth1"]}
+
+
+def test_restore_and_heal_are_instant_ups_and_partition_is_a_cut():
+    r = restore.plan([(42, "mx1-eth0"), (None, "s1-eth1")])
+    assert not r.lasting and not r.undo
+    assert r.apply[0][-1] == "up" and r.apply[1] == ["ip", "link", "set", "dev", "s1-eth1", "up"]
+    ends = [(None, "r1-eth1"), (7, "r2-eth1"), (None, "r1-eth2"), (7, "r3-eth1")]
+    part = partition.plan(ends, "dc1|dc2")
+    assert part.fault == "partition" and len(part.apply) == 4 and len(part.undo) == 4
+    assert heal.plan(ends).fault == "heal" and not heal.plan(ends).lasting
+    with pytest.raises(ValueError):
+        cut.plan([])
+
+
+def test_blackhole_drops_silently_and_only_what_it_names():
+    p = blackhole.plan("bh-1", [25], "tcp", "mx1")
+    tag = "maillab-fault:bh-1"
+    spec = ["!", "-i", "lo", "-p", "tcp", "--dport", "25", "-m", "comment", "--comment", tag,
+            "-j", "DROP"]
+    assert p.apply == [["iptables", "-w", "-I", "INPUT", "1"] + spec]
+    assert p.undo == [["iptables", "-w", "-D", "INPUT"] + spec]
+    assert "REJECT" not in json.dumps(p.apply)   # DROP: no RST, no ICMP
+    whole = blackhole.plan("bh-2")
+    assert whole.apply[0][5:] == ["!", "-i", "lo", "-m", "comment", "--comment",
+                                  "maillab-fault:bh-2", "-j", "DROP"]
+    with pytest.raises(ValueError):
+        blackhole.plan("x", [70000])
+
+
+def test_dns_outage_blackholes_the_dns_port_for_udp_and_tcp():
+    p = dns_outage.plan("dns-1", 5353, "dns1")
+    protos = [(c[c.index("-p") + 1], c[c.index("--dport") + 1]) for c in p.apply]
+    assert protos == [("tcp", "5353"), ("udp", "5353")] and p.fault == "dns-outage"
+    assert len(p.undo) == 2
+
+
+def test_blackhole_counts_what_its_own_rules_dropped():
+    save = ('[5:300] -A INPUT ! -i lo -p tcp -m tcp --dport 25 -m comment --comment '
+            '"maillab-fault:bh-1" -j DROP\n'
+            '[9:900] -A INPUT -m comment --comment "maillab-fault:bh-10" -j DROP\n'
+            '[1:60] -A INPUT -j ACCEPT\n')
+    assert blackhole.dropped_counts(save, "maillab-fault:bh-1") == {"dropped_packets": 5,
+                                                                   "dropped_bytes": 300}
+
+
+def test_loss_queues_matched_packets_both_ways_with_bypass():
+    p = loss.plan("loss-1", "mx1-eth0", 0.3, seed=1, match="-p icmp --icmp-type echo-request",
+                  queue=12)
+    chains = [(c[3], c[6]) for c in p.apply]
+    assert chains == [("INPUT", "mx1-eth0"), ("FORWARD", "mx1-eth0"),
+                      ("OUTPUT", "mx1-eth0"), ("FORWARD", "mx1-eth0")]
+    assert [c[5] for c in p.apply] == ["-i", "-i", "-o", "-o"]
+    for c in p.apply:
+        assert c[-5:] == ["-j", "NFQUEUE", "--queue-num", "12", "--queue-bypass"][-5:] or \
+            c[-6:] == ["-j", "NFQUEUE", "--queue-num", "12", "--queue-bypass"]
+        assert "--icmp-type" in c
+    assert [c[2] for c in p.undo] == ["-D"] * 4
+    assert len(loss.plan("l", "e0", 0.1, direction="in").apply) == 2
+    for bad in ({"rate": 1.5}, {"match": "-p tcp -j ACCEPT"}, {"direction": "sideways"}):
+        kw = dict(fault_id="l", intf="e0", rate=0.1)
+        kw.update(bad)
+        with pytest.raises(ValueError):
+            loss.plan(**kw)
+
+
+def test_loss_decisions_are_reproducible_from_the_seed():
+    def pattern(seed, n=1000):
+        d = loss.LossDecider(0.3, seed)
+        return [d.drop() for _ in range(n)], d
+    a, da = pattern(1)
+    b, db = pattern(1)
+    c, _ = pattern(2)
+    assert a == b and a != c
+    assert 250 < sum(a) < 350
+    assert da.fingerprint() == db.fingerprint() and da.dropped[:3] == [i + 1 for i, x in
+                                                                        enumerate(a) if x][:3]
+
+
+def test_delay_uses_netem_where_there_is_one_and_nfqueue_otherwise():
+    assert delay.choose_method("auto", True) == "netem"
+    assert delay.choose_method("auto", False) == "nfqueue"
+    with pytest.raises(runner.Refused, match="sch_netem"):
+        delay.choose_method("netem", False)
+    n = delay.plan("d-1", "mx1-eth0", 40, 5, "netem", peer=(None, "s1-eth1"))
+    assert n.apply == [["tc", "qdisc", "add", "dev", "mx1-eth0", "root", "netem", "delay", "40ms",
+                        "5ms"],
+                       ["tc", "qdisc", "add", "dev", "s1-eth1", "root", "netem", "delay", "40ms",
+                        "5ms"]]
+    assert n.undo[1] == ["tc", "qdisc", "del", "dev", "s1-eth1", "root"]
+    q = delay.plan("d-1", "mx1-eth0", 40, method="nfqueue", queue=9)
+    assert all("NFQUEUE" in c for c in q.apply) and len(q.apply) == 4
+    with pytest.raises(ValueError):
+        delay.plan("d", "e0", 10, jitter=20)
+
+
+def test_delay_hold_queue_releases_in_time_order():
+    now = [100.0]
+    hq = delay.HoldQueue(40, 0, seed=1, clock=lambda: now[0])
+    hq.hold("a")
+    now[0] += 0.01
+    hq.hold("b")
+    assert hq.due() == [] and abs(hq.next_in() - 0.03) < 1e-6
+    now[0] += 0.031
+    assert hq.due() == ["a"]
+    now[0] += 0.01
+    assert hq.due() == ["b"] and hq.next_in() is None
+    hq.hold("c")
+    assert hq.drain() == ["c"]
+    jittered = delay.HoldQueue(40, 10, seed=3, clock=lambda: 0.0)
+    for i in range(50):
+        jittered.hold(i)
+    assert all(0.03 <= t <= 0.05 for t, _, _ in jittered.heap)
+
+
+def test_kill_pause_resume_plans_signal_the_matched_processes():
+    targets_ = [(101, ["python", "-m", "servers.mx"]), (102, ["python", "-m", "servers.mx"])]
+    k = kill.plan("mx", targets_, "KILL", "mx@mx1")
+    assert k.apply == [["kill", "-s", "KILL", "101", "102"]] and not k.lasting and not k.undo
+    assert kill.plan("mx", targets_, "9").matched["signal"] == "KILL"
+    p = pause.plan("mx", targets_)
+    assert p.apply == [["kill", "-s", "STOP", "101", "102"]]
+    assert p.undo == [["kill", "-s", "CONT", "101", "102"]] and p.lasting
+    assert resume.plan("mx", targets_).apply == [["kill", "-s", "CONT", "101", "102"]]
+    with pytest.raises(ValueError, match="no process"):
+        kill.plan("mx", [], label="mx@mx1")
+    with pytest.raises(ValueError, match="signal"):
+        kill.plan("mx", targets_, "NOSUCH")
+
+
+def test_processes_match_by_namespace_and_service():
+    table = [(1, "net:[1]", ["bash", "--norc", "-is", "mininet:mx1"]),
+             (2, "net:[1]", ["/venv/bin/python", "-m", "servers.mx", "--port", "25"]),
+             (3, "net:[2]", ["/venv/bin/python", "-m", "servers.mx"]),
+             (4, "net:[1]", ["/venv/bin/python", "tests/lab/echo_server.py", "10.0.0.1", "7"]),
+             (5, "net:[1]", ["/venv/bin/python", "-m", "servers.mxfoo"])]
+    assert [p for p, _ in procs.matching(table, "net:[1]", "mx")] == [2]
+    assert [p for p, _ in procs.matching(table, "net:[1]", "echo_server")] == [4]
+    assert [p for p, _ in procs.matching(table, "net:[1]", None, exclude={1})] == [2, 4, 5]
+
+
+def test_destroy_deletes_interfaces_then_kills_everything_but_the_shell():
+    p = destroy.plan(42, ["mx1-eth0"], [(50, ["python", "-m", "servers.mx"])], "mx1")
+    assert p.apply == [NS + ["ip", "link", "del", "dev", "mx1-eth0"], ["kill", "-s", "KILL", "50"]]
+    assert not p.lasting and not p.undo
+
+
+def test_reset_plan_and_filter():
+    p = reset.plan("10.0.1.10:25", "mx1-eth0", after_bytes=200)
+    assert p.matched["filter"] == "tcp and host 10.0.1.10 and port 25"
+    assert not p.apply and not p.undo and p.lasting
+    for bad in ("10.0.1.10", "mx1:25", "10.0.1.10:99999"):
+        with pytest.raises(ValueError):
+            reset.plan(bad, "e0")
+
+
+def test_reset_tracker_sends_rsts_at_the_sequence_numbers_each_side_expects():
+    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=100, clock=lambda: 5.0)
+    C, S = ("10.0.0.1", 40000), ("10.0.0.2", 25)
+    seg = lambda src, dst, seq, flags, n: t.segment(src[0], src[1], dst[0], dst[1], seq, flags, n,
+                                                    "mac-" + src[0], "mac-" + dst[0])
+    assert seg(C, S, 1000, reset.SYN, 0) == []
+    assert seg(S, C, 5000, reset.SYN | 0x10, 0) == []     # SYN-ACK: server next = 5001
+    assert seg(C, S, 1001, 0x10, 60) == []                 # 60 bytes: not yet
+    assert seg(S, C, 5001, 0x18, 20) == []                 # server next = 5021
+    rsts = seg(C, S, 1061, 0x18, 50)                       # 110 bytes > 100
+    to_client, to_server = rsts
+    assert to_client == {"to": "client", "src": "10.0.0.2", "sport": 25, "dst": "10.0.0.1",
+                         "dport": 40000, "seq": 5021, "src_mac": "mac-10.0.0.2",
+                         "dst_mac": "mac-10.0.0.1"}
+    assert to_server == {"to": "server", "src": "10.0.0.1", "sport": 40000, "dst": "10.0.0.2",
+                         "dport": 25, "seq": 1111}
+    assert seg(C, S, 1111, 0x18, 50) == []                 # reset once
+    assert t.segment("10.0.0.2", 25, "10.0.0.1", 40000, 5021, reset.RST, 0) == []
+    assert t.resets == [{"ts": 5.0, "client": "10.0.0.1:40000", "client_bytes": 110,
+                         "rst_to_client_seq": 5021, "rst_to_server_seq": 1111}]
+
+
+def test_reset_tracker_wraps_sequence_numbers_and_honours_max_resets():
+    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=0, max_resets=1)
+    t.segment("10.0.0.2", 25, "10.0.0.1", 1, 0xFFFFFFFF, 0x10, 0)
+    first = t.segment("10.0.0.1", 1, "10.0.0.2", 25, 0xFFFFFFF0, 0x18, 32)
+    assert first[1]["seq"] == 0x10
+    t.segment("10.0.0.2", 25, "10.0.0.1", 2, 7, 0x10, 0)
+    assert t.segment("10.0.0.1", 2, "10.0.0.2", 25, 9, 0x18, 5) == []
+
+
+# --- helpers, registry, runner ------------------------------------------------
+
+def test_namespace_and_interface_helpers():
+    assert in_ns(None, ["ip", "link"]) == ["ip", "link"]
+    assert in_ns(42, ["ip"]) == NS + ["ip"]
+    assert parse_intf("42/mx1-eth0") == (42, "mx1-eth0") and parse_intf("s1-eth1") == (None, "s1-eth1")
+    with pytest.raises(ValueError):
+        parse_intf("x/eth0")
+    assert link_state("2: h1-eth0@if3: <BROADCAST,MULTICAST> mtu 1500 state DOWN") == "down"
+    assert link_state("2: h1-eth0@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500") == "up"
+    assert link_state("2: h1: <NO-CARRIER,BROADCAST,UP> mtu") == "no-carrier"
+    assert link_state("") == "missing"
+
+
+def test_every_registered_fault_is_a_runnable_module_with_a_pure_plan():
+    assert set(registry.FAULTS) >= {"cut", "restore", "partition", "heal", "blackhole", "reset",
+                                    "loss", "delay", "kill", "pause", "resume", "destroy",
+                                    "dns-outage"}
+    import importlib
+    for spec in registry.FAULTS.values():
+        mod = importlib.import_module(spec.module)
+        assert callable(mod.plan) and callable(mod.plan_from_args) and callable(mod.main)
+        help_text = runner.build_parser(mod).format_help()
+        assert "--duration" in help_text and "--events" in help_text
+    with pytest.raises(targets.TargetError, match="no fault"):
+        registry.get("earthquake")
+
+
+class FakeModule(types.ModuleType):
+    def __init__(self, plan, fail_on=None):
+        super().__init__("lab.faults.fake")
+        self._plan, self.fail_on = plan, fail_on
+
+    def plan_from_args(self, args, fault_id):
+        return self._plan
+
+
+def _args(tmp_path, **kw):
+    a = argparse.Namespace(id="fake-1", events=str(tmp_path / "ev.jsonl"), duration=0.0,
+                           pcap_dir=None, verbose=0)
+    a.__dict__.update(kw)
+    return a
+
+
+def _events(tmp_path):
+    return [json.loads(l) for l in open(tmp_path / "ev.jsonl")]
+
+
+def test_runner_applies_holds_and_undoes_writing_start_and_end(tmp_path):
+    from lab.faults.plan import Plan
+    plan = Plan("fake", "fake it", apply=[["a"], ["b"]], undo=[["-a"], ["-b"]],
+                matched={"what": "x"})
+    ran = []
+    status = runner.run(FakeModule(plan), _args(tmp_path), execute=lambda argv: ran.append(argv))
+    assert status == 0 and ran == [["a"], ["b"], ["-b"], ["-a"]]
+    start, end = _events(tmp_path)
+    assert (start["event"], start["service"], start["fault"], start["id"]) == \
+        ("fault_start", "fault", "fake", "fake-1")
+    assert start["apply"] == ["a", "b"] and start["matched"] == {"what": "x"}
+    assert end["event"] == "fault_end" and end["ok"] and end["undone"]
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_runner_undoes_everything_when_an_apply_fails(tmp_path):
+    from lab.faults.plan import Plan
+    plan = Plan("fake", "fake it", apply=[["a"], ["boom"], ["c"]], undo=[["-a"], ["-boom"], ["-c"]])
+    ran = []
+
+    def execute(argv):
+        ran.append(argv)
+        if argv == ["boom"]:
+            raise runner.CommandFailed("boom: exit 1")
+    assert runner.run(FakeModule(plan), _args(tmp_path), execute=execute) == runner.EXIT_FAILED
+    assert ran == [["a"], ["boom"], ["-a"]]     # only what was applied is undone
+    [end] = _events(tmp_path)
+    assert end["event"] == "fault_end" and not end["ok"] and "boom" in end["error"]
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_runner_reports_a_refusal_and_does_nothing(tmp_path):
+    class Refusing(FakeModule):
+        def plan_from_args(self, args, fault_id):
+            raise runner.Refused("no netem here")
+    ran = []
+    assert runner.run(Refusing(None), _args(tmp_path), execute=ran.append) == runner.EXIT_REFUSED
+    assert ran == [] and _events(tmp_path)[0]["event"] == "fault_refused"
+
+
+# --- lab names to fault arguments (a fake net: no Mininet needed) --------------
+
+class Node:
+    def __init__(self, name, pid, ns=True, ip=None):
+        self.name, self.pid, self.inNamespace, self._ip = name, pid, ns, ip
+        self.intfs = []
+
+    def IP(self):
+        return self._ip
+
+    def defaultIntf(self):
+        return self.intfs[0] if self.intfs else None
+
+    def intfNames(self):
+        return ["lo"] + [i.name for i in self.intfs]
+
+
+class Intf:
+    def __init__(self, node, name):
+        self.node, self.name = node, name
+        node.intfs.append(self)
+
+
+class Link:
+    def __init__(self, a, ai, b, bi):
+        self.intf1, self.intf2 = Intf(a, ai), Intf(b, bi)
+
+
+class Net:
+    def __init__(self):
+        mx1 = Node("mx1", 100, ip="10.0.1.10")
+        dns1 = Node("dns1", 101, ip="10.0.1.53")
+        s1, s2 = Node("s1", 1, ns=False), Node("s2", 2, ns=False)
+        self.nameToNode = {n.name: n for n in (mx1, dns1, s1, s2)}
+        self.hosts = [mx1, dns1]
+        self.links = [Link(mx1, "mx1-eth0", s1, "s1-eth1"), Link(dns1, "dns1-eth0", s1, "s1-eth2"),
+                      Link(s1, "s1-eth3", s2, "s2-eth1")]
+
+    def __getitem__(self, name):
+        return self.nameToNode[name]
+
+    def linksBetween(self, a, b):
+        return [l for l in self.links if {l.intf1.node, l.intf2.node} == {a, b}]
+
+
+def test_targets_turn_lab_names_into_module_arguments():
+    net = Net()
+    c = registry.get("cut").launch(net, ["mx1", "s1"])
+    assert c.node is None and c.argv == ["--intf", "100/mx1-eth0", "--intf", "s1-eth1",
+                                         "--label", "mx1-s1"]
+    assert registry.get("restore").launch(net, ["mx1-eth0"]).argv == c.argv
+    assert registry.get("cut").launch(net, ["mx1:s1"]).argv == c.argv
+    bh = registry.get("blackhole").launch(net, ["mx1", "--port", "25"])
+    assert bh.node is net["mx1"] and bh.argv[:2] == ["--port", "25"]
+    dns = registry.get("dns-outage").launch(net, [])
+    assert dns.node is net["dns1"] and dns.argv[:2] == ["--port", "53"]
+    r = registry.get("reset").launch(net, ["mx1:25", "--after-bytes", "200"])
+    assert r.node is net["mx1"] and r.argv[:4] == ["--server", "10.0.1.10:25", "--iface", "mx1-eth0"]
+    lo = registry.get("loss").launch(net, ["s1:mx1", "--rate", "0.3"])
+    assert lo.node is net["mx1"] and lo.argv[:2] == ["--intf", "mx1-eth0"]
+    d = registry.get("delay").launch(net, ["mx1:s1", "--ms", "30"])
+    assert d.node is net["mx1"] and d.argv[2:4] == ["--peer", "%d/s1-eth1" % __import__("os").getpid()]
+    k = registry.get("kill").launch(net, ["mx@mx1", "--signal", "KILL"])
+    assert k.node is None and k.argv == ["--service", "mx", "--netns-pid", "100", "--label", "mx@mx1",
+                                         "--signal", "KILL"]
+    de = registry.get("destroy").launch(net, ["mx1"])
+    assert de.argv == ["--netns-pid", "100", "--intf", "mx1-eth0", "--label", "mx1"]
+    p = registry.get("partition").launch(net, ["s1:s2", "--label", "dc1|dc2"])
+    assert p.argv == ["--intf", "s1-eth3", "--intf", "s2-eth1", "--label", "dc1|dc2"]
+
+
+def test_targets_refuse_what_the_lab_does_not_have():
+    net = Net()
+    for name, args, msg in (("cut", ["mx1", "s2"], "no link"), ("cut", ["nosuch", "s1"], "no node"),
+                            ("loss", ["s1:s2", "--rate", "0.1"], "root-namespace"),
+                            ("kill", ["mx1"], "SERVICE@HOST"), ("reset", ["mx1"], "HOST:PORT"),
+                            ("loss", ["mx1:s1"], "rate")):
+        with pytest.raises(targets.TargetError, match=msg):
+            registry.get(name).launch(net, args)
+
+
+def test_cli_lists_helps_and_refuses_without_starting_anything():
+    from lab.faults.cli import events_file, run_fault_command
+
+    class Lab:
+        net = Net()
+        rundir = "/tmp/maillab-run-x"
+    lab = Lab()
+    listing = run_fault_command(lab, "fault list")
+    assert all(name in listing for name in registry.FAULTS) and "in force: none" in listing
+    assert "fault clear" in run_fault_command(lab, "fault help")
+    assert "no fault 'earthquake'" in run_fault_command(lab, "fault earthquake mx1")
+    assert "name the links" in run_fault_command(lab, "fault partition dc1 dc2")
+    assert "no link" in run_fault_command(lab, "fault cut mx1 s2")
+    assert events_file(lab) == "/tmp/maillab-run-x/faults/fault-events.jsonl"

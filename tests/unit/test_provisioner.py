@@ -1,0 +1,110 @@
+"""Provisioner requests: authentication and validation, without root or a network."""
+import json
+import os
+
+import pytest
+
+from lab.provisioner import Gate, Provisioner, perform, raw_request, request, validate
+
+from servers.common.provision_proto import sign
+
+SECRET = bytes.fromhex("11" * 32)
+
+
+class Clock:
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def line(req):
+    return json.dumps(req).encode()
+
+
+def test_signed_request_passes_once():
+    clock = Clock()
+    gate = Gate(SECRET, clock=clock)
+    req = sign({"action": "recreate", "name": "mx1", "requester": "relay1"}, SECRET, now=1000.0)
+    assert gate.check(line(req)) == (req, None)
+    assert gate.check(line(req)) == (None, "replayed nonce")
+
+
+@pytest.mark.parametrize("tamper, error", [
+    (lambda r: r.pop("mac"), "missing mac"),
+    (lambda r: r.update(name="mx2"), "bad mac"),
+    (lambda r: r.update(mac="00" * 32), "bad mac"),
+])
+def test_forged_requests_are_refused(tamper, error):
+    req = sign({"action": "recreate", "name": "mx1"}, SECRET, now=1000.0)
+    tamper(req)
+    assert Gate(SECRET, clock=Clock()).check(line(req)) == (None, error)
+
+
+def test_wrong_secret_old_and_garbage_are_refused():
+    gate = Gate(SECRET, clock=Clock(1000.0))
+    other = sign({"action": "create", "dc": "dc2"}, b"other", now=1000.0)
+    assert gate.check(line(other))[1] == "bad mac"
+    old = sign({"action": "create", "dc": "dc2"}, SECRET, now=900.0)
+    assert gate.check(line(old))[1].startswith("request too old")
+    assert gate.check(b"not json")[1] == "request is not JSON"
+    assert gate.check(b"[1, 2]")[1] == "request is not a JSON object"
+
+
+def test_unknown_or_malformed_actions_are_refused_after_auth():
+    gate = Gate(SECRET, clock=Clock())
+    for body in ({"action": "destroy"}, {"action": "create"}, {"action": "recreate", "name": 5}):
+        req = sign(body, SECRET, now=1000.0)
+        request_, error = gate.check(line(req))
+        assert request_ is None and error
+    assert validate({"action": "create", "dc": "dc2"}) is None
+
+
+class FakeLab:
+    """Records what the provisioner asked for."""
+
+    def __init__(self):
+        self.calls = []
+        self.lab_events = self
+
+    def emit(self, *args, **kwargs):
+        self.calls.append(("event", args[0]))
+
+    def recreate(self, name):
+        self.calls.append(("recreate", name))
+        if name != "mx1":
+            raise ValueError("no such messaging server %s" % name)
+        return {"name": name, "ip": "10.0.1.10", "port": 25, "dc": "dc1", "seconds": 0.1}
+
+    def create(self, dc):
+        self.calls.append(("create", dc))
+        return {"name": "mx3", "ip": "10.0.2.11", "port": 25, "dc": dc, "seconds": 0.2}
+
+
+def test_perform_replies_with_the_record_or_an_error():
+    lab = FakeLab()
+    assert perform(lab, {"action": "create", "dc": "dc2"})["ok"] is True
+    reply = perform(lab, {"action": "recreate", "name": "mx9"})
+    assert reply == {"ok": False, "error": "no such messaging server mx9"}
+
+
+def test_over_a_unix_socket_only_authentic_requests_act(tmp_path):
+    lab = FakeLab()
+    prov = Provisioner(lab, str(tmp_path / "p.sock"), str(tmp_path / "secret"))
+    prov.start()
+    try:
+        assert oct(os.stat(prov.secret_path).st_mode & 0o777) == "0o600"
+        unsigned = raw_request(prov.socket_path, b'{"action": "create", "dc": "dc2"}')
+        assert unsigned["ok"] is False and lab.calls == [("event", "provision_refused")]
+        forged = request(prov.socket_path, b"wrong", "create", dc="dc2")
+        assert forged == {"ok": False, "error": "bad mac"}
+        assert not [c for c in lab.calls if c[0] != "event"]
+
+        reply = request(prov.socket_path, prov.gate.secret, "create", dc="dc2")
+        assert reply == {"ok": True, "name": "mx3", "ip": "10.0.2.11", "port": 25,
+                         "dc": "dc2", "seconds": 0.2}
+        assert lab.calls[-1] == ("create", "dc2")
+    finally:
+        prov.stop()
+    assert not os.path.exists(prov.socket_path)
