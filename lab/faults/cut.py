@@ -9,7 +9,8 @@ router-router (the WAN). Both ends go down, so neither side sees carrier
 and the kernel drops what it would send (no ICMP comes back either).
 """
 from lab.faults import runner
-from lab.faults.plan import Plan, format_intf, link_cmd, link_show_cmd, link_state, parse_intf
+from lab.faults.plan import (Plan, format_intf, in_ns, link_cmd, link_show_cmd, link_state,
+                             parse_intf)
 
 
 def add_arguments(p):
@@ -18,21 +19,41 @@ def add_arguments(p):
     p.add_argument("--label", default="", help="what is cut, for the events (e.g. mx1-s1)")
 
 
-def plan(ends, label="", fault="cut"):
-    """``ends``: [(ns_pid or None, intf)]. Down on apply, up on undo."""
+def plan(ends, label="", fault="cut", routes=()):
+    """``ends``: [(ns_pid or None, intf)]. Down on apply, up on undo.
+
+    ``routes``: [(ns_pid, route)] that go through those ends. The kernel deletes
+    a device's routes when it goes down and ``up`` does not bring them back, so
+    undo re-adds them (a router's static routes, a host's default route)."""
     if not ends:
         raise ValueError("cut: no interface given")
     names = [format_intf(ns, intf) for ns, intf in ends]
     return Plan(fault=fault,
                 summary="%s %s: down %s" % (fault, label or "link", ", ".join(names)),
                 apply=[link_cmd(ns, intf, "down") for ns, intf in ends],
-                undo=[link_cmd(ns, intf, "up") for ns, intf in ends],
+                undo=[link_cmd(ns, intf, "up") for ns, intf in ends]
+                + [in_ns(ns, ["ip", "route", "replace"] + route.split()) for ns, route in routes],
                 capture=list(ends),
                 matched={"link": label, "interfaces": names})
 
 
-def plan_from_args(args, fault_id):
-    return plan([parse_intf(t) for t in args.intf], args.label)
+def routes_through(ends, execute):
+    """The non-kernel IPv4 routes of each namespaced end, as ``ip route`` arguments."""
+    routes = []
+    for ns, intf in ends:
+        if ns is None:
+            continue    # a switch port in the root namespace: no lab routes use it
+        out = execute(in_ns(ns, ["ip", "-o", "-4", "route", "show", "dev", intf]))
+        for line in out.splitlines():
+            words = [w for w in line.split() if w != "linkdown"]
+            if words and "kernel" not in words:
+                routes.append((ns, " ".join(words + ["dev", intf])))
+    return routes
+
+
+def plan_from_args(args, fault_id, execute=runner.run_command):
+    ends = [parse_intf(t) for t in args.intf]
+    return plan(ends, args.label, routes=routes_through(ends, execute))
 
 
 def collect(args, plan, execute):

@@ -12,12 +12,13 @@ def add_arguments(p):
     cut.add_arguments(p)
 
 
-def plan(ends, label=""):
-    return cut.plan(ends, label, fault="partition")
+def plan(ends, label="", routes=()):
+    return cut.plan(ends, label, fault="partition", routes=routes)
 
 
-def plan_from_args(args, fault_id):
-    return plan([parse_intf(t) for t in args.intf], args.label)
+def plan_from_args(args, fault_id, execute=runner.run_command):
+    ends = [parse_intf(t) for t in args.intf]
+    return plan(ends, args.label, routes=cut.routes_through(ends, execute))
 
 
 collect = cut.collect

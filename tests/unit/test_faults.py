@@ -395,3 +395,26 @@ def test_cli_lists_helps_and_refuses_without_starting_anything():
     assert "name the links" in run_fault_command(lab, "fault partition dc1 dc2")
     assert "no link" in run_fault_command(lab, "fault cut mx1 s2")
     assert events_file(lab) == "/tmp/maillab-run-x/faults/fault-events.jsonl"
+
+
+def test_cut_undo_puts_back_the_routes_the_kernel_dropped():
+    # `ip link set down` deletes a device's routes and `up` does not restore them:
+    # a healed WAN link without its static routes stays a partition.
+    shown = {"7/r1-eth2": "10.0.2.0/24 via 10.255.0.6 proto static linkdown \n"
+                          "10.255.0.4/30 proto kernel scope link src 10.255.0.5 \n",
+             "9/r2-eth1": "default via 10.255.0.5 \n"}
+
+    def execute(argv):
+        ns, intf = argv[argv.index("-t") + 1], argv[-1]
+        return shown["%s/%s" % (ns, intf)]
+    ends = [(7, "r1-eth2"), (9, "r2-eth1"), (None, "s1-eth1")]
+    routes = cut.routes_through(ends, execute)
+    assert routes == [(7, "10.0.2.0/24 via 10.255.0.6 proto static dev r1-eth2"),
+                      (9, "default via 10.255.0.5 dev r2-eth1")]
+    p = partition.plan(ends, "dc1|dc2", routes=routes)
+    ups = [c for c in p.undo if "link" in c]
+    readds = [c for c in p.undo if "route" in c]
+    assert p.undo.index(readds[0]) > p.undo.index(ups[-1])     # links up first
+    assert readds[0] == ["nsenter", "-t", "7", "-n", "--", "ip", "route", "replace",
+                         "10.0.2.0/24", "via", "10.255.0.6", "proto", "static", "dev", "r1-eth2"]
+    assert readds[1][:4] == ["nsenter", "-t", "9", "-n"]
