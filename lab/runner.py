@@ -405,7 +405,10 @@ class Run:
 
 def _default_lab(scenario, relay_argv):
     from lab.lab import Lab
-    return Lab(scenario.topology, dns_health=scenario.dns.mode == "health-checked",
+    d = scenario.dns
+    health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
+        if d.mode == "health-checked" else False
+    return Lab(scenario.topology, dns_health=health,
                relay_args=relay_argv, provisioner=bool(scenario.relay.provision_action))
 
 

@@ -85,3 +85,15 @@ def test_maillab_scenarios_lists_claims(capsys):
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("relay-failover"))
     assert "1, 5, 7, 9, 13, 15, 17" in line
+
+
+def test_health_checked_dns_settings_reach_the_health_file(tmp_path):
+    import tomllib
+    from lab.lab import Lab
+    lab = Lab("one_dc", dns_health={"interval": 0.5, "timeout": 0.4, "ttl": 1})
+    lab.rundir = str(tmp_path)
+    lab._write_dns_files()
+    with open(lab.health_file, "rb") as f:
+        health = tomllib.load(f)
+    assert (health["interval"], health["timeout"], health["ttl"]) == (0.5, 0.4, 1)
+    assert health["mx"][0]["name"] == "example.org."
