@@ -217,9 +217,18 @@ def timeline_png(path, scenario, evidence):
     hosts = sorted(set(finals.values()))
     palette = plt.get_cmap("tab10")
     colour = {h: ("black" if h == "not stored" else palette(i % 10)) for i, h in enumerate(hosts)}
-    fig, ax = plt.subplots(figsize=(10, max(3, 0.22 * len(order) + 1.5)))
+    fig, ax = plt.subplots(figsize=(12, max(3, 0.22 * len(order) + 1.5)))
+    created = [e for e in evidence.events if e.get("event") == "created"]
     for start, stop, label in fault_windows(evidence.events, end):
-        ax.axvspan(start - t0, stop - t0, color="red", alpha=0.12)
+        if stop - start < 0.05:
+            # an instant fault (destroy, kill): a host stays gone until one is created
+            back = [e["ts"] for e in created if e["ts"] > start]
+            if label.startswith("destroy"):
+                stop = back[0] if back else end
+            else:
+                ax.axvline(start - t0, color="red", ls="--", lw=1)
+        if stop - start >= 0.05:
+            ax.axvspan(start - t0, stop - t0, color="red", alpha=0.12)
         ax.text(start - t0, len(order) - 0.3, label, fontsize=7, color="darkred",
                 va="bottom")
     for y, m in enumerate(order):
@@ -242,7 +251,7 @@ def timeline_png(path, scenario, evidence):
     ax.set_xlabel("seconds from the start of traffic")
     ax.set_title("%s: each message's path (red: fault windows)" % scenario.name)
     ax.set_ylim(-1, max(1, len(order)) + 0.5)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
