@@ -89,7 +89,8 @@ def relay_args(scenario, extra=()):
     r = scenario.relay
     args = ["--retry-interval", str(r.retry_interval),
             "--max-retry-interval", str(r.max_retry_interval),
-            "--connect-timeout", str(r.connect_timeout)]
+            "--connect-timeout", str(r.connect_timeout),
+            "--command-timeout", str(r.command_timeout)]
     if r.give_up:
         args += ["--give-up", str(r.give_up)]
     if r.provision_action:
@@ -101,7 +102,8 @@ def relay_args(scenario, extra=()):
 def sender_args(scenario, client, count, seed):
     t = scenario.traffic
     args = ["--rate", str(t.rate / len(t.clients)), "--seed", str(seed),
-            "--msgid-prefix", client, "--connect-timeout", str(t.connect_timeout)]
+            "--msgid-prefix", client, "--connect-timeout", str(t.connect_timeout),
+            "--command-timeout", str(t.command_timeout)]
     if t.size:
         args += ["--size", str(t.size)]
     return args

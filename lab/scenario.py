@@ -36,6 +36,7 @@ class Traffic:
     clients: list = dataclasses.field(default_factory=lambda: ["client1"])
     to: str = "user@example.org"
     connect_timeout: float = 1.0
+    command_timeout: float = 5.0      # a session cut mid-command gives up after this
     size: int = 0
 
 
@@ -55,6 +56,7 @@ class Relay:
     provision_action: str = ""        # "recreate:NAME" or "create:DC"
     give_up: float = 0.0              # 0: the relay's default
     connect_timeout: float = 1.0      # per delivery attempt: a black hole costs this much
+    command_timeout: float = 5.0      # a session cut mid-command gives up after this
 
 
 @dataclasses.dataclass
@@ -151,6 +153,7 @@ def _validate(path, s):
     if "@" not in t.to:
         raise ScenarioError(path, "traffic.to", "must be an address like user@example.org")
     t.connect_timeout = _nonneg(path, "traffic.connect_timeout", t.connect_timeout)
+    t.command_timeout = _nonneg(path, "traffic.command_timeout", t.command_timeout)
     _check_type(path, "traffic.size", t.size, (int,), "an integer (bytes)")
     if s.dns.mode not in DNS_MODES:
         raise ScenarioError(path, "dns.mode", "must be one of %s, not %r"
@@ -160,7 +163,7 @@ def _validate(path, s):
     _check_type(path, "dns.ttl", s.dns.ttl, (int,), "an integer")
     r = s.relay
     for k in ("retry_interval", "max_retry_interval", "provision_after", "give_up",
-              "connect_timeout"):
+              "connect_timeout", "command_timeout"):
         setattr(r, k, _nonneg(path, "relay." + k, getattr(r, k)))
     if r.retry_interval == 0:
         raise ScenarioError(path, "relay.retry_interval", "must be > 0")
