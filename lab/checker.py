@@ -640,8 +640,10 @@ def timings(ev):
             t["failover"] = round(q - fault, 3)
     relay_done = _events(ev, "delivered", service=RELAY_SERVICE)
     created = first("created")
-    ends = [e["ts"] for e in _events(ev, "fault_end")]
-    back = created if created is not None else (min(ends) if ends else None)
+    last = relay_done[-1]["ts"] if relay_done else None
+    # the server is reachable again when the last fault before the drain ended
+    ends = [e["ts"] for e in _events(ev, "fault_end") if last is None or e["ts"] <= last]
+    back = created if created is not None else (max(ends) if ends else None)
     if back is not None and relay_done:
         t["recovery_drain"] = round(max(0.0, relay_done[-1]["ts"] - back), 3)
     req = first("provision_requested")
