@@ -21,6 +21,7 @@ from lab import services as svc
 from lab import state, zone
 from lab.lock import lab_lock
 from lab.net import running_net
+from lab.routes import RouteKeeper
 from lab.wait import wait_until
 from servers.common.events import EventLog, read_events
 from topologies.base import host_params
@@ -71,6 +72,7 @@ class Lab:
         self.services = {}          # host name -> Service (one server per host)
         self.generation = {}        # host name -> how many times it was (re)created
         self.provisioner = None
+        self.route_keepers = {}     # node name -> RouteKeeper
         self.timings = {}
         self._sends = 0
         self._mutex = threading.RLock()   # the provisioner's thread and the caller's
@@ -100,6 +102,9 @@ class Lab:
         if not self.keep:
             state.record("dirs", self.rundir)
         self._stack.callback(self._stop_services)
+        self._stack.callback(self._stop_route_keepers)
+        for node in self.net.hosts:
+            self._keep_routes(node)
         self.lab_events = EventLog(os.path.join(self.rundir, "lab-events.jsonl"),
                                    service="provisioner", host="lab")
         self._write_dns_files()
@@ -142,6 +147,14 @@ class Lab:
         if self.keep:
             log.warning("run directory kept: %s", self.rundir)
 
+    def _keep_routes(self, node):
+        self.route_keepers[node.name] = RouteKeeper(
+            node, os.path.join(self.rundir, "routes")).start()
+
+    def _stop_route_keepers(self):
+        for keeper in self.route_keepers.values():
+            keeper.stop()
+
     # --- places ---------------------------------------------------------------
     @property
     def dns_addr(self):
@@ -154,6 +167,20 @@ class Lab:
 
     def host(self, name):
         return self.net.get(name)
+
+    @property
+    def dns_host(self):
+        return self.plan.dns.name
+
+    def events_path(self, name):
+        """The events file of host ``name`` (or of ``faults``, the fault scripts)."""
+        d = os.path.join(self.rundir, "faults") if name == "faults" else self._dir(name)
+        os.makedirs(d, exist_ok=True)
+        return os.path.join(d, "events.jsonl")
+
+    def partition_links(self, dc_a, dc_b):
+        """[(node, node)]: the router links whose cutting separates two data centers."""
+        return self.plan.links_between(dc_a, dc_b)
 
     def _dir(self, name):
         gen = self.generation.setdefault(name, 1)
@@ -203,7 +230,11 @@ class Lab:
                                     extra=["--msgid-prefix", "%s-%d" % (client, self._sends)]
                                     + list(extra))
         sender.start()
-        status = svc.wait_exit(sender, timeout)
+        try:
+            status = svc.wait_exit(sender, timeout)
+        except BaseException:       # Ctrl-C in the CLI: the sender goes too
+            sender.kill()
+            raise
         if status != 0:
             log.warning("sender exited %s:\n%s", status, sender.stderr())
         return read_events(os.path.join(workdir, "ledger.jsonl"))
@@ -307,6 +338,9 @@ class Lab:
         self.plan.hosts.pop(info.name, None)
 
     def _remove_host(self, host):
+        keeper = self.route_keepers.pop(host.name, None)
+        if keeper is not None:
+            keeper.stop()
         for link in [l for l in self.net.links if host in (l.intf1.node, l.intf2.node)]:
             self.net.delLink(link)
         self.net.delHost(host)
@@ -324,6 +358,7 @@ class Lab:
             # Mininet's attach() exists for OVS only; a Linux bridge takes the port directly
             subprocess.run(["ip", "link", "set", sw_intf.name, "master", switch.name, "up"],
                            check=True)
+        self._keep_routes(host)
         return host
 
     def _wait_from_relay(self, services):

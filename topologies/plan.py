@@ -192,6 +192,33 @@ class AddressPlan:
         return [(subnet, self._first_hop(router, owner, neighbours))
                 for subnet, owner in targets]
 
+    def router_of(self, dc):
+        """The router of data center ``dc`` (``site``: the sender site's)."""
+        return self.site_router if dc == "site" else self.dc(dc).router
+
+    def links_between(self, dc_a, dc_b):
+        """The router links on the path between two data centers (or ``site``),
+        as (router, router) pairs: cutting them separates the two."""
+        a, b = self.router_of(dc_a), self.router_of(dc_b)
+        parent = {a: None}
+        frontier = [a]
+        while frontier and b not in parent:
+            nxt = []
+            for node in frontier:
+                for link in self.router_links:
+                    for x, y in ((link.a, link.b), (link.b, link.a)):
+                        if x == node and y not in parent:
+                            parent[y] = (node, link)
+                            nxt.append(y)
+            frontier = nxt
+        path = []
+        node = b
+        while parent.get(node):
+            prev, link = parent[node]
+            path.append((link.a, link.b))
+            node = prev
+        return list(reversed(path))
+
     @staticmethod
     def _first_hop(src, dst, neighbours):
         frontier = [(n, ip) for n, ip in neighbours.get(src, [])]

@@ -19,7 +19,9 @@
   RUN_DIR/faults/fault-events.jsonl);
 - for ``partition DC1 DC2``/``heal DC1 DC2`` only: ``lab.partition_links(dc_a,
   dc_b) -> [(node_name, node_name), ...]``, the links whose cutting separates
-  them (without it, name the links: ``fault partition r1:r2 r1:r3``);
+  them; without it, the router links between the two data centers' routers
+  in ``lab.plan`` (see ``partition_links``), or name the links:
+  ``fault partition r1:r2 r1:r3``;
 - optional ``lab.dns_host``: the DNS server's host name for ``dns-outage``
   (default: the first host named ``dns*``).
 
@@ -139,14 +141,34 @@ def events_file(lab):
 def _dc_links(lab, rest):
     if len(rest) >= 2 and not rest[0].startswith("-") and ":" not in rest[0]:
         dc_a, dc_b, extra = rest[0], rest[1], rest[2:]
-        if not hasattr(lab, "partition_links"):
-            raise TargetError("this lab does not map data centers to links; name the links "
-                              "instead: fault partition A:B [C:D ...]")
-        links = lab.partition_links(dc_a, dc_b)
+        links = partition_links(lab, dc_a, dc_b)
         if not links:
             raise TargetError("no links between %s and %s" % (dc_a, dc_b))
         return ["%s:%s" % pair for pair in links] + ["--label", "%s|%s" % (dc_a, dc_b)] + extra
     return rest
+
+
+def partition_links(lab, dc_a, dc_b):
+    """The links to cut between two data centers: the lab's own answer if it
+    has one, else the router links between their routers in its address plan
+    (``lab.plan``: ``dcs`` with ``name`` and ``router``, ``router_links`` with
+    ``a`` and ``b``)."""
+    if hasattr(lab, "partition_links"):
+        return lab.partition_links(dc_a, dc_b)
+    plan = getattr(lab, "plan", None)
+    if plan is None or not hasattr(plan, "router_links"):
+        raise TargetError("this lab does not map data centers to links; name the links "
+                          "instead: fault partition A:B [C:D ...]")
+    routers = {dc.name: dc.router for dc in plan.dcs}
+    for dc in (dc_a, dc_b):
+        if dc not in routers:
+            raise TargetError("no data center %r (have %s)" % (dc, ", ".join(routers)))
+    pair = {routers[dc_a], routers[dc_b]}
+    links = [(l.a, l.b) for l in plan.router_links if {l.a, l.b} == pair]
+    if not links:
+        raise TargetError("%s and %s share no direct link; name the links to cut: "
+                          "fault partition A:B [C:D ...]" % (dc_a, dc_b))
+    return links
 
 
 def _end_matching(lab, name, label):

@@ -7,10 +7,19 @@ the network namespace of process PID (a Mininet host's shell), a bare
 live in the root namespace). Any link works: host-switch, switch-switch,
 router-router (the WAN). Both ends go down, so neither side sees carrier
 and the kernel drops what it would send (no ICMP comes back either).
+
+Taking an interface down makes the kernel delete every IPv4 route through
+it (a host's default route, a router's static routes), and bringing it up
+restores only the connected ones. So the routes through each end are read
+before the cut and put back (``ip route replace``) after the links come up.
 """
+import subprocess
+
 from lab.faults import runner
 from lab.faults.plan import (Plan, format_intf, in_ns, link_cmd, link_show_cmd, link_state,
                              parse_intf)
+
+DROP_FLAGS = {"linkdown", "dead"}
 
 
 def add_arguments(p):
@@ -19,41 +28,54 @@ def add_arguments(p):
     p.add_argument("--label", default="", help="what is cut, for the events (e.g. mx1-s1)")
 
 
-def plan(ends, label="", fault="cut", routes=()):
-    """``ends``: [(ns_pid or None, intf)]. Down on apply, up on undo.
-
-    ``routes``: [(ns_pid, route)] that go through those ends. The kernel deletes
-    a device's routes when it goes down and ``up`` does not bring them back, so
-    undo re-adds them (a router's static routes, a host's default route)."""
+def plan(ends, label="", fault="cut", routes=None):
+    """``ends``: [(ns_pid or None, intf)]; ``routes``: {(ns_pid, intf): [``ip
+    route`` lines through it]}. Down on apply; up, then the routes back, on undo."""
     if not ends:
         raise ValueError("cut: no interface given")
+    routes = routes or {}
     names = [format_intf(ns, intf) for ns, intf in ends]
+    restore_routes = [route_cmd(ns, intf, line) for ns, intf in ends
+                      for line in routes.get((ns, intf), [])]
     return Plan(fault=fault,
                 summary="%s %s: down %s" % (fault, label or "link", ", ".join(names)),
                 apply=[link_cmd(ns, intf, "down") for ns, intf in ends],
-                undo=[link_cmd(ns, intf, "up") for ns, intf in ends]
-                + [in_ns(ns, ["ip", "route", "replace"] + route.split()) for ns, route in routes],
+                undo=[link_cmd(ns, intf, "up") for ns, intf in ends] + restore_routes,
                 capture=list(ends),
-                matched={"link": label, "interfaces": names})
+                matched={"link": label, "interfaces": names,
+                         "routes": [" ".join(c[c.index("replace") + 1:]) for c in restore_routes]})
 
 
-def routes_through(ends, execute):
-    """The non-kernel IPv4 routes of each namespaced end, as ``ip route`` arguments."""
-    routes = []
+def routes_to_keep(ip_route_output):
+    """The routes in ``ip -4 route show dev X`` that the kernel will not put
+    back by itself: all but the connected (``proto kernel``) ones."""
+    kept = []
+    for line in ip_route_output.splitlines():
+        words = [w for w in line.split() if w not in DROP_FLAGS]
+        if not words:
+            continue
+        if "proto" in words and words[words.index("proto") + 1:][:1] == ["kernel"]:
+            continue
+        kept.append(" ".join(words))
+    return kept
+
+
+def route_cmd(ns_pid, intf, line):
+    return in_ns(ns_pid, ["ip", "-4", "route", "replace"] + line.split() + ["dev", intf])
+
+
+def snapshot_routes(ends):
+    routes = {}
     for ns, intf in ends:
-        if ns is None:
-            continue    # a switch port in the root namespace: no lab routes use it
-        out = execute(in_ns(ns, ["ip", "-o", "-4", "route", "show", "dev", intf]))
-        for line in out.splitlines():
-            words = [w for w in line.split() if w != "linkdown"]
-            if words and "kernel" not in words:
-                routes.append((ns, " ".join(words + ["dev", intf])))
+        out = subprocess.run(in_ns(ns, ["ip", "-4", "route", "show", "dev", intf]),
+                             capture_output=True, text=True).stdout
+        routes[(ns, intf)] = routes_to_keep(out)
     return routes
 
 
-def plan_from_args(args, fault_id, execute=runner.run_command):
+def plan_from_args(args, fault_id):
     ends = [parse_intf(t) for t in args.intf]
-    return plan(ends, args.label, routes=routes_through(ends, execute))
+    return plan(ends, args.label, routes=snapshot_routes(ends))
 
 
 def collect(args, plan, execute):

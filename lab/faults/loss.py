@@ -98,9 +98,14 @@ class LossWorker(QueueWorker):
 
 
 def describe(payload):
-    from scapy.layers.inet import IP   # imported here: in the host's namespace
+    from scapy.layers.inet import ICMP, IP, TCP   # imported here: in the host's namespace
     try:
-        return IP(payload).summary()
+        ip = IP(payload)
+        text = ip.summary()
+        for layer in (ICMP, TCP):
+            if layer in ip:
+                text += " seq=%d" % ip[layer].seq
+        return text
     except Exception:
         return "%d bytes" % len(payload)
 

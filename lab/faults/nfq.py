@@ -4,6 +4,10 @@ The iptables rules carry ``--queue-bypass``: if the fault process dies
 without undoing them, matched packets flow again instead of vanishing.
 The queue is bound before the rules are inserted (the runner opens the
 worker first), so no packet slips past while the fault starts.
+
+One NFQUEUE fault per interface and direction at a time: the first rule's
+ACCEPT ends the packet's walk through the chain, so a second fault's rule
+(loss on top of delay on the same link) would not see it.
 """
 import logging
 import select

@@ -12,13 +12,13 @@ def add_arguments(p):
     cut.add_arguments(p)
 
 
-def plan(ends, label="", routes=()):
+def plan(ends, label="", routes=None):
     return cut.plan(ends, label, fault="partition", routes=routes)
 
 
-def plan_from_args(args, fault_id, execute=runner.run_command):
+def plan_from_args(args, fault_id):
     ends = [parse_intf(t) for t in args.intf]
-    return plan(ends, args.label, routes=cut.routes_through(ends, execute))
+    return plan(ends, args.label, routes=cut.snapshot_routes(ends))
 
 
 collect = cut.collect

@@ -124,18 +124,23 @@ def stop(proc):
 
 def test_cut_takes_both_ends_down_and_stop_restores(net, faults):
     echo = server(net, "h2", ECHO, 7001)
+    route = "10.99.0.0/24 via %s" % H1      # a static route the kernel drops with the link
+    net["h2"].cmd("ip route add %s" % route)
     try:
         cut = faults.start("cut", ["h2", "s1"])
+        assert "10.99.0.0" not in net["h2"].cmd("ip route")
         assert connect(net["h1"], H2, 7001) != "open"
         ev = cut.stop()
         assert ev["ok"] and ev["operstate_during"] == {"h2-eth0": "down", "s1-eth2": "down"}
         wait_until(lambda: tcp_open_from(net["h1"], H2, 7001), 10, "echo after the cut ends")
+        assert route in net["h2"].cmd("ip route show 10.99.0.0/24") and ev["matched"]["routes"]
 
         cut = faults.start("cut", ["h2-eth0"])
         assert connect(net["h1"], H2, 7001) != "open"
         faults.start("restore", ["h2", "s1"])   # the standalone undo
         wait_until(lambda: tcp_open_from(net["h1"], H2, 7001), 10, "echo after restore")
         cut.stop()
+        net["h2"].cmd("ip route del 10.99.0.0/24")
         kinds = [(e["event"], e["fault"]) for e in read_events(faults.events)]
         assert kinds.count(("fault_start", "cut")) == 2 and ("fault_end", "restore") in kinds
     finally:

@@ -154,3 +154,19 @@ def test_status_reports_every_service_up(lab):
 def test_every_node_reaches_every_other(lab):
     # routers included: a router answers from its link addresses too
     assert lab.net.pingAll(timeout=1) == 0
+
+
+def test_routes_come_back_when_a_cut_link_is_restored(lab):
+    r1, r2, relay = lab.host("r1"), lab.host("r2"), lab.host("relay1")
+    wan = [l for l in lab.net.linksBetween(r1, r2)][0]
+    for intf in (wan.intf1, wan.intf2):
+        intf.node.cmd("ip link set %s down" % intf.name)
+    assert "100% packet loss" in relay.cmd("ping -c1 -W1 10.0.2.10")
+    for intf in (wan.intf1, wan.intf2):
+        intf.node.cmd("ip link set %s up" % intf.name)
+    wait_until(lambda: "ttl=62" in relay.cmd("ping -c1 -W1 10.0.2.10"), 5,
+               "relay1 reaching mx2 after the WAN came back")
+    mx2 = lab.host("mx2")
+    mx2.cmd("ip link set mx2-eth0 down")
+    mx2.cmd("ip link set mx2-eth0 up")
+    wait_until(lambda: "default via 10.0.2.1" in mx2.cmd("ip route"), 5, "mx2's default route")

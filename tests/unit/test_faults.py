@@ -23,7 +23,7 @@ def test_cut_downs_both_ends_and_undo_brings_them_up():
     assert p.undo == [NS + ["ip", "link", "set", "dev", "mx1-eth0", "up"],
                       ["ip", "link", "set", "dev", "s1-eth1", "up"]]
     assert p.lasting and p.capture == [(42, "mx1-eth0"), (None, "s1-eth1")]
-    assert p.matched == {"link": "mx1-s1", "interfaces": ["42/mx1-eth0", "s1-eth1"]}
+    assert p.matched == {"link": "mx1-s1", "interfaces": ["42/mx1-eth0", "s1-eth1"], "routes": []}
 
 
 def test_restore_and_heal_are_instant_ups_and_partition_is_a_cut():
@@ -397,24 +397,31 @@ def test_cli_lists_helps_and_refuses_without_starting_anything():
     assert events_file(lab) == "/tmp/maillab-run-x/faults/fault-events.jsonl"
 
 
-def test_cut_undo_puts_back_the_routes_the_kernel_dropped():
-    # `ip link set down` deletes a device's routes and `up` does not restore them:
-    # a healed WAN link without its static routes stays a partition.
-    shown = {"7/r1-eth2": "10.0.2.0/24 via 10.255.0.6 proto static linkdown \n"
-                          "10.255.0.4/30 proto kernel scope link src 10.255.0.5 \n",
-             "9/r2-eth1": "default via 10.255.0.5 \n"}
+def test_partition_links_come_from_the_labs_address_plan():
+    from lab.faults.cli import partition_links
+    NS_ = types.SimpleNamespace
+    plan = NS_(dcs=[NS_(name="dc1", router="r1"), NS_(name="dc2", router="r2"),
+                    NS_(name="dc3", router="r3")],
+               router_links=[NS_(a="r0", b="r1"), NS_(a="r1", b="r2"), NS_(a="r1", b="r3")])
+    lab = NS_(plan=plan)
+    assert partition_links(lab, "dc2", "dc1") == [("r1", "r2")]
+    with pytest.raises(targets.TargetError, match="no direct link"):
+        partition_links(lab, "dc2", "dc3")
+    with pytest.raises(targets.TargetError, match="no data center"):
+        partition_links(lab, "dc9", "dc1")
+    assert partition_links(NS_(partition_links=lambda a, b: [("x", "y")]), "a", "b") == [("x", "y")]
 
-    def execute(argv):
-        ns, intf = argv[argv.index("-t") + 1], argv[-1]
-        return shown["%s/%s" % (ns, intf)]
-    ends = [(7, "r1-eth2"), (9, "r2-eth1"), (None, "s1-eth1")]
-    routes = cut.routes_through(ends, execute)
-    assert routes == [(7, "10.0.2.0/24 via 10.255.0.6 proto static dev r1-eth2"),
-                      (9, "default via 10.255.0.5 dev r2-eth1")]
-    p = partition.plan(ends, "dc1|dc2", routes=routes)
-    ups = [c for c in p.undo if "link" in c]
-    readds = [c for c in p.undo if "route" in c]
-    assert p.undo.index(readds[0]) > p.undo.index(ups[-1])     # links up first
-    assert readds[0] == ["nsenter", "-t", "7", "-n", "--", "ip", "route", "replace",
-                         "10.0.2.0/24", "via", "10.255.0.6", "proto", "static", "dev", "r1-eth2"]
-    assert readds[1][:4] == ["nsenter", "-t", "9", "-n"]
+
+def test_cut_puts_back_the_routes_the_kernel_deletes_with_the_link():
+    out = ("default via 10.0.1.1 \n"
+           "10.0.1.0/24 proto kernel scope link src 10.0.1.10 \n"
+           "10.0.2.0/24 via 10.255.0.2 proto static linkdown \n")
+    assert cut.routes_to_keep(out) == ["default via 10.0.1.1", "10.0.2.0/24 via 10.255.0.2 proto static"]
+    p = cut.plan([(42, "r1-eth2"), (43, "r2-eth1")], "r1-r2",
+                 routes={(42, "r1-eth2"): ["10.0.2.0/24 via 10.255.0.2"]})
+    assert p.undo == [NS + ["ip", "link", "set", "dev", "r1-eth2", "up"],
+                      ["nsenter", "-t", "43", "-n", "--", "ip", "link", "set", "dev", "r2-eth1", "up"],
+                      NS + ["ip", "-4", "route", "replace", "10.0.2.0/24", "via", "10.255.0.2",
+                            "dev", "r1-eth2"]]
+    assert p.undo_for(2) == p.undo    # not paired with apply: all of it, in order
+    assert p.matched["routes"] == ["10.0.2.0/24 via 10.255.0.2 dev r1-eth2"]

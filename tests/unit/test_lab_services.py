@@ -64,3 +64,16 @@ def test_a_service_that_exited_is_reported_with_its_stderr(tmp_path):
         assert "h/mx exited with status 2" in str(e) and "bad option" in str(e)
     else:
         raise AssertionError("not reported")
+
+
+def test_route_keeper_reapplies_configured_routes():
+    from lab.routes import keeper_script, route_commands
+
+    class Node:
+        params = {"routes": [("10.0.2.0/24", "10.255.0.6")], "defaultRoute": "via 10.0.1.1"}
+    cmds = route_commands(Node())
+    assert cmds == ["ip route replace 10.0.2.0/24 via 10.255.0.6",
+                    "ip route replace default via 10.0.1.1"]
+    script = keeper_script(cmds)
+    assert "ip monitor link | while read -r _; do apply; done" in script
+    assert "ip route replace 10.0.2.0/24 via 10.255.0.6 2>/dev/null" in script

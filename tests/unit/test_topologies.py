@@ -106,3 +106,13 @@ def test_router_interfaces_lan_first():
     assert plan.router_interfaces("r1") == [("10.0.1.1/24", "s1"), ("10.255.0.2/30", "r0"),
                                             ("10.255.0.5/30", "r2")]
     assert plan.router_interfaces("r0") == [("10.0.0.1/24", "s0"), ("10.255.0.1/30", "r1")]
+
+
+def test_links_between_data_centers():
+    plan = build_plan(dcs=3, mx_per_dc=(1, 1, 1))
+    assert plan.links_between("dc1", "dc2") == [("r1", "r2")]
+    assert plan.links_between("dc2", "dc3") == [("r1", "r2"), ("r1", "r3")]
+    assert plan.links_between("site", "dc3") == [("r0", "r1"), ("r1", "r3")]
+    assert plan.links_between("dc1", "dc1") == []
+    with pytest.raises(KeyError):
+        plan.links_between("dc1", "dc9")
