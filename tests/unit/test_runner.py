@@ -97,3 +97,23 @@ def test_health_checked_dns_settings_reach_the_health_file(tmp_path):
         health = tomllib.load(f)
     assert (health["interval"], health["timeout"], health["ttl"]) == (0.5, 0.4, 1)
     assert health["mx"][0]["name"] == "example.org."
+
+
+def test_demo_and_run_print_the_story_and_exit_on_the_verdict(tmp_path, capsys, monkeypatch):
+    from lab import checker, report, runner
+    from lab.cli import main
+    from tests.unit.run_fixtures import relay_failover_run
+    evidence, _ = relay_failover_run(tmp_path)
+    verdict = checker.check(evidence)
+
+    def fake_run(s, messages=None, seed=1, report_dir=None, out=None):
+        assert s.name == "relay-failover" and seed == 4
+        return verdict, report.write(report_dir, s, verdict, evidence, seed=seed)
+    monkeypatch.setattr(runner, "run", fake_run)
+    assert main(["demo", "--seed", "4", "--report", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert "# relay-failover: PASSED" in out and "## Timeline" in out
+    assert "timeline.png" in out
+    verdict.ok = False
+    assert main(["run", "relay-failover", "--seed", "4", "--report", str(tmp_path / "r")]) == 1
+    assert (tmp_path / "r" / "report.json").exists()
