@@ -297,15 +297,19 @@ class Run:
         os.makedirs(d, exist_ok=True)
         return os.path.join(d, "events.jsonl")
 
+    # moment -> (event, service) whose first occurrence it is
+    EVENT_ANCHORS = {"first_sent": ("sent", "sender"), "first_queued": ("queued", "relay"),
+                     "created": ("created", None), "provision_requested": ("provision_requested",
+                                                                           None)}
+
     def _note_anchors(self, now):
-        wanted = {"created", "provision_requested", "first_queued"} - set(self.anchors)
+        wanted = set(self.EVENT_ANCHORS) - set(self.anchors)
         if not wanted:
             return
-        names = {"first_queued": "queued"}
         for e in self.lab.events():
             for a in list(wanted):
-                if e.get("event") == names.get(a, a) and (a != "first_queued"
-                                                          or e.get("service") == "relay"):
+                event, service = self.EVENT_ANCHORS[a]
+                if e.get("event") == event and service in (None, e.get("service")):
                     self.anchors[a] = now
                     wanted.discard(a)
 

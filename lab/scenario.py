@@ -20,7 +20,8 @@ CLAIMS = tuple(["1a"] + [str(n) for n in range(1, 20)])
 FAULTS = ("cut", "restore", "partition", "blackhole", "reset", "loss", "delay",
           "kill", "pause", "resume", "destroy", "dns-outage")
 # Moments a fault may be scheduled after, besides the start of traffic.
-ANCHORS = ("start", "traffic_done", "created", "provision_requested", "first_queued")
+ANCHORS = ("start", "first_sent", "traffic_done", "created", "provision_requested",
+           "first_queued")
 
 
 class ScenarioError(ValueError):

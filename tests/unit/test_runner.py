@@ -4,8 +4,10 @@ from lab.scenario import fault_plan
 
 
 def test_schedule_starts_and_stops_on_time():
-    sched = Schedule(fault_plan(scenario.load("relay-failover"), 1))   # at 0.5 for 3.5
+    sched = Schedule(fault_plan(scenario.load("relay-failover"), 1))   # 0.3 after first_sent
     anchors = {"start": 0.0}
+    assert sched.due(5.0, anchors) == ([], [])       # nothing sent yet: nothing to break
+    anchors["first_sent"] = 0.2
     assert sched.due(0.4, anchors) == ([], [])
     start, stop = sched.due(0.5, anchors)
     assert [p.name for _, p in start] == ["blackhole"] and stop == []
