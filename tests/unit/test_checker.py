@@ -1,10 +1,9 @@
-import dataclasses
 import os
 
 import pytest
 
 from lab import checker, scenario
-from tests.unit.run_fixtures import T0, TOPO, ev, relay_failover_run, remote_run, write_mail
+from tests.unit.run_fixtures import T0, ev, relay_failover_run, remote_run, write_mail
 
 
 def by_name(verdict):
