@@ -192,10 +192,15 @@ class Lab:
         self.key_file = zone.generate_key_file(os.path.join(self.rundir, "tsig.key"))
         self.health_file = None
         if self.dns_health:
+            # True, or {"interval": S, "timeout": S, "ttl": N} (a scenario's [dns] table)
+            opts = dict({"interval": 1.0, "timeout": 0.5, "ttl": 5},
+                        **(self.dns_health if isinstance(self.dns_health, dict) else {}))
             self.health_file = os.path.join(d, "health.toml")
             with open(self.health_file, "w") as f:
-                f.write('interval = 1.0\ntimeout = 0.5\nttl = 5\n\n[[mx]]\n'
-                        'name = "%s."\nport = %d\n' % (MAIL_DOMAIN, SMTP_PORT))
+                f.write('interval = %s\ntimeout = %s\nttl = %d\n\n[[mx]]\n'
+                        'name = "%s."\nport = %d\n' % (float(opts["interval"]),
+                                                        float(opts["timeout"]), int(opts["ttl"]),
+                                                        MAIL_DOMAIN, SMTP_PORT))
 
     def _start_service(self, service):
         self.services[service.host.name] = service.start()

@@ -123,7 +123,11 @@ def make_service(args, reactor, queue, events, hostname):
     if args.recipients:
         from servers.smtpd.policy import read_recipients_file
         recipients = read_recipients_file(args.recipients)
-    factory = build_inbound_factory(args.domain, queue, events, scheduler.add,
+    on_queued = scheduler.add
+    if getattr(args, "test_drop_queued", False):
+        def on_queued(entry):   # a deliberately broken relay: accepted mail vanishes
+            return threads.deferToThread(queue.remove, entry)
+    factory = build_inbound_factory(args.domain, queue, events, on_queued,
                                     recipients=recipients, hostname=hostname,
                                     next_hop=args.next_hop)
     top = service.MultiService()

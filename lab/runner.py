@@ -1,0 +1,422 @@
+"""Run a scenario: lab up, traffic, the fault schedule, wait for the queue to
+drain, collect the evidence, tear down (always), check, and write the report.
+
+The schedule is its own small class (``Schedule``) with no I/O, so that when
+each fault starts and stops is unit-tested without a lab.
+"""
+import glob
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+from lab import checker, report
+from lab.scenario import fault_plan
+
+log = logging.getLogger(__name__)
+
+POLL = 0.1              # seconds between looks at the running lab
+PROGRESS_EVERY = 1.0    # seconds between progress lines
+SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
+
+
+QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
+
+
+def read_queue_file(path):
+    """Message-ID and next hop of one relay queue file, read without touching it
+    (the relay's own Queue.entries() would move a bad file aside)."""
+    from servers.relay.queue import parse
+    with open(path, "rb") as f:
+        meta, _ = parse(f.read())
+    return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
+
+
+class Schedule:
+    """Which planned faults start and stop when, given the moments (anchors)
+    seen so far: ``{"start": 0.0, "created": 3.1, ...}`` in run seconds."""
+
+    def __init__(self, plan):
+        self.plan = list(plan)
+        self.started = {}     # index in plan -> run second it started
+        self.stopped = {}
+
+    def due(self, now, anchors):
+        """(to_start, to_stop): lists of (index, PlannedFault) due at ``now``."""
+        to_start, to_stop = [], []
+        for i, p in enumerate(self.plan):
+            base = anchors.get(p.after)
+            if base is None:
+                continue
+            if i not in self.started and now >= base + p.start:
+                to_start.append((i, p))
+            elif i in self.started and i not in self.stopped and p.stop is not None \
+                    and now >= self.started[i] + (p.stop - p.start):
+                # "for" counts from when the fault was in force, however long starting took
+                to_stop.append((i, p))
+        return to_start, to_stop
+
+    def mark_started(self, i, now):
+        self.started[i] = now
+
+    def mark_stopped(self, i, now):
+        self.stopped[i] = now
+
+    def settled(self):
+        """Every fault has started, and every fault with an end has ended."""
+        return all(i in self.started and (p.stop is None or i in self.stopped)
+                   for i, p in enumerate(self.plan))
+
+    def never_started(self):
+        return [p for i, p in enumerate(self.plan) if i not in self.started]
+
+    def active(self):
+        return [p for i, p in enumerate(self.plan) if i in self.started and i not in self.stopped
+                and p.stop is not None]
+
+
+def progress_line(elapsed, phase, sent, total, delivered, queued, faults=()):
+    line = "[%6.1fs] %-9s sent %d/%d  delivered %d  queued %d" % (
+        elapsed, phase, sent, total, delivered, queued)
+    if faults:
+        line += "  faults: " + ", ".join(faults)
+    return line
+
+
+def relay_args(scenario, extra=()):
+    r = scenario.relay
+    args = ["--retry-interval", str(r.retry_interval),
+            "--max-retry-interval", str(r.max_retry_interval),
+            "--connect-timeout", str(r.connect_timeout),
+            "--command-timeout", str(r.command_timeout)]
+    if r.give_up:
+        args += ["--give-up", str(r.give_up)]
+    if r.provision_action:
+        args += ["--provision-after", str(r.provision_after),
+                 "--provision-action", r.provision_action]
+    return args + list(extra)
+
+
+def sender_args(scenario, client, count, seed):
+    t = scenario.traffic
+    args = ["--rate", str(t.rate / len(t.clients)), "--seed", str(seed),
+            "--msgid-prefix", client, "--connect-timeout", str(t.connect_timeout),
+            "--command-timeout", str(t.command_timeout)]
+    if t.size:
+        args += ["--size", str(t.size)]
+    return args
+
+
+def split_count(count, clients):
+    """``count`` messages over the clients, the first ones taking the remainder."""
+    base, extra = divmod(count, len(clients))
+    return [(c, base + (1 if i < extra else 0)) for i, c in enumerate(clients)]
+
+
+class Run:
+    """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
+
+    def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
+                 relay_extra=(), lab_factory=None):
+        self.scenario = scenario
+        self.count = messages or scenario.traffic.count
+        self.seed = seed
+        self.report_dir = report_dir or os.path.join(
+            "reports", "%s-%s" % (scenario.name, time.strftime("%Y%m%d-%H%M%S")))
+        self.out = out
+        self.relay_extra = list(relay_extra)
+        self.lab_factory = lab_factory
+        self.schedule = Schedule(fault_plan(scenario, seed))
+        self.handles = {}
+        self.failed_faults = []
+        self.anchors = {}
+        self.snapshots = []
+        self.senders = []
+        self.started = None
+        self.phase = "starting"
+        self._last_progress = 0.0
+
+    # -- output -----------------------------------------------------------------
+    def say(self, text):
+        print(text, file=self.out, flush=True)
+
+    def now(self):
+        return time.time() - self.started
+
+    # -- the run ----------------------------------------------------------------
+    def execute(self):
+        os.makedirs(self.report_dir, exist_ok=True)
+        self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
+        s = self.scenario
+        factory = self.lab_factory or _default_lab
+        self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
+                 % (s.name, self.count, s.topology, s.dns.mode, self.seed))
+        t0 = time.monotonic()
+        with factory(s, relay_args(s, self.relay_extra)) as lab:
+            self.lab = lab
+            self.say("lab up in %.1f s (run dir %s)" % (time.monotonic() - t0, lab.rundir))
+            wan_before = self._wan_bytes()
+            try:
+                self._traffic_and_faults()
+            finally:
+                self._stop_faults()
+            wan_after = self._wan_bytes()
+            self.finished = time.time()
+            evidence = self._collect(wan_before, wan_after)
+            self._keep_raw(evidence)
+        self.say("lab torn down")
+        verdict = checker.check(evidence)
+        if self.failed_faults:
+            verdict.checks.append(checker.Check(
+                "faults started", "", False, "; ".join(self.failed_faults)))
+            verdict.ok = False
+        never = self.schedule.never_started()
+        if never:
+            verdict.checks.append(checker.Check(
+                "fault schedule ran", "", False, "never started: %s" % ", ".join(
+                    "%s %s (after %s)" % (p.name, " ".join(p.args), p.after) for p in never)))
+            verdict.ok = False
+        paths = report.write(self.report_dir, s, verdict, evidence, seed=self.seed,
+                             extra={"messages": self.count,
+                                    "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
+                             files=self._files())
+        self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
+                 % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
+                    verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
+        return verdict, paths
+
+    def _traffic_and_faults(self):
+        s = self.scenario
+        self.started = time.time()
+        self.anchors["start"] = 0.0
+        self.phase = "faults"
+        self._step_faults(0.0)     # faults due at once are in force before the first message
+        self.phase = "traffic"
+        for client, n in split_count(self.count, s.traffic.clients):
+            if n:
+                self.senders.append(self._start_sender(client, n))
+        traffic_time = self.count / s.traffic.rate
+        sender_deadline = traffic_time + SENDER_SLACK + 10 * s.traffic.connect_timeout
+        drain_deadline = None
+        while True:
+            now = self.now()
+            self._step_faults(now)
+            self._note_anchors(now)
+            if self.scenario.relay.provision_action:
+                self._snapshot_queue()
+            senders_done = all(not sd.alive() for sd in self.senders)
+            if senders_done and "traffic_done" not in self.anchors:
+                self.anchors["traffic_done"] = now
+                drain_deadline = now + s.expect.deadline
+                self.phase = "draining"
+            counts = self._counts()
+            self._progress(now, counts)
+            if senders_done and self.schedule.settled() and counts["queued"] == 0 \
+                    and counts["delivered"] >= counts["sent"]:
+                self.phase = "done"
+                self._progress(now, counts, force=True)
+                return
+            if not senders_done and now > sender_deadline:
+                self.say("senders still running after %.0f s: stopping them" % now)
+                for sd in self.senders:
+                    sd.kill()
+            if drain_deadline is not None and now > drain_deadline:
+                self.say("deadline: %.0f s after traffic the run is not settled "
+                         "(queued %d, faults pending %d)" % (s.expect.deadline, counts["queued"],
+                                                             len(self.schedule.never_started())))
+                return
+            time.sleep(POLL)  # wait: the lab runs on its own; we look at it every POLL seconds
+
+    # -- traffic -------------------------------------------------------------------
+    def _start_sender(self, client, n):
+        from lab import services as svc
+        workdir = os.path.join(self.lab.rundir, "traffic-%s" % client)
+        os.makedirs(workdir, exist_ok=True)
+        sender = svc.sender_service(self.lab.host(client), workdir, self.lab.dns_addr,
+                                    self.scenario.traffic.to, n,
+                                    extra=sender_args(self.scenario, client, n, self.seed))
+        sender.start()
+        return sender
+
+    # -- faults ---------------------------------------------------------------------
+    def _step_faults(self, now):
+        to_start, to_stop = self.schedule.due(now, self.anchors)
+        for i, p in to_stop:
+            self._stop_one(i, p)
+            self.schedule.mark_stopped(i, self.now())
+        for i, p in to_start:
+            from lab.faults.api import start_fault
+            self.say("[%6.1fs] fault %s %s starts%s" % (
+                now, p.name, " ".join(p.args),
+                " for %.1f s" % (p.stop - p.start) if p.stop is not None else ""))
+            try:
+                self.handles[i] = start_fault(self.lab.net, p.name, list(p.args),
+                                              self.report_dir, self._fault_events())
+                self.schedule.mark_started(i, self.now())
+                self.say("[%6.1fs] fault %s %s in force" % (self.now(), p.name, " ".join(p.args)))
+            except Exception as e:
+                log.exception("fault %s failed to start", p.name)
+                self.say("fault %s %s could not start: %s" % (p.name, " ".join(p.args), e))
+                self.schedule.mark_started(i, self.now())
+                self.schedule.mark_stopped(i, self.now())
+                self.failed_faults.append("%s %s: %s" % (p.name, " ".join(p.args), e))
+
+    def _stop_one(self, i, p):
+        handle = self.handles.pop(i, None)
+        self.say("[%6.1fs] fault %s %s ends" % (self.now(), p.name, " ".join(p.args)))
+        if handle is not None:
+            try:
+                handle.stop()
+            except Exception:
+                log.exception("stopping fault %s", p.name)
+        if p.restart:
+            self._restart(p.restart)
+
+    def _restart(self, what):
+        from lab import services as svc
+        service_kind, _, host = what.partition("@")
+        service = self.lab.services[host]
+        if service.alive():
+            service.kill()
+        service.start()
+        svc.wait_ready([service], self.lab.probe_host, svc.START_TIMEOUT)
+        self.say("[%6.1fs] %s restarted" % (self.now(), what))
+
+    def _stop_faults(self):
+        for i, handle in list(self.handles.items()):
+            try:
+                handle.stop()
+            except Exception:
+                log.exception("stopping fault %s", self.schedule.plan[i].name)
+        self.handles.clear()
+
+    def _fault_events(self):
+        d = os.path.join(self.lab.rundir, "faults")
+        os.makedirs(d, exist_ok=True)
+        return os.path.join(d, "events.jsonl")
+
+    # moment -> (event, service) whose first occurrence it is
+    EVENT_ANCHORS = {"first_sent": ("sent", "sender"), "first_queued": ("queued", "relay"),
+                     "created": ("created", None), "provision_requested": ("provision_requested",
+                                                                           None)}
+
+    def _note_anchors(self, now):
+        wanted = set(self.EVENT_ANCHORS) - set(self.anchors)
+        if not wanted:
+            return
+        for e in self.lab.events():
+            for a in list(wanted):
+                event, service = self.EVENT_ANCHORS[a]
+                if e.get("event") == event and service in (None, e.get("service")):
+                    self.anchors[a] = now
+                    wanted.discard(a)
+
+    # -- looking at the lab -----------------------------------------------------------
+    def _ledgers(self):
+        return glob.glob(os.path.join(self.lab.rundir, "traffic-*", "ledger.jsonl"))
+
+    def _maildirs(self):
+        """(host, Maildir root) of every messaging server that ever ran, every generation."""
+        roots = []
+        for path in sorted(glob.glob(os.path.join(self.lab.rundir, "*", "Maildir"))):
+            host = os.path.basename(os.path.dirname(path)).split(".gen")[0]
+            roots.append((host, path))
+        return roots
+
+    def _queue_dir(self):
+        return os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue")
+
+    def _counts(self):
+        sent = sum(len(checker.read_ledger(p)) for p in self._ledgers())
+        delivered = sum(len(glob.glob(os.path.join(root, "*", d, "*")))
+                        for _, root in self._maildirs() for d in ("new", "cur"))
+        queued = len(checker.read_queue(self._queue_dir(), suffix=QUEUE_SUFFIX))
+        return {"sent": sent, "delivered": delivered, "queued": queued}
+
+    def _progress(self, now, counts, force=False):
+        if not force and now - self._last_progress < PROGRESS_EVERY:
+            return
+        self._last_progress = now
+        active = ["%s %s" % (p.name, " ".join(p.args)) for p in self.schedule.active()]
+        self.say(progress_line(now, self.phase, counts["sent"], self.count, counts["delivered"],
+                               counts["queued"], active))
+
+    def _snapshot_queue(self):
+        """What the relay's queue files say on disk now (claims 4 and 12)."""
+        entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
+                                     suffix=QUEUE_SUFFIX)
+        if entries:
+            self.snapshots.append({"ts": time.time(), "entries": [
+                {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
+
+    def _wan_bytes(self):
+        """Bytes through the WAN link (both directions, at the DC2 end), or None."""
+        links = [l for l in getattr(self.lab.plan, "router_links", []) if l.kind == "wan"]
+        if not links:
+            return None
+        a, b = self.lab.net.get(links[0].a), self.lab.net.get(links[0].b)
+        total = 0
+        for link in self.lab.net.linksBetween(a, b):
+            intf = link.intf1 if link.intf1.node is b else link.intf2
+            p = b.popen(["ip", "-s", "-j", "link", "show", "dev", intf.name],
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            out, _ = p.communicate(timeout=10)
+            stats = json.loads(out)[0]["stats64"]
+            total += stats["rx"]["bytes"] + stats["tx"]["bytes"]
+        return total
+
+    def _collect(self, wan_before, wan_after):
+        ledger = []
+        for path in self._ledgers():
+            ledger += checker.read_ledger(path)
+        mails = []
+        for host, root in self._maildirs():
+            mails += checker.read_maildir(root, host)
+        queued = checker.read_queue(self._queue_dir(), parse=read_queue_file,
+                                    suffix=QUEUE_SUFFIX)
+        topology = {name: {"ip": info.ip, "dc": info.dc}
+                    for name, info in self.lab.plan.hosts.items()}
+        events = self.lab.events()
+        wan = None if wan_before is None or wan_after is None else wan_after - wan_before
+        return checker.Evidence(scenario=self.scenario, ledger=ledger, mails=mails,
+                                queued=queued, events=events, topology=topology,
+                                started=self.started, finished=self.finished,
+                                queue_snapshots=self.snapshots, wan_bytes=wan,
+                                expected_ids=self.expected_ids())
+
+    def expected_ids(self):
+        """The Message-IDs the senders were asked to send (servers/sender/message.py)."""
+        from servers.sender.message import message_id
+        return {message_id(client, self.seed, k)
+                for client, n in split_count(self.count, self.scenario.traffic.clients)
+                for k in range(1, n + 1)}
+
+    def _keep_raw(self, evidence):
+        """The raw evidence beside the report: every event and every ledger line."""
+        with open(os.path.join(self.report_dir, "events.jsonl"), "w") as f:
+            for e in evidence.events:
+                f.write(json.dumps(e) + "\n")
+        with open(os.path.join(self.report_dir, "ledger.jsonl"), "w") as f:
+            for r in evidence.ledger:
+                f.write(json.dumps(r) + "\n")
+
+    def _files(self):
+        names = ["report.json", "report.md", "timeline.png", "events.jsonl", "ledger.jsonl"]
+        pcaps = sorted(os.path.relpath(p, self.report_dir)
+                       for p in glob.glob(os.path.join(self.pcap_dir, "*")))
+        return names + pcaps
+
+
+def _default_lab(scenario, relay_argv):
+    from lab.lab import Lab
+    d = scenario.dns
+    health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
+        if d.mode == "health-checked" else False
+    return Lab(scenario.topology, dns_health=health,
+               relay_args=relay_argv, provisioner=bool(scenario.relay.provision_action))
+
+
+def run(scenario, **kwargs):
+    return Run(scenario, **kwargs).execute()

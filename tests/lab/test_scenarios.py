@@ -1,0 +1,41 @@
+"""Every scenario, run for real with a small message count, holds its verdict;
+a relay that drops what it queued is caught by the checker."""
+import io
+import json
+
+import pytest
+
+from lab import scenario
+from lab.runner import Run
+
+pytestmark = pytest.mark.lab
+
+
+def run(name, tmp_path, **kwargs):
+    """The scenario with its own (small: 10-30) message count."""
+    out = io.StringIO()
+    s = scenario.load(name)
+    verdict, paths = Run(s, seed=1,
+                         report_dir=str(tmp_path / name), out=out, **kwargs).execute()
+    print(out.getvalue())
+    return verdict, paths, out.getvalue()
+
+
+@pytest.mark.parametrize("name", scenario.names())
+def test_scenario_passes(name, clean_machine, tmp_path):
+    verdict, paths, progress = run(name, tmp_path)
+    with open(paths["report.json"]) as f:
+        rep = json.load(f)
+    failed = [c for c in rep["checks"] if not c["ok"]]
+    assert failed == [], open(paths["report.md"]).read()
+    assert rep["ok"] and rep["lost"] == 0 and rep["duplicates"] == 0
+    assert rep["sent"] > 0 and rep["delivered"] == rep["sent"]
+    assert "sent " in progress and "delivered " in progress   # live progress lines
+
+
+def test_a_relay_that_drops_queued_mail_fails_the_verdict(clean_machine, tmp_path):
+    verdict, paths, _ = run("relay-failover", tmp_path, relay_extra=["--test-drop-queued"])
+    rep = json.load(open(paths["report.json"]))
+    assert rep["ok"] is False
+    assert rep["lost"] > 0
+    assert any(c["name"] == "nothing lost" and not c["ok"] for c in rep["checks"])

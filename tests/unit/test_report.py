@@ -1,0 +1,82 @@
+import json
+import os
+
+from lab import checker, report
+from tests.unit.run_fixtures import T0, relay_failover_run, remote_run
+
+CONTRACT = {"scenario", "claims", "ok", "sent", "delivered", "lost", "duplicates", "timings",
+            "checks"}
+
+
+def test_report_json_holds_the_contract(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    v = checker.check(evidence)
+    paths = report.write(str(tmp_path / "r"), evidence.scenario, v, evidence, seed=3)
+    d = json.load(open(paths["report.json"]))
+    assert CONTRACT <= set(d)
+    assert d["scenario"] == "relay-failover" and d["ok"] is True and d["seed"] == 3
+    assert set(d["timings"]) >= {"failover", "recovery_drain", "recreate", "total"}
+    assert all(set(c) == {"name", "claim", "ok", "detail"} for c in d["checks"])
+    assert (d["sent"], d["delivered"], d["lost"], d["duplicates"]) == (6, 6, 0, 0)
+
+
+def test_report_json_of_a_failed_run_says_so(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    os.unlink(evidence.mails[0].path)
+    evidence.mails = checker.read_maildir(root, "mx1")
+    v = checker.check(evidence)
+    d = report.report_dict(evidence.scenario, v)
+    assert d["ok"] is False and d["lost"] == 1
+    assert any(not c["ok"] and c["name"] == "nothing lost" for c in d["checks"])
+
+
+def test_markdown_tells_the_story(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    v = checker.check(evidence)
+    md = report.markdown(evidence.scenario, v, evidence, seed=1)
+    assert md.startswith("# relay-failover: PASSED")
+    lines = md.splitlines()
+    fault = next(i for i, l in enumerate(lines) if "FAULT STARTS: blackhole" in l)
+    queued = next(i for i, l in enumerate(lines) if "queued 3 messages durably" in l)
+    end = next(i for i, l in enumerate(lines) if "fault ends: blackhole" in l)
+    relayed = next(i for i, l in enumerate(lines) if "relayed 3 messages to 10.0.1.10:25" in l)
+    assert fault < queued < end < relayed
+    assert "   1.00" in lines[fault]
+    assert "PASS **claim 5, periodic retry" in md
+    assert "mx1 holds 6" in md
+
+
+def test_markdown_of_a_failure_names_what_failed(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    gone = evidence.mails[-1]
+    os.unlink(gone.path)
+    evidence.mails = checker.read_maildir(root, "mx1")
+    md = report.markdown(evidence.scenario, checker.check(evidence), evidence)
+    assert md.startswith("# relay-failover: FAILED")
+    assert "FAIL **nothing lost**" in md and gone.msgid in md
+
+
+def test_fault_windows_pair_starts_and_ends():
+    evs = [{"ts": 1, "event": "fault_start", "host": "h", "fault": "cut", "args": ["a", "b"]},
+           {"ts": 2, "event": "fault_end", "host": "h", "fault": "cut", "args": ["a", "b"]},
+           {"ts": 3, "event": "fault_start", "host": "h", "fault": "cut", "args": ["a", "b"]},
+           {"ts": 4, "event": "fault_start", "host": "h", "fault": "destroy", "args": ["mx1"]}]
+    assert report.fault_windows(evs, 10) == [(1, 2, "cut a b"), (3, 10, "cut a b"),
+                                             (4, 10, "destroy mx1")]
+
+
+def test_timeline_png_is_a_png(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    path = report.timeline_png(str(tmp_path / "t.png"), evidence.scenario, evidence)
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(path) > 5000
+
+
+def test_text_from_events_is_not_a_template(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.events.append({"ts": T0 + 1.5, "host": "mx1", "service": "fault",
+                            "event": "fault_end", "fault": "blackhole",
+                            "summary": "{weird}", "error": "{n} {0}"})
+    md = report.markdown(evidence.scenario, checker.check(evidence), evidence)
+    assert "{weird}" in md and "{n} {0}" in md

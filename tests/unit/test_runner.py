@@ -1,0 +1,121 @@
+from lab import scenario
+from lab.runner import Schedule, progress_line, relay_args, sender_args, split_count
+from lab.scenario import fault_plan
+
+
+def test_schedule_starts_and_stops_on_time():
+    sched = Schedule(fault_plan(scenario.load("relay-failover"), 1))   # 0.3 after first_sent
+    anchors = {"start": 0.0}
+    assert sched.due(5.0, anchors) == ([], [])       # nothing sent yet: nothing to break
+    anchors["first_sent"] = 0.2
+    assert sched.due(0.4, anchors) == ([], [])
+    start, stop = sched.due(0.5, anchors)
+    assert [p.name for _, p in start] == ["blackhole"] and stop == []
+    sched.mark_started(start[0][0], 0.5)
+    assert sched.due(3.9, anchors) == ([], [])
+    assert not sched.settled() and len(sched.active()) == 1
+    start, stop = sched.due(4.0, anchors)
+    assert start == [] and [p.name for _, p in stop] == ["blackhole"]
+    sched.mark_stopped(stop[0][0], 4.0)
+    assert sched.settled() and sched.active() == []
+
+
+def test_schedule_waits_for_its_anchor():
+    sched = Schedule(fault_plan(scenario.load("partition"), 1))
+    start, _ = sched.due(100.0, {"start": 0.0})
+    assert [p.name for _, p in start] == ["destroy"]
+    sched.mark_started(start[0][0], 0.0)
+    assert sched.settled() is False
+    assert [p.name for p in sched.never_started()] == ["partition"]
+    start, _ = sched.due(3.4, {"start": 0.0, "created": 3.0})
+    assert start == []
+    start, _ = sched.due(3.5, {"start": 0.0, "created": 3.0})
+    assert [p.name for _, p in start] == ["partition"]
+    sched.mark_started(start[0][0], 3.7)       # in force 0.2 s after it was due
+    assert sched.due(5.1, {"start": 0.0, "created": 3.0})[1] == []
+    _, stop = sched.due(5.2, {"start": 0.0, "created": 3.0})
+    assert [p.name for _, p in stop] == ["partition"]   # held for its full 1.5 s
+
+
+def test_a_fault_without_end_is_settled_once_started():
+    sched = Schedule(fault_plan(scenario.load("recreate"), 1))
+    (i, p), = sched.due(0.0, {"start": 0.0})[0]
+    sched.mark_started(i, 0.0)
+    assert sched.settled() and sched.due(99, {"start": 0.0}) == ([], [])
+
+
+def test_command_lines_from_the_scenario():
+    s = scenario.load("recreate")
+    assert relay_args(s, ["--test-drop-queued"]) == [
+        "--retry-interval", "1.0", "--max-retry-interval", "1.0", "--connect-timeout", "1.0",
+        "--command-timeout", "5.0", "--provision-after", "2.0",
+        "--provision-action", "recreate:mx1", "--test-drop-queued"]
+    assert "--provision-after" not in relay_args(scenario.load("direct"))
+    args = sender_args(s, "client1", 12, 5)
+    assert args[args.index("--seed") + 1] == "5" and args[args.index("--msgid-prefix") + 1] == "client1"
+
+
+def test_split_count_and_progress():
+    assert split_count(5, ["a", "b"]) == [("a", 3), ("b", 2)]
+    line = progress_line(3.25, "traffic", 4, 16, 2, 2, ["blackhole mx1"])
+    assert line == "[   3.2s] traffic   sent 4/16  delivered 2  queued 2  faults: blackhole mx1"
+
+
+def test_coverage_table_marks_each_claim(tmp_path):
+    from lab import checker
+    from lab.scenario_cli import coverage_table
+    from tests.unit.run_fixtures import relay_failover_run
+    evidence, _ = relay_failover_run(tmp_path)
+    good = checker.check(evidence)
+    evidence.events = [e for e in evidence.events if e["event"] != "attempt"]
+    bad = checker.check(evidence)
+    s = evidence.scenario
+    table = coverage_table([(s, good), (s, bad)])
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in table.splitlines() if line.startswith("| ")}
+    assert rows["5"] == ["PASS", "FAIL"]
+    assert rows["17"] == ["PASS", "PASS"]
+    assert rows["**run**"] == ["**PASS**", "**FAIL**"]
+    assert "2" not in rows    # no scenario here exercises claim 2
+    timing_rows = [l for l in table.splitlines() if l.startswith("| relay-failover |")]
+    assert [r.split("|")[2].strip() for r in timing_rows] == ["yes", "NO"]
+
+
+def test_maillab_scenarios_lists_claims(capsys):
+    from lab.cli import main
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("relay-failover"))
+    assert "1, 5, 7, 9, 13, 15, 17" in line
+
+
+def test_health_checked_dns_settings_reach_the_health_file(tmp_path):
+    import tomllib
+    from lab.lab import Lab
+    lab = Lab("one_dc", dns_health={"interval": 0.5, "timeout": 0.4, "ttl": 1})
+    lab.rundir = str(tmp_path)
+    lab._write_dns_files()
+    with open(lab.health_file, "rb") as f:
+        health = tomllib.load(f)
+    assert (health["interval"], health["timeout"], health["ttl"]) == (0.5, 0.4, 1)
+    assert health["mx"][0]["name"] == "example.org."
+
+
+def test_demo_and_run_print_the_story_and_exit_on_the_verdict(tmp_path, capsys, monkeypatch):
+    from lab import checker, report, runner
+    from lab.cli import main
+    from tests.unit.run_fixtures import relay_failover_run
+    evidence, _ = relay_failover_run(tmp_path)
+    verdict = checker.check(evidence)
+
+    def fake_run(s, messages=None, seed=1, report_dir=None, out=None):
+        assert s.name == "relay-failover" and seed == 4
+        return verdict, report.write(report_dir, s, verdict, evidence, seed=seed)
+    monkeypatch.setattr(runner, "run", fake_run)
+    assert main(["demo", "--seed", "4", "--report", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert "# relay-failover: PASSED" in out and "## Timeline" in out
+    assert "timeline.png" in out
+    verdict.ok = False
+    assert main(["run", "relay-failover", "--seed", "4", "--report", str(tmp_path / "r")]) == 1
+    assert (tmp_path / "r" / "report.json").exists()
