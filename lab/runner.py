@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 POLL = 0.1              # seconds between looks at the running lab
 PROGRESS_EVERY = 1.0    # seconds between progress lines
 SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
+NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
 
 
 QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
@@ -200,6 +201,7 @@ class Run:
         traffic_time = self.count / s.traffic.rate
         sender_deadline = traffic_time + SENDER_SLACK + 10 * s.traffic.connect_timeout
         drain_deadline = None
+        empty_since = None      # (run second, counts) when the queue was last seen empty
         while True:
             now = self.now()
             self._step_faults(now)
@@ -218,6 +220,22 @@ class Run:
                 self.phase = "done"
                 self._progress(now, counts, force=True)
                 return
+            # Mail missing with nothing left to deliver it: the senders are done,
+            # every fault is over and the relay holds nothing (it queues durably
+            # before its 250, and a Maildir has a message before the mx's 250).
+            # Nothing can still arrive, so there is no point waiting out the deadline.
+            if senders_done and self.schedule.settled() and counts["queued"] == 0:
+                if empty_since is None or empty_since[1] != counts:
+                    empty_since = (now, counts)
+                elif now - empty_since[0] >= NOTHING_LEFT:
+                    self.say("queue empty for %.0f s with %d of %d sent messages delivered: "
+                             "nothing is left to deliver them" % (
+                                 NOTHING_LEFT, counts["delivered"], counts["sent"]))
+                    self.phase = "done"
+                    self._progress(now, counts, force=True)
+                    return
+            else:
+                empty_since = None
             if not senders_done and now > sender_deadline:
                 self.say("senders still running after %.0f s: stopping them" % now)
                 for sd in self.senders:

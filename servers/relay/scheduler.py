@@ -19,11 +19,18 @@ deliver them over reused SMTP sessions.
   on ``{"ok": true, "ip", "port"}`` it rewrites the next hop of every stored
   message bound for the dead destination to "IP:PORT" (``queue.reroute``)
   and delivers there.  Later arrivals for the old destination are rerouted too.
+  A message that was being delivered (or whose retry was being recorded) when
+  the answer came is attempted at the new destination as soon as that ends,
+  not after its backoff.
+- The disk operations on one message's queue file (save, reroute, remove) run
+  one after another: two threads rewriting the same file at once share its
+  temporary file, and one of them fails.
 """
 import collections
 import logging
 
 from twisted.internet import defer
+from twisted.python import failure
 
 from servers.common import smtpclient
 from servers.relay.bounce import build_dsn
@@ -80,6 +87,7 @@ class Scheduler:
         self.destinations = {}
         self.dead = {}               # "host:port" -> time until which it is not tried
         self.routes = {}             # dead next hop -> the one that replaced it
+        self.disk_tail = {}          # id -> Deferred firing when its last disk operation ends
         self.stopped = False
 
     # -- the queue's side ---------------------------------------------------
@@ -251,7 +259,7 @@ class Scheduler:
                 yield self._bounce(entry, failures)
             if not retry:
                 self.entries.pop(entry.id, None)
-                yield self.run_blocking(self.queue.remove, entry)
+                yield self._on_disk(entry, self.queue.remove, entry)
             else:
                 reply = next(iter(retry.values()))
                 entry.recipients = [r for r in entry.recipients if r in retry]
@@ -265,7 +273,11 @@ class Scheduler:
                     yield self._reroute(entry, new_hop)
                 if entry.next_hop != dest.key:     # rerouted while in flight
                     entry.next_attempt = now
-                yield self.run_blocking(self.queue.save, entry)
+                yield self._on_disk(entry, self.queue.save, entry)
+                if entry.next_hop != dest.key:
+                    # rerouted (by _provision) while the save waited: try the new
+                    # destination now, not after the backoff meant for the dead one
+                    entry.next_attempt = now = self.clock.seconds()
                 self.events.emit("deferred", entry.msgid, error=entry.last_error,
                                  next_attempt=round(entry.next_attempt, 3),
                                  attempts=entry.attempts, code=reply.code)
@@ -274,6 +286,11 @@ class Scheduler:
                 self._recovered(dest)
         finally:
             self.busy.discard(entry.id)
+            if entry.id in self.entries and entry.id not in self.timers \
+                    and not self.stopped:
+                # a disk operation failed half-way: never strand a queued message
+                log.error("recording the attempt of %s failed: retrying it later", entry.id)
+                self._schedule(entry, self.policy.delay(max(entry.attempts, 1)))
 
     @defer.inlineCallbacks
     def _bounce(self, entry, failures):
@@ -347,21 +364,58 @@ class Scheduler:
                 self.routes[old] = new_hop
         self.routes[dest.key] = new_hop
         self.dead.pop(new_hop, None)
-        for entry in self._bound_for(dest.key):
-            yield self._reroute(entry, new_hop)
-            if entry.id not in self.busy:
-                self._schedule(entry, 0)
-        dest.provisioning = False
-        dest.outage_since = None
+        try:
+            for entry in self._bound_for(dest.key):
+                if entry.next_hop != dest.key:
+                    continue                # rerouted meanwhile (by _settle)
+                try:
+                    yield self._reroute(entry, new_hop)
+                except Exception:
+                    log.exception("rerouting %s failed", entry.id)
+                    continue                # _settle or add() reroutes it on its next turn
+                # a busy one is rescheduled at once by its worker (_worker, _settle)
+                if entry.id not in self.busy:
+                    self._schedule(entry, 0)
+        finally:
+            dest.provisioning = False
+            dest.outage_since = None
 
     def _route(self, hop):
         return self.routes.get(hop, hop)
 
     @defer.inlineCallbacks
     def _reroute(self, entry, new_hop):
-        old = yield self.run_blocking(self.queue.reroute, entry, new_hop)
+        old = yield self._on_disk(entry, self.queue.reroute, entry, new_hop)
         entry.next_hop = new_hop
         return old
+
+    def _on_disk(self, entry, f, *args):
+        """``run_blocking(f, *args)`` once every earlier disk operation on
+        ``entry`` has ended: one queue file is never rewritten by two threads
+        at once.  A Deferred of f's result."""
+        previous = self.disk_tail.get(entry.id)
+        tail = self.disk_tail[entry.id] = defer.Deferred()
+        result = defer.Deferred()
+
+        def run(_):
+            d = defer.maybeDeferred(self.run_blocking, f, *args)
+
+            def ended(outcome):
+                if self.disk_tail.get(entry.id) is tail:
+                    del self.disk_tail[entry.id]
+                tail.callback(None)
+                if isinstance(outcome, failure.Failure):
+                    result.errback(outcome)
+                else:
+                    result.callback(outcome)
+            d.addBoth(ended)
+            return None
+
+        if previous is None:
+            run(None)
+        else:
+            previous.addCallback(run)
+        return result
 
 
 def _status(reply):

@@ -287,3 +287,69 @@ def test_dns_failure_is_not_an_outage():
     for _ in range(30):
         clock.advance(1)
     assert not calls and len(queue.stored) == 1
+
+
+class Threads:
+    """``run_blocking`` as threads that finish when the test says (``finish``).
+    Like the real queue, an operation on a message's file that overlaps another
+    on the same file fails (they share its temporary file: measured, a third of
+    concurrent save/reroute pairs raise FileNotFoundError or FileExistsError)."""
+
+    def __init__(self):
+        self.running = []           # (entry id or None, f, args, Deferred, collided)
+
+    def __call__(self, f, *args):
+        key = getattr(args[0], "id", None) if args else None
+        collided = key is not None and any(k == key for k, *_ in self.running)
+        d = defer.Deferred()
+        self.running.append((key, f, args, d, collided))
+        return d
+
+    def finish(self, newest_first=False):
+        while self.running:
+            key, f, args, d, collided = self.running.pop(-1 if newest_first else 0)
+            if collided:
+                d.errback(FileNotFoundError("the other thread renamed .%s.tmp" % key))
+            else:
+                d.callback(f(*args))
+
+
+def test_reroute_while_a_retry_is_being_saved_is_attempted_at_once():
+    """The relay answered by the provisioner while it records a failed attempt
+    (tests/lab/test_lab_provisioning flaked: 5 messages never reached mx3)."""
+    reply = defer.Deferred()
+    threads = Threads()
+    sched, queue, net, events, clock = make(provision=lambda: reply, provision_after=1.0,
+                                            run_blocking=threads)
+    net.behaviour[HOP] = "down"
+    [entry] = put(sched, queue, n=1)
+    clock.advance(0)                # attempt 1 fails
+    threads.finish()
+    clock.advance(1)                # provision requested; its answer is not in yet
+    assert len(events.named("provision_requested")) == 1
+    clock.advance(1)                # attempt 2 fails: its save is running...
+    assert [f.__name__ for _, f, *_ in threads.running] == ["save"]
+    reply.callback({"ok": True, "ip": "10.0.2.11", "port": 25})   # ...when the answer comes
+    assert [f.__name__ for _, f, *_ in threads.running] == ["save"]  # reroute waits for it
+    threads.finish()                # save, then reroute
+    assert entry.next_hop == "10.0.2.11:25" and len(events.named("rerouted")) == 1
+    clock.advance(0)
+    threads.finish()                # the removal after delivery
+    assert [(server, t) for server, *_, t in net.delivered] == [("10.0.2.11:25", 1002)]
+    assert not queue.stored and not sched.entries and not threads.running
+
+
+def test_a_failed_save_does_not_strand_the_message():
+    threads = Threads()
+    sched, queue, net, events, clock = make(run_blocking=threads)
+    net.behaviour[HOP] = "down"
+    [entry] = put(sched, queue, n=1)
+    clock.advance(0)
+    [(_, f, args, d, _)] = threads.running
+    threads.running.clear()
+    d.errback(OSError("disk full"))
+    assert entry.id in sched.timers          # tried again later, not forgotten
+    net.behaviour[HOP] = 250
+    clock.advance(2)
+    threads.finish()
+    assert len(net.delivered) == 1 and not queue.stored
