@@ -57,15 +57,21 @@ class Captures:
 
     @staticmethod
     def _wait_listening(proc, path, timeout):
+        # Read the raw descriptor: tcpdump may write a warning and "listening on"
+        # in one go, and a buffered readline() would leave the second line in
+        # Python's buffer where select() cannot see it.
+        fd = proc.stderr.fileno()
+        seen = b""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stderr], [], [], 0.1)
+            ready, _, _ = select.select([fd], [], [], 0.1)
             if ready:
-                line = proc.stderr.readline()
-                if "listening on" in line:
-                    return
-                if not line:
+                chunk = os.read(fd, 4096)
+                if not chunk:
                     break
+                seen += chunk
+                if b"listening on" in seen:
+                    return
         log.warning("capture %s: tcpdump did not report listening", path)
 
     def stop(self):

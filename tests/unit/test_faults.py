@@ -425,3 +425,23 @@ def test_cut_puts_back_the_routes_the_kernel_deletes_with_the_link():
                             "dev", "r1-eth2"]]
     assert p.undo_for(2) == p.undo    # not paired with apply: all of it, in order
     assert p.matched["routes"] == ["10.0.2.0/24 via 10.255.0.2 dev r1-eth2"]
+
+
+def test_capture_sees_listening_written_in_the_same_burst_as_a_warning():
+    """tcpdump -i any writes a warning and "listening on" at once; both must be seen
+    at once, not after the 5 s timeout."""
+    import subprocess
+    import time
+
+    from lab.faults.capture import Captures
+    proc = subprocess.Popen(
+        ["sh", "-c", "printf 'tcpdump: WARNING: any: no promiscuous mode\\n"
+         "tcpdump: listening on any\\n' >&2; exec cat"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        started = time.monotonic()
+        Captures._wait_listening(proc, "x.pcap", timeout=5.0)
+        assert time.monotonic() - started < 2.0
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=5)
