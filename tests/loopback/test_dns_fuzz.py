@@ -88,8 +88,7 @@ def test_random_and_mutated_packets_neither_kill_nor_wedge_the_server(tmp_path):
             for i, packet in enumerate(packets):
                 s.sendto(packet, ("127.0.0.1", port))
                 if i % 50 == 0:
-                    # wait: pace the flood a little so the kernel keeps (most of) it
-                    time.sleep(0.005)
+                    time.sleep(0.005)  # wait: pace the flood so the kernel keeps most of it
                 while True:
                     try:
                         reply = s.recv(65535)
