@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 # that loopback tests of the servers running beside a lab are left alone.
 PROCESS_PATTERNS = (
     r"-m lab\.(faults|provisioner)\b",
-    r"maillab-(run|bench|test)",   # captures and Postfix peers keep their files under such dirs
+    # servers, route keepers (sh scripts) and captures keep their files under such dirs; only
+    # those programs are matched, so a student's `less /tmp/maillab-run-*/...` is not
+    r"^(\S*/)?(python[0-9.]*|tcpdump|nsenter|sh|bash) .*maillab-(run|bench|test)",
     r"mininet:",                    # Mininet's host shells
 )
 LINK_RE = re.compile(r"^\d+: ([-_.A-Za-z0-9]+-eth\d+)[@:]", re.M)

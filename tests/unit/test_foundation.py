@@ -106,3 +106,22 @@ def test_lock_is_reentrant_in_one_process(tmp_path):
             pass
         with lab_lock(timeout=0, path=path):
             pass
+
+
+def test_clean_matches_lab_programs_not_a_reader_of_the_run_dir(tmp_path):
+    from lab.clean import PROCESS_PATTERNS, _pids_matching
+    run_dir = tmp_path / "maillab-run-unittest"
+    run_dir.mkdir()
+    reader = subprocess.Popen(["cat", "-", str(run_dir / "events.jsonl")], stdin=subprocess.PIPE)
+    server = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
+                               "--queue", str(run_dir)], stdin=subprocess.PIPE)
+    try:
+        matched = set()
+        for pattern in PROCESS_PATTERNS:
+            matched.update(_pids_matching(pattern))
+        assert server.pid in matched
+        assert reader.pid not in matched
+    finally:
+        for p in (reader, server):
+            p.stdin.close()
+            p.wait(timeout=10)
