@@ -37,14 +37,6 @@ def dns(tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def procs():
-    started = []
-    yield started
-    for p in reversed(started):
-        p.stop()
-
-
 def run_sender(tmp_path, dns_port, smtp_port, count, *extra):
     ledger = tmp_path / "ledger.jsonl"
     events = tmp_path / "sender-events.jsonl"

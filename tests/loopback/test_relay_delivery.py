@@ -1,20 +1,11 @@
 """The relay and real mx processes on loopback."""
 import collections
 
-import pytest
 
 from lab.wait import wait_until
 from tests.loopback.relay_support import (events_of, maildir_files, queue_files, smtp_source,
                                           start_mx, start_relay, swaks)
 from tests.support import free_port
-
-
-@pytest.fixture
-def procs():
-    started = []
-    yield started
-    for p in reversed(started):
-        p.stop()
 
 
 def test_relay_delivers_to_mx(tmp_path, procs):

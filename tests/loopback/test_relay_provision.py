@@ -6,7 +6,6 @@ import socketserver
 import threading
 import time
 
-import pytest
 
 from lab.wait import wait_until
 from servers.common import provision_proto
@@ -42,14 +41,6 @@ class Provisioner:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def procs():
-    started = []
-    yield started
-    for p in reversed(started):
-        p.stop()
 
 
 def test_provision_once_then_reroute_every_stored_message(tmp_path, procs):
