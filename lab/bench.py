@@ -18,7 +18,6 @@ import time
 
 from lab.lock import lab_lock
 from lab.wait import wait_until
-from servers.common.events import read_events
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOMAIN = "lab"

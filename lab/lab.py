@@ -10,7 +10,6 @@ topology scripts, the lab tests and the scenarios all use it::
 import contextlib
 import glob
 import importlib
-import logging
 import os
 import subprocess
 import tempfile

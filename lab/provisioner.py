@@ -18,7 +18,6 @@ natural shape, and it keeps a reactor out of the orchestrating process
 run one at a time; a request that is refused changes nothing.
 """
 import json
-import logging
 import os
 import socketserver
 import threading

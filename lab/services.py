@@ -13,7 +13,6 @@ Readiness is probed with short-lived processes in a host's namespace
 starts services from its own thread while the lab's main thread may be using
 the shells.
 """
-import logging
 import os
 import signal
 import subprocess

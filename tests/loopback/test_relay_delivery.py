@@ -1,7 +1,6 @@
 """The relay and real mx processes on loopback."""
 import collections
 
-
 from lab.wait import wait_until
 from tests.loopback.relay_support import (events_of, maildir_files, queue_files, smtp_source,
                                           start_mx, start_relay, swaks)

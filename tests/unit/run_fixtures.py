@@ -1,5 +1,4 @@
 """Synthetic runs for checker and report tests: files on disk, events in lists."""
-import json
 import os
 
 from lab import checker, scenario

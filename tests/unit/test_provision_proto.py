@@ -68,7 +68,7 @@ def test_client_over_unix_socket_against_verifying_server(tmp_path):
     """A real round trip through a unix socket, server checking the mac."""
     from twisted.internet import reactor
     from twisted.protocols.basic import LineOnlyReceiver
-    from twisted.internet import protocol, defer
+    from twisted.internet import protocol
     import time
 
     seen = set()
