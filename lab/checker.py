@@ -2,7 +2,7 @@
 
 Pure: ``check(evidence)`` reads nothing but its argument. The ``read_*``
 helpers turn the files of a run (sender ledgers, Maildirs, the relay queue,
-event logs) into that evidence; the runner calls them, tests build evidence
+event logs) into that evidence; the scenario run calls them, tests build evidence
 by hand.
 
 Counting, per (Message-ID, recipient):

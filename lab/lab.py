@@ -17,7 +17,7 @@ import threading
 import time
 
 from lab import services as svc
-from lab import state, zone
+from lab import lab_zone, state
 from lab.lock import lab_lock
 from lab.net import running_net
 from lab.routes import RouteKeeper
@@ -25,7 +25,7 @@ from lab.wait import wait_until
 from servers.common.events import EventLog, read_events
 from topologies.base import host_params
 from topologies.nodes import plain_logger
-from topologies.plan import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
+from topologies.addressing import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
 
 log = plain_logger(__name__)
 
@@ -130,7 +130,7 @@ class Lab:
                                             self.zone_file, self.key_file,
                                             health=self.health_file, extra=self.dns_args))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
-        full = zone.mx_set(self.plan)
+        full = lab_zone.mx_set(self.plan)
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
                    "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
@@ -187,8 +187,8 @@ class Lab:
 
     def _write_dns_files(self):
         d = self._dir(self.plan.dns.name)
-        self.zone_file = zone.write_zone(self.plan, os.path.join(d, "zone.db"))
-        self.key_file = zone.generate_key_file(os.path.join(self.rundir, "tsig.key"))
+        self.zone_file = lab_zone.write_zone(self.plan, os.path.join(d, "zone.db"))
+        self.key_file = lab_zone.generate_key_file(os.path.join(self.rundir, "tsig.key"))
         self.health_file = None
         if self.dns_health:
             # True, or {"interval": S, "timeout": S, "ttl": N} (a scenario's [dns] table)
@@ -364,9 +364,9 @@ class Lab:
         svc.wait_ready(services, self.net.get(self.plan.relay.name), self.start_timeout)
 
     def _dns_add(self, host, info):
-        adds = ["%s %d A %s" % (zone.fqdn(info.name), zone.TTL, info.ip),
-                "%s. %d MX %d %s" % (MAIL_DOMAIN, zone.TTL, zone.PRIMARY_PREF,
-                                     zone.fqdn(info.name))]
+        adds = ["%s %d A %s" % (lab_zone.fqdn(info.name), lab_zone.TTL, info.ip),
+                "%s. %d MX %d %s" % (MAIL_DOMAIN, lab_zone.TTL, lab_zone.PRIMARY_PREF,
+                                     lab_zone.fqdn(info.name))]
         argv = [svc.PYTHON, "-m", "lab.dnsupdate", "--server", self.dns_addr,
                 "--key", self.key_file, "--zone", MAIL_DOMAIN + "."]
         for a in adds:

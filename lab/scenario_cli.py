@@ -27,7 +27,7 @@ def _report_dir(base, name):
 
 
 def _run_one(s, args, report_dir, out=sys.stdout):
-    from lab.runner import run
+    from lab.scenario_run import run
     verdict, paths = run(s, messages=args.messages, seed=args.seed, report_dir=report_dir,
                          out=out)
     return verdict, paths

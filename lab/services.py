@@ -20,7 +20,7 @@ import sys
 
 from lab import state
 from lab.wait import NotReady, wait_until
-from topologies.plan import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
+from topologies.addressing import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
 from topologies.nodes import plain_logger
 
 log = plain_logger(__name__)

@@ -93,9 +93,9 @@ class LabCLI(CLI):
     def do_fault(self, line):
         "fault ...: fault scripts (see 'fault help')"
         try:
-            mod = importlib.import_module("lab.faults.cli")
+            mod = importlib.import_module("lab.faults.fault_cli")
         except ModuleNotFoundError as e:
-            if e.name not in ("lab.faults", "lab.faults.cli"):
+            if e.name not in ("lab.faults", "lab.faults.fault_cli"):
                 raise
             return self._say("fault: not available in this version")
         result = mod.run_fault_command(self.lab, line)

@@ -1,4 +1,4 @@
-"""MailTopo: a Mininet Topo built from an address plan (topologies/plan.py).
+"""MailTopo: a Mininet Topo built from an address plan (topologies/addressing.py).
 
 build() only adds hosts, switches and links, so a topology is inspected
 without root; everything about addresses comes from ``self.plan``.
@@ -7,7 +7,7 @@ from mininet.link import TCLink
 from mininet.topo import Topo
 
 from topologies.nodes import LinuxRouter
-from topologies.plan import mac_for
+from topologies.addressing import mac_for
 
 
 class MailTopo(Topo):

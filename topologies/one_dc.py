@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     inspect.currentframe().f_code.co_filename))))  # runnable as a script and with mn --custom
 
 from topologies.base import MailTopo  # noqa: E402
-from topologies.plan import build_plan  # noqa: E402
+from topologies.addressing import build_plan  # noqa: E402
 
 
 class OneDC(MailTopo):

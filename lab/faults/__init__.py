@@ -5,11 +5,11 @@ inside a Mininet host (``host.popen``; scapy is imported in the host's
 namespace). Each has a pure ``plan(...)`` (what it will apply and undo),
 writes ``fault_start``/``fault_end`` events (service ``fault``) with its
 evidence, captures the affected interfaces, and undoes itself when its
-duration ends or on SIGTERM/SIGINT. See ``lab.faults.runner``.
+duration ends or on SIGTERM/SIGINT. See ``lab.faults.fault_process``.
 
 Three ways in:
 - scenarios: ``lab.faults.api.start_fault(net, name, args, run_dir, events_file)``;
-- the ``maillab up`` CLI: ``lab.faults.cli.run_fault_command(lab, "fault cut mx1 s1")``;
+- the ``maillab up`` CLI: ``lab.faults.fault_cli.run_fault_command(lab, "fault cut mx1 s1")``;
 - a shell in a host: ``python -m lab.faults.NAME --help``.
 
 ``FAULTS`` below is the registry: name, module, lab-level usage, and how

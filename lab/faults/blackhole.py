@@ -17,8 +17,8 @@ keep running as if nothing happened. IPv4 only (the lab is IPv4).
 """
 import re
 
-from lab.faults import runner
-from lab.faults.plan import Plan, iptables, rule_tag
+from lab.faults import fault_process
+from lab.faults.commands import Plan, iptables, rule_tag
 
 COUNTER_RE = re.compile(r"^\[(\d+):(\d+)\] -A (\S+) ")
 
@@ -78,7 +78,7 @@ def collect(args, plan, execute):
                           plan.matched["rule_tag"])
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -9,7 +9,7 @@ import select
 import subprocess
 import time
 
-from lab.faults.plan import in_ns
+from lab.faults.commands import in_ns
 
 log = logging.getLogger(__name__)
 CAPTURED_RE = re.compile(r"(\d+) packets? captured")

@@ -15,8 +15,8 @@ before the cut and put back (``ip route replace``) after the links come up.
 """
 import subprocess
 
-from lab.faults import runner
-from lab.faults.plan import (Plan, format_intf, in_ns, link_cmd, link_show_cmd, link_state,
+from lab.faults import fault_process
+from lab.faults.commands import (Plan, format_intf, in_ns, link_cmd, link_show_cmd, link_state,
                              parse_intf)
 
 DROP_FLAGS = {"linkdown", "dead"}
@@ -90,7 +90,7 @@ def collect(args, plan, execute):
     return {"operstate_during": states}
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -18,9 +18,9 @@ import random
 import subprocess
 import time
 
-from lab.faults import runner
+from lab.faults import fault_process
 from lab.faults.nfq import QueueWorker, queue_commands
-from lab.faults.plan import Plan, format_intf, in_ns, parse_intf, rule_tag
+from lab.faults.commands import Plan, format_intf, in_ns, parse_intf, rule_tag
 
 
 def add_arguments(p):
@@ -49,7 +49,7 @@ def netem_available():
 
 def choose_method(requested, has_netem):
     if requested == "netem" and not has_netem:
-        raise runner.Refused("this kernel has no sch_netem; use --method nfqueue (or auto)")
+        raise fault_process.Refused("this kernel has no sch_netem; use --method nfqueue (or auto)")
     if requested == "auto":
         return "netem" if has_netem else "nfqueue"
     return requested
@@ -147,7 +147,7 @@ def worker(args, plan):
     return DelayWorker(args.queue, args.ms, args.jitter, args.seed)
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

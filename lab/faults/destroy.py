@@ -9,8 +9,8 @@ with the same name and address or elsewhere, is the provisioner's job.
 """
 import os
 
-from lab.faults import procs, runner
-from lab.faults.plan import Plan, in_ns
+from lab.faults import procs, fault_process
+from lab.faults.commands import Plan, in_ns
 
 
 def add_arguments(p):
@@ -43,7 +43,7 @@ def plan_from_args(args, fault_id):
     return plan(args.netns_pid, args.intf, victims, args.label)
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -5,7 +5,7 @@ namespace. It is a ``blackhole`` of the DNS port for both protocols:
 queries get no answer, no ICMP port-unreachable, no RST, so resolvers time
 out exactly as they do when a real name server drops off the network.
 """
-from lab.faults import blackhole, runner
+from lab.faults import blackhole, fault_process
 
 
 def add_arguments(p):
@@ -22,7 +22,7 @@ def plan_from_args(args, fault_id):
 
 
 collect = blackhole.collect
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

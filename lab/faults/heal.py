@@ -2,8 +2,8 @@
 
 ``python -m lab.faults.heal --intf PID/INTF --intf INTF ...``
 """
-from lab.faults import restore, runner
-from lab.faults.plan import parse_intf
+from lab.faults import restore, fault_process
+from lab.faults.commands import parse_intf
 
 
 def add_arguments(p):
@@ -18,7 +18,7 @@ def plan_from_args(args, fault_id):
     return plan([parse_intf(t) for t in args.intf], args.label)
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

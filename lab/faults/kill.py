@@ -9,8 +9,8 @@ import os
 import signal as signals
 import time
 
-from lab.faults import procs, runner
-from lab.faults.plan import Plan
+from lab.faults import procs, fault_process
+from lab.faults.commands import Plan
 
 
 def add_arguments(p):
@@ -69,7 +69,7 @@ def collect(args, plan, execute, wait=3.0):
             "still_running": [p for p in pids if not procs.is_gone(p)]}
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -12,7 +12,7 @@ import shlex
 import subprocess
 
 from lab.faults import procs
-from lab.faults.plan import RULE_TAG, in_ns, link_show_cmd, link_state
+from lab.faults.commands import RULE_TAG, in_ns, link_show_cmd, link_state
 
 NEIGH_RE = re.compile(r"^(\d+\.\d+\.\d+\.\d+) dev \S+ lladdr ([0-9a-f:]{17})", re.M)
 

@@ -17,9 +17,9 @@ import hashlib
 import random
 import shlex
 
-from lab.faults import runner
+from lab.faults import fault_process
 from lab.faults.nfq import QueueWorker, queue_commands
-from lab.faults.plan import Plan, rule_tag
+from lab.faults.commands import Plan, rule_tag
 
 SHOWN_DROPS = 10
 
@@ -114,7 +114,7 @@ def worker(args, plan):
     return LossWorker(args.queue, args.rate, args.seed)
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

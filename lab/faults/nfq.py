@@ -2,7 +2,7 @@
 
 The iptables rules carry ``--queue-bypass``: if the fault process dies
 without undoing them, matched packets flow again instead of vanishing.
-The queue is bound before the rules are inserted (the runner opens the
+The queue is bound before the rules are inserted (the fault process opens the
 worker first), so no packet slips past while the fault starts.
 
 One NFQUEUE fault per interface and direction at a time: the first rule's
@@ -12,8 +12,8 @@ ACCEPT ends the packet's walk through the chain, so a second fault's rule
 import logging
 import select
 
-from lab.faults.plan import iptables
-from lab.faults.runner import Refused
+from lab.faults.commands import iptables
+from lab.faults.fault_process import Refused
 
 log = logging.getLogger(__name__)
 CHAINS = {"in": [("INPUT", "-i"), ("FORWARD", "-i")],

@@ -4,8 +4,8 @@
 the ends of every link to cut (the lab maps data centers to links, see
 ``lab.faults.targets.partition_links``). Undone (healed) on duration or signal.
 """
-from lab.faults import cut, runner
-from lab.faults.plan import parse_intf
+from lab.faults import cut, fault_process
+from lab.faults.commands import parse_intf
 
 
 def add_arguments(p):
@@ -22,7 +22,7 @@ def plan_from_args(args, fault_id):
 
 
 collect = cut.collect
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

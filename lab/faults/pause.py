@@ -5,7 +5,7 @@ a paused server keeps its sockets, so the kernel still completes TCP
 handshakes into its backlog but nothing answers: clients hang rather than
 get refused, which is what an overloaded or wedged server looks like.
 """
-from lab.faults import kill, procs, runner
+from lab.faults import kill, procs, fault_process
 
 
 def add_arguments(p):
@@ -27,7 +27,7 @@ def collect(args, plan, execute):
                        for p in plan.matched["processes"]}}
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -20,8 +20,8 @@ import socket
 import threading
 import time
 
-from lab.faults import runner
-from lab.faults.plan import Plan
+from lab.faults import fault_process
+from lab.faults.commands import Plan
 
 log = logging.getLogger(__name__)
 SYN, RST, FIN = 0x02, 0x04, 0x01
@@ -206,7 +206,7 @@ def worker(args, plan):
     return ResetWorker(args.server, args.iface, args.after_bytes, args.max_resets)
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -2,8 +2,8 @@
 
 ``python -m lab.faults.restore --intf PID/INTF --intf INTF``; instant.
 """
-from lab.faults import runner
-from lab.faults.plan import Plan, format_intf, link_cmd, parse_intf
+from lab.faults import fault_process
+from lab.faults.commands import Plan, format_intf, link_cmd, parse_intf
 
 
 def add_arguments(p):
@@ -25,7 +25,7 @@ def plan_from_args(args, fault_id):
     return plan([parse_intf(t) for t in args.intf], args.label)
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 ``python -m lab.faults.resume --service mx --netns-pid PID``
 """
-from lab.faults import kill, runner
+from lab.faults import kill, fault_process
 
 
 def add_arguments(p):
@@ -19,7 +19,7 @@ def plan_from_args(args, fault_id):
     return plan(args.service, kill.find(args), args.label)
 
 
-main = runner.entry(__name__)
+main = fault_process.entry(__name__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Authoritative answers to standard queries: a pure function of query and zones."""
 from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel
 
-from servers.dns.message import parse, reply_to
+from servers.dns.wire_format import parse, reply_to
 
 UDP_MIN = 512
 UDP_MAX = 4096

@@ -8,7 +8,7 @@ from dnslib import OPCODE, RCODE
 from twisted.internet import protocol
 from twisted.protocols.policies import TimeoutMixin
 
-from servers.dns import message, tsig
+from servers.dns import tsig, wire_format
 from servers.dns.answer import answer, fit, udp_limit
 from servers.dns.update import Updater
 
@@ -36,17 +36,17 @@ class DNSServer:
     def handle(self, packet, peer_ip, tcp=False):
         """The reply to ``packet`` (bytes), or None to send nothing. Never raises."""
         try:
-            request = message.parse(packet)
-        except message.MessageError as e:
+            request = wire_format.parse(packet)
+        except wire_format.MessageError as e:
             log.debug("malformed message from %s: %s", peer_ip, e)
-            return message.header_reply(packet, RCODE.FORMERR)
+            return wire_format.header_reply(packet, RCODE.FORMERR)
         if request.header.qr:
             return None     # a response: answering it could start a loop
         try:
             return self._reply(request, packet, peer_ip, tcp)
         except Exception:
             log.exception("failed to answer %r from %s", request.header, peer_ip)
-            return message.header_reply(packet, RCODE.SERVFAIL)
+            return wire_format.header_reply(packet, RCODE.SERVFAIL)
 
     def _reply(self, request, packet, peer_ip, tcp):
         now = self.clock()
@@ -56,11 +56,11 @@ class DNSServer:
                 key, tsig_record = tsig.verify(packet, request.tsig_offset, self.keys, now)
             except tsig.TsigError as e:
                 log.info("TSIG %s from %s", tsig.ERROR_NAMES[e.error], peer_ip)
-                reply = bytes(message.reply_to(request, RCODE.NOTAUTH).pack())
+                reply = bytes(wire_format.reply_to(request, RCODE.NOTAUTH).pack())
                 return tsig.error_reply(reply, e, now)
             except Exception as e:
                 log.debug("unreadable TSIG from %s: %s", peer_ip, e)
-                return message.header_reply(packet, RCODE.FORMERR)
+                return wire_format.header_reply(packet, RCODE.FORMERR)
         reply = self._dispatch(request, peer_ip, tcp, key, tsig_record, now)
         if isinstance(reply, bytes):
             return reply
@@ -78,7 +78,7 @@ class DNSServer:
             return answer(request, self.zones, self.mx_filter, self._may_transfer(peer_ip), tcp)
         if opcode == OPCODE.UPDATE:
             return self._update(request, key, tsig_record, now)
-        return message.reply_to(request, RCODE.NOTIMP)
+        return wire_format.reply_to(request, RCODE.NOTIMP)
 
     def _update(self, request, key, tsig_record, now):
         # A signed UPDATE seen again (a retransmission, or a replay) within the

@@ -9,7 +9,7 @@ import logging
 from dnslib import QTYPE, RCODE, RD, RR
 
 from servers.dns.answer import find_zone
-from servers.dns.message import reply_to
+from servers.dns.wire_format import reply_to
 from servers.dns.zone import TYPES, rdata_text, rr_text
 
 log = logging.getLogger("maillab.dns.update")

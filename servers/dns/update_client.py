@@ -14,7 +14,7 @@ import time
 
 from dnslib import OPCODE, QTYPE, RCODE, RD, RR, DNSHeader, DNSQuestion, DNSRecord
 
-from servers.dns import message, tsig
+from servers.dns import tsig, wire_format
 from servers.dns.zone import absolute_name, parse_rdata
 
 ANY, NONE = 255, 254
@@ -51,9 +51,9 @@ def send_update(server_ip, port, zone, key, adds=(), deletes=(), timeout=5):
     wire, mac = tsig.sign(build_update(zone, adds, deletes).pack(), key, time.time())
     msg_id = struct.unpack("!H", wire[:2])[0]
     reply = _exchange_udp(server_ip, port, wire, msg_id, timeout)
-    if reply is None or message.parse(reply).header.tc:
+    if reply is None or wire_format.parse(reply).header.tc:
         reply = _exchange_tcp(server_ip, port, wire, timeout)
-    parsed = message.parse(reply)
+    parsed = wire_format.parse(reply)
     if parsed.tsig_offset is None:
         if parsed.header.rcode == RCODE.NOERROR:
             raise ValueError("unsigned NOERROR reply from %s:%d" % (server_ip, port))

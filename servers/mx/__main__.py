@@ -7,7 +7,7 @@ import sys
 from servers.common.events import EventLog, default_host
 from servers.mx.maildir import Maildirs
 from servers.mx.storage import MaildirStorage
-from servers.smtpd.policy import RecipientPolicy, read_recipients_file
+from servers.smtpd.recipients import RecipientPolicy, read_recipients_file
 from servers.smtpd.protocol import DEFAULT_MAX_SIZE, ReceiveFactory
 
 log = logging.getLogger("servers.mx")

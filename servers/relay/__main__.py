@@ -6,7 +6,7 @@ import signal
 import sys
 
 from servers.common.events import EventLog, default_host
-from servers.relay import policy as retry
+from servers.relay import backoff
 from servers.relay.service import (flush_queue, list_queue, make_service, parse_action,
                                    parse_host_port, pid_path, write_pid)
 
@@ -32,11 +32,11 @@ def build_parser():
                        help="deliver everything to this server instead of looking MX up")
     p.add_argument("--smtp-port", type=int, default=25, metavar="N",
                    help="SMTP port of MX hosts found through --dns (default 25)")
-    p.add_argument("--retry-interval", type=float, default=retry.LAB_MINIMUM, metavar="S",
+    p.add_argument("--retry-interval", type=float, default=backoff.LAB_MINIMUM, metavar="S",
                    help="minimum backoff (default %(default)s s; real world 300)")
-    p.add_argument("--max-retry-interval", type=float, default=retry.LAB_MAXIMUM, metavar="S",
+    p.add_argument("--max-retry-interval", type=float, default=backoff.LAB_MAXIMUM, metavar="S",
                    help="maximum backoff (default %(default)s s; real world 3600)")
-    p.add_argument("--give-up", type=float, default=retry.LAB_GIVE_UP, metavar="S",
+    p.add_argument("--give-up", type=float, default=backoff.LAB_GIVE_UP, metavar="S",
                    help="bounce after this long undelivered (default %(default)s s; "
                         "real world 5 days)")
     p.add_argument("--events", metavar="FILE", help="append JSON-line events to FILE")

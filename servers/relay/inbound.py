@@ -15,7 +15,7 @@ from twisted.internet import threads
 
 from servers.common.events import default_host
 from servers.smtpd.batch import GroupCommit
-from servers.smtpd.policy import RecipientPolicy
+from servers.smtpd.recipients import RecipientPolicy
 from servers.smtpd.protocol import DEFAULT_MAX_SIZE, ReceiveFactory
 
 log = logging.getLogger(__name__)

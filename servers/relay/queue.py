@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from servers.common.durable import fsync_dir, write_atomic, write_files_synced
-from servers.smtpd.message import find_message_id, header_block
+from servers.smtpd.received import find_message_id, header_block
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ class Scheduler:
                  provision=None, provision_after=None, concurrency=10,
                  dead_ttl=None, idle_timeout=1.0):
         """``resolve(next_hop)`` -> Deferred list of (label, host, port) in try order
-        (fails with mx.MXError); ``open_session(host, port)`` -> Deferred of a
+        (fails with mx_lookup.MXError); ``open_session(host, port)`` -> Deferred of a
         ready smtpclient session (fails with smtpclient.SessionError);
         ``provision()`` -> Deferred of the provisioner's reply dict;
         ``run_blocking(f, *args)`` runs the queue's disk operations (a thread

@@ -15,9 +15,9 @@ from twisted.internet import defer, threads
 
 from servers.common import smtpclient
 from servers.common.durable import write_atomic
-from servers.common.mx import MXError, MXResolver
+from servers.common.mx_lookup import MXError, MXResolver
 from servers.common.provision_proto import read_secret, request_provision
-from servers.relay.policy import RetryPolicy
+from servers.relay.backoff import RetryPolicy
 from servers.relay.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def make_service(args, reactor, queue, events, hostname):
                           concurrency=args.concurrency)
     recipients = None
     if args.recipients:
-        from servers.smtpd.policy import read_recipients_file
+        from servers.smtpd.recipients import read_recipients_file
         recipients = read_recipients_file(args.recipients)
     on_queued = scheduler.add
     if getattr(args, "test_drop_queued", False):

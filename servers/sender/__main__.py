@@ -9,8 +9,8 @@ from twisted.internet import defer, task
 
 from servers.common import smtpclient
 from servers.common.events import EventLog, default_host
-from servers.common.mx import MXResolver
-from servers.sender.message import build_message, message_id
+from servers.common.mx_lookup import MXResolver
+from servers.sender.compose import build_message, message_id
 from servers.sender.sender import Ledger, Sender
 
 log = logging.getLogger("servers.sender")

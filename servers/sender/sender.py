@@ -12,7 +12,7 @@ import os
 from twisted.internet import defer, task
 
 from servers.common import smtpclient
-from servers.common.mx import MXError
+from servers.common.mx_lookup import MXError
 
 log = logging.getLogger(__name__)
 

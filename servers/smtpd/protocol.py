@@ -31,7 +31,7 @@ from twisted.mail import smtp
 
 from servers.smtpd import replies
 from servers.smtpd.address import AddressSyntaxError, parse_path
-from servers.smtpd.message import build_message
+from servers.smtpd.received import build_message
 from servers.smtpd.replies import Refused
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ def mx_from(host):
 
 
 def test_health_checked_mx_and_nsupdate_across_the_lab(clean_machine, tmp_path):
-    (tmp_path / "lab.zone").write_text(ZONE)
+    (tmp_path / "lab.lab_zone").write_text(ZONE)
     (tmp_path / "health.toml").write_text(HEALTH)
     generate_key_file(str(tmp_path / "key"))
     env = dict(os.environ, PYTHONPATH=ROOT, MAILLAB_HOST="dns1")
@@ -54,7 +54,7 @@ def test_health_checked_mx_and_nsupdate_across_the_lab(clean_machine, tmp_path):
             wait_until(lambda: tcp_open_from(h1, "10.0.0.25", 25)
                        and tcp_open_from(h1, "10.0.0.26", 25), 10, "smtp ports")
             procs.append(dns1.popen(
-                [sys.executable, "-m", "servers.dns", "--zone", str(tmp_path / "lab.zone"),
+                [sys.executable, "-m", "servers.dns", "--zone", str(tmp_path / "lab.lab_zone"),
                  "--listen", "10.0.0.53", "--port", "53", "--tsig-key", str(tmp_path / "key"),
                  "--health", str(tmp_path / "health.toml"), "--events", str(tmp_path / "ev.jsonl")],
                 env=env))
@@ -75,7 +75,7 @@ def test_health_checked_mx_and_nsupdate_across_the_lab(clean_machine, tmp_path):
             out = h1.cmd("nsupdate -t 5 -k %s %s; echo rc=$?" % (tmp_path / "key", tmp_path / "update.txt"))
             assert "rc=0" in out, out
             assert "10 mx1.lab." in h1.cmd("dig @10.0.0.53 lab. MX +short")
-            assert "mx2.lab." in (tmp_path / "lab.zone").read_text()
+            assert "mx2.lab." in (tmp_path / "lab.lab_zone").read_text()
         finally:
             for p in procs:
                 p.terminate()

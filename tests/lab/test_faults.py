@@ -10,7 +10,7 @@ from mininet.topo import Topo
 
 from lab.clean import clean_unlocked, leftovers
 from lab.faults.api import FaultRefused, start_fault
-from lab.faults.cli import run_fault_command
+from lab.faults.fault_cli import run_fault_command
 from lab.faults.leftovers import fault_leftovers
 from lab.lock import lab_lock
 from lab.net import running_net

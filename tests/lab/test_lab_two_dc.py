@@ -17,7 +17,7 @@ from lab.lab import Lab
 from lab.lock import lab_lock
 from lab.provisioner import raw_request, request
 from lab.wait import wait_until
-from topologies.plan import mac_for
+from topologies.addressing import mac_for
 
 pytestmark = pytest.mark.lab
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from lab import scenario
-from lab.runner import Run
+from lab.scenario_run import Run
 
 pytestmark = pytest.mark.lab
 

@@ -3,9 +3,9 @@ DNS server, with the lab's own zone and per-run TSIG key."""
 import subprocess
 
 from lab import dnsupdate
-from lab.zone import generate_key_file, write_zone
+from lab.lab_zone import generate_key_file, write_zone
 from tests.support import free_port, running_server
-from topologies.plan import build_plan
+from topologies.addressing import build_plan
 
 
 def dig_short(port, name, rtype):

@@ -28,7 +28,7 @@ relay   IN A   127.0.0.3
 
 @pytest.fixture
 def dns(tmp_path):
-    zone = tmp_path / "lab.zone"
+    zone = tmp_path / "lab.lab_zone"
     zone.write_text(ZONE)
     server = ServerProcess("servers.dns", ["--zone", zone, "--listen", "127.0.0.1",
                                            "--port", 0])

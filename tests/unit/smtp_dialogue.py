@@ -2,7 +2,7 @@
 from twisted.internet import defer, task
 from twisted.internet.testing import StringTransport
 
-from servers.smtpd.policy import RecipientPolicy
+from servers.smtpd.recipients import RecipientPolicy
 from servers.smtpd.protocol import ReceiveFactory
 
 

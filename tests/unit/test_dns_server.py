@@ -5,7 +5,7 @@ from dnslib import OPCODE, RCODE, DNSLabel, DNSRecord
 from twisted.internet import task
 from twisted.internet.testing import StringTransport
 
-from servers.dns import message, tsig
+from servers.dns import tsig, wire_format
 from servers.dns.server import DNSDatagramProtocol, DNSServer, DNSStreamProtocol
 from tests.dns_support import query, zone
 
@@ -47,7 +47,7 @@ def test_unsupported_opcodes_are_notimp():
 def test_a_signed_query_gets_a_signed_answer():
     packet, mac = tsig.sign(query("example.org", "SOA").pack(), KEY, NOW)
     reply = make_server().handle(packet, "127.0.0.1")
-    parsed = message.parse(reply)
+    parsed = wire_format.parse(reply)
     assert parsed.header.rcode == RCODE.NOERROR and parsed.rr
     tsig.verify(reply, parsed.tsig_offset, {DNSLabel("maillab-key"): KEY}, NOW, request_mac=mac)
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from lab import state
-from lab.cli import build_parser, main
+from lab.maillab_cli import build_parser, main
 from lab.lock import LabBusy, lab_lock
 from lab.wait import NotReady, wait_until
 

@@ -1,6 +1,6 @@
 """The service command lines are DESIGN.md's, built from the address plan."""
 from lab import services as svc
-from topologies.plan import build_plan
+from topologies.addressing import build_plan
 
 
 class FakeHost:

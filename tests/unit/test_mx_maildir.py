@@ -5,8 +5,8 @@ import os
 from servers.common.events import EventLog, read_events
 from servers.mx.maildir import DEDUP_FILE, Maildirs, messages_in
 from servers.mx.storage import MaildirStorage
-from servers.smtpd.message import ReceivedMessage
-from servers.smtpd.policy import RecipientPolicy
+from servers.smtpd.received import ReceivedMessage
+from servers.smtpd.recipients import RecipientPolicy
 from servers.smtpd.protocol import ReceiveFactory
 from tests.unit.smtp_dialogue import Session, envelope, message
 from tests.unit.thread_runner import ManualThread

@@ -1,6 +1,6 @@
 import random
 
-from servers.common.mx import order_mx
+from servers.common.mx_lookup import order_mx
 
 
 class Reverse:

@@ -1,6 +1,6 @@
 from twisted.internet import defer, task
 
-from servers.relay.policy import RetryPolicy
+from servers.relay.backoff import RetryPolicy
 from servers.relay.scheduler import Scheduler
 from tests.unit.relay_fakes import FakeNetwork, FakeQueue, Recorder
 
@@ -254,7 +254,7 @@ def test_permanent_and_temporary_recipients_split():
 
 def test_only_itself_left_as_mx_counts_as_outage_and_provisions():
     """A health-checked zone that lists only the relay while mx1 is down."""
-    from servers.common.mx import MXError
+    from servers.common.mx_lookup import MXError
     calls = []
     sched, queue, net, events, clock = make(
         provision=lambda: calls.append(1) or defer.succeed({"ok": True, "ip": "10.0.2.10",
@@ -277,7 +277,7 @@ def test_only_itself_left_as_mx_counts_as_outage_and_provisions():
 
 
 def test_dns_failure_is_not_an_outage():
-    from servers.common.mx import MXError
+    from servers.common.mx_lookup import MXError
     calls = []
     sched, queue, net, events, clock = make(
         provision=lambda: calls.append(1) or defer.succeed({"ok": True, "ip": "1.2.3.4"}),

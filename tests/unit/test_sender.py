@@ -1,7 +1,7 @@
 from twisted.internet import defer, task
 
-from servers.common.mx import MXError
-from servers.sender.message import build_message, message_id
+from servers.common.mx_lookup import MXError
+from servers.sender.compose import build_message, message_id
 from servers.sender.sender import Sender
 from tests.unit.relay_fakes import FakeNetwork, Recorder
 

@@ -5,7 +5,7 @@ import pytest
 
 from topologies.n_dc import NDC
 from topologies.one_dc import OneDC
-from topologies.plan import build_plan, mac_for
+from topologies.addressing import build_plan, mac_for
 from topologies.two_dc import TwoDC
 
 

@@ -1,8 +1,8 @@
 """The lab zone is generated from the topology."""
 import re
 
-from lab.zone import generate_key_file, zone_text
-from topologies.plan import build_plan
+from lab.lab_zone import generate_key_file, zone_text
+from topologies.addressing import build_plan
 
 
 def records(text):
@@ -46,7 +46,7 @@ def test_the_dns_server_accepts_the_generated_zone():
     from dnslib import QTYPE
 
     from servers.dns.zone import parse_zone, rdata_text
-    z = parse_zone(zone_text(build_plan(dcs=2, mx_per_dc=(1, 1))), "lab.zone")
+    z = parse_zone(zone_text(build_plan(dcs=2, mx_per_dc=(1, 1))), "lab.lab_zone")
     assert str(z.origin) == "example.org."
     assert sorted(rdata_text(rr) for rr in z.rrs("example.org.", QTYPE.MX)) == [
         "10 mx1.lab.example.org.", "20 relay1.lab.example.org."]

@@ -7,9 +7,9 @@ import types
 import pytest
 
 import lab.faults as registry
-from lab.faults import (blackhole, cut, delay, destroy, dns_outage, heal, kill, loss, partition,
-                        pause, procs, reset, restore, resume, runner, targets)
-from lab.faults.plan import in_ns, link_state, parse_intf
+from lab.faults import (blackhole, cut, delay, destroy, dns_outage, fault_process, heal, kill, loss,
+                        partition, pause, procs, reset, restore, resume, targets)
+from lab.faults.commands import in_ns, link_state, parse_intf
 
 NS = ["nsenter", "-t", "42", "-n", "--"]
 
@@ -105,7 +105,7 @@ def test_loss_decisions_are_reproducible_from_the_seed():
 def test_delay_uses_netem_where_there_is_one_and_nfqueue_otherwise():
     assert delay.choose_method("auto", True) == "netem"
     assert delay.choose_method("auto", False) == "nfqueue"
-    with pytest.raises(runner.Refused, match="sch_netem"):
+    with pytest.raises(fault_process.Refused, match="sch_netem"):
         delay.choose_method("netem", False)
     n = delay.plan("d-1", "mx1-eth0", 40, 5, "netem", peer=(None, "s1-eth1"))
     assert n.apply == [["tc", "qdisc", "add", "dev", "mx1-eth0", "root", "netem", "delay", "40ms",
@@ -232,7 +232,7 @@ def test_every_registered_fault_is_a_runnable_module_with_a_pure_plan():
     for spec in registry.FAULTS.values():
         mod = importlib.import_module(spec.module)
         assert callable(mod.plan) and callable(mod.plan_from_args) and callable(mod.main)
-        help_text = runner.build_parser(mod).format_help()
+        help_text = fault_process.build_parser(mod).format_help()
         assert "--duration" in help_text and "--events" in help_text
     with pytest.raises(targets.TargetError, match="no fault"):
         registry.get("earthquake")
@@ -259,11 +259,11 @@ def _events(tmp_path):
 
 
 def test_runner_applies_holds_and_undoes_writing_start_and_end(tmp_path):
-    from lab.faults.plan import Plan
+    from lab.faults.commands import Plan
     plan = Plan("fake", "fake it", apply=[["a"], ["b"]], undo=[["-a"], ["-b"]],
                 matched={"what": "x"})
     ran = []
-    status = runner.run(FakeModule(plan), _args(tmp_path), execute=lambda argv: ran.append(argv))
+    status = fault_process.run(FakeModule(plan), _args(tmp_path), execute=lambda argv: ran.append(argv))
     assert status == 0 and ran == [["a"], ["b"], ["-b"], ["-a"]]
     start, end = _events(tmp_path)
     assert (start["event"], start["service"], start["fault"], start["id"]) == \
@@ -275,15 +275,15 @@ def test_runner_applies_holds_and_undoes_writing_start_and_end(tmp_path):
 
 
 def test_runner_undoes_everything_when_an_apply_fails(tmp_path):
-    from lab.faults.plan import Plan
+    from lab.faults.commands import Plan
     plan = Plan("fake", "fake it", apply=[["a"], ["boom"], ["c"]], undo=[["-a"], ["-boom"], ["-c"]])
     ran = []
 
     def execute(argv):
         ran.append(argv)
         if argv == ["boom"]:
-            raise runner.CommandFailed("boom: exit 1")
-    assert runner.run(FakeModule(plan), _args(tmp_path), execute=execute) == runner.EXIT_FAILED
+            raise fault_process.CommandFailed("boom: exit 1")
+    assert fault_process.run(FakeModule(plan), _args(tmp_path), execute=execute) == fault_process.EXIT_FAILED
     assert ran == [["a"], ["boom"], ["-a"]]     # only what was applied is undone
     [end] = _events(tmp_path)
     assert end["event"] == "fault_end" and not end["ok"] and "boom" in end["error"]
@@ -294,9 +294,9 @@ def test_runner_undoes_everything_when_an_apply_fails(tmp_path):
 def test_runner_reports_a_refusal_and_does_nothing(tmp_path):
     class Refusing(FakeModule):
         def plan_from_args(self, args, fault_id):
-            raise runner.Refused("no netem here")
+            raise fault_process.Refused("no netem here")
     ran = []
-    assert runner.run(Refusing(None), _args(tmp_path), execute=ran.append) == runner.EXIT_REFUSED
+    assert fault_process.run(Refusing(None), _args(tmp_path), execute=ran.append) == fault_process.EXIT_REFUSED
     assert ran == [] and _events(tmp_path)[0]["event"] == "fault_refused"
 
 
@@ -382,7 +382,7 @@ def test_targets_refuse_what_the_lab_does_not_have():
 
 
 def test_cli_lists_helps_and_refuses_without_starting_anything():
-    from lab.faults.cli import events_file, run_fault_command
+    from lab.faults.fault_cli import events_file, run_fault_command
 
     class Lab:
         net = Net()
@@ -398,7 +398,7 @@ def test_cli_lists_helps_and_refuses_without_starting_anything():
 
 
 def test_partition_links_come_from_the_labs_address_plan():
-    from lab.faults.cli import partition_links
+    from lab.faults.fault_cli import partition_links
     NS_ = types.SimpleNamespace
     plan = NS_(dcs=[NS_(name="dc1", router="r1"), NS_(name="dc2", router="r2"),
                     NS_(name="dc3", router="r3")],

@@ -1,5 +1,5 @@
 from lab import scenario
-from lab.runner import Schedule, progress_line, relay_args, sender_args, split_count
+from lab.scenario_run import Schedule, progress_line, relay_args, sender_args, split_count
 from lab.scenario import fault_plan
 
 
@@ -82,7 +82,7 @@ def test_coverage_table_marks_each_claim(tmp_path):
 
 
 def test_maillab_scenarios_lists_claims(capsys):
-    from lab.cli import main
+    from lab.maillab_cli import main
     assert main(["scenarios"]) == 0
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("relay-failover"))
@@ -102,8 +102,8 @@ def test_health_checked_dns_settings_reach_the_health_file(tmp_path):
 
 
 def test_demo_and_run_print_the_story_and_exit_on_the_verdict(tmp_path, capsys, monkeypatch):
-    from lab import checker, report, runner
-    from lab.cli import main
+    from lab import checker, report, scenario_run
+    from lab.maillab_cli import main
     from tests.unit.run_fixtures import relay_failover_run
     evidence, _ = relay_failover_run(tmp_path)
     verdict = checker.check(evidence)
@@ -111,7 +111,7 @@ def test_demo_and_run_print_the_story_and_exit_on_the_verdict(tmp_path, capsys, 
     def fake_run(s, messages=None, seed=1, report_dir=None, out=None):
         assert s.name == "relay-failover" and seed == 4
         return verdict, report.write(report_dir, s, verdict, evidence, seed=seed)
-    monkeypatch.setattr(runner, "run", fake_run)
+    monkeypatch.setattr(scenario_run, "run", fake_run)
     assert main(["demo", "--seed", "4", "--report", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
     assert "# relay-failover: PASSED" in out and "## Timeline" in out

@@ -405,8 +405,8 @@ class Run:
                                 expected_ids=self.expected_ids())
 
     def expected_ids(self):
-        """The Message-IDs the senders were asked to send (servers/sender/message.py)."""
-        from servers.sender.message import message_id
+        """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""
+        from servers.sender.compose import message_id
         return {message_id(client, self.seed, k)
                 for client, n in split_count(self.count, self.scenario.traffic.clients)
                 for k in range(1, n + 1)}

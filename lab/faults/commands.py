@@ -3,7 +3,7 @@
 A ``Plan`` is plain data: the commands that apply the fault, the commands
 that undo it, the interfaces worth capturing while it lasts, and what it
 matched. Building one runs nothing (the fault modules' ``plan()`` functions
-are pure and unit-tested without root); ``lab.faults.runner`` executes it.
+are pure and unit-tested without root); ``lab.faults.fault_process`` executes it.
 """
 from dataclasses import dataclass, field
 

@@ -7,7 +7,7 @@ mx1, MX 20 relay1) and an A record for every server under
 authoritative server answers everything without delegation.
 """
 from servers.dns import tsig
-from topologies.plan import HOST_SUFFIX, MAIL_DOMAIN
+from topologies.addressing import HOST_SUFFIX, MAIL_DOMAIN
 
 TTL = 60
 PRIMARY_MX = "mx1"

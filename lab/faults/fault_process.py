@@ -1,6 +1,6 @@
 """Run one fault as its own process: apply its plan, hold it, undo it.
 
-Every fault module ends with ``main = runner.entry(__name__)``; running
+Every fault module ends with ``main = fault_process.entry(__name__)``; running
 ``python -m lab.faults.NAME ...`` parses the common options below plus the
 module's own, builds the module's pure ``plan``, and then:
 
@@ -26,7 +26,7 @@ import sys
 import time
 
 from lab.faults.capture import Captures
-from lab.faults.plan import parse_intf
+from lab.faults.commands import parse_intf
 from servers.common.events import EventLog
 
 log = logging.getLogger(__name__)
