@@ -50,12 +50,15 @@ class Lab:
     ``dns_args`` (extra command-line options), ``provisioner`` (run it),
     ``fresh_disk`` (a re-created mx gets an empty Maildir, as a new machine
     would; False keeps its predecessor's, a shared store), ``keep`` (leave
-    the run directory for inspection).
+    the run directory for inspection), ``relay_module``/``dns_module`` (the
+    module ``python -m`` runs for that server: tests substitute a broken
+    variant this way, from Python, never through a command-line switch).
     """
 
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
                  mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
-                 start_timeout=svc.START_TIMEOUT, **topo_opts):
+                 start_timeout=svc.START_TIMEOUT, relay_module="servers.relay",
+                 dns_module="servers.dns", **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
@@ -66,6 +69,7 @@ class Lab:
         self.fresh_disk = fresh_disk
         self.keep = keep
         self.start_timeout = start_timeout
+        self.relay_module, self.dns_module = relay_module, dns_module
         self.net = None
         self.rundir = None
         self.services = {}          # host name -> Service (one server per host)
@@ -118,7 +122,8 @@ class Lab:
         relay = self.plan.relay
         prov = self.provisioner.endpoint if self.provisioner else None
         smtp.append(svc.relay_service(self.net.get(relay.name), relay, self._dir(relay.name),
-                                      self.dns_addr, provisioner=prov, extra=self.relay_args))
+                                      self.dns_addr, provisioner=prov, extra=self.relay_args,
+                                      module=self.relay_module))
         for service in smtp:
             self._start_service(service)
         if self.health_file:
@@ -128,7 +133,8 @@ class Lab:
         dns = self.plan.dns
         self._start_service(svc.dns_service(self.net.get(dns.name), dns, self._dir(dns.name),
                                             self.zone_file, self.key_file,
-                                            health=self.health_file, extra=self.dns_args))
+                                            health=self.health_file, extra=self.dns_args,
+                                            module=self.dns_module))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = lab_zone.mx_set(self.plan)
         wait_until(lambda: self.mx_records() == full, self.start_timeout,

@@ -3,7 +3,8 @@ read) and timeline.png (each message's path over time, fault windows shaded)."""
 import json
 import os
 
-from lab import checker
+from lab import verdict as judge
+from lab.verdict import describe_fault, fault_windows
 
 BULK = {"sent", "send_failed", "delivered", "queued", "attempt", "deferred", "rerouted",
         "bounced", "answer_changed"}
@@ -17,35 +18,6 @@ SAY = {
     "bounced": "bounced {n} message{s}",
     "answer_changed": "changed its MX answer {n} time{s}",
 }
-
-
-def _label(e):
-    return e.get("fault") or e.get("name") or e.get("kind") or "fault"
-
-
-def fault_windows(events, end):
-    """[(start, stop, label)] from fault_start/fault_end pairs, in start order."""
-    open_, windows = {}, []
-    for e in sorted(events, key=lambda e: e.get("ts", 0)):
-        key = (e.get("host"), _label(e), e.get("id"), str(e.get("args", "")))
-        if e.get("event") == "fault_start":
-            open_.setdefault(key, []).append(e)
-        elif e.get("event") == "fault_end" and open_.get(key):
-            s = open_[key].pop(0)
-            windows.append((s["ts"], e["ts"], _describe_fault(s)))
-    for starts in open_.values():
-        for s in starts:
-            windows.append((s["ts"], end, _describe_fault(s)))
-    return sorted(windows)
-
-
-def _describe_fault(e):
-    if e.get("summary"):
-        return e["summary"]
-    args = e.get("args")
-    if isinstance(args, list):
-        args = " ".join(str(a) for a in args)
-    return ("%s %s" % (_label(e), args or e.get("target", ""))).strip()
 
 
 def report_dict(scenario, verdict, seed=None, extra=None):
@@ -107,12 +79,12 @@ def _sentence(line, starts):
         if kind in ("attempt", "rerouted") and targets:
             text += " (to %s)" % targets
     elif kind == "fault_start":
-        text = "FAULT STARTS: %s" % _describe_fault(e)
+        text = "FAULT STARTS: %s" % describe_fault(e)
         if e.get("evidence"):
             text += " (%s)" % e["evidence"]
     elif kind == "fault_end":
         start = starts.get(e.get("id"), {})
-        text = "fault ends: %s" % (_describe_fault(start) if start else _describe_fault(e))
+        text = "fault ends: %s" % (describe_fault(start) if start else describe_fault(e))
         facts = []
         if e.get("dropped_packets") is not None:
             facts.append("%s packets dropped" % e["dropped_packets"])
@@ -187,9 +159,11 @@ def markdown(scenario, verdict, evidence, seed=None, files=()):
                                                          for kv in sorted(held.items())))
     out += ["", "## Verdict, check by check", ""]
     for c in verdict.checks:
-        out.append("- %s **%s%s**: %s" % ("PASS" if c.ok else "FAIL",
-                                          "claim %s, " % c.claim if c.claim else "",
-                                          c.name, c.detail))
+        mark = "INFO" if c.kind == "info" else "PASS" if c.ok else "FAIL"
+        out.append("- %s **%s%s**: %s%s" % (mark, "claim %s, " % c.claim if c.claim else "",
+                                            c.name, c.detail,
+                                            " _(evidence: %s)_" % ", ".join(c.evidence)
+                                            if c.evidence else ""))
     if verdict.lost_ids:
         out += ["", "Lost: " + ", ".join(verdict.lost_ids)]
     if verdict.duplicate_ids:
@@ -206,7 +180,7 @@ def timeline_png(path, scenario, evidence):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = checker.message_paths(evidence)
+    paths = judge.message_paths(evidence)
     t0 = evidence.started or min((s[0] for p in paths.values() for s in p), default=0)
     end = evidence.finished or max((s[0] for p in paths.values() for s in p), default=t0 + 1)
     order = sorted(paths, key=lambda m: paths[m][0][0])

@@ -83,7 +83,7 @@ def cmd_run(args):
             verdict, _ = _run_one(s, args, os.path.join(base, s.name))
         except Exception as e:   # one broken scenario must not hide the others' verdicts
             print("%s: ERROR %s: %s" % (s.name, type(e).__name__, e), file=sys.stderr)
-            from lab.checker import Check, Verdict
+            from lab.verdict import Check, Verdict
             verdict = Verdict(False, 0, 0, 0, 0, 0, 0, {}, [Check("ran", "", False, str(e))],
                               [], [])
         results.append((s, verdict))

@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 
-from lab import checker, report
+from lab import evidence as records
+from lab import report, verdict as judge, wire
+from lab.queue_watch import QueueWatch
 from lab.scenario import fault_plan
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,7 @@ POLL = 0.1              # seconds between looks at the running lab
 PROGRESS_EVERY = 1.0    # seconds between progress lines
 SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
+DNS_ASK_EVERY = 0.25    # seconds between a client's MX lookups in health-checked scenarios
 
 
 QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
@@ -29,9 +32,13 @@ QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
 def read_queue_file(path):
     """Message-ID and next hop of one relay queue file, read without touching it
     (the relay's own Queue.entries() would move a bad file aside)."""
-    from servers.relay.queue import parse
     with open(path, "rb") as f:
-        meta, _ = parse(f.read())
+        return parse_queue_bytes(f.read())
+
+
+def parse_queue_bytes(raw):
+    from servers.relay.queue import parse
+    meta, _ = parse(raw)
     return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
 
 
@@ -120,7 +127,9 @@ class Run:
     """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
-                 relay_extra=(), lab_factory=None):
+                 relay_extra=(), lab_factory=None, lab_options=None):
+        """``lab_options``: more keyword arguments for the Lab (tests substitute a
+        service's module or the provisioner this way, never through a command line)."""
         self.scenario = scenario
         self.count = messages or scenario.traffic.count
         self.seed = seed
@@ -129,11 +138,13 @@ class Run:
         self.out = out
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
+        self.lab_options = dict(lab_options or {})
+        self.dns_answers = []
+        self.watch = None
         self.schedule = Schedule(fault_plan(scenario, seed))
         self.handles = {}
         self.failed_faults = []
         self.anchors = {}
-        self.snapshots = []
         self.senders = []
         self.started = None
         self.phase = "starting"
@@ -151,7 +162,8 @@ class Run:
         os.makedirs(self.report_dir, exist_ok=True)
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
-        factory = self.lab_factory or _default_lab
+        factory = self.lab_factory or (lambda sc, argv: _default_lab(sc, argv,
+                                                                     **self.lab_options))
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
@@ -159,23 +171,29 @@ class Run:
             self.lab = lab
             self.say("lab up in %.1f s (run dir %s)" % (time.monotonic() - t0, lab.rundir))
             wan_before = self._wan_bytes()
+            capture = wire.RunCapture(wire.capture_ports(lab), self.pcap_dir).start()
+            self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
+                                    suffix=QUEUE_SUFFIX).start()
             try:
                 self._traffic_and_faults()
             finally:
                 self._stop_faults()
+                self.watch.stop()
+                self.capture_paths = capture.stop()
+                self.capture_points = capture.points()
             wan_after = self._wan_bytes()
             self.finished = time.time()
             evidence = self._collect(wan_before, wan_after)
             self._keep_raw(evidence)
         self.say("lab torn down")
-        verdict = checker.check(evidence)
+        verdict = judge.check(evidence)
         if self.failed_faults:
-            verdict.checks.append(checker.Check(
+            verdict.checks.append(judge.Check(
                 "faults started", "", False, "; ".join(self.failed_faults)))
             verdict.ok = False
         never = self.schedule.never_started()
         if never:
-            verdict.checks.append(checker.Check(
+            verdict.checks.append(judge.Check(
                 "fault schedule ran", "", False, "never started: %s" % ", ".join(
                     "%s %s (after %s)" % (p.name, " ".join(p.args), p.after) for p in never)))
             verdict.ok = False
@@ -206,8 +224,8 @@ class Run:
             now = self.now()
             self._step_faults(now)
             self._note_anchors(now)
-            if self.scenario.relay.provision_action:
-                self._snapshot_queue()
+            if self.scenario.dns.mode == "health-checked":
+                self._ask_dns(now)
             senders_done = all(not sd.alive() for sd in self.senders)
             if senders_done and "traffic_done" not in self.anchors:
                 self.anchors["traffic_done"] = now
@@ -347,10 +365,10 @@ class Run:
         return os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue")
 
     def _counts(self):
-        sent = sum(len(checker.read_ledger(p)) for p in self._ledgers())
+        sent = sum(len(records.read_ledger(p)) for p in self._ledgers())
         delivered = sum(len(glob.glob(os.path.join(root, "*", d, "*")))
                         for _, root in self._maildirs() for d in ("new", "cur"))
-        queued = len(checker.read_queue(self._queue_dir(), suffix=QUEUE_SUFFIX))
+        queued = len(records.read_queue(self._queue_dir(), suffix=QUEUE_SUFFIX))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -361,13 +379,14 @@ class Run:
         self.say(progress_line(now, self.phase, counts["sent"], self.count, counts["delivered"],
                                counts["queued"], active))
 
-    def _snapshot_queue(self):
-        """What the relay's queue files say on disk now (claims 4 and 12)."""
-        entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                     suffix=QUEUE_SUFFIX)
-        if entries:
-            self.snapshots.append({"ts": time.time(), "entries": [
-                {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
+    def _ask_dns(self, now):
+        """The MX answer a client gets now (claim 9, health-checked): asked with dig
+        from the first client, at most every DNS_ASK_EVERY seconds."""
+        if self.dns_answers and now - (self.dns_answers[-1]["ts"] - self.started) < DNS_ASK_EVERY:
+            return
+        ts = time.time()
+        answer = [target for _, target in self.lab.mx_records()]
+        self.dns_answers.append({"ts": ts, "answer": answer})
 
     def _wan_bytes(self):
         """Bytes through the WAN link (both directions, at the DC2 end), or None."""
@@ -388,21 +407,25 @@ class Run:
     def _collect(self, wan_before, wan_after):
         ledger = []
         for path in self._ledgers():
-            ledger += checker.read_ledger(path)
+            ledger += records.read_ledger(path)
         mails = []
         for host, root in self._maildirs():
-            mails += checker.read_maildir(root, host)
-        queued = checker.read_queue(self._queue_dir(), parse=read_queue_file,
+            mails += records.read_maildir(root, host)
+        queued = records.read_queue(self._queue_dir(), parse=read_queue_file,
                                     suffix=QUEUE_SUFFIX)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
         wan = None if wan_before is None or wan_after is None else wan_after - wan_before
-        return checker.Evidence(scenario=self.scenario, ledger=ledger, mails=mails,
+        return records.Evidence(scenario=self.scenario, ledger=ledger, mails=mails,
                                 queued=queued, events=events, topology=topology,
                                 started=self.started, finished=self.finished,
-                                queue_snapshots=self.snapshots, wan_bytes=wan,
-                                expected_ids=self.expected_ids())
+                                queue_snapshots=self.watch.snapshots(),
+                                queue_watched=self.watch is not None, wan_bytes=wan,
+                                expected_ids=self.expected_ids(),
+                                frames=wire.read_all(self.capture_paths),
+                                capture_points=self.capture_points,
+                                dns_answers=list(self.dns_answers))
 
     def expected_ids(self):
         """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""
@@ -427,13 +450,15 @@ class Run:
         return names + pcaps
 
 
-def _default_lab(scenario, relay_argv):
+def _default_lab(scenario, relay_argv, lab_class=None, **options):
+    """The Lab for a scenario; ``lab_class`` and ``options`` are for tests (a broken
+    variant of a service or of the provisioner)."""
     from lab.lab import Lab
     d = scenario.dns
     health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
         if d.mode == "health-checked" else False
-    return Lab(scenario.topology, dns_health=health,
-               relay_args=relay_argv, provisioner=bool(scenario.relay.provision_action))
+    return (lab_class or Lab)(scenario.topology, dns_health=health, relay_args=relay_argv,
+                              provisioner=bool(scenario.relay.provision_action), **options)
 
 
 def run(scenario, **kwargs):

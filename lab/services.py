@@ -150,8 +150,8 @@ def host_dir(rundir, name, generation=1):
 
 # --- the command lines of DESIGN.md ------------------------------------------
 
-def dns_service(host, info, workdir, zone, tsig_key, health=None, extra=()):
-    argv = [PYTHON, "-m", "servers.dns", "--zone", zone, "--listen", info.ip,
+def dns_service(host, info, workdir, zone, tsig_key, health=None, extra=(), module="servers.dns"):
+    argv = [PYTHON, "-m", module, "--zone", zone, "--listen", info.ip,
             "--port", str(DNS_PORT), "--tsig-key", tsig_key,
             "--events", os.path.join(workdir, "events.jsonl")]
     if health:
@@ -169,10 +169,11 @@ def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
 
 
 def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
-                  extra=()):
+                  extra=(), module="servers.relay"):
     """``provisioner``: (endpoint 'unix:PATH', secret file) or None; given to the
-    relay only with a provisioning policy in ``extra`` (--provision-after)."""
-    argv = [PYTHON, "-m", "servers.relay"]
+    relay only with a provisioning policy in ``extra`` (--provision-after).
+    ``module``: what ``python -m`` runs (tests run broken variants this way)."""
+    argv = [PYTHON, "-m", module]
     for d in domains:
         argv += ["--domain", d]
     argv += ["--queue", os.path.join(workdir, "queue"), "--listen", info.ip,

@@ -25,20 +25,22 @@ def pcap_path(directory, fault_id, intf):
     return os.path.join(directory, "%s-%s.pcap" % (fault_id, intf))
 
 
-def tcpdump_cmd(ns_pid, intf, path):
+def tcpdump_cmd(ns_pid, intf, path, bpf=()):
     # --immediate-mode: without it the kernel hands packets over in blocks once
     # a second, and a capture stopped sooner loses them; -U: each packet is
     # written at once, so the pcap is readable while the fault runs.
-    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-w", path])
+    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-w", path]
+                 + list(bpf))
 
 
 class Captures:
     """One tcpdump per (namespace, interface); ``stop()`` returns what each caught."""
 
-    def __init__(self, targets, directory, fault_id):
+    def __init__(self, targets, directory, fault_id, bpf=()):
         self.targets = list(targets)
         self.directory = directory
         self.fault_id = fault_id
+        self.bpf = list(bpf)        # a capture filter, as tcpdump's trailing arguments
         self.running = []   # (path, Popen)
 
     def start(self, timeout=5.0):
@@ -47,7 +49,7 @@ class Captures:
         os.makedirs(self.directory, exist_ok=True)
         for ns_pid, intf in self.targets:
             path = pcap_path(self.directory, self.fault_id, intf)
-            proc = subprocess.Popen(tcpdump_cmd(ns_pid, intf, path), stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen(tcpdump_cmd(ns_pid, intf, path, self.bpf), stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE, text=True,
                                     preexec_fn=_die_with_parent)
             self.running.append((path, proc))

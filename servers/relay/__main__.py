@@ -58,8 +58,6 @@ def build_parser():
     p.add_argument("--list", action="store_true", help="print the queue and exit")
     p.add_argument("--flush", action="store_true",
                    help="make every queued message due now (signals a running relay) and exit")
-    # test only: forget each message right after its 250, so a test can watch the checker fail
-    p.add_argument("--test-drop-queued", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 

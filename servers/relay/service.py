@@ -123,11 +123,7 @@ def make_service(args, reactor, queue, events, hostname):
     if args.recipients:
         from servers.smtpd.recipients import read_recipients_file
         recipients = read_recipients_file(args.recipients)
-    on_queued = scheduler.add
-    if getattr(args, "test_drop_queued", False):
-        def on_queued(entry):   # a deliberately broken relay: accepted mail vanishes
-            return threads.deferToThread(queue.remove, entry)
-    factory = build_inbound_factory(args.domain, queue, events, on_queued,
+    factory = build_inbound_factory(args.domain, queue, events, scheduler.add,
                                     recipients=recipients, hostname=hostname,
                                     next_hop=args.next_hop)
     top = service.MultiService()

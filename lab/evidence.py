@@ -1,0 +1,153 @@
+"""Reading a run's files into records the verdict judges (lab/verdict.py).
+
+Every record says where it came from, because a check must rest on evidence
+that the component under test does not write itself:
+
+- sender ledgers (a line per 250 the sender got): the client's record;
+- Maildirs, read here file by file: the messaging servers' disks;
+- the relay queue, watched on disk by the run (``lab.queue_watch``);
+- packet captures on switch ports (``lab.wire``), read with scapy;
+- every service's event log (each component's own words);
+- MX answers a client saw during the run (``dig``, health-checked DNS).
+"""
+import dataclasses
+import email.parser
+import json
+import os
+
+# Where a piece of evidence comes from: the ``evidence`` of a check names these.
+WIRE = "wire"                   # packets captured on switch ports
+MAILDIR = "maildir"             # message files in Maildirs, read by the checker
+QUEUE_DISK = "queue-disk"       # relay queue files, watched on disk by the run
+LEDGER = "ledger"               # the sender's record of each 250 it got
+DNS_CLIENT = "dns-client"       # MX answers a client got during the run
+PROVISIONER_LOG = "provisioner-log"
+FAULT_LOG = "fault-log"         # the fault scripts' own start/end records
+WAN_COUNTERS = "wan-counters"   # the WAN link's byte counters
+RELAY_LOG = "relay-log"
+DNS_LOG = "dns-log"
+TOPOLOGY = "topology"           # the address plan: a fact of the set-up
+
+
+@dataclasses.dataclass
+class Mail:
+    """One message file in a Maildir."""
+    host: str        # the messaging server whose Maildir holds it
+    rcpt: str
+    msgid: str
+    path: str = ""
+    size: int = 0
+    ts: float = 0.0  # file mtime: when it was written
+
+
+@dataclasses.dataclass
+class Frame:
+    """One captured packet (TCP control segments and ARP; see lab.wire)."""
+    ts: float
+    point: str                  # capture point: "relay" (relay's switch port), "router", ...
+    src_mac: str
+    dst_mac: str
+    proto: str                  # "tcp" or "arp"
+    src_ip: str
+    dst_ip: str
+    ttl: int = 0
+    sport: int = 0
+    dport: int = 0
+    flags: str = ""             # TCP flags as scapy writes them: "S", "SA", "R", "FA" ...
+    arp_op: int = 0             # 1 who-has, 2 is-at
+
+
+@dataclasses.dataclass
+class Evidence:
+    scenario: object                 # lab.scenario.Scenario
+    ledger: list                     # sender ledger rows {ts, msgid, to, server, mx, code}
+    mails: list                      # [Mail]
+    queued: list                     # what is left in the relay queue: [{msgid, next_hop, file}]
+    events: list                     # every event of every service, any order
+    topology: dict                   # host -> {"ip": ..., "dc": ...}
+    started: float = 0.0             # unix time the run began (traffic start)
+    finished: float = 0.0
+    # the relay's queue files as seen on disk during the run: [{ts, entries: [{msgid, next_hop}]}]
+    queue_snapshots: list = dataclasses.field(default_factory=list)
+    queue_watched: bool = False      # the run watched the queue directory (every write seen)
+    wan_bytes: object = None         # bytes that crossed the WAN link during the run, if measured
+    expected_ids: object = None      # every Message-ID the senders were asked to send, if known
+    frames: list = dataclasses.field(default_factory=list)          # [Frame], time order
+    capture_points: dict = dataclasses.field(default_factory=dict)  # point -> what it is
+    dns_answers: list = dataclasses.field(default_factory=list)     # [{ts, answer: [names]}]
+
+
+# -- reading a run's files ---------------------------------------------------------
+
+def read_ledger(path):
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError:
+                        continue   # a torn last line of a killed sender
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def _message_id(path):
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    headers = email.parser.BytesHeaderParser().parsebytes(head.split(b"\r\n\r\n")[0]
+                                                          .split(b"\n\n")[0])
+    return (headers.get("Message-ID") or "").strip()
+
+
+def read_maildir(root, host):
+    """Every message under ROOT/<rcpt>/{new,cur}, as Mail records of ``host``."""
+    mails = []
+    if not os.path.isdir(root):
+        return mails
+    for rcpt in sorted(os.listdir(root)):
+        if rcpt.startswith("."):
+            continue
+        for sub in ("new", "cur"):
+            d = os.path.join(root, rcpt, sub)
+            if not os.path.isdir(d):
+                continue
+            for name in sorted(os.listdir(d)):
+                path = os.path.join(d, name)
+                if name.startswith(".") or not os.path.isfile(path):
+                    continue
+                st = os.stat(path)
+                mails.append(Mail(host, rcpt.lower(), _message_id(path), path,
+                                  st.st_size, st.st_mtime))
+    return mails
+
+
+def read_queue(directory, parse=None, suffix=""):
+    """What is left in a relay queue: one entry per message file directly in DIR
+    (names ending in ``suffix``; dot-files are temporaries, DIR/corrupt/ is not
+    the queue).
+
+    ``parse(path) -> {msgid, next_hop}`` reads a queue file when the relay's
+    queue module provides one; otherwise only the file is reported.
+    """
+    left = []
+    if not os.path.isdir(directory):
+        return left
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name.startswith(".") or not name.endswith(suffix) or not os.path.isfile(path) \
+                or name.endswith(".tmp"):
+            continue
+        entry = {"file": path, "msgid": "", "next_hop": ""}
+        if parse is not None:
+            try:
+                entry.update(parse(path))
+            except FileNotFoundError:
+                continue       # delivered and removed while we looked
+            except Exception as e:  # a half-written file still counts as queued
+                entry["error"] = str(e)
+        left.append(entry)
+    return left
