@@ -15,6 +15,8 @@ import email.parser
 import json
 import os
 
+from servers.mx.maildir import messages_under
+
 # Where a piece of evidence comes from: the ``evidence`` of a check names these.
 WIRE = "wire"                   # packets captured on switch ports
 MAILDIR = "maildir"             # message files in Maildirs, read by the checker
@@ -106,8 +108,10 @@ def _message_id(path):
 def read_maildir(root, host):
     """Every message under ROOT/<rcpt>/{new,cur}, as Mail records of ``host``."""
     mails = []
-    if not os.path.isdir(root):
-        return mails
+    for rcpt, path in messages_under(root):
+        st = os.stat(path)
+        mails.append(Mail(host, rcpt.lower(), _message_id(path), path, st.st_size, st.st_mtime))
+    return mails
     for rcpt in sorted(os.listdir(root)):
         if rcpt.startswith("."):
             continue

@@ -16,6 +16,8 @@ from lab import evidence as records
 from lab import report, verdict as judge, wire
 from lab.queue_watch import QueueWatch
 from lab.scenario import fault_plan
+from servers.mx.maildir import messages_under
+from servers.relay import queue as relay_queue
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +28,6 @@ NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to 
 DNS_ASK_EVERY = 0.25    # seconds between a client's MX lookups in health-checked scenarios
 
 
-QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
-
-
 def read_queue_file(path):
     """Message-ID and next hop of one relay queue file, read without touching it
     (the relay's own Queue.entries() would move a bad file aside)."""
@@ -37,8 +36,7 @@ def read_queue_file(path):
 
 
 def parse_queue_bytes(raw):
-    from servers.relay.queue import parse
-    meta, _ = parse(raw)
+    meta, _ = relay_queue.parse(raw)
     return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
 
 
@@ -173,7 +171,7 @@ class Run:
             wan_before = self._wan_bytes()
             capture = wire.RunCapture(wire.capture_ports(lab), self.pcap_dir).start()
             self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
-                                    suffix=QUEUE_SUFFIX).start()
+                                    suffix=relay_queue.SUFFIX).start()
             try:
                 self._traffic_and_faults()
             finally:
@@ -366,9 +364,8 @@ class Run:
 
     def _counts(self):
         sent = sum(len(records.read_ledger(p)) for p in self._ledgers())
-        delivered = sum(len(glob.glob(os.path.join(root, "*", d, "*")))
-                        for _, root in self._maildirs() for d in ("new", "cur"))
-        queued = len(records.read_queue(self._queue_dir(), suffix=QUEUE_SUFFIX))
+        delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
+        queued = len(records.read_queue(self._queue_dir(), suffix=relay_queue.SUFFIX))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -412,7 +409,7 @@ class Run:
         for host, root in self._maildirs():
             mails += records.read_maildir(root, host)
         queued = records.read_queue(self._queue_dir(), parse=read_queue_file,
-                                    suffix=QUEUE_SUFFIX)
+                                    suffix=relay_queue.SUFFIX)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()

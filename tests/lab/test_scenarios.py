@@ -1,5 +1,5 @@
-"""Every scenario, run for real with a small message count, holds its verdict;
-a relay that drops what it queued is caught by the checker."""
+"""Every scenario, run for real with a small message count, holds its verdict
+(broken systems that it fails: tests/lab/test_variants.py)."""
 import io
 import json
 
@@ -32,10 +32,3 @@ def test_scenario_passes(name, clean_machine, tmp_path):
     assert rep["sent"] > 0 and rep["delivered"] == rep["sent"]
     assert "sent " in progress and "delivered " in progress   # live progress lines
 
-
-def test_a_relay_that_drops_queued_mail_fails_the_verdict(clean_machine, tmp_path):
-    verdict, paths, _ = run("relay-failover", tmp_path, relay_extra=["--test-drop-queued"])
-    rep = json.load(open(paths["report.json"]))
-    assert rep["ok"] is False
-    assert rep["lost"] > 0
-    assert any(c["name"] == "nothing lost" and not c["ok"] for c in rep["checks"])

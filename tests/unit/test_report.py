@@ -1,7 +1,7 @@
 import json
 import os
 
-from lab import checker, report
+from lab import evidence as records, report, verdict as checker
 from tests.unit.run_fixtures import T0, relay_failover_run, remote_run
 
 CONTRACT = {"scenario", "claims", "ok", "sent", "delivered", "lost", "duplicates", "timings",
@@ -16,14 +16,17 @@ def test_report_json_holds_the_contract(tmp_path):
     assert CONTRACT <= set(d)
     assert d["scenario"] == "relay-failover" and d["ok"] is True and d["seed"] == 3
     assert set(d["timings"]) >= {"failover", "recovery_drain", "recreate", "total"}
-    assert all(set(c) == {"name", "claim", "ok", "detail"} for c in d["checks"])
+    assert all(set(c) == {"name", "claim", "ok", "detail", "kind", "evidence"} for c in d["checks"])
+    assert {c["kind"] for c in d["checks"]} == {"observed", "info"}
+    periodic = next(c for c in d["checks"] if c["claim"] == "5")
+    assert "wire" in periodic["evidence"]
     assert (d["sent"], d["delivered"], d["lost"], d["duplicates"]) == (6, 6, 0, 0)
 
 
 def test_report_json_of_a_failed_run_says_so(tmp_path):
     evidence, root = relay_failover_run(tmp_path)
     os.unlink(evidence.mails[0].path)
-    evidence.mails = checker.read_maildir(root, "mx1")
+    evidence.mails = records.read_maildir(root, "mx1")
     v = checker.check(evidence)
     d = report.report_dict(evidence.scenario, v)
     assert d["ok"] is False and d["lost"] == 1
@@ -43,6 +46,8 @@ def test_markdown_tells_the_story(tmp_path):
     assert fault < queued < end < relayed
     assert "   1.00" in lines[fault]
     assert "PASS **claim 5, periodic retry" in md
+    assert "INFO **claim 17, mx1 and the relay share a data center" in md
+    assert "_(evidence: wire, relay-log, ledger, fault-log)_" in md
     assert "mx1 holds 6" in md
 
 
@@ -50,7 +55,7 @@ def test_markdown_of_a_failure_names_what_failed(tmp_path):
     evidence, root = relay_failover_run(tmp_path)
     gone = evidence.mails[-1]
     os.unlink(gone.path)
-    evidence.mails = checker.read_maildir(root, "mx1")
+    evidence.mails = records.read_maildir(root, "mx1")
     md = report.markdown(evidence.scenario, checker.check(evidence), evidence)
     assert md.startswith("# relay-failover: FAILED")
     assert "FAIL **nothing lost**" in md and gone.msgid in md

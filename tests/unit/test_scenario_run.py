@@ -12,11 +12,11 @@ def test_schedule_starts_and_stops_on_time():
     start, stop = sched.due(0.5, anchors)
     assert [p.name for _, p in start] == ["blackhole"] and stop == []
     sched.mark_started(start[0][0], 0.5)
-    assert sched.due(3.9, anchors) == ([], [])
+    assert sched.due(6.4, anchors) == ([], [])
     assert not sched.settled() and len(sched.active()) == 1
-    start, stop = sched.due(4.0, anchors)
+    start, stop = sched.due(6.5, anchors)
     assert start == [] and [p.name for _, p in stop] == ["blackhole"]
-    sched.mark_stopped(stop[0][0], 4.0)
+    sched.mark_stopped(stop[0][0], 6.5)
     assert sched.settled() and sched.active() == []
 
 
@@ -38,7 +38,7 @@ def test_schedule_waits_for_its_anchor():
 
 
 def test_a_fault_without_end_is_settled_once_started():
-    sched = Schedule(fault_plan(scenario.load("recreate"), 1))
+    sched = Schedule(fault_plan(scenario.load("remote-failover"), 1))
     (i, p), = sched.due(0.0, {"start": 0.0})[0]
     sched.mark_started(i, 0.0)
     assert sched.settled() and sched.due(99, {"start": 0.0}) == ([], [])
@@ -46,10 +46,10 @@ def test_a_fault_without_end_is_settled_once_started():
 
 def test_command_lines_from_the_scenario():
     s = scenario.load("recreate")
-    assert relay_args(s, ["--test-drop-queued"]) == [
+    assert relay_args(s, ["-v"]) == [
         "--retry-interval", "1.0", "--max-retry-interval", "1.0", "--connect-timeout", "1.0",
         "--command-timeout", "5.0", "--provision-after", "2.0",
-        "--provision-action", "recreate:mx1", "--test-drop-queued"]
+        "--provision-action", "recreate:mx1", "-v"]
     assert "--provision-after" not in relay_args(scenario.load("direct"))
     args = sender_args(s, "client1", 12, 5)
     assert args[args.index("--seed") + 1] == "5" and args[args.index("--msgid-prefix") + 1] == "client1"
@@ -62,12 +62,12 @@ def test_split_count_and_progress():
 
 
 def test_coverage_table_marks_each_claim(tmp_path):
-    from lab import checker
+    from lab import verdict as checker
     from lab.scenario_cli import coverage_table
     from tests.unit.run_fixtures import relay_failover_run
     evidence, _ = relay_failover_run(tmp_path)
     good = checker.check(evidence)
-    evidence.events = [e for e in evidence.events if e["event"] != "attempt"]
+    evidence.events = [e for e in evidence.events if e["event"] != "deferred"]
     bad = checker.check(evidence)
     s = evidence.scenario
     table = coverage_table([(s, good), (s, bad)])
@@ -102,7 +102,7 @@ def test_health_checked_dns_settings_reach_the_health_file(tmp_path):
 
 
 def test_demo_and_run_print_the_story_and_exit_on_the_verdict(tmp_path, capsys, monkeypatch):
-    from lab import checker, report, scenario_run
+    from lab import report, scenario_run, verdict as checker
     from lab.maillab_cli import main
     from tests.unit.run_fixtures import relay_failover_run
     evidence, _ = relay_failover_run(tmp_path)

@@ -1,0 +1,446 @@
+"""The verdict judged on synthetic histories: good runs pass, and each way a
+claim can be broken fails that claim with the reason (one test per failure mode)."""
+import os
+
+import pytest
+
+from lab import evidence as records, scenario
+from lab import verdict as checker
+from tests.unit.run_fixtures import (MAC, MX1_IP, MX2_IP, RELAY_IP, T0, Wire, arp_request, ev,
+                                     recreate_run, relay_failover_run, remote_run, write_mail)
+
+
+def by_name(verdict):
+    return {(c.claim, c.name): c for c in verdict.checks}
+
+
+def failing(verdict):
+    return [(c.claim, c.name, c.detail) for c in verdict.checks if not c.ok]
+
+
+def claim_check(evidence, claim, name):
+    return by_name(checker.check(evidence))[(claim, name)]
+
+
+PERIODIC = "periodic retry to the messaging server"
+AFTER_RETRY = "relay sends to the messaging server once it is back"
+INVOKE = "relay invokes another messaging server"
+SAME = "re-created with the same name, IP and MAC"
+CHANGED = "stored messages' server information changed"
+ON_SWITCH = "relay-mx1 traffic stays on the data center's switch"
+
+
+# -- good runs ---------------------------------------------------------------------
+
+def test_a_good_failover_run_passes(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    v = checker.check(evidence)
+    assert failing(v) == []
+    assert v.ok and (v.sent, v.delivered, v.lost, v.duplicates, v.queued) == (6, 6, 0, 0, 0)
+    assert v.timings["failover"] == pytest.approx(1.3, abs=0.01)   # fault 1.0 -> first queued 2.3
+    assert v.timings["recovery_drain"] == pytest.approx(0.7, abs=0.01)  # fault end 7 -> 7.7
+    assert v.timings["recreate"] is None
+    assert {"1", "5", "7", "9", "13", "15", "17"} <= {c.claim for c in v.checks}
+
+
+def test_a_good_remote_failover_passes(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    v = checker.check(evidence)
+    assert failing(v) == []
+    assert v.timings["recreate"] == pytest.approx(0.8, abs=0.01)
+    assert {c.claim for c in v.checks} >= {"2", "3", "4", "8", "10", "11", "12", "16", "18"}
+
+
+def test_a_good_recreate_passes(tmp_path):
+    evidence, _ = recreate_run(tmp_path)
+    assert failing(checker.check(evidence)) == []
+
+
+def test_every_check_names_its_kind_and_evidence(tmp_path):
+    for make in (relay_failover_run, remote_run, recreate_run):
+        evidence, _ = make(tmp_path / make.__name__)
+        for c in checker.check(evidence).checks:
+            assert c.kind in (checker.OBSERVED, checker.INFO) and c.evidence, c
+            if c.kind == checker.INFO:
+                assert c.evidence == [records.TOPOLOGY]
+
+
+def test_a_fact_of_the_set_up_is_info_never_a_pass(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    c = claim_check(evidence, "17", "mx1 and the relay share a data center")
+    assert c.kind == "info" and "address plan" in c.detail
+
+
+def test_a_check_on_the_components_own_words_alone_cannot_pass():
+    c = checker._own_words_only(checker.Check("x", "5", True, "the relay says so", "observed",
+                                              [records.RELAY_LOG]))
+    assert not c.ok and "own words" in c.detail
+    c = checker._own_words_only(checker.Check("x", "5", True, "seen", "observed",
+                                              [records.RELAY_LOG, records.WIRE]))
+    assert c.ok
+
+
+# -- counting ------------------------------------------------------------------------
+
+def test_a_missing_message_is_lost_and_fails(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    victim = evidence.mails[-1]
+    os.unlink(victim.path)
+    evidence.mails = records.read_maildir(root, "mx1")
+    v = checker.check(evidence)
+    assert v.lost == 1 and not v.ok
+    assert v.lost_ids == [victim.msgid]
+    assert victim.msgid in by_name(v)[("", "nothing lost")].detail
+
+
+def test_a_message_stored_twice_is_a_duplicate(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    other = str(tmp_path / "other")
+    write_mail(other, "user@example.org", evidence.mails[0].msgid)
+    evidence.mails += records.read_maildir(other, "mx1")
+    v = checker.check(evidence)
+    assert v.duplicates == 1 and not v.ok
+    assert v.duplicate_ids == [evidence.mails[0].msgid]
+
+
+def test_still_queued_is_not_lost_but_fails(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    victim = evidence.mails[-1]
+    os.unlink(victim.path)
+    evidence.mails = records.read_maildir(root, "mx1")
+    evidence.queued = [{"file": "/q/abc", "msgid": victim.msgid, "next_hop": "mx:example.org"}]
+    v = checker.check(evidence)
+    assert (v.lost, v.queued, v.ok) == (0, 1, False)
+    assert not by_name(v)[("", "queue drained")].ok
+
+
+def test_mail_never_sent_is_reported(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    write_mail(root, "user@example.org", "<forged@elsewhere>")
+    evidence.mails = records.read_maildir(root, "mx1")
+    v = checker.check(evidence)
+    assert v.unexpected == 1 and not v.ok
+    assert "<forged@elsewhere>" in by_name(v)[("", "no unknown mail")].detail
+
+
+def test_no_mail_at_all_fails(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path, n_direct=0, n_relayed=0)
+    v = checker.check(evidence)
+    assert not v.ok and v.sent == 0
+
+
+def test_direct_run_with_relay_traffic_fails_expectation(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.scenario = scenario.load("direct")
+    assert not by_name(checker.check(evidence))[("", "relay not involved")].ok
+    evidence, _ = relay_failover_run(tmp_path / "b", n_relayed=0)
+    evidence.scenario = scenario.load("direct")
+    evidence.events = [e for e in evidence.events if e["service"] != "faults"]
+    v = checker.check(evidence)
+    assert failing(v) == [] and v.ok
+
+
+# -- claim 1 -------------------------------------------------------------------------
+
+def test_1a_fails_when_nothing_went_straight_to_mx1(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path, n_direct=0)
+    c = claim_check(evidence, "1", "routed to the messaging server")
+    assert not c.ok and "0 messages straight to mx1" in c.detail
+
+
+def test_1b_fails_when_the_relay_took_nothing(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path, n_relayed=0)
+    c = claim_check(evidence, "1", "undeliverable mail goes to the relay")
+    assert not c.ok and "handed nothing to the relay" in c.detail
+
+
+def test_1c_fails_when_relayed_mail_is_not_in_mx1(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.mails = [m for m in evidence.mails if m.msgid != "<t-1-4@maillab>"]
+    c = claim_check(evidence, "1", "relay re-routes to the messaging server")
+    assert not c.ok and "<t-1-4@maillab>" in c.detail
+
+
+# -- claims 5 and 13: periodic retry, seen on the wire, with backoff --------------------
+
+def test_5_fails_for_a_relay_that_tried_once(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    firsts = {}
+    for e in evidence.events:
+        if e["event"] == "deferred":
+            firsts.setdefault(e["msgid"], e)
+    evidence.events = [e for e in evidence.events
+                       if e["event"] != "deferred" or firsts[e["msgid"]] is e]
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "had fewer" in c.detail
+
+
+def test_5_fails_when_the_attempts_left_nothing_on_the_wire(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if f.src_ip != RELAY_IP or f.ts > T0 + 7]
+    c = claim_check(evidence, "13", PERIODIC)
+    assert not c.ok and "no SYN or ARP from the relay on the wire" in c.detail
+
+
+def test_5_fails_for_retries_faster_than_the_backoff(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    for e in evidence.events:                 # every retry 0.6 s after the last failure
+        if e["event"] == "deferred":
+            i = int(e["msgid"].split("-")[2].split("@")[0])
+            n = sum(1 for x in evidence.events if x["event"] == "deferred"
+                    and x["msgid"] == e["msgid"] and x["ts"] < e["ts"])
+            e["ts"] = T0 + 2.3 + 0.1 * i + 0.6 * n
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "earlier than the backoff policy" in c.detail
+
+
+def test_5_needs_an_outage_long_enough_for_three_attempts(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    for e in evidence.events:
+        if e["event"] == "fault_end":
+            e["ts"] = T0 + 3.0
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "too short" in c.detail
+
+
+# -- claims 7 and 15: delivered after a failure, after the fault -------------------------
+
+def test_7_fails_for_a_delivery_with_no_failed_attempt(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.events = [e for e in evidence.events
+                       if not (e["event"] == "deferred" and e["msgid"] == "<t-1-3@maillab>")]
+    c = claim_check(evidence, "7", AFTER_RETRY)
+    assert not c.ok and "no failed attempt" in c.detail and "<t-1-3@maillab>" in c.detail
+
+
+def test_15_fails_for_a_delivery_during_the_fault(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    for e in evidence.events:
+        if e["event"] == "fault_end":
+            e["ts"] = T0 + 7.65
+    c = claim_check(evidence, "15", AFTER_RETRY)
+    assert not c.ok and "while a fault was in force" in c.detail
+
+
+def test_7_fails_when_held_mail_never_reached_mx1(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.mails = [m for m in evidence.mails if m.msgid != "<t-1-5@maillab>"]
+    c = claim_check(evidence, "7", AFTER_RETRY)
+    assert not c.ok and "never reached mx1" in c.detail
+
+
+# -- claim 9: which mode, and a client's view of the DNS ---------------------------------
+
+def test_9_names_the_sender_fallback_mode(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    c = claim_check(evidence, "9", "DNS routes to mx1, then the relay")
+    assert c.ok and "mode: the sender's MX fallback" in c.detail
+
+
+def test_9_health_checked_needs_a_client_to_see_mx1_dropped_then_restored(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.scenario = scenario.load("dns-health")
+    both = ["mx1.lab.example.org.", "relay1.lab.example.org."]
+    name = ("9", "DNS health check routes around the outage")
+    evidence.dns_answers = [{"ts": T0 + t, "answer": both} for t in (0.5, 2, 6, 8)]
+    c = by_name(checker.check(evidence))[name]
+    assert not c.ok and "never left the answer" in c.detail
+    evidence.dns_answers[1]["answer"] = ["relay1.lab.example.org."]
+    c = by_name(checker.check(evidence))[name]
+    assert c.ok and "mode: the DNS server's answer changes" in c.detail
+    # the DNS server's own events are not what the check reads
+    evidence.dns_answers = []
+    evidence.events += [ev(1.5, "dns1", "dns", "answer_changed", answer=["relay1.lab."]),
+                        ev(7.5, "dns1", "dns", "answer_changed", answer=both)]
+    assert not by_name(checker.check(evidence))[name].ok
+
+
+# -- claim 17: on the switch, not through a router ----------------------------------------
+
+def test_17_fails_when_relay_mx1_traffic_passes_the_router(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    wire = Wire()
+    wire.connect(7.3, RELAY_IP, MX1_IP, answered=True, point="router", ttl=63)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    c = claim_check(evidence, "17", ON_SWITCH)
+    assert not c.ok and "2 at the router's port" in c.detail
+
+
+def test_17_fails_without_captures(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.frames, evidence.capture_points = [], {}
+    c = claim_check(evidence, "17", ON_SWITCH)
+    assert not c.ok and "no capture" in c.detail
+
+
+# -- claims 2, 6, 10, 14: the causal chain ----------------------------------------------
+
+def _without(evidence, event):
+    evidence.events = [e for e in evidence.events if e["event"] != event]
+
+
+def test_chain_fails_without_failed_attempts_on_the_wire(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if f.proto != "arp"]
+    c = claim_check(evidence, "2", INVOKE)
+    assert not c.ok and "no failed attempt" in c.detail
+
+
+def test_chain_fails_for_a_request_before_provision_after(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    for e in evidence.events:
+        if e["event"] == "provision_requested":
+            e["ts"] = T0 + 2.5
+    c = claim_check(evidence, "10", INVOKE)
+    assert not c.ok and "sooner than provision_after" in c.detail
+
+
+def test_chain_fails_without_the_provisioners_created(tmp_path):
+    evidence, _ = recreate_run(tmp_path)
+    for e in evidence.events:
+        if e["event"] == "created":
+            e["service"] = "relay"    # the relay claiming it: not the provisioner's log
+    c = claim_check(evidence, "14", INVOKE)
+    assert not c.ok and "provisioner's log has no `created`" in c.detail
+
+
+def test_chain_fails_for_a_creation_before_the_request(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    for e in evidence.events:
+        if e["event"] == "created":
+            e["ts"] = T0 + 3.9
+    c = claim_check(evidence, "2", INVOKE)
+    assert not c.ok and "no `created` after the request" in c.detail
+
+
+def test_chain_fails_when_nothing_reached_the_new_server(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    evidence.mails = []
+    c = claim_check(evidence, "2", INVOKE)
+    assert not c.ok and "reached mx2 after it was created" in c.detail
+
+
+def test_6_fails_for_a_request_without_a_retry_before_it(tmp_path):
+    evidence, _ = recreate_run(tmp_path)
+    for e in evidence.events:
+        if e["event"] == "provision_requested":
+            e["ts"] = T0 + 2.5      # after each message's first failure only
+    evidence.scenario.relay.provision_after = 0.5
+    c = claim_check(evidence, "6", "invoked after periodic retries failed")
+    assert not c.ok and "0 held messages" in c.detail
+
+
+# -- claim 19: same IP and MAC on the wire --------------------------------------------------
+
+def test_19_fails_for_another_mac(tmp_path):
+    evidence, _ = recreate_run(tmp_path)
+    for f in evidence.frames:
+        if f.src_ip == MX1_IP and f.ts > T0 + 4.9:
+            f.src_mac = "02:00:de:ad:be:ef"
+    c = claim_check(evidence, "19", SAME)
+    assert not c.ok and "02:00:de:ad:be:ef" in c.detail and MAC[MX1_IP] in c.detail
+
+
+def test_19_fails_when_the_address_never_answers_again(tmp_path):
+    evidence, _ = recreate_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if not (f.src_ip == MX1_IP and f.ts > T0 + 1)]
+    c = claim_check(evidence, "19", SAME)
+    assert not c.ok and "nothing seen" in c.detail
+
+
+def test_19_does_not_take_the_provisioners_word_for_the_ip(tmp_path):
+    evidence, _ = recreate_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if f.ts < T0 + 1]   # nothing after
+    assert not claim_check(evidence, "19", SAME).ok
+
+
+# -- claims 3, 11, 8, 16: routed to and delivered at the new server ---------------------------
+
+def test_3_fails_without_a_connection_to_the_new_server(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if MX2_IP not in (f.src_ip, f.dst_ip)]
+    c = claim_check(evidence, "3", "relay routes stored mail to the other server")
+    assert not c.ok and "no connection from the relay" in c.detail
+
+
+def test_8_fails_when_held_mail_is_missing_at_the_new_server(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    evidence.mails = evidence.mails[1:]
+    c = claim_check(evidence, "16", "relay delivers to the other server")
+    assert not c.ok and "not in mx2's Maildir" in c.detail
+
+
+# -- claims 4 and 12: the stored next hop, seen on disk ----------------------------------------
+
+def test_4_fails_when_the_queue_was_not_watched(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    evidence.queue_watched, evidence.queue_snapshots = False, []
+    c = claim_check(evidence, "4", CHANGED)
+    assert not c.ok and "not watched" in c.detail
+
+
+def test_4_fails_when_the_disk_keeps_the_old_hop_whatever_the_relay_says(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    for snap in evidence.queue_snapshots:
+        for q in snap["entries"]:
+            q["next_hop"] = "mx:example.org"
+    c = claim_check(evidence, "12", CHANGED)
+    assert not c.ok and "never seen on disk changing to 10.0.2.10:25" in c.detail
+
+
+def test_12_fails_when_the_file_changed_only_after_delivery(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    for snap in evidence.queue_snapshots:
+        if snap["entries"][0]["next_hop"] == "10.0.2.10:25":
+            snap["ts"] = T0 + 6.0
+    c = claim_check(evidence, "12", CHANGED)
+    assert not c.ok and "delivered before their file said" in c.detail
+
+
+# -- claim 18 -------------------------------------------------------------------------------
+
+def test_18_needs_bytes_across_the_wan(tmp_path):
+    evidence, _ = remote_run(tmp_path, wan_bytes=10)
+    assert not claim_check(evidence, "18", "mail crossed the WAN").ok
+    evidence.wan_bytes = None
+    assert not claim_check(evidence, "18", "mail crossed the WAN").ok
+
+
+def test_18_fails_for_a_server_in_the_same_dc(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    for e in evidence.events:
+        if e["event"] == "created":
+            e["dc"] = "dc1"
+    assert not claim_check(evidence, "18", "the other server is in a remote data center").ok
+
+
+# -- reading and paths ------------------------------------------------------------------------
+
+def test_read_helpers(tmp_path):
+    path = write_mail(str(tmp_path / "md"), "User@Example.org", "<a@b>")
+    (tmp_path / "md" / ".delivered").write_text("x")
+    mails = records.read_maildir(str(tmp_path / "md"), "mx1")
+    assert [(m.msgid, m.rcpt, m.host, m.path) for m in mails] == \
+        [("<a@b>", "user@example.org", "mx1", path)]
+    ledger = tmp_path / "ledger"
+    ledger.write_text('{"msgid": "<a@b>", "to": "u@x", "code": 250}\n{"msgid": "<torn')
+    assert records.read_ledger(str(ledger)) == [{"msgid": "<a@b>", "to": "u@x", "code": 250}]
+    q = tmp_path / "q"
+    (q / "corrupt").mkdir(parents=True)
+    (q / "m1").write_text("x")
+    (q / "m2.tmp").write_text("x")
+    assert [e["file"] for e in records.read_queue(str(q))] == [str(q / "m1")]
+
+
+def test_message_paths_follow_each_message(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    paths = checker.message_paths(evidence)
+    steps = [w for _, w, _ in paths["<t-1-4@maillab>"]]
+    assert "relay_deferred" in steps and steps[-1] in ("stored", "relay_delivered")
+    assert paths["<t-1-4@maillab>"][-1][2] == "mx1"
+
+
+def test_arp_requests_count_as_attempts_towards_a_host_without_a_mac(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    assert checker._wire_attempts(evidence, MX1_IP)[0] == pytest.approx(T0 + 1.0)
+    assert arp_request(1, RELAY_IP, MX1_IP).arp_op == 1
