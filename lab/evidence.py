@@ -12,9 +12,9 @@ that the component under test does not write itself:
 """
 import dataclasses
 import email.parser
-import json
 import os
 
+from servers.common.events import read_events
 from servers.mx.maildir import messages_under
 
 # Where a piece of evidence comes from: the ``evidence`` of a check names these.
@@ -81,20 +81,8 @@ class Evidence:
 
 # -- reading a run's files ---------------------------------------------------------
 
-def read_ledger(path):
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    try:
-                        rows.append(json.loads(line))
-                    except ValueError:
-                        continue   # a torn last line of a killed sender
-    except FileNotFoundError:
-        pass
-    return rows
+# a sender ledger is a JSON-lines log like any event log (a torn last line is skipped)
+read_ledger = read_events
 
 
 def _message_id(path):
