@@ -16,8 +16,10 @@ from lab import evidence as records
 from lab import report, verdict as judge, wire
 from lab.queue_watch import QueueWatch
 from lab.scenario import fault_plan
+from lab.wait import tcp_open_from
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
+from topologies.addressing import SMTP_PORT
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,7 @@ class Run:
             self.say("lab up in %.1f s (run dir %s)" % (time.monotonic() - t0, lab.rundir))
             wan_before = self._wan_bytes()
             capture = wire.RunCapture(wire.capture_ports(lab), self.pcap_dir).start()
+            self._greet_servers()
             self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
                                     suffix=relay_queue.SUFFIX).start()
             try:
@@ -262,6 +265,13 @@ class Run:
                                                              len(self.schedule.never_started())))
                 return
             time.sleep(POLL)  # wait: the lab runs on its own; we look at it every POLL seconds
+
+    def _greet_servers(self):
+        """Open a connection to every messaging server from the first client, so
+        that the captures hold each server's addresses as they were before any
+        fault (claim 19 compares a re-created host with them)."""
+        for info in self.lab.plan.by_role("mx"):
+            tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
 
     # -- traffic -------------------------------------------------------------------
     def _start_sender(self, client, n):

@@ -646,7 +646,7 @@ def claim_19(ev, sent, copies):
     if made is None:
         return [_ok("re-created with the same name, IP and MAC", "19", False,
                     "the provisioner's log has no `created` for mx1", (PROVISIONER_LOG,))]
-    fault = windows[0][0] if windows else made["ts"]
+    fault = windows[0][0] if windows else made["ts"]   # the run greets mx1 before any fault
     from_mx1 = [f for f in ev.frames if f.src_ip == mx1 and (f.proto == "tcp" or f.arp_op == 2)]
     before = sorted({f.src_mac for f in from_mx1 if f.ts < fault})
     after = sorted({f.src_mac for f in from_mx1 if f.ts > made["ts"]})

@@ -3,7 +3,7 @@ accepted a message: once a short fault is over, it delivers without ever
 having failed (claims 7, 15)."""
 from tests.variants import run_relay
 
-HOLD = 8.0
+HOLD = 4.0
 
 
 def patch():
