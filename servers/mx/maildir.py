@@ -19,7 +19,7 @@ import os
 import re
 import time
 
-from servers.common.durable import fsync_dir, fsync_dirs, write_files_synced
+from servers.common.durable import fsync_dir, fsync_dirs, make_dirs, write_files_synced
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Maildirs:
         self.root = os.path.abspath(root)
         self.hostname = _safe_host(hostname)
         self.clock = clock
-        os.makedirs(self.root, exist_ok=True)
+        make_dirs(self.root)
         self._delivered = set()       # (msgid hash, rcpt)
         self._torn_tail = False
         self._known_dirs = set()
@@ -88,12 +88,12 @@ class Maildirs:
         if rcpt in self._known_dirs:
             return
         box = self.mailbox(rcpt)
-        created = not os.path.isdir(box)
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(box, sub), exist_ok=True)
-        if created:               # make the new directories' names durable
-            fsync_dir(box)
-            fsync_dir(self.root)
+        # Make the directories' names durable, even those an earlier run made
+        # and died before syncing: once per mailbox and run.
+        fsync_dir(box)
+        fsync_dir(self.root)
         self._known_dirs.add(rcpt)
 
     def _file_name(self, msgid):
