@@ -15,6 +15,8 @@ import time
 
 from lab import checker, report
 from lab.scenario import fault_plan
+from servers.mx.maildir import messages_under
+from servers.relay import queue as relay_queue
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +26,11 @@ SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
 
 
-QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
-
-
 def read_queue_file(path):
     """Message-ID and next hop of one relay queue file, read without touching it
     (the relay's own Queue.entries() would move a bad file aside)."""
-    from servers.relay.queue import parse
     with open(path, "rb") as f:
-        meta, _ = parse(f.read())
+        meta, _ = relay_queue.parse(f.read())
     return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
 
 
@@ -351,9 +349,8 @@ class Run:
 
     def _counts(self):
         sent = sum(len(checker.read_ledger(p)) for p in self._ledgers())
-        delivered = sum(len(glob.glob(os.path.join(root, "*", d, "*")))
-                        for _, root in self._maildirs() for d in ("new", "cur"))
-        queued = len(checker.read_queue(self._queue_dir(), suffix=QUEUE_SUFFIX))
+        delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
+        queued = len(checker.read_queue(self._queue_dir(), suffix=relay_queue.SUFFIX))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -367,7 +364,7 @@ class Run:
     def _snapshot_queue(self):
         """What the relay's queue files say on disk now (claims 4 and 12)."""
         entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                     suffix=QUEUE_SUFFIX)
+                                     suffix=relay_queue.SUFFIX)
         if entries:
             self.snapshots.append({"ts": time.time(), "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
@@ -396,7 +393,7 @@ class Run:
         for host, root in self._maildirs():
             mails += checker.read_maildir(root, host)
         queued = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                    suffix=QUEUE_SUFFIX)
+                                    suffix=relay_queue.SUFFIX)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()

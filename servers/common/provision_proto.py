@@ -22,6 +22,8 @@ import time
 from twisted.internet import defer, protocol
 from twisted.protocols.basic import LineOnlyReceiver
 
+from servers.common.endpoints import parse_host_port
+
 log = logging.getLogger(__name__)
 
 MAX_AGE = 60
@@ -181,6 +183,19 @@ class _RequestFactory(protocol.ClientFactory):
                                              % (self.where, reason.getErrorMessage())))
 
 
+def parse_action(text):
+    """What to ask for, from the ``recreate:NAME`` / ``create:DC`` notation
+    (the relay's --provision-action, a scenario's relay.provision_action):
+    "recreate:mx1" -> {"action": "recreate", "name": "mx1"};
+    "create:dc2" -> {"action": "create", "dc": "dc2"}."""
+    action, _, arg = text.partition(":")
+    if action == "recreate" and arg:
+        return {"action": "recreate", "name": arg}
+    if action == "create" and arg:
+        return {"action": "create", "dc": arg}
+    raise ValueError("must be recreate:NAME or create:DC, not %r" % text)
+
+
 def _connect(reactor, description, factory, timeout):
     """``unix:PATH`` or ``tcp:HOST:PORT`` (``tcp:host=H:port=P`` also accepted)."""
     kind, _, rest = description.partition(":")
@@ -191,10 +206,10 @@ def _connect(reactor, description, factory, timeout):
         parts = dict(p.split("=", 1) for p in rest.split(":") if "=" in p)
         if parts:
             host, port = parts.get("host"), parts.get("port")
+            if not host or not (port or "").isdigit():
+                raise ValueError("bad provisioner address %r" % description)
         else:
-            host, _, port = rest.rpartition(":")
-        if not host or not (port or "").isdigit():
-            raise ValueError("bad provisioner address %r" % description)
+            host, port = parse_host_port(rest)
         return reactor.connectTCP(host, int(port), factory, timeout=timeout)
     raise ValueError("provisioner address must be unix:PATH or tcp:HOST:PORT, not %r"
                      % description)

@@ -210,10 +210,23 @@ class Maildirs:
 
 
 def messages_in(maildir):
-    """Paths of the messages in one Maildir (new/ and cur/)."""
+    """Paths of the messages in one Maildir (new/ and cur/; dot-files are not messages)."""
     paths = []
     for sub in ("new", "cur"):
         d = os.path.join(maildir, sub)
         if os.path.isdir(d):
-            paths.extend(os.path.join(d, n) for n in sorted(os.listdir(d)))
+            paths.extend(os.path.join(d, n) for n in sorted(os.listdir(d))
+                         if not n.startswith(".") and os.path.isfile(os.path.join(d, n)))
     return paths
+
+
+def messages_under(root):
+    """[(recipient, path)] of every message in every Maildir under ``root``
+    (ROOT/<rcpt>/{new,cur}); the dedup file and other dot-entries are skipped."""
+    found = []
+    if not os.path.isdir(root):
+        return found
+    for rcpt in sorted(os.listdir(root)):
+        if not rcpt.startswith(".") and os.path.isdir(os.path.join(root, rcpt)):
+            found.extend((rcpt, path) for path in messages_in(os.path.join(root, rcpt)))
+    return found
