@@ -92,14 +92,19 @@ class Maildirs:
             self._delivered.popitem(last=False)
 
     def _load_dedup(self):
-        named = []
+        named, listed = [], []
         for rcpt in os.listdir(self.root):
             for sub in ("new", "cur"):
                 try:
                     names = os.listdir(os.path.join(self.root, rcpt, sub))
                 except (NotADirectoryError, FileNotFoundError):
                     continue
+                listed += [os.path.join(self.root, rcpt, sub), os.path.join(self.root, rcpt)]
                 named.extend((name, rcpt) for name in names if _NAME_HASH.search(name))
+        # A run killed between a rename into new/ and the fsync of new/ leaves
+        # a name that is not durable yet; make it so before trusting it, or a
+        # redelivery would get a 250 for a message a power loss then takes.
+        fsync_dirs(sorted(set(listed)) + [self.root])
         for name, rcpt in sorted(named):      # names begin with the delivery time
             self._remember((_NAME_HASH.search(name).group(1), rcpt))
         path = os.path.join(self.root, DEDUP_FILE)
@@ -210,10 +215,23 @@ class Maildirs:
 
 
 def messages_in(maildir):
-    """Paths of the messages in one Maildir (new/ and cur/)."""
+    """Paths of the messages in one Maildir (new/ and cur/; dot-files are not messages)."""
     paths = []
     for sub in ("new", "cur"):
         d = os.path.join(maildir, sub)
         if os.path.isdir(d):
-            paths.extend(os.path.join(d, n) for n in sorted(os.listdir(d)))
+            paths.extend(os.path.join(d, n) for n in sorted(os.listdir(d))
+                         if not n.startswith(".") and os.path.isfile(os.path.join(d, n)))
     return paths
+
+
+def messages_under(root):
+    """[(recipient, path)] of every message in every Maildir under ``root``
+    (ROOT/<rcpt>/{new,cur}); the dedup file and other dot-entries are skipped."""
+    found = []
+    if not os.path.isdir(root):
+        return found
+    for rcpt in sorted(os.listdir(root)):
+        if not rcpt.startswith(".") and os.path.isdir(os.path.join(root, rcpt)):
+            found.extend((rcpt, path) for path in messages_in(os.path.join(root, rcpt)))
+    return found
