@@ -15,6 +15,11 @@ and the promises are checked:
 """
 import email.parser
 import os
+import pathlib
+import shutil
+import tempfile
+
+import pytest
 
 from twisted.internet import task
 
@@ -103,19 +108,30 @@ def _drain(thread, clients):
             client.poll()
 
 
+@pytest.fixture
+def disk(tmp_path):
+    """A scratch directory, in memory where the machine has /dev/shm: the
+    thousands of states explored here need no real disk under them."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    path = tempfile.mkdtemp(prefix="maillab-crash-", dir=base or str(tmp_path))
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def acked_before(recording, point):
     return {label[1] for label in recording.markers_before(point) if label[0] == "ack"}
 
 
-def explore(recording, tmp_path, check):
+def explore(recording, scratch, check):
     """Run ``check(root, point, label)`` on every crash state; the number of
     crash points and of distinct states explored."""
     states = 0
     for point, label, tree in every_crash_state(recording):
-        root = str(tmp_path / ("crash-%d" % states))
+        root = str(scratch / ("crash-%d" % states))
         materialize(tree, root)
         try:
             check(root, point, label)
+            shutil.rmtree(root)
         except AssertionError as e:
             raise AssertionError("power loss after operation %d of %d (%s): %s\n%s" % (
                 point, len(recording.ops), label, e,
@@ -212,28 +228,28 @@ def mx_check(recording, root, messages=MESSAGES):
     return check
 
 
-def mx_scenario(tmp_path):
-    root = str(tmp_path / "disk")
+def mx_scenario(disk):
+    root = str(disk / "disk")
     os.mkdir(root)
     recording = record_mx(root)
-    return recording, explore(recording, tmp_path, mx_check(recording, root))
+    return recording, explore(recording, disk, mx_check(recording, root))
 
 
-def test_mx_power_loss_at_every_point_of_receive_to_maildir(tmp_path):
-    recording, (points, states) = mx_scenario(tmp_path)
+def test_mx_power_loss_at_every_point_of_receive_to_maildir(disk):
+    recording, (points, states) = mx_scenario(disk)
     report("mx receive -> Maildir", recording, points, states)
 
 
-def test_mx_killed_at_every_point_restarted_then_power_loss(tmp_path):
+def test_mx_killed_at_every_point_restarted_then_power_loss(disk):
     """kill -9 at each operation, a restart on what it left (the page cache:
     the unsynced work of the dead process is still pending), the client
     resends, then a power loss at every point of the whole story."""
     messages = MESSAGES[:3]
-    full = record_mx(str(tmp_path / "full"), messages) if os.mkdir(tmp_path / "full") is None \
-        else None
+    os.mkdir(disk / "full")
+    full = record_mx(str(disk / "full"), messages)
     total_points = total_states = 0
     for kill_at in range(len(full.ops)):
-        run = tmp_path / ("kill-%d" % kill_at)
+        run = disk / ("kill-%d" % kill_at)
         os.mkdir(run)
         os.mkdir(run / "disk")
         recording = record_mx(str(run / "disk"), messages, kill_at)
@@ -263,8 +279,8 @@ def relay_factory(directory, clock, thread):
                                  clock=clock, run_in_thread=thread)
 
 
-def test_relay_power_loss_at_every_point_of_receive_to_queue(tmp_path):
-    root = tmp_path / "disk"
+def relay_receive_scenario(disk):
+    root = disk / "disk"
     root.mkdir()
     clock = task.Clock()
     clock.advance(1_700_000_000)
@@ -291,7 +307,11 @@ def test_relay_power_loss_at_every_point_of_receive_to_queue(tmp_path):
             assert entries[0].next_hop == NEXT_HOP
         assert acked <= set(found), "got a 250, not in the queue: %s" % sorted(acked - set(found))
 
-    points, states = explore(recording, tmp_path, check)
+    return recording, explore(recording, disk, check)
+
+
+def test_relay_power_loss_at_every_point_of_receive_to_queue(disk):
+    recording, (points, states) = relay_receive_scenario(disk)
     report("relay receive -> queue", recording, points, states)
 
 
@@ -338,8 +358,8 @@ def deliver_all(directory, clock, network):
     return queue
 
 
-def test_relay_power_loss_at_every_point_of_delivery_and_removal(tmp_path):
-    root = tmp_path / "disk"
+def relay_delivery_scenario(disk):
+    root = disk / "disk"
     root.mkdir()
     clock = task.Clock()
     clock.advance(1_700_000_000)
@@ -379,5 +399,50 @@ def test_relay_power_loss_at_every_point_of_delivery_and_removal(tmp_path):
         assert sorted(message_id_of(d[3]) for d in again.delivered) == sorted(found)
         assert all(d[3] == sent[message_id_of(d[3])] for d in again.delivered)
 
-    points, states = explore(recording, tmp_path, check)
+    return recording, explore(recording, disk, check)
+
+
+def test_relay_power_loss_at_every_point_of_delivery_and_removal(disk):
+    recording, (points, states) = relay_delivery_scenario(disk)
     report("relay deliver -> remove", recording, points, states)
+
+
+# -- the checks can fail: servers that break the rules, in test code only ------
+
+def write_files_unsynced(files):
+    """write_files_synced without the fsync: a rename may then reach the
+    disk before the data it names."""
+    for path, data in files:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+
+def write_in_place(path, data, tmp_path=None):
+    """write_atomic without the temporary file: a crash can tear the file."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def no_fsync_dirs(paths):
+    pass
+
+
+@pytest.mark.parametrize("scenario, target, broken", [
+    (mx_scenario, "servers.mx.maildir.write_files_synced", write_files_unsynced),
+    (mx_scenario, "servers.mx.maildir.fsync_dirs", no_fsync_dirs),
+    (relay_receive_scenario, "servers.relay.queue.write_files_synced", write_files_unsynced),
+    (relay_delivery_scenario, "servers.relay.queue.write_atomic", write_in_place),
+], ids=["mx-rename-before-fsync", "mx-no-dir-fsync", "queue-rename-before-fsync",
+        "queue-rewrite-in-place"])
+def test_the_checks_catch_a_server_that_breaks_the_rules(disk, monkeypatch, scenario, target,
+                                                          broken):
+    monkeypatch.setattr(target, broken)
+    with pytest.raises(AssertionError, match="power loss after operation"):
+        scenario(disk)
