@@ -19,7 +19,7 @@ import time
 from lab import services as svc
 from lab import ROOT, lab_zone, state
 from lab.lock import lab_lock
-from lab.net import running_net
+from lab.net import describe_switches, prepare_host, running_net
 from lab.routes import RouteKeeper
 from lab.wait import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
@@ -135,8 +135,8 @@ class Lab:
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
                    "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
-        log.info("lab %s up in %.2f s (run dir %s)", type(self.topo).__name__,
-                 self.timings["up"], self.rundir)
+        log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
+                 self.timings["up"], self.switches, self.rundir)
 
     def _stop_services(self):
         for service in reversed(list(self.services.values())):
@@ -156,6 +156,11 @@ class Lab:
             keeper.stop()
 
     # --- places ---------------------------------------------------------------
+    @property
+    def switches(self):
+        """What the switches are: "Linux bridges", "Open vSwitch, userspace datapath"..."""
+        return describe_switches(self.switch)
+
     @property
     def dns_addr(self):
         return "%s:%d" % (self.plan.dns.ip, DNS_PORT)
@@ -342,6 +347,9 @@ class Lab:
         if keeper is not None:
             keeper.stop()
         for link in [l for l in self.net.links if host in (l.intf1.node, l.intf2.node)]:
+            port = link.intf2 if link.intf1.node is host else link.intf1
+            if hasattr(port.node, "detach"):    # an OVS bridge keeps the port in its database
+                port.node.detach(port)
             self.net.delLink(link)
         self.net.delHost(host)
 
@@ -351,6 +359,7 @@ class Lab:
         host = self.net.addHost(info.name, **host_params(info))
         link = self.net.addLink(host, switch)
         host.configDefault()
+        prepare_host(host, self.switch)
         sw_intf = link.intf2 if link.intf2.node is switch else link.intf1
         if hasattr(switch, "attach") and "OVS" in type(switch).__name__:
             switch.attach(sw_intf)

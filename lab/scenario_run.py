@@ -4,6 +4,7 @@ drain, collect the evidence, tear down (always), check, and write the report.
 The schedule is its own small class (``Schedule``) with no I/O, so that when
 each fault starts and stops is unit-tested without a lab.
 """
+import functools
 import glob
 import json
 import logging
@@ -118,7 +119,7 @@ class Run:
     """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
-                 relay_extra=(), lab_factory=None):
+                 relay_extra=(), lab_factory=None, switch="lxbr"):
         self.scenario = scenario
         self.count = messages or scenario.traffic.count
         self.seed = seed
@@ -127,6 +128,7 @@ class Run:
         self.out = out
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
+        self.switch = switch
         self.schedule = Schedule(fault_plan(scenario, seed))
         self.handles = {}
         self.failed_faults = []
@@ -149,13 +151,14 @@ class Run:
         os.makedirs(self.report_dir, exist_ok=True)
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
-        factory = self.lab_factory or _default_lab
+        factory = self.lab_factory or functools.partial(_default_lab, switch=self.switch)
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
         with factory(s, relay_args(s, self.relay_extra)) as lab:
             self.lab = lab
-            self.say("lab up in %.1f s (run dir %s)" % (time.monotonic() - t0, lab.rundir))
+            self.say("lab up in %.1f s on %s (run dir %s)" % (time.monotonic() - t0, lab.switches,
+                                                               lab.rundir))
             wan_before = self._wan_bytes()
             try:
                 self._traffic_and_faults()
@@ -424,12 +427,12 @@ class Run:
         return names + pcaps
 
 
-def _default_lab(scenario, relay_argv):
+def _default_lab(scenario, relay_argv, switch="lxbr"):
     from lab.lab import Lab
     d = scenario.dns
     health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
         if d.mode == "health-checked" else False
-    return Lab(scenario.topology, dns_health=health,
+    return Lab(scenario.topology, switch=switch, dns_health=health,
                relay_args=relay_argv, provisioner=bool(scenario.relay.provision_action))
 
 
