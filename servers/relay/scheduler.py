@@ -207,7 +207,8 @@ class Scheduler:
                         continue
                 self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
                                  server=session.server)
-                result = yield session.send(entry.sender, list(entry.recipients), data)
+                result = yield session.send(entry.sender, list(entry.recipients), data,
+                                            body=entry.body)
                 yield self._settle(entry, dest, result)
         except Exception:
             log.exception("delivery worker for %s failed", dest.key)

@@ -323,8 +323,8 @@ class MarkingNetwork(FakeNetwork):
         def wrap(session):
             send = session.send
 
-            def marking_send(sender, recipients, data):
-                result = send(sender, recipients, data)
+            def marking_send(sender, recipients, data, **options):
+                result = send(sender, recipients, data, **options)
                 result.addCallback(self._mark, data)
                 return result
             session.send = marking_send
