@@ -26,6 +26,7 @@ from servers.mx.maildir import messages_under
 from servers.relay.queue import CORRUPT_DIR, Queue
 from tests.loopback.relay_support import start_mx, start_relay
 from tests.loopback.smtp_fuzz import STORED, fuzz_sessions, play
+from tests.smtp_clients import ClientThreads
 from tests.support import fuzz_inputs, fuzz_seed
 
 EVERYDAY_SESSIONS = 200
@@ -39,28 +40,18 @@ def received_ids(data):
     return RECEIVED_ID.findall(head)
 
 
-class SlowClients:
+class SlowClients(ClientThreads):
     """Clients that send a valid message a byte at a time, alongside the fuzz,
     and finish it when told to; ``stored`` gets the ids they got a 250 for."""
 
     def __init__(self, port, count):
+        super().__init__(count)
         self.port = port
         self.stored = []
         self.sessions = 0
-        self.errors = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
-                         for i in range(count)]
-
-    def start(self):
-        for t in self._threads:
-            t.start()
-        return self
 
     def stop(self):
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=60)
+        super().stop(timeout=60)
         assert not self.errors, self.errors
 
     def _run(self, n):
