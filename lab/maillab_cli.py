@@ -8,6 +8,8 @@ import importlib
 import logging
 import sys
 
+from lab.web import options as web_options
+
 
 def _cmd_clean(args):
     from lab.clean import LabBusy, clean
@@ -58,6 +60,7 @@ def build_parser():
     s.add_argument("--seed", type=int, default=1, help="seed for faults and message IDs (default 1)")
     s.add_argument("--report", metavar="DIR", help="where to write report.json and friends "
                    "(default: reports/SCENARIO-TIME)")
+    web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_run"))
 
     s = sub.add_parser("demo", help="run the relay-failover scenario and explain it")
@@ -65,6 +68,7 @@ def build_parser():
     s.add_argument("--messages", type=int)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--report", metavar="DIR")
+    web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_demo"))
 
     s = sub.add_parser("up", help="bring a lab up with all services and open the Mininet CLI")
@@ -73,6 +77,7 @@ def build_parser():
     s.add_argument("--switch", default="lxbr", choices=("lxbr", "ovs"))
     s.add_argument("--dcs", type=int, default=4, help="n_dc: data centers")
     s.add_argument("--mx-per-dc", type=int, default=4, help="n_dc: messaging servers per DC")
+    web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.up", "cmd_up"))
 
     s = sub.add_parser("bench", help="benchmarks, side by side with Postfix")
