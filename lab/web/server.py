@@ -159,13 +159,17 @@ class Root(resource.Resource):
         return pages.notFound()
 
 
-class EventStream(resource.Resource):
-    """Server-Sent Events: the whole state on connect, then on every change."""
+class ViewResource(resource.Resource):
+    """A leaf that answers from the LiveView."""
     isLeaf = True
 
     def __init__(self, view):
         super().__init__()
         self.view = view
+
+
+class EventStream(ViewResource):
+    """Server-Sent Events: the whole state on connect, then on every change."""
 
     def render_GET(self, request):
         request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
@@ -174,24 +178,12 @@ class EventStream(resource.Resource):
         return server.NOT_DONE_YET
 
 
-class StateJSON(resource.Resource):
-    isLeaf = True
-
-    def __init__(self, view):
-        super().__init__()
-        self.view = view
-
+class StateJSON(ViewResource):
     def render_GET(self, request):
         return _json(request, 200, self.view.snapshot())
 
 
-class ActionAPI(resource.Resource):
-    isLeaf = True
-
-    def __init__(self, view):
-        super().__init__()
-        self.view = view
-
+class ActionAPI(ViewResource):
     def render_GET(self, request):
         return _json(request, 405, {"error": "actions are POSTed"})
 
