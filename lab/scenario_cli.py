@@ -31,7 +31,7 @@ def _run_one(s, args, report_dir, out=sys.stdout, web=None):
     from lab.scenario_run import run
     watched = {"web": web} if web is not None else {}
     verdict, paths = run(s, messages=args.messages, seed=args.seed, report_dir=report_dir,
-                         out=out, **watched)
+                         out=out, switch=getattr(args, "switch", "lxbr"), **watched)
     return verdict, paths
 
 

@@ -119,8 +119,8 @@ def run(topology, web_args=None, **opts):
     logging.getLogger("mininet").propagate = False     # it prints for itself
     with live_view(web_args, "maillab up %s" % topology, allow_actions=True) as view, \
             Lab(topology, **opts) as lab, watching(view, lab):
-        print("*** maillab: %s up in %.1f s; run directory %s" % (
-            topology, lab.timings["up"], lab.rundir))
+        print("*** maillab: %s up in %.1f s on %s; run directory %s" % (
+            topology, lab.timings["up"], lab.switches, lab.rundir))
         print("*** lab commands: send N, mail HOST, queue, status, events [N], "
               "recreate NAME, create DC, fault ...")
         LabCLI(lab)
