@@ -238,9 +238,9 @@ class Scheduler:
                              failures=failures)
             log.error("queue file of %s unreadable %d times (%s): setting it aside",
                       entry.id, failures, error)
-            self.entries.pop(entry.id, None)
-            self.read_failures.pop(entry.id, None)
             yield self._on_disk(entry, self.queue.set_aside, entry, str(error))
+            self.entries.pop(entry.id, None)     # only now: if that failed, it is retried
+            self.read_failures.pop(entry.id, None)
             reply = smtpclient.Reply(None, "5.3.0 the queued message became unreadable: %s"
                                      % error)
             yield self._bounce(entry, {rcpt: reply for rcpt in entry.recipients}, data=b"")
