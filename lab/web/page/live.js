@@ -110,7 +110,8 @@ function drawTopology() {
   for (const g of d.groups) {
     const label = g.name === "site" ? "senders" : g.name.toUpperCase();
     out += `<g class="group"><rect x="${g.x}" y="${g.y}" width="${g.w}" height="${g.h}" rx="16"/>` +
-      `<text x="${g.x + 14}" y="${g.y + 28}">${esc(label)} <tspan class="subnet">${esc(g.subnet)}</tspan></text></g>`;
+      `<text x="${g.x + 12}" y="${g.y + 28}">${esc(label)}</text>` +
+      `<text class="subnet" x="${g.x + 12}" y="${g.y + g.h - 12}">${esc(g.subnet)}</text></g>`;
   }
   for (const l of d.links) out += drawLink(l);
   for (const n of d.nodes) out += drawNode(n);
