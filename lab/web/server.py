@@ -246,6 +246,7 @@ class LiveView:
         self.token = secrets.token_urlsafe(18)
         self.reactor = new_reactor()
         self.state = LiveState(EMPTY_DRAWING, title, self._mode())
+        self.state.set_live(False)          # no lab yet (one may be starting)
         self.lab = None
         self.watcher = None
         self.clients = set()

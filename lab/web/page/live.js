@@ -115,6 +115,10 @@ function drawTopology() {
   }
   for (const l of d.links) out += drawLink(l);
   for (const n of d.nodes) out += drawNode(n);
+  if (!d.nodes.length) {
+    svg.setAttribute("viewBox", "0 0 900 300");
+    out = '<text class="waiting" x="450" y="150">Waiting for the lab to come up…</text>';
+  }
   setHTML(svg, out);
 }
 
@@ -182,7 +186,7 @@ function renderStatus() {
     pill.textContent = state.mode === "up" ? "lab up" : "running";
     pill.className = "pill running";
   } else {
-    pill.textContent = state.drawing.nodes.length ? "lab stopped" : "waiting for a lab";
+    pill.textContent = state.drawing.nodes.length ? "lab stopped" : "waiting";
     pill.className = "pill";
   }
   tickClock();
