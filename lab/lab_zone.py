@@ -10,7 +10,7 @@ from servers.dns import tsig
 from topologies.addressing import HOST_SUFFIX, MAIL_DOMAIN
 
 TTL = 60
-PRIMARY_MX = "mx1"
+MX_TTL = 5          # short, so that a change of mail server shows within a scenario
 PRIMARY_PREF = 10
 RELAY_PREF = 20
 
@@ -20,9 +20,18 @@ def fqdn(name):
 
 
 def mx_set(plan):
-    """The zone's MX records for the mail domain: [(preference, target)]."""
-    mx = [(PRIMARY_PREF, fqdn(PRIMARY_MX))] if PRIMARY_MX in plan.hosts else []
-    return mx + [(RELAY_PREF, fqdn(plan.relay.name))]
+    """The zone's MX records for the mail domain: [(preference, target)]: the
+    plan's mail exchangers (mx1 unless a scenario says otherwise), then the relay."""
+    mx = [(PRIMARY_PREF, fqdn(name)) for name in plan.mail_exchangers if name in plan.hosts]
+    return sorted(mx) + [(RELAY_PREF, fqdn(plan.relay.name))]
+
+
+def mx_record(name, pref=PRIMARY_PREF, ttl=MX_TTL):
+    """``name``'s MX record for the mail domain, as dnsupdate's --add takes it
+    (``ttl=None``: as its --delete takes it)."""
+    if ttl is None:
+        return "%s. MX %d %s" % (MAIL_DOMAIN, pref, fqdn(name))
+    return "%s. %d MX %d %s" % (MAIL_DOMAIN, ttl, pref, fqdn(name))
 
 
 def zone_text(plan, serial=1, ttl=TTL):
@@ -37,7 +46,7 @@ def zone_text(plan, serial=1, ttl=TTL):
         "%s %d IN NS %s" % (origin, ttl, fqdn(dns.name)),
     ]
     for pref, target in mx_set(plan):
-        lines.append("%s %d IN MX %d %s" % (origin, ttl, pref, target))
+        lines.append("%s %d IN MX %d %s" % (origin, min(ttl, MX_TTL), pref, target))
     for info in sorted(plan.hosts.values(), key=lambda h: (h.role == "client", h.name)):
         if info.role == "client":
             continue

@@ -91,6 +91,8 @@ class AddressPlan:
     router_links: list = field(default_factory=list)
     site_switch: str = "s0"
     site_router: str = "r0"
+    # the messaging servers the zone lists as MX at the primary preference
+    mail_exchangers: list = field(default_factory=lambda: ["mx1"])
 
     # --- lookups -------------------------------------------------------
     def dc(self, name):
