@@ -19,6 +19,9 @@ import email.parser
 import json
 import os
 
+from servers.common.endpoints import parse_host_port
+from servers.mx.maildir import messages_under
+
 RELAY_SERVICE = "relay"
 
 
@@ -103,22 +106,9 @@ def _message_id(path):
 def read_maildir(root, host):
     """Every message under ROOT/<rcpt>/{new,cur}, as Mail records of ``host``."""
     mails = []
-    if not os.path.isdir(root):
-        return mails
-    for rcpt in sorted(os.listdir(root)):
-        if rcpt.startswith("."):
-            continue
-        for sub in ("new", "cur"):
-            d = os.path.join(root, rcpt, sub)
-            if not os.path.isdir(d):
-                continue
-            for name in sorted(os.listdir(d)):
-                path = os.path.join(d, name)
-                if name.startswith(".") or not os.path.isfile(path):
-                    continue
-                st = os.stat(path)
-                mails.append(Mail(host, rcpt.lower(), _message_id(path), path,
-                                  st.st_size, st.st_mtime))
+    for rcpt, path in messages_under(root):
+        st = os.stat(path)
+        mails.append(Mail(host, rcpt.lower(), _message_id(path), path, st.st_size, st.st_mtime))
     return mails
 
 
@@ -188,7 +178,10 @@ def host_of(evidence, value):
     name = value.rstrip(".").split(".")[0]
     if name in evidence.topology:
         return name
-    ip = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    try:
+        ip = parse_host_port(value)[0]
+    except ValueError:
+        ip = value
     return _ip_to_host(evidence).get(ip, "")
 
 

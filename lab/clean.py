@@ -3,7 +3,8 @@
 It removes, in order: maillab's own processes (servers, fault scripts,
 captures, Postfix peers), Mininet's host shells (which takes their network
 namespaces with them), veth links named like Mininet's (``foo-eth0``), the
-bridges a lab recorded, and the temporary directories it recorded.
+bridges a lab recorded (Linux bridges and Open vSwitch bridges), the OVS
+daemons a lab started, and the temporary directories it recorded.
 Unlike ``mn -c`` it leaves unrelated files in /tmp alone.
 """
 import logging
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import time
 
-from lab import state
+from lab import ovs, state
 from lab.lock import LabBusy, lab_lock
 
 log = logging.getLogger(__name__)
@@ -87,15 +88,27 @@ def existing_bridges():
 
 
 def delete_bridges():
+    recorded = state.recorded("bridges")
+    removed = ovs.delete_bridges(recorded)
     present = set(existing_bridges())
-    removed = 0
-    for br in state.recorded("bridges"):
+    for br in recorded:
         if br in present and os.path.isdir("/sys/class/net/%s/bridge" % br):
             subprocess.run(["ip", "link", "set", br, "down"], capture_output=True)
             subprocess.run(["ip", "link", "del", br], capture_output=True)
             removed += 1
     state.forget("bridges")
     return removed
+
+
+def stop_ovs_daemons():
+    """The OVS daemons a lab started and could not stop; how many."""
+    recorded = state.recorded("ovs")
+    if not recorded:
+        return 0
+    stopped = ovs.stop_daemons(recorded)
+    if not ovs.bridges():       # left running only while someone else's bridges need them
+        state.forget("ovs")
+    return len(stopped)
 
 
 def delete_dirs():
@@ -120,6 +133,7 @@ def clean_unlocked():
         "processes": kill_processes(),
         "links": delete_links(),
         "bridges": delete_bridges(),
+        "ovs daemons": stop_ovs_daemons(),
         "dirs": delete_dirs(),
     }
     log.info("clean: %s", counts)
@@ -137,9 +151,14 @@ def leftovers():
     links = mininet_links()
     if links:
         found["links"] = links
-    bridges = [b for b in state.recorded("bridges") if b in existing_bridges()]
+    recorded = state.recorded("bridges")
+    bridges = sorted(set(b for b in recorded if b in existing_bridges())
+                     | set(b for b in ovs.bridges() if b in recorded))
     if bridges:
         found["bridges"] = bridges
+    daemons = [d for d in state.recorded("ovs") if ovs.daemon_running(d)]
+    if daemons:
+        found["ovs daemons"] = daemons
     return found
 
 

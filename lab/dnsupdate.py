@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 
+from servers.common.endpoints import host_port_arg
 from servers.dns.tsig import read_key_file
 from servers.dns.update_client import send_update
 
@@ -30,7 +31,8 @@ def parse_delete(text):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m lab.dnsupdate", description=__doc__.split("\n")[0])
-    p.add_argument("--server", required=True, help="IP:PORT of the DNS server")
+    p.add_argument("--server", required=True, type=host_port_arg,
+                   help="IP:PORT of the DNS server")
     p.add_argument("--key", required=True, help="TSIG key file (BIND format)")
     p.add_argument("--zone", required=True)
     p.add_argument("--add", action="append", default=[], type=parse_add,
@@ -41,9 +43,9 @@ def main(argv=None):
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
-    ip, port = args.server.rsplit(":", 1)
+    ip, port = args.server
     try:
-        rcode = send_update(ip, int(port), args.zone, read_key_file(args.key), adds=args.add,
+        rcode = send_update(ip, port, args.zone, read_key_file(args.key), adds=args.add,
                             deletes=args.delete, timeout=args.timeout)
     except (OSError, ValueError) as e:     # no answer, or an answer that fails TSIG
         rcode = "%s: %s" % (type(e).__name__, e)

@@ -18,12 +18,13 @@ import threading
 import time
 
 from lab import services as svc
-from lab import lab_zone, state
+from lab import ROOT, lab_zone, state
 from lab.lock import lab_lock
-from lab.net import running_net
+from lab.net import describe_switches, prepare_host, running_net
 from lab.routes import RouteKeeper
-from lab.wait import wait_until
+from lab.wait import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
+from servers.mx.maildir import messages_under
 from topologies.base import host_params
 from topologies.nodes import plain_logger
 from topologies.addressing import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
@@ -148,8 +149,8 @@ class Lab:
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
                    "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
-        log.info("lab %s up in %.2f s (run dir %s)", type(self.topo).__name__,
-                 self.timings["up"], self.rundir)
+        log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
+                 self.timings["up"], self.switches, self.rundir)
 
     def _stop_services(self):
         for service in reversed(list(self.services.values())):
@@ -169,6 +170,11 @@ class Lab:
             keeper.stop()
 
     # --- places ---------------------------------------------------------------
+    @property
+    def switches(self):
+        """What the switches are: "Linux bridges", "Open vSwitch, userspace datapath"..."""
+        return describe_switches(self.switch)
+
     @property
     def dns_addr(self):
         return "%s:%d" % (self.plan.dns.ip, DNS_PORT)
@@ -274,9 +280,7 @@ class Lab:
 
     def messages(self, name):
         """Message files delivered to ``name`` (new and cur, every mailbox)."""
-        base = self.maildir(name)
-        return sorted(glob.glob(os.path.join(base, "*", "new", "*"))
-                      + glob.glob(os.path.join(base, "*", "cur", "*")))
+        return sorted(path for _, path in messages_under(self.maildir(name)))
 
     def queue_entries(self):
         """The relay's queue as servers.relay.queue.QueueEntry objects."""
@@ -295,7 +299,7 @@ class Lab:
         with self._mutex:
             services = {}
             for name, service in self.services.items():
-                ok = service.alive() and (service.ready_port is None or svc.probe_tcp(
+                ok = service.alive() and (service.ready_port is None or tcp_open_from(
                     self.probe_host, service.ready_ip, service.ready_port))
                 services[service.name] = "up" if ok else "down"
         return {"services": services, "mx": self.mx_records()}
@@ -309,15 +313,17 @@ class Lab:
         return events[-last:] if last else events
 
     def kill_host(self, name):
-        """Make ``name`` a dead machine: its server killed, its interfaces down."""
+        """Make ``name`` a dead machine with the ``destroy`` fault: its interfaces
+        deleted, its processes killed, and the fault's events (what it deleted
+        and killed) in the run's fault log like any other fault's."""
+        from lab.faults.api import start_fault
         with self._mutex:
+            handle = start_fault(self.net, "destroy", [name], self.rundir,
+                                 self.events_path("faults"))
             service = self.services.get(name)
             if service is not None:
-                service.kill()
-            host = self.net.get(name)
-            for intf in host.intfList():
-                if intf.name != "lo":
-                    host.cmd("ip link set %s down" % intf.name)
+                service.kill()          # reaps the process the fault killed
+            return handle.evidence()
 
     # --- provisioning actions (called by the provisioner's thread, or directly) ----
     def dc_of(self, name):
@@ -390,6 +396,9 @@ class Lab:
         if keeper is not None:
             keeper.stop()
         for link in [l for l in self.net.links if host in (l.intf1.node, l.intf2.node)]:
+            port = link.intf2 if link.intf1.node is host else link.intf1
+            if hasattr(port.node, "detach"):    # an OVS bridge keeps the port in its database
+                port.node.detach(port)
             self.net.delLink(link)
         self.net.delHost(host)
 
@@ -399,6 +408,7 @@ class Lab:
         host = self.net.addHost(info.name, **host_params(info))
         link = self.net.addLink(host, switch)
         host.configDefault()
+        prepare_host(host, self.switch)
         sw_intf = link.intf2 if link.intf2.node is switch else link.intf1
         if hasattr(switch, "attach") and "OVS" in type(switch).__name__:
             switch.attach(sw_intf)
@@ -421,7 +431,7 @@ class Lab:
             argv += ["--delete", d]
         for a in adds:
             argv += ["--add", a]
-        p = host.popen(argv, env=dict(os.environ, PYTHONPATH=svc.ROOT),
+        p = host.popen(argv, env=dict(os.environ, PYTHONPATH=ROOT),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out, _ = p.communicate(timeout=20)
         if p.returncode != 0:

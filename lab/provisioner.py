@@ -26,9 +26,17 @@ blocking Mininet calls and readiness waits, so a thread that blocks is the
 natural shape, and it keeps a reactor out of the orchestrating process
 (scenarios may run their own, and a reactor cannot be restarted). Actions
 run one at a time; a request that is refused changes nothing.
+
+Every request that is malformed, forged, stale, replayed, signed before the
+provisioner started (so a restart, which forgets the nonces, reopens no
+replay window) or over the rate limit gets ``{"ok": false, "error"}`` and a
+``provision_refused`` event. The rate limit is per requester: a burst of
+RATE_BURST requests, then one more every RATE_INTERVAL seconds; a relay asks
+once per outage, so only a relay gone wrong (or a stolen secret) meets it.
 """
 import json
 import os
+import re
 import socketserver
 import threading
 import time
@@ -41,6 +49,9 @@ log = plain_logger(__name__)
 
 MAX_REQUEST = 65536
 NONCE_KEEP = 120        # seconds: longer than the protocol's max request age
+RATE_BURST = 20         # requests a requester may make at once
+RATE_INTERVAL = 3.0     # seconds to earn one more
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
 
 
 def validate(request):
@@ -48,15 +59,32 @@ def validate(request):
     action = request.get("action")
     if action == "recreate":
         name = request.get("name")
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             return "recreate needs a host name"
         return _optional_names(request, "dc")
     if action == "create":
         dc = request.get("dc")
-        if not isinstance(dc, str) or not dc:
+        if not isinstance(dc, str) or not _NAME.fullmatch(dc):
             return "create needs a data center"
         return _optional_names(request, "replaces")
-    return "unknown action %r" % (action,)
+    return "unknown action %r" % (str(action)[:40],)
+
+
+class RateLimit:
+    """A token bucket per requester: ``burst`` at once, one more per ``interval`` seconds."""
+
+    def __init__(self, burst=RATE_BURST, interval=RATE_INTERVAL):
+        self.burst, self.interval = burst, interval
+        self.buckets = {}       # requester -> (tokens, time they were counted)
+
+    def allow(self, requester, now):
+        tokens, then = self.buckets.get(requester, (self.burst, now))
+        tokens = min(self.burst, tokens + max(now - then, 0) / self.interval)
+        if tokens < 1:
+            self.buckets[requester] = (tokens, now)
+            return False
+        self.buckets[requester] = (tokens - 1, now)
+        return True
 
 
 def _optional_names(request, *keys):
@@ -90,16 +118,27 @@ class Capacity:
 class Gate:
     """Authentication and validation of requests, apart from any socket or lab."""
 
-    def __init__(self, secret, clock=time.time):
+    def __init__(self, secret, clock=time.time, rate_limit=None):
         self.secret = secret
         self.clock = clock
+        self.started = clock()
         self.seen = {}      # nonce -> ts
+        self.rate_limit = rate_limit or RateLimit()
 
     def check(self, line):
-        """(request, None) if the line is an authentic, valid request; else (None, error)."""
+        """(request, None) if the line is an authentic, valid request; else (None, error).
+
+        Never raises, whatever the line holds."""
+        try:
+            return self._check(line)
+        except Exception as e:      # a case the checks missed: still a refusal
+            log.warning("provisioner: unexpected %s checking a request", type(e).__name__)
+            return None, "malformed request"
+
+    def _check(self, line):
         try:
             request = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None, "request is not JSON"
         if not isinstance(request, dict):
             return None, "request is not a JSON object"
@@ -110,6 +149,11 @@ class Gate:
         error = verify(request, self.secret, now, self.seen)
         if error:
             return None, error
+        if request["ts"] < self.started:
+            return None, "request signed before the provisioner started"
+        requester = request.get("requester", "")
+        if not self.rate_limit.allow(requester, now):
+            return None, "too many requests from %s" % (requester or "an unnamed requester")
         error = validate(request)
         if error:
             return None, error

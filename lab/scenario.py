@@ -12,13 +12,15 @@ import os
 import random
 import tomllib
 
+import lab.faults as fault_registry
+from servers.common.provision_proto import parse_action
+
 SCENARIO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
 
 TOPOLOGIES = ("one_dc", "two_dc", "n_dc")
 DNS_MODES = ("mx-preference", "health-checked")
 CLAIMS = tuple(["1a"] + [str(n) for n in range(1, 20)])
-FAULTS = ("cut", "restore", "partition", "blackhole", "reset", "loss", "delay",
-          "kill", "pause", "resume", "destroy", "dns-outage")
+FAULTS = tuple(fault_registry.FAULTS)     # every fault the lab has, heal included
 # Moments a fault may be scheduled after, besides the start of traffic.
 ANCHORS = ("start", "first_sent", "traffic_done", "created", "provision_requested",
            "first_queued")
@@ -191,10 +193,10 @@ def _validate(path, s):
     if r.max_retry_interval < r.retry_interval:
         raise ScenarioError(path, "relay.max_retry_interval", "must be >= retry_interval")
     if r.provision_action:
-        kind, _, target = r.provision_action.partition(":")
-        if kind not in ("recreate", "create") or not target:
-            raise ScenarioError(path, "relay.provision_action",
-                                "must be recreate:NAME or create:DC, not %r" % r.provision_action)
+        try:
+            parse_action(r.provision_action)
+        except ValueError as e:
+            raise ScenarioError(path, "relay.provision_action", str(e)) from None
         if r.provision_after == 0:
             raise ScenarioError(path, "relay.provision_after",
                                 "must be > 0 when provision_action is set")

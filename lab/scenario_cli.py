@@ -29,7 +29,7 @@ def _report_dir(base, name):
 def _run_one(s, args, report_dir, out=sys.stdout):
     from lab.scenario_run import run
     verdict, paths = run(s, messages=args.messages, seed=args.seed, report_dir=report_dir,
-                         out=out)
+                         out=out, switch=getattr(args, "switch", "lxbr"))
     return verdict, paths
 
 

@@ -4,6 +4,7 @@ drain, collect the evidence, tear down (always), check, and write the report.
 The schedule is its own small class (``Schedule``) with no I/O, so that when
 each fault starts and stops is unit-tested without a lab.
 """
+import functools
 import glob
 import json
 import logging
@@ -14,6 +15,8 @@ import time
 
 from lab import checker, report
 from lab.scenario import fault_plan
+from servers.mx.maildir import messages_under
+from servers.relay import queue as relay_queue
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +26,11 @@ SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
 
 
-QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
-
-
 def read_queue_file(path):
     """Message-ID and next hop of one relay queue file, read without touching it
     (the relay's own Queue.entries() would move a bad file aside)."""
-    from servers.relay.queue import parse
     with open(path, "rb") as f:
-        meta, _ = parse(f.read())
+        meta, _ = relay_queue.parse(f.read())
     return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
 
 
@@ -125,7 +124,7 @@ class Run:
     """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
-                 relay_extra=(), lab_factory=None):
+                 relay_extra=(), lab_factory=None, switch="lxbr"):
         self.scenario = scenario
         self.count = messages or scenario.traffic.count
         self.seed = seed
@@ -134,6 +133,7 @@ class Run:
         self.out = out
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
+        self.switch = switch
         self.schedule = Schedule(fault_plan(scenario, seed))
         self.handles = {}
         self.failed_faults = []
@@ -156,13 +156,14 @@ class Run:
         os.makedirs(self.report_dir, exist_ok=True)
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
-        factory = self.lab_factory or _default_lab
+        factory = self.lab_factory or functools.partial(_default_lab, switch=self.switch)
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
         with factory(s, relay_args(s, self.relay_extra)) as lab:
             self.lab = lab
-            self.say("lab up in %.1f s (run dir %s)" % (time.monotonic() - t0, lab.rundir))
+            self.say("lab up in %.1f s on %s (run dir %s)" % (time.monotonic() - t0, lab.switches,
+                                                               lab.rundir))
             wan_before = self._wan_bytes()
             try:
                 self._traffic_and_faults()
@@ -353,9 +354,8 @@ class Run:
 
     def _counts(self):
         sent = sum(len(checker.read_ledger(p)) for p in self._ledgers())
-        delivered = sum(len(glob.glob(os.path.join(root, "*", d, "*")))
-                        for _, root in self._maildirs() for d in ("new", "cur"))
-        queued = len(checker.read_queue(self._queue_dir(), suffix=QUEUE_SUFFIX))
+        delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
+        queued = len(checker.read_queue(self._queue_dir(), suffix=relay_queue.SUFFIX))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -369,7 +369,7 @@ class Run:
     def _snapshot_queue(self):
         """What the relay's queue files say on disk now (claims 4 and 12)."""
         entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                     suffix=QUEUE_SUFFIX)
+                                     suffix=relay_queue.SUFFIX)
         if entries:
             self.snapshots.append({"ts": time.time(), "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
@@ -398,7 +398,7 @@ class Run:
         for host, root in self._maildirs():
             mails += checker.read_maildir(root, host)
         queued = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                    suffix=QUEUE_SUFFIX)
+                                    suffix=relay_queue.SUFFIX)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
@@ -432,12 +432,12 @@ class Run:
         return names + pcaps
 
 
-def _default_lab(scenario, relay_argv):
+def _default_lab(scenario, relay_argv, switch="lxbr"):
     from lab.lab import Lab
     d = scenario.dns
     health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
         if d.mode == "health-checked" else False
-    return Lab(scenario.topology, dns_health=health, mx_hosts=d.mx,
+    return Lab(scenario.topology, switch=switch, dns_health=health, mx_hosts=d.mx,
                relay_args=relay_argv, provisioner=bool(scenario.relay.provision_after),
                capacity=scenario.provisioner.capacity, dc_down=scenario.provisioner.down)
 

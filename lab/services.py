@@ -18,14 +18,13 @@ import signal
 import subprocess
 import sys
 
-from lab import state
-from lab.wait import NotReady, wait_until
+from lab import ROOT, state
+from lab.wait import NotReady, tcp_open_from, wait_until
 from topologies.addressing import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
 from topologies.nodes import plain_logger
 
 log = plain_logger(__name__)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
@@ -33,14 +32,6 @@ STOP_TIMEOUT = 5.0
 
 class ServiceFailed(RuntimeError):
     pass
-
-
-def probe_tcp(host, ip, port, timeout=1.0):
-    """True if a process in ``host``'s namespace can connect to ip:port."""
-    p = host.popen(["timeout", str(timeout), "bash", "-c",
-                    "exec 3<>/dev/tcp/%s/%d" % (ip, port)],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return p.wait() == 0
 
 
 def dig(host, server, name, rtype="A", port=DNS_PORT, timeout=2):
@@ -130,7 +121,7 @@ def wait_ready(services, probe_from, timeout=START_TIMEOUT):
             svc.check_alive()
             if not svc.listening():
                 continue
-            if svc.ready_port is None or probe_tcp(probe_from, svc.ready_ip, svc.ready_port):
+            if svc.ready_port is None or tcp_open_from(probe_from, svc.ready_ip, svc.ready_port):
                 pending.remove(svc)
         return not pending
     try:

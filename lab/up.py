@@ -112,8 +112,8 @@ def run(topology, **opts):
     signal.signal(signal.SIGTERM, _sigterm_to_exit)   # stop everything, as on Ctrl-C
     logging.getLogger("mininet").propagate = False     # it prints for itself
     with Lab(topology, **opts) as lab:
-        print("*** maillab: %s up in %.1f s; run directory %s" % (
-            topology, lab.timings["up"], lab.rundir))
+        print("*** maillab: %s up in %.1f s on %s; run directory %s" % (
+            topology, lab.timings["up"], lab.switches, lab.rundir))
         print("*** lab commands: send N, mail HOST, queue, status, events [N], "
               "recreate NAME, create DC, fault ...")
         LabCLI(lab)

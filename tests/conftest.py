@@ -3,6 +3,8 @@ import shutil
 
 import pytest
 
+from tests.support import require_cmd
+
 
 def _lab_unavailable():
     if os.geteuid() != 0:
@@ -20,3 +22,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "lab" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _required_commands(request):
+    """``@pytest.mark.needs_cmd("swaks", ...)``: skip (fail under CI) before the test
+    starts anything when a tool is missing."""
+    for mark in request.node.iter_markers("needs_cmd"):
+        require_cmd(*mark.args)

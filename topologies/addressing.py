@@ -91,8 +91,9 @@ class AddressPlan:
     router_links: list = field(default_factory=list)
     site_switch: str = "s0"
     site_router: str = "r0"
-    # the messaging servers the zone lists as MX at the primary preference
-    mail_exchangers: list = field(default_factory=lambda: ["mx1"])
+    primary_mx: str = ""      # the messaging server the zone's best MX names (mx1)
+    # the messaging servers the zone lists at the primary preference ([]: primary_mx)
+    mail_exchangers: list = field(default_factory=list)
 
     # --- lookups -------------------------------------------------------
     def dc(self, name):
@@ -255,6 +256,7 @@ def build_plan(dcs=1, mx_per_dc=(1,), clients=2):
         for i in range(count):
             n += 1
             plan.add_host("mx%d" % n, "mx", "dc%d" % k, MX_FIRST + i)
+            plan.primary_mx = plan.primary_mx or "mx%d" % n
     links = [("r0", "r1", "access")] + [("r1", "r%d" % k, "wan") for k in range(2, dcs + 1)]
     for i, (a, b, kind) in enumerate(links):
         base = ipaddress.IPv4Address("10.255.0.0") + 4 * i

@@ -22,6 +22,7 @@ import time
 
 from lab.faults import fault_process
 from lab.faults.commands import Plan
+from servers.common.endpoints import parse_host_port
 
 log = logging.getLogger(__name__)
 SYN, RST, FIN = 0x02, 0x04, 0x01
@@ -38,14 +39,15 @@ def add_arguments(p):
 
 
 def parse_server(text):
-    ip, _, port = text.rpartition(":")
-    if not ip or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("--server %r: expected IP:PORT" % text)
+    try:
+        ip, port = parse_host_port(text)
+    except ValueError:
+        raise ValueError("--server %r: expected IP:PORT" % text) from None
     try:
         socket.inet_aton(ip)
     except OSError:
         raise ValueError("--server %r: %r is not an IPv4 address" % (text, ip)) from None
-    return ip, int(port)
+    return ip, port
 
 
 def bpf_filter(ip, port):

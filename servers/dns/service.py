@@ -25,6 +25,12 @@ def parse_args(argv=None):
     p.add_argument("--listen", default="127.0.0.1", metavar="ADDR")
     p.add_argument("--port", type=int, default=53, help="UDP and TCP port (0: any free one)")
     p.add_argument("--tsig-key", metavar="FILE", help="BIND key file; UPDATEs must be signed with it")
+    p.add_argument("--tsig-state", metavar="FILE",
+                   help="where the last accepted time signed per key is kept, so a restart "
+                   "does not reopen a replay window (default: FIRST-ZONE-FILE.tsig-state)")
+    p.add_argument("--tsig-min-mac", type=int, default=tsig.MAC_SIZE, metavar="BYTES",
+                   help="accept TSIG MACs truncated to BYTES (%d to %d; default %d: whole MACs "
+                   "only)" % (tsig.SHORTEST_MAC, tsig.MAC_SIZE, tsig.MAC_SIZE))
     p.add_argument("--events", metavar="FILE", help="append JSON events to FILE")
     p.add_argument("--health", metavar="FILE", help="TOML file of health-checked MX sets")
     p.add_argument("--allow-axfr", nargs="*", default=[], metavar="ADDR",
@@ -83,8 +89,12 @@ def make_service(options, reactor):
         checker = health.HealthChecker(health.load_config(options.health), zones,
                                        functools.partial(health.tcp_probe, reactor),
                                        reactor, events)
+    if not tsig.SHORTEST_MAC <= options.tsig_min_mac <= tsig.MAC_SIZE:
+        raise ValueError("--tsig-min-mac must be between %d and %d"
+                         % (tsig.SHORTEST_MAC, tsig.MAC_SIZE))
     server = DNSServer(zones, keys, checker.filter if checker else None,
-                       options.allow_axfr, events)
+                       options.allow_axfr, events, replay_state=options.tsig_state,
+                       min_mac_size=options.tsig_min_mac)
     ListeningService(server, options.listen, options.port, reactor, events).setServiceParent(top)
     if checker:
         checker.setServiceParent(top)

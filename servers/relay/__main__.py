@@ -7,8 +7,9 @@ import sys
 
 from servers.common.events import EventLog, default_host
 from servers.relay import backoff, routes
-from servers.relay.service import (flush_queue, list_queue, make_service, parse_action,
-                                   parse_host_port, pid_path, write_pid)
+from servers.common.endpoints import parse_host_port
+from servers.common.provision_proto import parse_action
+from servers.relay.service import flush_queue, list_queue, make_service, pid_path, write_pid
 
 log = logging.getLogger("servers.relay")
 

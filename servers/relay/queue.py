@@ -176,6 +176,19 @@ class Queue:
         found.sort(key=lambda e: (e.arrived, e.id))
         return found
 
+    def set_aside(self, entry, why):
+        """Move ``entry``'s file to corrupt/, never to be delivered; False if it is gone."""
+        name = os.path.basename(entry.path)
+        try:
+            self._set_aside(name, why)
+        except FileNotFoundError:
+            log.error("queue file %s is gone (%s)", name, why)
+            if self.events is not None:
+                self.events.emit("corrupt", msgid=entry.msgid, file=name,
+                                 error="%s; the file is gone" % why)
+            return False
+        return True
+
     def _set_aside(self, name, why):
         corrupt = os.path.join(self.directory, CORRUPT_DIR)
         os.makedirs(corrupt, exist_ok=True)

@@ -29,6 +29,11 @@ deliver them over reused SMTP sessions.
   A message that was being delivered (or whose retry was being recorded) when
   the answer came is attempted at the new destination as soon as that ends,
   not after its backoff.
+- A queue file that cannot be read (EIO, vanished, corrupt since it was
+  loaded) is tried again after ``policy.delay(failures)``; after
+  ``max_read_failures`` it is moved to the queue's corrupt/ directory and
+  bounced (without its content, which is unreadable).  A message is never
+  left marked busy without a timer.
 - The disk operations on one message's queue file (save, reroute, remove) run
   one after another: two threads rewriting the same file at once share its
   temporary file, and one of them fails.
@@ -44,6 +49,8 @@ from servers.relay.bounce import build_dsn
 from servers.relay.routes import Routes
 
 log = logging.getLogger(__name__)
+
+MAX_READ_FAILURES = 5     # reads of a queue file before it is set aside: 2+4+8+16 s in the lab
 
 
 def _run_now(f, *args, **kwargs):
@@ -68,7 +75,8 @@ class Scheduler:
     def __init__(self, queue, policy, events, clock, resolve, open_session,
                  run_blocking=_run_now, self_name="relay", bounce_hop=None,
                  provision=None, provision_after=None, concurrency=10,
-                 dead_ttl=None, idle_timeout=1.0, routes=None, recovery=None):
+                 dead_ttl=None, idle_timeout=1.0, max_read_failures=MAX_READ_FAILURES,
+                 routes=None, recovery=None):
         """``resolve(next_hop)`` -> Deferred list of (label, host, port) in try order
         (fails with mx_lookup.MXError); ``open_session(host, port)`` -> Deferred of a
         ready smtpclient session (fails with smtpclient.SessionError);
@@ -92,6 +100,8 @@ class Scheduler:
         self.concurrency = concurrency
         self.dead_ttl = policy.minimum if dead_ttl is None else dead_ttl
         self.idle_timeout = idle_timeout
+        self.max_read_failures = max_read_failures
+        self.read_failures = {}      # id -> failed reads of its queue file so far
         self.entries = {}            # id -> QueueEntry still queued
         self.timers = {}             # id -> IDelayedCall of its next attempt
         self.busy = set()            # ids being delivered (or waiting in a ready line)
@@ -186,9 +196,10 @@ class Scheduler:
     # -- delivery -----------------------------------------------------------
     @defer.inlineCallbacks
     def _worker(self, dest):
-        session = None
+        session = entry = None
         try:
             while not self.stopped:
+                entry = None
                 if not dest.ready:
                     if session is None or session.broken or not (yield self._park(dest)):
                         break
@@ -199,6 +210,13 @@ class Scheduler:
                     if entry.id in self.entries:
                         self._schedule(entry, 0)
                     continue
+                try:
+                    # small read from the page cache: cheaper inline than a thread hop
+                    data = entry.data()
+                except Exception as e:      # EIO, vanished, corrupt since it was loaded
+                    yield self._unreadable(entry, e)
+                    continue
+                self.read_failures.pop(entry.id, None)
                 if session is None or session.broken:
                     session, error = yield self._open(dest, entry)
                     if session is None:
@@ -206,17 +224,44 @@ class Scheduler:
                         continue
                 self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
                                  server=session.server)
-                # small read from the page cache: cheaper inline than a thread hop
-                result = yield session.send(entry.sender, list(entry.recipients), entry.data())
+                result = yield session.send(entry.sender, list(entry.recipients), data)
                 yield self._settle(entry, dest, result)
         except Exception:
             log.exception("delivery worker for %s failed", dest.key)
+            if entry is not None:
+                self._release(entry)
         finally:
             dest.workers -= 1
             if session is not None:
                 session.quit()
             if dest.ready and not self.stopped:
                 self._kick(dest)
+
+    @defer.inlineCallbacks
+    def _unreadable(self, entry, error):
+        """Reading ``entry``'s queue file failed: try again later, or set it aside."""
+        failures = self.read_failures[entry.id] = self.read_failures.get(entry.id, 0) + 1
+        try:
+            if failures < self.max_read_failures:
+                delay = self.policy.delay(failures)
+                self.events.emit("read_failed", entry.msgid, id=entry.id, error=str(error),
+                                 failures=failures,
+                                 next_attempt=round(self.clock.seconds() + delay, 3))
+                self.busy.discard(entry.id)
+                self._schedule(entry, delay)
+                return
+            self.events.emit("read_failed", entry.msgid, id=entry.id, error=str(error),
+                             failures=failures)
+            log.error("queue file of %s unreadable %d times (%s): setting it aside",
+                      entry.id, failures, error)
+            self.entries.pop(entry.id, None)
+            self.read_failures.pop(entry.id, None)
+            yield self._on_disk(entry, self.queue.set_aside, entry, str(error))
+            reply = smtpclient.Reply(None, "5.3.0 the queued message became unreadable: %s"
+                                     % error)
+            yield self._bounce(entry, {rcpt: reply for rcpt in entry.recipients}, data=b"")
+        finally:
+            self._release(entry)
 
     @defer.inlineCallbacks
     def _open(self, dest, entry):
@@ -307,15 +352,19 @@ class Scheduler:
             if result.delivered and dest.outage_since is not None:
                 self._recovered(dest)
         finally:
-            self.busy.discard(entry.id)
-            if entry.id in self.entries and entry.id not in self.timers \
-                    and not self.stopped:
-                # a disk operation failed half-way: never strand a queued message
-                log.error("recording the attempt of %s failed: retrying it later", entry.id)
-                self._schedule(entry, self.policy.delay(max(entry.attempts, 1)))
+            self._release(entry)
+
+    def _release(self, entry):
+        """No one works on ``entry`` any more: if it is still queued, it has a timer."""
+        self.busy.discard(entry.id)
+        if entry.id in self.entries and entry.id not in self.timers and not self.stopped:
+            # something failed half-way: never strand a queued message
+            log.error("handling %s failed: retrying it later", entry.id)
+            self._schedule(entry, self.policy.delay(max(entry.attempts, 1)))
 
     @defer.inlineCallbacks
-    def _bounce(self, entry, failures):
+    def _bounce(self, entry, failures, data=None):
+        """Report ``failures`` to the sender; ``data`` is the message (read if None)."""
         diagnostics = [(rcpt, _status(reply), "%s%s" % ("%d " % reply.code if reply.code else "",
                                                          reply.text))
                        for rcpt, reply in failures.items()]
@@ -326,7 +375,8 @@ class Scheduler:
             log.info("not bouncing %s: it is a bounce itself", entry.msgid)
             return
         dsn_msgid = "<dsn-%s-%d@%s>" % (entry.id, entry.attempts, self.self_name)
-        data = yield self.run_blocking(entry.data)
+        if data is None:
+            data = yield self.run_blocking(entry.data)
         dsn = build_dsn(self.self_name, entry.sender, entry.msgid, diagnostics, data,
                         entry.arrived, dsn_msgid, now=self.clock.seconds())
         bounce = yield self.run_blocking(self.queue.enqueue, "", [entry.sender], dsn,

@@ -16,7 +16,8 @@ from twisted.internet import defer, threads
 from servers.common import smtpclient
 from servers.common.durable import write_atomic
 from servers.common.mx_lookup import MXError, MXResolver
-from servers.common.provision_proto import read_secret, request_provision
+from servers.common.endpoints import parse_host_port
+from servers.common.provision_proto import parse_action, read_secret, request_provision
 from servers.relay.backoff import RetryPolicy
 from servers.relay.recovery import Recovery, Sites, tcp_probe
 from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
@@ -25,24 +26,6 @@ from servers.relay.scheduler import Scheduler
 log = logging.getLogger(__name__)
 
 PID_FILE = "relay.pid"
-
-
-def parse_host_port(text):
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError("expected HOST:PORT, got %r" % text)
-    return host, int(port)
-
-
-def parse_action(text):
-    """"recreate:mx1" -> {"action": "recreate", "name": "mx1"};
-    "create:dc2" -> {"action": "create", "dc": "dc2"}."""
-    action, _, arg = text.partition(":")
-    if action == "recreate" and arg:
-        return {"action": "recreate", "name": arg}
-    if action == "create" and arg:
-        return {"action": "create", "dc": arg}
-    raise ValueError("--provision-action must be recreate:NAME or create:DC, not %r" % text)
 
 
 class SchedulerService(service.Service):

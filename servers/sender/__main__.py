@@ -8,6 +8,7 @@ import time
 from twisted.internet import defer, task
 
 from servers.common import smtpclient
+from servers.common.endpoints import host_port_arg
 from servers.common.events import EventLog, default_host
 from servers.common.mx_lookup import MXResolver
 from servers.sender.compose import build_message, message_id
@@ -16,19 +17,12 @@ from servers.sender.sender import Ledger, Sender
 log = logging.getLogger("servers.sender")
 
 
-def host_port(text):
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected ADDR:PORT, got %r" % text)
-    return host, int(port)
-
-
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m servers.sender",
         description="Send COUNT messages to ADDR like an MTA: MX lookup through the lab DNS, "
                     "hosts in preference order, fallback; a ledger line for every 250.")
-    p.add_argument("--dns", type=host_port, required=True, metavar="ADDR:PORT",
+    p.add_argument("--dns", type=host_port_arg, required=True, metavar="ADDR:PORT",
                    help="the DNS server to ask for MX records")
     p.add_argument("--to", required=True, metavar="ADDR", help="recipient address")
     p.add_argument("--count", type=int, default=1, metavar="N")

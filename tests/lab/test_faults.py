@@ -8,6 +8,7 @@ import tempfile
 import pytest
 from mininet.topo import Topo
 
+from lab import ROOT
 from lab.clean import clean_unlocked, leftovers
 from lab.faults.api import FaultRefused, start_fault
 from lab.faults.fault_cli import run_fault_command
@@ -23,7 +24,6 @@ ECHO = os.path.join(HERE, "echo_server.py")
 SLOW_CLIENT = os.path.join(HERE, "slow_smtp_client.py")
 PROBE = os.path.join(HERE, "connect_probe.py")
 PY = sys.executable
-ROOT = os.path.dirname(os.path.dirname(HERE))
 H1, H2, H3 = "10.9.0.1", "10.9.0.2", "10.9.0.3"
 
 

@@ -1,8 +1,9 @@
 """Running mx and relay processes on loopback, and reading what they did."""
 import os
-import subprocess
 
 from servers.common.events import read_events
+from servers.mx.maildir import messages_under
+from servers.relay.queue import SUFFIX
 from tests.support import ServerProcess
 
 
@@ -39,28 +40,8 @@ def events_of(proc, name):
 
 
 def maildir_files(maildir):
-    found = []
-    for root, dirs, files in os.walk(maildir):
-        if os.path.basename(root) == "new":
-            found.extend(os.path.join(root, f) for f in files)
-    return found
+    return [path for _, path in messages_under(maildir)]
 
 
 def queue_files(queue_dir):
-    return [f for f in os.listdir(queue_dir)
-            if not f.startswith(".") and os.path.isfile(os.path.join(queue_dir, f))
-            and f != "relay.pid"]
-
-
-def swaks(port, to="user@lab", sender="alice@x.org", header_msgid=None, server="127.0.0.1"):
-    argv = ["swaks", "--server", server, "--port", str(port), "--to", to, "--from", sender,
-            "--timeout", "10"]
-    if header_msgid:
-        argv += ["--header", "Message-Id: %s" % header_msgid]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=30)
-
-
-def smtp_source(port, messages, sessions, size=1024, to="user@lab", sender="alice@x.org"):
-    argv = ["smtp-source", "-m", str(messages), "-s", str(sessions), "-l", str(size),
-            "-f", sender, "-t", to, "127.0.0.1:%d" % port]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return [f for f in os.listdir(queue_dir) if f.endswith(SUFFIX) and not f.startswith(".")]

@@ -1,10 +1,15 @@
 """The relay and real mx processes on loopback."""
 import collections
 
+import pytest
+
 from lab.wait import wait_until
-from tests.loopback.relay_support import (events_of, maildir_files, queue_files, smtp_source,
-                                          start_mx, start_relay, swaks)
+from tests.loopback.relay_support import (events_of, maildir_files, queue_files, start_mx,
+                                          start_relay)
+from tests.smtp_clients import smtp_source, swaks
 from tests.support import free_port
+
+pytestmark = pytest.mark.needs_cmd("swaks", "smtp-source")
 
 
 def test_relay_delivers_to_mx(tmp_path, procs):
@@ -12,7 +17,7 @@ def test_relay_delivers_to_mx(tmp_path, procs):
     procs.append(mx)
     relay = start_relay(tmp_path, "127.0.0.1:%d" % mx.port)
     procs.append(relay)
-    r = swaks(relay.port, header_msgid="<one@test>")
+    r = swaks(relay.port, msgid="<one@test>")
     assert r.returncode == 0, r.stdout + r.stderr
     wait_until(lambda: maildir_files(mx.maildir), 10, "message in the maildir")
     wait_until(lambda: not queue_files(relay.queue), 10, "relay queue empty")
@@ -34,7 +39,7 @@ def test_mx_down_relay_retries_on_schedule_then_delivers_once(tmp_path, procs):
     relay = start_relay(tmp_path, "127.0.0.1:%d" % mx_port,
                         extra=["--retry-interval", "0.5", "--max-retry-interval", "1"])
     procs.append(relay)
-    assert swaks(relay.port, header_msgid="<retry@test>").returncode == 0
+    assert swaks(relay.port, msgid="<retry@test>").returncode == 0
     wait_until(lambda: len(events_of(relay, "deferred")) >= 3, 10, "three deferrals")
     deferred = events_of(relay, "deferred")[:3]
     gaps = [b["ts"] - a["ts"] for a, b in zip(deferred, deferred[1:])]
@@ -57,7 +62,7 @@ def test_smtp_source_load_all_delivered_none_duplicated(tmp_path, procs):
     relay = start_relay(tmp_path, "127.0.0.1:%d" % mx.port)
     procs.append(relay)
     n = 200
-    src = smtp_source(relay.port, n, 10, size=2000)
+    src = smtp_source(relay.port, n, 10, size=2000, background=True)
     out, err = src.communicate(timeout=60)
     assert src.returncode == 0, err
     wait_until(lambda: len(events_of(relay, "delivered")) >= n, 30, "all delivered")
@@ -74,7 +79,7 @@ def test_kill9_under_load_then_restart_delivers_everything_acknowledged(tmp_path
     mx = start_mx(tmp_path)
     procs.append(mx)
     relay = start_relay(tmp_path, "127.0.0.1:%d" % mx.port)
-    src = smtp_source(relay.port, 2000, 8, size=2000)
+    src = smtp_source(relay.port, 2000, 8, size=2000, background=True)
     wait_until(lambda: len(events_of(relay, "queued")) >= 150, 30, "load under way")
     relay.kill9()
     src.kill()

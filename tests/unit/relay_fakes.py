@@ -19,8 +19,11 @@ class FakeEntry:
         self.next_attempt = arrived
         self.last_error = ""
         self.first_failure = None
+        self.read_error = None       # raised by data() when set
 
     def data(self):
+        if self.read_error is not None:
+            raise self.read_error
         return self._data
 
 
@@ -31,6 +34,7 @@ class FakeQueue:
         self.stored = {}
         self.enqueued = []
         self.saves = 0
+        self.set_aside_ids = []
         self.ids = itertools.count(1)
 
     def enqueue(self, sender, recipients, data, next_hop):
@@ -58,6 +62,11 @@ class FakeQueue:
 
     def remove(self, entry):
         del self.stored[entry.id]
+
+    def set_aside(self, entry, why):
+        self.set_aside_ids.append(entry.id)
+        del self.stored[entry.id]
+        return True
 
 
 class FakeSession:

@@ -6,22 +6,38 @@ import subprocess
 import threading
 
 from servers.mx.maildir import messages_in
+from tests.support import require_cmd
 
 
-def swaks(port, to, sender="a@example.net", msgid=None, extra=()):
-    argv = ["swaks", "--server", "127.0.0.1", "--port", str(port), "--to", to,
-            "--from", sender, "--helo", "client.test", "--timeout", "10"]
+HELO = "client.test"      # given to swaks, or it looks up this machine's name first
+
+
+def swaks_argv(server, port, to, sender="alice@x.org", msgid=None, timeout=10, extra=()):
+    """swaks sending one message; ``--helo`` always, so it never resolves its own name."""
+    argv = ["swaks", "--server", server, "--port", str(port), "--to", to, "--from", sender,
+            "--helo", HELO, "--timeout", str(timeout)]
     if msgid:
         argv += ["--header", "Message-Id: %s" % msgid]
-    return subprocess.run(argv + list(extra), capture_output=True, text=True, timeout=30)
+    return argv + list(extra)
 
 
-def smtp_source(port, messages, sessions=5, size=4096, to="u@example.org",
+def swaks(port, to="user@lab", sender="alice@x.org", msgid=None, server="127.0.0.1",
+          extra=()):
+    require_cmd("swaks")
+    return subprocess.run(swaks_argv(server, port, to, sender, msgid, extra=extra),
+                          capture_output=True, text=True, timeout=30)
+
+
+def smtp_source(port, messages, sessions=5, size=4096, to="user@lab", sender="alice@x.org",
                 background=False):
+    """Postfix's smtp-source: ``messages`` messages of ``size`` bytes over ``sessions``
+    parallel sessions; a CompletedProcess, or the running Popen when ``background``."""
+    require_cmd("smtp-source")
     argv = ["smtp-source", "-s", str(sessions), "-m", str(messages), "-l", str(size),
-            "-f", "a@example.net", "-t", to, "127.0.0.1:%d" % port]
+            "-f", sender, "-t", to, "127.0.0.1:%d" % port]
     if background:
-        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
