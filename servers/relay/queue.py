@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from servers.common.durable import fsync_dir, write_atomic, write_files_synced
+from servers.common.durable import fsync_dir, make_dirs, write_atomic, write_files_synced
 from servers.smtpd.received import find_message_id, header_block
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class Queue:
         self.directory = os.path.abspath(directory)
         self.events = events
         self.clock = clock
-        os.makedirs(self.directory, exist_ok=True)
+        make_dirs(self.directory)
         self._remove_stale_temporaries()
 
     def _path(self, entry_id):
