@@ -367,11 +367,14 @@ class Run:
                                counts["queued"], active))
 
     def _snapshot_queue(self):
-        """What the relay's queue files say on disk now (claims 4 and 12)."""
+        """What the relay's queue files say on disk now (claims 4 and 12).  Its
+        time is when the reading began: a file read then may be rewritten before
+        the reading ends, and must not count as seen after that rewrite."""
+        began = time.time()
         entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
                                      suffix=relay_queue.SUFFIX)
         if entries:
-            self.snapshots.append({"ts": time.time(), "entries": [
+            self.snapshots.append({"ts": began, "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
 
     def _wan_bytes(self):
