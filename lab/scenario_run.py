@@ -15,6 +15,7 @@ import time
 
 from lab import checker, report
 from lab.scenario import fault_plan
+from lab.web.options import watched
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
 
@@ -124,7 +125,7 @@ class Run:
     """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
-                 relay_extra=(), lab_factory=None, switch="lxbr"):
+                 relay_extra=(), lab_factory=None, switch="lxbr", web=None):
         self.scenario = scenario
         self.count = messages or scenario.traffic.count
         self.seed = seed
@@ -134,6 +135,7 @@ class Run:
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
         self.switch = switch
+        self.web = web          # a lab.web LiveView drawing the run, or None
         self.schedule = Schedule(fault_plan(scenario, seed))
         self.handles = {}
         self.failed_faults = []
@@ -157,6 +159,8 @@ class Run:
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
         factory = self.lab_factory or functools.partial(_default_lab, switch=self.switch)
+        if self.web is not None:
+            factory = watched(factory, self.web, s.name)
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
@@ -189,6 +193,8 @@ class Run:
                              extra={"messages": self.count,
                                     "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
                              files=self._files())
+        if self.web is not None:
+            self.web.finish(verdict, self.report_dir)
         self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
                  % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
                     verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
