@@ -207,7 +207,8 @@ class Scheduler:
                         continue
                 self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
                                  server=session.server)
-                result = yield session.send(entry.sender, list(entry.recipients), data)
+                result = yield session.send(entry.sender, list(entry.recipients), data,
+                                            body=entry.body)
                 yield self._settle(entry, dest, result)
         except Exception:
             log.exception("delivery worker for %s failed", dest.key)
@@ -237,9 +238,9 @@ class Scheduler:
                              failures=failures)
             log.error("queue file of %s unreadable %d times (%s): setting it aside",
                       entry.id, failures, error)
-            self.entries.pop(entry.id, None)
-            self.read_failures.pop(entry.id, None)
             yield self._on_disk(entry, self.queue.set_aside, entry, str(error))
+            self.entries.pop(entry.id, None)     # only now: if that failed, it is retried
+            self.read_failures.pop(entry.id, None)
             reply = smtpclient.Reply(None, "5.3.0 the queued message became unreadable: %s"
                                      % error)
             yield self._bounce(entry, {rcpt: reply for rcpt in entry.recipients}, data=b"")
