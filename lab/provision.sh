@@ -28,6 +28,7 @@ packages=(
     bind9-dnsutils     # dig, nsupdate
     swaks              # SMTP test client
     postfix            # a peer: interop tests and `maillab bench relay`
+    chromium chromium-driver   # headless browser tests of the live page
 )
 for arg in "$@"; do
     case "$arg" in

@@ -159,9 +159,11 @@ def mx_argv(info, workdir, domains=(MAIL_DOMAIN,), extra=()):
     return argv + list(extra)
 
 
-def relay_argv(info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,), extra=()):
+def relay_argv(info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,), extra=(),
+               sites=None):
     """``provisioner``: (endpoint 'unix:PATH', secret file) or None; given to the
-    relay only with a provisioning policy in ``extra`` (--provision-after)."""
+    relay only with a provisioning threshold in ``extra`` (--provision-after),
+    with ``sites`` (the data centers file its recovery policy probes)."""
     argv = [PYTHON, "-m", "servers.relay"]
     for d in domains:
         argv += ["--domain", d]
@@ -171,6 +173,8 @@ def relay_argv(info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,)
              "--self-name", info.fqdn]
     if provisioner and "--provision-after" in extra:
         argv += ["--provisioner", provisioner[0], "--provisioner-secret", provisioner[1]]
+        if sites:
+            argv += ["--sites", sites]
     return argv + list(extra)
 
 
@@ -191,9 +195,9 @@ def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
 
 
 def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
-                  extra=()):
+                  extra=(), sites=None):
     return Service("relay", host, relay_argv(info, workdir, dns_addr, provisioner, domains,
-                                             extra), workdir, SMTP_PORT, info.ip)
+                                             extra, sites), workdir, SMTP_PORT, info.ip)
 
 
 def sender_service(host, workdir, dns_addr, to, count, extra=()):

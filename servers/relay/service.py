@@ -22,8 +22,10 @@ from servers.common.durable import write_atomic
 from servers.common.mx_lookup import MXError, MXResolver
 from servers.common.endpoints import parse_host_port
 from servers.common.provision_proto import parse_action, read_secret, request_provision
-from servers.relay import backoff
+from servers.relay import backoff, routes
 from servers.relay.backoff import RetryPolicy
+from servers.relay.recovery import Recovery, Sites, tcp_probe
+from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
 from servers.relay.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -62,9 +64,24 @@ def build_parser():
                    help="where to ask for a new messaging server")
     p.add_argument("--provisioner-secret", metavar="FILE", help="hex secret shared with it")
     p.add_argument("--provision-after", type=float, default=None, metavar="S",
-                   help="ask the provisioner once a destination has been down this long")
-    p.add_argument("--provision-action", default="recreate:mx1",
-                   metavar="recreate:NAME|create:DC", help="what to ask for (default %(default)s)")
+                   help="decide how to recover a messaging server once it has been down "
+                        "this long")
+    p.add_argument("--sites", metavar="FILE",
+                   help="the data centers (JSON: name, subnet, router and hosts to probe): "
+                        "what the recovery policy probes and where it may ask for a server")
+    p.add_argument("--recreate-deadline", type=float, default=10.0, metavar="S",
+                   help="a provisioner request, and a re-created server answering, must "
+                        "take less than this, or the policy looks elsewhere (default %(default)s)")
+    p.add_argument("--probe-timeout", type=float, default=1.0, metavar="S",
+                   help="a router or host that neither accepts nor refuses a connection "
+                        "within this is down (default %(default)s)")
+    p.add_argument("--route-lifetime", type=float, default=routes.DEFAULT_LIFETIME, metavar="S",
+                   help="a learned route (mail for a dead server sent to its replacement) "
+                        "expires after this (default %(default)s s)")
+    p.add_argument("--keep-routes", action="store_true",
+                   help="keep learned routes when the replaced server is back (default: undo them)")
+    p.add_argument("--provision-action", default=None, metavar="recreate:NAME|create:DC",
+                   help="override the recovery policy: always ask for this")
     p.add_argument("--self-name", metavar="NAME",
                    help="this relay's MX host name: its MX level and worse are never used")
     p.add_argument("--recipients", metavar="FILE", help="accept only these addresses")
@@ -95,10 +112,13 @@ def check_args(p, args):
             parse_host_port(args.next_hop)
         if args.dns:
             parse_host_port(args.dns)
-        if args.provisioner:
+        if args.provision_action:
             parse_action(args.provision_action)
+        if args.provisioner:
             if not args.provisioner_secret or args.provision_after is None:
                 p.error("--provisioner needs --provisioner-secret and --provision-after")
+            if not args.provision_action and not args.sites:
+                p.error("the recovery policy needs --sites (or --provision-action to override it)")
     except ValueError as e:
         p.error(str(e))
 
@@ -128,7 +148,14 @@ def check_config(args):
         except ValueError:
             raise ValueError("provisioner secret %s: not hex text" % args.provisioner_secret) \
                 from None
-        checked.append("provisioner %s, %s" % (args.provisioner, args.provision_action))
+        if args.sites:
+            readable_file(args.sites, "sites file")
+            try:
+                Sites.load(args.sites)
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError("sites file %s: %s" % (args.sites, e)) from None
+        checked.append("provisioner %s (%s)" % (args.provisioner,
+                                                args.provision_action or "recovery policy"))
     if args.recipients:
         readable_file(args.recipients, "recipients file")
         checked.append("recipients file %s" % args.recipients)
@@ -203,8 +230,9 @@ def make_service(args, reactor):
                                   command_timeout=args.command_timeout,
                                   data_timeout=args.command_timeout * 2)
 
-    provision = None
-    if args.provisioner:
+    provision = recovery = None
+    if args.provisioner and args.provision_action:
+        # the fixed action (an exercise's override): one request per outage
         secret = read_secret(args.provisioner_secret)
         request = parse_action(args.provision_action)
         action = request.pop("action")
@@ -212,6 +240,19 @@ def make_service(args, reactor):
         def provision():
             return request_provision(args.provisioner, secret, action, reactor=reactor,
                                      requester=hostname, **request)
+    elif args.provisioner:
+        secret = read_secret(args.provisioner_secret)
+
+        def ask(action, **fields):
+            return request_provision(args.provisioner, secret, action, reactor=reactor,
+                                     requester=hostname, timeout=args.recreate_deadline,
+                                     **fields)
+        recovery = Recovery(reactor, tcp_probe(reactor), ask, events, Sites.load(args.sites),
+                            threshold=args.provision_after,
+                            recreate_deadline=args.recreate_deadline,
+                            probe_timeout=args.probe_timeout,
+                            watch_interval=args.retry_interval,
+                            restore_routes=not args.keep_routes)
 
     def bounce_hop(sender):
         return args.next_hop or "mx:" + sender.rpartition("@")[2]
@@ -220,7 +261,9 @@ def make_service(args, reactor):
                           open_session, run_blocking=threads.deferToThread,
                           self_name=args.self_name or hostname, bounce_hop=bounce_hop,
                           provision=provision, provision_after=args.provision_after,
-                          concurrency=args.concurrency)
+                          concurrency=args.concurrency, recovery=recovery,
+                          routes=Routes(os.path.join(queue.directory, ROUTES_FILE),
+                                        lifetime=args.route_lifetime))
     recipients = None
     if args.recipients:
         from servers.smtpd.recipients import read_recipients_file
