@@ -51,7 +51,8 @@ def test_relay_check_wants_a_usable_queue_and_the_provisioner_secret(tmp_path, c
     assert "queue directory" in capsys.readouterr().err
     assert relay_main(base + ["--queue", str(tmp_path / "q"), "--provisioner", "unix:/x",
                               "--provisioner-secret", str(tmp_path / "nosecret"),
-                              "--provision-after", "1"]) == 2
+                              "--provision-after", "1",
+                              "--provision-action", "recreate:mx1"]) == 2
     assert "provisioner secret" in capsys.readouterr().err
     assert os.listdir(tmp_path) == ["file"]
 
