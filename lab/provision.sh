@@ -29,6 +29,7 @@ packages=(
     swaks              # SMTP test client
     strace             # the tests' check of the servers' fsync order in real system calls
     postfix            # a peer: interop tests and `maillab bench relay`
+    chromium chromium-driver   # headless browser tests of the live page
 )
 for arg in "$@"; do
     case "$arg" in

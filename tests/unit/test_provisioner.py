@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from lab.provisioner import (RATE_BURST, RATE_INTERVAL, Gate, Provisioner, perform, raw_request,
-                             request, validate)
+from lab.provisioner import (RATE_BURST, RATE_INTERVAL, Capacity, Gate, Provisioner, perform,
+                             raw_request, request, validate)
 
 from servers.common.provision_proto import sign
 
@@ -78,7 +78,10 @@ class FakeLab:
             raise ValueError("no such messaging server %s" % name)
         return {"name": name, "ip": "10.0.1.10", "port": 25, "dc": "dc1", "seconds": 0.1}
 
-    def create(self, dc):
+    def dc_of(self, name):
+        return {"mx1": "dc1"}[name]
+
+    def create(self, dc, replaces=None):
         self.calls.append(("create", dc))
         return {"name": "mx3", "ip": "10.0.2.11", "port": 25, "dc": dc, "seconds": 0.2}
 
@@ -109,6 +112,21 @@ def test_over_a_unix_socket_only_authentic_requests_act(tmp_path):
     finally:
         prov.stop()
     assert not os.path.exists(prov.socket_path)
+
+
+def test_capacity_and_down_data_centers_are_refused_with_the_reason():
+    lab = FakeLab()
+    capacity = Capacity(free={"dc1": 0, "dc2": 1}, down=["dc3"])
+    assert perform(lab, {"action": "recreate", "name": "mx1"}, capacity) == {
+        "ok": False, "error": "dc1 has no capacity"}
+    assert perform(lab, {"action": "create", "dc": "dc3"}, capacity) == {
+        "ok": False, "error": "dc3 is down"}
+    assert lab.calls == []
+    assert perform(lab, {"action": "create", "dc": "dc2", "replaces": "mx1"}, capacity)["ok"]
+    assert perform(lab, {"action": "create", "dc": "dc2"}, capacity)["error"] == \
+        "dc2 has no capacity"
+    assert lab.calls == [("create", "dc2")]
+    assert validate({"action": "create", "dc": "dc2", "replaces": 3}) == "replaces must be a name"
 
 
 MALFORMED = [
