@@ -106,29 +106,28 @@ def send_one(port, msgid):
                       b"Message-ID: %s\r\nSubject: traced\r\n\r\nbody\r\n" % msgid.encode())
 
 
-def test_mx_fsyncs_file_renames_fsyncs_directory_then_answers_250(ram_path):
-    trace_path = str(ram_path / "mx.strace")
-    mx = start_mx(ram_path, domain="example.org", under=strace(trace_path))
-    try:
-        send_one(mx.port, "<traced@client>")
-    finally:
-        stop_traced(mx)
-    order = check_order(calls(trace_path), mx.maildir + "/u@example.org/new/")
-    print("mx, system calls in order: write %d, fsync %d, rename %d, fsync new/ %d, 250 %d"
-          % order)
+def traced_mx(ram_path, under):
+    mx = start_mx(ram_path, domain="example.org", under=under)
+    return mx, mx.maildir + "/u@example.org/new/"
 
 
-def test_relay_fsyncs_queue_file_renames_fsyncs_directory_then_answers_250(ram_path):
-    trace_path = str(ram_path / "relay.strace")
+def traced_relay(ram_path, under):
     relay = start_relay(ram_path, "127.0.0.1:9", domain="example.org",
-                        extra=["--retry-interval", "600"], under=strace(trace_path))
+                        extra=["--retry-interval", "600"], under=under)
+    return relay, relay.queue + "/"
+
+
+@pytest.mark.parametrize("start", [traced_mx, traced_relay], ids=["mx", "relay"])
+def test_fsync_file_rename_fsync_directory_then_250(ram_path, start):
+    trace_path = str(ram_path / "server.strace")
+    server, store = start(ram_path, strace(trace_path))
     try:
-        send_one(relay.port, "<traced@client>")
+        send_one(server.port, "<traced@client>")
     finally:
-        stop_traced(relay)
-    order = check_order(calls(trace_path), relay.queue + "/")
-    print("relay, system calls in order: write %d, fsync %d, rename %d, fsync queue/ %d, 250 %d"
-          % order)
+        stop_traced(server)
+    order = check_order(calls(trace_path), store)
+    print("%s, system calls in order: write %d, fsync %d, rename %d, directory fsync %d, 250 %d"
+          % ((start.__name__,) + order))
 
 
 def test_the_check_catches_an_mx_that_answers_before_the_directory_fsync(ram_path):
