@@ -13,6 +13,9 @@ Counting, per (Message-ID, recipient):
 - duplicates: copies beyond the first across all Maildirs;
 - unexpected: in a Maildir but never in a ledger.
 A run fails if lost > 0, duplicates > 0, or mail is still queued.
+
+The ``claim_*`` checks are named after claims 1-19, which docs/design.md
+states one by one with what the lab does for each.
 """
 import dataclasses
 import email.parser

@@ -12,6 +12,7 @@ import glob
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -81,6 +82,7 @@ class Lab:
         self.services = {}          # host name -> Service (one server per host)
         self.generation = {}        # host name -> how many times it was (re)created
         self.provisioner = None
+        self.health_file = None
         self.route_keepers = {}     # node name -> RouteKeeper
         self.timings = {}
         self._sends = 0
@@ -105,15 +107,9 @@ class Lab:
         # the lock first, so that "up" measures the lab and not a wait for another one
         self._stack.enter_context(lab_lock(timeout=LOCK_TIMEOUT))
         t0 = time.monotonic()
-        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         self.rundir = tempfile.mkdtemp(prefix="maillab-run-")
         os.chmod(self.rundir, 0o755)
-        if not self.keep:
-            state.record("dirs", self.rundir)
-        self._stack.callback(self._stop_services)
-        self._stack.callback(self._stop_route_keepers)
-        for node in self.net.hosts:
-            self._keep_routes(node)
+        self._stack.callback(self._remove_rundir)
         # the provisioner's own log: only this process (its thread and the
         # provisioning actions below) writes it
         self.lab_events = EventLog(self.events_path("provisioner"),
@@ -125,25 +121,28 @@ class Lab:
             self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
                                            os.path.join(self.rundir, "provisioner.secret"),
                                            capacity=Capacity(self.capacity, self.dc_down))
+        # every server checks its options and files before any namespace exists
+        servers = self._server_commands()
+        svc.check_configs([(info.name, argv) for info, _, argv in servers])
+        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
+        if not self.keep:   # recorded after running_net's clean start, which sweeps these
+            state.record("dirs", self.rundir)
+        self._stack.callback(self._stop_services)
+        self._stack.callback(self._stop_route_keepers)
+        for node in self.net.hosts:
+            self._keep_routes(node)
+        if self.provisioner is not None:
             self.provisioner.start()
             self._stack.callback(self.provisioner.stop)
-        smtp = [svc.mx_service(self.net.get(info.name), info, self._dir(info.name),
-                               extra=self.mx_args) for info in self.plan.by_role("mx")]
-        relay = self.plan.relay
-        prov = self.provisioner.endpoint if self.provisioner else None
-        smtp.append(svc.relay_service(self.net.get(relay.name), relay, self._dir(relay.name),
-                                      self.dns_addr, provisioner=prov, sites=self.sites_file,
-                                      extra=self.relay_args))
-        for service in smtp:
-            self._start_service(service)
-        if self.health_file:
-            # a health-checking DNS server starts once the servers it probes are
-            # listening, or its first answers (and events) would show them down
-            svc.wait_ready(smtp, self.probe_host, self.start_timeout)
-        dns = self.plan.dns
-        self._start_service(svc.dns_service(self.net.get(dns.name), dns, self._dir(dns.name),
-                                            self.zone_file, self.key_file,
-                                            health=self.health_file, extra=self.dns_args))
+        started = {}
+        for info, kind, argv in servers:
+            if kind == "dns" and self.health_file:
+                # a health-checking DNS server starts once the servers it probes are
+                # listening, or its first answers (and events) would show them down
+                svc.wait_ready(list(started.values()), self.probe_host, self.start_timeout)
+            port = DNS_PORT if kind == "dns" else SMTP_PORT
+            started[info.name] = self._start_service(svc.Service(
+                kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = lab_zone.mx_set(self.plan)
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
@@ -151,6 +150,25 @@ class Lab:
         self.timings["up"] = time.monotonic() - t0
         log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
                  self.timings["up"], self.switches, self.rundir)
+
+    def _server_commands(self):
+        """[(host info, kind, argv)] of the servers at start, the DNS server last."""
+        servers = [(info, "mx", svc.mx_argv(info, self._dir(info.name), extra=self.mx_args))
+                   for info in self.plan.by_role("mx")]
+        relay, dns = self.plan.relay, self.plan.dns
+        prov = self.provisioner.endpoint if self.provisioner else None
+        servers.append((relay, "relay", svc.relay_argv(relay, self._dir(relay.name),
+                                                       self.dns_addr, provisioner=prov,
+                                                       sites=self.sites_file,
+                                                       extra=self.relay_args)))
+        servers.append((dns, "dns", svc.dns_argv(dns, self._dir(dns.name), self.zone_file,
+                                                 self.key_file, health=self.health_file,
+                                                 extra=self.dns_args)))
+        return servers
+
+    def _remove_rundir(self):
+        if not self.keep:
+            shutil.rmtree(self.rundir, ignore_errors=True)
 
     def _stop_services(self):
         for service in reversed(list(self.services.values())):

@@ -118,10 +118,10 @@ class Capacity:
 class Gate:
     """Authentication and validation of requests, apart from any socket or lab."""
 
-    def __init__(self, secret, clock=time.time, rate_limit=None):
+    def __init__(self, secret, now=time.time, rate_limit=None):
         self.secret = secret
-        self.clock = clock
-        self.started = clock()
+        self.now = now
+        self.started = now()
         self.seen = {}      # nonce -> ts
         self.rate_limit = rate_limit or RateLimit()
 
@@ -142,7 +142,7 @@ class Gate:
             return None, "request is not JSON"
         if not isinstance(request, dict):
             return None, "request is not a JSON object"
-        now = self.clock()
+        now = self.now()
         for nonce, ts in list(self.seen.items()):
             if now - ts > NONCE_KEEP:
                 del self.seen[nonce]

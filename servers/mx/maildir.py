@@ -71,10 +71,10 @@ def _safe_host(hostname):
 class Maildirs:
     """All the recipients' Maildirs under one root, with the dedup record."""
 
-    def __init__(self, root, hostname="localhost", clock=time.time, dedup_limit=DEDUP_LIMIT):
+    def __init__(self, root, hostname="localhost", now=time.time, dedup_limit=DEDUP_LIMIT):
         self.root = os.path.abspath(root)
         self.hostname = _safe_host(hostname)
-        self.clock = clock
+        self.now = now
         self.dedup_limit = dedup_limit
         make_dirs(self.root)
         self._delivered = collections.OrderedDict()     # (delivery id, rcpt), oldest first
@@ -142,7 +142,7 @@ class Maildirs:
         self._known_dirs.add(rcpt)
 
     def _file_name(self, ident):
-        now = self.clock()
+        now = self.now()
         return "%d.M%dP%dQ%d.%s,I=%s" % (
             int(now), int((now % 1) * 1e6), os.getpid(), next(_counter), self.hostname, ident)
 

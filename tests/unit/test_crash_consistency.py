@@ -156,7 +156,7 @@ def maildir_contents(root):
 
 
 def mx_factory(root, clock, thread):
-    storage = MaildirStorage(Maildirs(root, HOST, clock=clock.seconds), Recorder(),
+    storage = MaildirStorage(Maildirs(root, HOST, now=clock.seconds), Recorder(),
                              run_in_thread=thread)
     return ReceiveFactory(RecipientPolicy(["example.org"]), storage, HOST, clock=clock)
 
@@ -267,7 +267,7 @@ def queued(directory):
 
 
 def relay_factory(directory, clock, thread):
-    return build_inbound_factory(["example.org"], Queue(directory, clock=clock.seconds),
+    return build_inbound_factory(["example.org"], Queue(directory, now=clock.seconds),
                                  Recorder(), None, hostname="relay.lab", next_hop=NEXT_HOP,
                                  clock=clock, run_in_thread=thread)
 
@@ -340,7 +340,7 @@ class MarkingNetwork(FakeNetwork):
 def deliver_all(directory, clock, network):
     """Start the relay's scheduler on the queue (as the service does at
     start) and let it run until the queue is empty."""
-    queue = Queue(directory, clock=clock.seconds)
+    queue = Queue(directory, now=clock.seconds)
     scheduler = Scheduler(queue, RetryPolicy(2, 8, 600), Recorder(), clock, network.resolve,
                           network.open_session, run_blocking=run_now)
     for entry in queue.entries():
@@ -356,7 +356,7 @@ def relay_delivery_scenario(disk):
     root.mkdir()
     clock = task.Clock()
     clock.advance(1_700_000_000)
-    queue = Queue(str(root / "queue"), clock=clock.seconds)
+    queue = Queue(str(root / "queue"), now=clock.seconds)
     sent = {}
     for i, (msgid, rcpts, body) in enumerate(MESSAGES):
         data = ("Message-ID: %s\nSubject: %d\n\n%s" % (msgid, i, body)).encode()
