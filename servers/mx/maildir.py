@@ -36,7 +36,8 @@ import os
 import re
 import time
 
-from servers.common.durable import fsync_dir, fsync_dirs, make_dirs, write_atomic, write_files_synced
+from servers.common.durable import (fsync_dir, fsync_dirs, make_dirs, write_atomic,
+                                    write_files_synced)
 
 log = logging.getLogger(__name__)
 
