@@ -14,6 +14,7 @@ and the promises are checked:
 - the start-up code does not fail on what it finds.
 """
 import email.parser
+import json
 import os
 import shutil
 
@@ -21,7 +22,7 @@ import pytest
 
 from twisted.internet import task
 
-from servers.mx.maildir import Maildirs, messages_in
+from servers.mx.maildir import DEDUP_FILE, Maildirs, messages_in
 from servers.mx.storage import MaildirStorage
 from servers.relay.backoff import RetryPolicy
 from servers.relay.inbound import build_inbound_factory
@@ -29,7 +30,8 @@ from servers.relay.queue import Queue, message_id_of
 from servers.relay.scheduler import Scheduler
 from servers.smtpd.protocol import ReceiveFactory
 from servers.smtpd.recipients import RecipientPolicy
-from tests.unit.crash_fs import FsRecorder, every_crash_state, materialize
+from tests.unit.crash_fs import (FsRecorder, crash_states, durable_sets, every_crash_state,
+                                 materialize)
 from tests.unit.relay_fakes import FakeNetwork, Recorder
 from tests.unit.smtp_dialogue import Session, envelope, message
 from tests.unit.thread_runner import ManualThread, run_now
@@ -227,6 +229,18 @@ def mx_scenario(ram_path):
 def test_mx_power_loss_at_every_point_of_receive_to_maildir(ram_path):
     recording, (points, states) = mx_scenario(ram_path)
     report("mx receive -> Maildir", recording, points, states)
+
+
+def test_mx_dedup_record_survives_a_power_loss_once_every_message_is_acknowledged(ram_path):
+    root = str(ram_path / "disk")
+    os.mkdir(root)
+    messages = [MESSAGES[0], MESSAGES[3]]      # one mailbox, made before the record is
+    recording = record_mx(root, messages)
+    *_, (point, durable) = durable_sets(recording.ops)
+    tree = crash_states(recording, point, durable)["synced only"]
+    assert "mail/" + DEDUP_FILE in tree, "the dedup record's name was never made durable"
+    records = [json.loads(line) for line in tree["mail/" + DEDUP_FILE].splitlines()]
+    assert len(records) == len(messages)
 
 
 def test_mx_killed_at_every_point_restarted_then_power_loss(ram_path):
