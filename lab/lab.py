@@ -373,7 +373,22 @@ class Lab:
             if name in self.mx_removed:     # a replacement had taken its MX away
                 self._dns_update(host, adds=[lab_zone.mx_record(name)])
                 self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="recreated")
             return self._created(info, time.monotonic() - t0, action="recreate")
+
+    def returned(self, name):
+        """Messaging server ``name`` answers again after a replacement took its MX
+        record out of DNS: list it again."""
+        with self._mutex:
+            info = self.plan.host(name)
+            self.dc_of(name)
+            restored = name in self.mx_removed
+            if restored:
+                self._dns_update(self.net.get(self.plan.dns.name),
+                                 adds=[lab_zone.mx_record(name)])
+                self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="returned")
+            return {"name": name, "ip": info.ip, "dc": info.dc, "mx_restored": restored}
 
     def create(self, dc, replaces=None):
         """A new messaging server in data center ``dc``, added to DNS (A and MX);

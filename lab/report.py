@@ -323,7 +323,9 @@ def write(directory, scenario, verdict, evidence, seed=None, extra=None, files=(
     paths = {name: os.path.join(directory, name)
              for name in ("report.json", "report.md", "timeline.png")}
     with open(paths["report.json"], "w", encoding="utf-8") as f:
-        json.dump(report_dict(scenario, verdict, seed, extra), f, indent=2)
+        json.dump(report_dict(scenario, verdict, seed,
+                              dict(extra or {}, recovery=recovery_story(evidence.events))),
+                  f, indent=2)
         f.write("\n")
     with open(paths["report.md"], "w", encoding="utf-8") as f:
         f.write(markdown(scenario, verdict, evidence, seed, files))

@@ -63,6 +63,7 @@ class FakeProvisioner:
         return defer.succeed(reply)
 
 
+RETURNED = {"ok": True, "name": "mx1", "ip": "10.0.1.10", "dc": "dc1", "mx_restored": True}
 CREATED_DC2 = {"ok": True, "name": "mx3", "ip": "10.0.2.11", "port": 25, "dc": "dc2"}
 RECREATED = {"ok": True, "name": "mx1", "ip": "10.0.1.10", "port": 25, "dc": "dc1"}
 
@@ -241,7 +242,8 @@ def test_nobody_can_take_over_then_decides_again():
 
 
 def test_a_replaced_server_that_returns_has_its_routes_undone():
-    rec, sched, prov, events, clock, outcomes, _ = make({"create": CREATED_DC2},
+    rec, sched, prov, events, clock, outcomes, _ = make({"create": CREATED_DC2,
+                                                          "returned": RETURNED},
                                                          probes={"10.0.1.1:25": TIMEOUT})
     rec.failed(MX1, "mx1.lab.example.org.")
     clock.advance(3)
@@ -253,18 +255,20 @@ def test_a_replaced_server_that_returns_has_its_routes_undone():
     restore = events.named("recovery_decision")[-1]
     assert restore["decision"] == "restore" and "routes to 10.0.2.11:25 undone" in restore["story"]
     assert [e["how"] for e in events.named("recovered")] == ["returned"]
+    assert prov.calls[-1] == {"action": "returned", "name": "mx1"}   # DNS lists it again
     clock.advance(10)
     assert rec.outages == {}
 
 
 def test_the_policy_may_keep_routes_when_a_server_returns():
-    rec, sched, prov, events, clock, *_ = make({"create": CREATED_DC2},
-                                               probes={"10.0.1.1:25": TIMEOUT},
-                                               restore_routes=False)
+    rec, sched, prov, events, clock, *_ = make(
+        {"create": CREATED_DC2, "returned": {"ok": False, "error": "mx1 is not known"}},
+        probes={"10.0.1.1:25": TIMEOUT}, restore_routes=False)
     rec.failed(MX1, "mx1.lab.example.org.")
     clock.advance(3)
     rec.succeeded(MX1)                 # the scheduler reached it itself
     assert sched.restored == [] and sched.back == [MX1]
+    assert events.named("provision_failed")[-1]["error"] == "mx1 is not known"
     assert "mail stays with 10.0.2.11:25" in events.named("recovery_decision")[-1]["story"]
 
 
