@@ -8,10 +8,11 @@ lines, NUL and 8-bit bytes, bare CR or LF for CRLF, a line repeated up to
 out of order, DATA content before the 354: bad pipelining), bytes flipped.
 A session left valid must get a 250 for each message a correct server
 accepts (legal parameters, a local recipient, no line over 998 octets once
-unstuffed) up to its first refused one. It is sent pipelined, in random chunks, sometimes dribbled (a slow client),
-and it ends one of two ways: cut anywhere (a disconnect mid-command or in DATA
-without its end) or with a terminator that ends any DATA and QUITs, after
-which the server must close the connection.
+unstuffed) up to its first refused one.  A session is sent pipelined, in
+random chunks, sometimes dribbled (a slow client), and it ends one of two
+ways: cut anywhere (a disconnect mid-command or in DATA without its end) or
+with a terminator that ends any DATA and QUITs, after which the server must
+close the connection.
 
 Each message gets a Message-ID unique in the run, filled in when it is sent,
 so that no two messages are one message to the Maildir's dedupe.

@@ -197,6 +197,7 @@ def test_relay_survives_fuzzed_sessions_and_keeps_every_accepted_message(ram_pat
         queued.update(i for host, i in received_ids(entry.data()) if host == b"relay.lab")
     lost = set(stored) - relayed - queued
     report("relay", count, figures, stored, lost)
-    assert not lost, "got a 250 from the relay, neither queued nor delivered: %s" % sorted(lost)[:10]
+    assert not lost, "got a 250 from the relay, neither queued nor delivered: %s" % (
+        sorted(lost)[:10])
     assert not os.path.exists(os.path.join(relay.queue, CORRUPT_DIR))
     mailboxes_only_in_our_domain(mx.maildir)
