@@ -94,9 +94,14 @@ def relay_args(scenario, extra=()):
             "--command-timeout", str(r.command_timeout)]
     if r.give_up:
         args += ["--give-up", str(r.give_up)]
+    if r.provision_after:
+        args += ["--provision-after", str(r.provision_after)]
     if r.provision_action:
-        args += ["--provision-after", str(r.provision_after),
-                 "--provision-action", r.provision_action]
+        args += ["--provision-action", r.provision_action]
+    if r.recreate_deadline:
+        args += ["--recreate-deadline", str(r.recreate_deadline)]
+    if r.route_lifetime:
+        args += ["--route-lifetime", str(r.route_lifetime)]
     return args + list(extra)
 
 
@@ -213,7 +218,7 @@ class Run:
             now = self.now()
             self._step_faults(now)
             self._note_anchors(now)
-            if self.scenario.relay.provision_action:
+            if self.scenario.relay.provision_after:
                 self._snapshot_queue()
             senders_done = all(not sd.alive() for sd in self.senders)
             if senders_done and "traffic_done" not in self.anchors:
@@ -368,11 +373,14 @@ class Run:
                                counts["queued"], active))
 
     def _snapshot_queue(self):
-        """What the relay's queue files say on disk now (claims 4 and 12)."""
+        """What the relay's queue files say on disk now (claims 4 and 12).  Its
+        time is when the reading began: a file read then may be rewritten before
+        the reading ends, and must not count as seen after that rewrite."""
+        began = time.time()
         entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
                                      suffix=relay_queue.SUFFIX)
         if entries:
-            self.snapshots.append({"ts": time.time(), "entries": [
+            self.snapshots.append({"ts": began, "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
 
     def _wan_bytes(self):
@@ -438,8 +446,9 @@ def _default_lab(scenario, relay_argv, switch="lxbr"):
     d = scenario.dns
     health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
         if d.mode == "health-checked" else False
-    return Lab(scenario.topology, switch=switch, dns_health=health,
-               relay_args=relay_argv, provisioner=bool(scenario.relay.provision_action))
+    return Lab(scenario.topology, switch=switch, dns_health=health, mx_hosts=d.mx,
+               relay_args=relay_argv, provisioner=bool(scenario.relay.provision_after),
+               capacity=scenario.provisioner.capacity, dc_down=scenario.provisioner.down)
 
 
 def run(scenario, **kwargs):
