@@ -89,7 +89,7 @@ HEADER_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
 COMPRESSION_LOOPS = [
     HEADER_ONE_QUESTION + b"\xc0\x0c\x00\x01\x00\x01",                      # points at itself
     HEADER_ONE_QUESTION + b"\x01a\xc0\x0e\x00\x01\x00\x01",                # a -> a -> ...
-    HEADER_ONE_QUESTION + b"\xc0\x0e\xc0\x0c\x00\x01\x00\x01",            # two pointing at each other
+    HEADER_ONE_QUESTION + b"\xc0\x0e\xc0\x0c\x00\x01\x00\x01",          # two point at each other
     HEADER_ONE_QUESTION + b"\x01a" * 120 + b"\xc0\x0c\x00\x01\x00\x01",    # past 255 octets
     HEADER_ONE_QUESTION + b"\xc0\xff\x00\x01\x00\x01",                      # points past the end
 ]
@@ -104,7 +104,7 @@ def tcp_streams(rng, count):
         lambda: (frame(rng.choice(valid)), 1),
         lambda: (b"".join(frame(rng.choice(valid)) for _ in range(5)), 5),     # pipelined
         lambda: (struct.pack("!H", len(rng.choice(valid)) + rng.randint(1, 500))
-                 + rng.choice(valid), 0),                                       # says more, then EOF
+                 + rng.choice(valid), 0),                               # says more, then EOF
         lambda: (struct.pack("!H", rng.randint(1, 11)) + rng.choice(valid), 0),  # says less
         lambda: (struct.pack("!H", 0) + frame(rng.choice(valid)), 0),          # empty message
         lambda: (struct.pack("!H", 65535) + bytes(rng.randrange(256) for _ in range(65535)), 0),
