@@ -4,17 +4,10 @@ queue.jsonl, pcaps/*.pcap), with known answers."""
 import json
 import os
 
-T0 = 1_700_000_000.0
+from tests.unit.run_fixtures import T0, ev
+
 CLIENT, RELAY, MX1, DNS = "10.0.0.10", "10.0.1.3", "10.0.1.10", "10.0.1.2"
 MX1_MAC = "02:00:0a:00:01:0a"
-
-
-def ev(t, host, service, event, msgid=None, **fields):
-    e = {"ts": T0 + t, "host": host, "service": service, "event": event}
-    if msgid:
-        e["msgid"] = msgid
-    e.update(fields)
-    return e
 
 
 def _jsonl(path, rows):

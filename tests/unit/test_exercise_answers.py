@@ -144,3 +144,29 @@ def test_every_exercise_loads_and_the_workbook_covers_every_fault_and_claim_grou
 def test_an_unknown_answer_function_is_refused(tmp_path):
     with pytest.raises(catalog.ExerciseError, match="no answer function"):
         catalog._question("x.toml", 0, {"key": "k", "question": "q", "compute": "guess"})
+
+
+def test_the_commands_list_print_solve_and_check(tmp_path, capsys):
+    from lab import maillab_cli
+    assert maillab_cli.main(["exercises"]) == 0
+    listing = capsys.readouterr().out
+    assert "Fallback to the backup MX" in listing and "blackhole" in listing
+    assert maillab_cli.main(["exercise", "answers", "2"]) == 0
+    assert 'relay_held = ""' in capsys.readouterr().out
+    report = runs.failover_run(tmp_path / "run")
+    assert maillab_cli.main(["exercise", "solve", "2", "--report", report]) == 0
+    solved = capsys.readouterr().out
+    assert "relay_held = 3" in solved and "sender_syns_lost = 2" in solved
+    answers = tmp_path / "answers.toml"
+    answers.write_text("direct_to_mx1 = 2\nrelay_held = 3\nfailover_seconds = 1.3\n"
+                       "sender_syns_lost = 2\ndropped_packets = 11\n")
+    args = ["exercise", "check", "2", "--report", report, "--answers", str(answers)]
+    assert maillab_cli.main(args) == 0
+    assert "5 of 5 right" in capsys.readouterr().out
+    answers.write_text("direct_to_mx1 = 2\nrelay_held = 4\n")
+    assert maillab_cli.main(args) == 1
+    out = capsys.readouterr().out
+    assert "WRONG" in out and "relay_held" in out and "NOT ANSWERED" in out
+    assert maillab_cli.main(["exercise", "check", "2", "--report", str(tmp_path),
+                             "--answers", str(answers)]) == 2
+    assert maillab_cli.main(["exercise", "99"]) == 2
