@@ -384,3 +384,12 @@ def test_scheduler_flushes_at_once_when_the_server_is_recreated_in_place():
     clock.advance(0)
     assert not queue.stored and events.named("rerouted") == []
     assert [t for *_, t in net.delivered] == [1003] * 3       # not after the backoff
+
+
+def test_the_lab_plan_gives_the_sites_the_policy_reads():
+    from topologies.addressing import build_plan
+    sites = Sites.from_dict(build_plan(dcs=2, mx_per_dc=(1, 1)).sites())
+    dc1, dc2 = sites.of(MX1), sites.of(MX2)
+    assert (dc1.name, dc1.router, dc1.hosts) == ("dc1", "10.0.1.1:7",
+                                                 {"dns1": "10.0.1.2:53", "mx1": MX1})
+    assert (dc2.name, dc2.router, dc2.hosts) == ("dc2", "10.0.2.1:7", {"mx2": MX2})
