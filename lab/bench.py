@@ -16,10 +16,10 @@ import sys
 import tempfile
 import time
 
+from lab import ROOT
 from lab.lock import lab_lock
 from lab.wait import wait_until
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOMAIN = "lab"
 
 

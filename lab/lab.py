@@ -10,19 +10,22 @@ topology scripts, the lab tests and the scenarios all use it::
 import contextlib
 import glob
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
 import time
 
 from lab import services as svc
-from lab import lab_zone, state
+from lab import ROOT, lab_zone, state
 from lab.lock import lab_lock
-from lab.net import running_net
+from lab.net import describe_switches, prepare_host, running_net
 from lab.routes import RouteKeeper
-from lab.wait import wait_until
+from lab.wait import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
+from servers.mx.maildir import messages_under
 from topologies.base import host_params
 from topologies.nodes import plain_logger
 from topologies.addressing import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
@@ -50,15 +53,22 @@ class Lab:
     ``dns_args`` (extra command-line options), ``provisioner`` (run it),
     ``fresh_disk`` (a re-created mx gets an empty Maildir, as a new machine
     would; False keeps its predecessor's, a shared store), ``keep`` (leave
-    the run directory for inspection).
+    the run directory for inspection), ``capacity`` ({dc: how many more
+    servers the provisioner may put there}) and ``dc_down`` (data centers it
+    refuses), ``mx_hosts`` (the messaging servers listed as MX; default mx1).
     """
 
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
                  mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
-                 start_timeout=svc.START_TIMEOUT, **topo_opts):
+                 start_timeout=svc.START_TIMEOUT, capacity=None, dc_down=(), mx_hosts=None,
+                 **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
+        if mx_hosts:
+            self.plan.mail_exchangers = list(mx_hosts)
+        self.capacity, self.dc_down = capacity, dc_down
+        self.mx_removed = set()     # servers whose MX a replacement took out of DNS
         self.switch = switch
         self.dns_health = dns_health
         self.relay_args, self.mx_args, self.dns_args = relay_args, mx_args, dns_args
@@ -71,6 +81,7 @@ class Lab:
         self.services = {}          # host name -> Service (one server per host)
         self.generation = {}        # host name -> how many times it was (re)created
         self.provisioner = None
+        self.health_file = None
         self.route_keepers = {}     # node name -> RouteKeeper
         self.timings = {}
         self._sends = 0
@@ -95,47 +106,68 @@ class Lab:
         # the lock first, so that "up" measures the lab and not a wait for another one
         self._stack.enter_context(lab_lock(timeout=LOCK_TIMEOUT))
         t0 = time.monotonic()
-        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         self.rundir = tempfile.mkdtemp(prefix="maillab-run-")
         os.chmod(self.rundir, 0o755)
-        if not self.keep:
+        self._stack.callback(self._remove_rundir)
+        # the provisioner's own log: only this process (its thread and the
+        # provisioning actions below) writes it
+        self.lab_events = EventLog(self.events_path("provisioner"),
+                                   service="provisioner", host="provisioner")
+        self._write_dns_files()
+        self.sites_file = self._write_sites()
+        if self.with_provisioner:
+            from lab.provisioner import Capacity, Provisioner
+            self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
+                                           os.path.join(self.rundir, "provisioner.secret"),
+                                           capacity=Capacity(self.capacity, self.dc_down))
+        # every server checks its options and files before any namespace exists
+        servers = self._server_commands()
+        svc.check_configs([(info.name, argv) for info, _, argv in servers])
+        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
+        if not self.keep:   # recorded after running_net's clean start, which sweeps these
             state.record("dirs", self.rundir)
         self._stack.callback(self._stop_services)
         self._stack.callback(self._stop_route_keepers)
         for node in self.net.hosts:
             self._keep_routes(node)
-        self.lab_events = EventLog(os.path.join(self.rundir, "lab-events.jsonl"),
-                                   service="provisioner", host="lab")
-        self._write_dns_files()
-        if self.with_provisioner:
-            from lab.provisioner import Provisioner
-            self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
-                                           os.path.join(self.rundir, "provisioner.secret"))
+        if self.provisioner is not None:
             self.provisioner.start()
             self._stack.callback(self.provisioner.stop)
-        smtp = [svc.mx_service(self.net.get(info.name), info, self._dir(info.name),
-                               extra=self.mx_args) for info in self.plan.by_role("mx")]
-        relay = self.plan.relay
-        prov = self.provisioner.endpoint if self.provisioner else None
-        smtp.append(svc.relay_service(self.net.get(relay.name), relay, self._dir(relay.name),
-                                      self.dns_addr, provisioner=prov, extra=self.relay_args))
-        for service in smtp:
-            self._start_service(service)
-        if self.health_file:
-            # a health-checking DNS server starts once the servers it probes are
-            # listening, or its first answers (and events) would show them down
-            svc.wait_ready(smtp, self.probe_host, self.start_timeout)
-        dns = self.plan.dns
-        self._start_service(svc.dns_service(self.net.get(dns.name), dns, self._dir(dns.name),
-                                            self.zone_file, self.key_file,
-                                            health=self.health_file, extra=self.dns_args))
+        started = {}
+        for info, kind, argv in servers:
+            if kind == "dns" and self.health_file:
+                # a health-checking DNS server starts once the servers it probes are
+                # listening, or its first answers (and events) would show them down
+                svc.wait_ready(list(started.values()), self.probe_host, self.start_timeout)
+            port = DNS_PORT if kind == "dns" else SMTP_PORT
+            started[info.name] = self._start_service(svc.Service(
+                kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = lab_zone.mx_set(self.plan)
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
                    "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
-        log.info("lab %s up in %.2f s (run dir %s)", type(self.topo).__name__,
-                 self.timings["up"], self.rundir)
+        log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
+                 self.timings["up"], self.switches, self.rundir)
+
+    def _server_commands(self):
+        """[(host info, kind, argv)] of the servers at start, the DNS server last."""
+        servers = [(info, "mx", svc.mx_argv(info, self._dir(info.name), extra=self.mx_args))
+                   for info in self.plan.by_role("mx")]
+        relay, dns = self.plan.relay, self.plan.dns
+        prov = self.provisioner.endpoint if self.provisioner else None
+        servers.append((relay, "relay", svc.relay_argv(relay, self._dir(relay.name),
+                                                       self.dns_addr, provisioner=prov,
+                                                       sites=self.sites_file,
+                                                       extra=self.relay_args)))
+        servers.append((dns, "dns", svc.dns_argv(dns, self._dir(dns.name), self.zone_file,
+                                                 self.key_file, health=self.health_file,
+                                                 extra=self.dns_args)))
+        return servers
+
+    def _remove_rundir(self):
+        if not self.keep:
+            shutil.rmtree(self.rundir, ignore_errors=True)
 
     def _stop_services(self):
         for service in reversed(list(self.services.values())):
@@ -155,6 +187,11 @@ class Lab:
             keeper.stop()
 
     # --- places ---------------------------------------------------------------
+    @property
+    def switches(self):
+        """What the switches are: "Linux bridges", "Open vSwitch, userspace datapath"..."""
+        return describe_switches(self.switch)
+
     @property
     def dns_addr(self):
         return "%s:%d" % (self.plan.dns.ip, DNS_PORT)
@@ -201,6 +238,15 @@ class Lab:
                                                         float(opts["timeout"]), int(opts["ttl"]),
                                                         MAIL_DOMAIN, SMTP_PORT))
 
+    def _write_sites(self):
+        """The data centers as the relay's recovery policy sees them: each one's
+        subnet, its router (probed on a closed port: an RST says it is up) and
+        the servers in it (the relay itself left out)."""
+        path = os.path.join(self.rundir, "sites.json")
+        with open(path, "w") as f:
+            json.dump(self.plan.sites(), f, indent=1)
+        return path
+
     def _start_service(self, service):
         self.services[service.host.name] = service.start()
         return service
@@ -244,9 +290,7 @@ class Lab:
 
     def messages(self, name):
         """Message files delivered to ``name`` (new and cur, every mailbox)."""
-        base = self.maildir(name)
-        return sorted(glob.glob(os.path.join(base, "*", "new", "*"))
-                      + glob.glob(os.path.join(base, "*", "cur", "*")))
+        return sorted(path for _, path in messages_under(self.maildir(name)))
 
     def queue_entries(self):
         """The relay's queue as servers.relay.queue.QueueEntry objects."""
@@ -265,7 +309,7 @@ class Lab:
         with self._mutex:
             services = {}
             for name, service in self.services.items():
-                ok = service.alive() and (service.ready_port is None or svc.probe_tcp(
+                ok = service.alive() and (service.ready_port is None or tcp_open_from(
                     self.probe_host, service.ready_ip, service.ready_port))
                 services[service.name] = "up" if ok else "down"
         return {"services": services, "mx": self.mx_records()}
@@ -279,17 +323,26 @@ class Lab:
         return events[-last:] if last else events
 
     def kill_host(self, name):
-        """Make ``name`` a dead machine: its server killed, its interfaces down."""
+        """Make ``name`` a dead machine with the ``destroy`` fault: its interfaces
+        deleted, its processes killed, and the fault's events (what it deleted
+        and killed) in the run's fault log like any other fault's."""
+        from lab.faults.api import start_fault
         with self._mutex:
+            handle = start_fault(self.net, "destroy", [name], self.rundir,
+                                 self.events_path("faults"))
             service = self.services.get(name)
             if service is not None:
-                service.kill()
-            host = self.net.get(name)
-            for intf in host.intfList():
-                if intf.name != "lo":
-                    host.cmd("ip link set %s down" % intf.name)
+                service.kill()          # reaps the process the fault killed
+            return handle.evidence()
 
     # --- provisioning actions (called by the provisioner's thread, or directly) ----
+    def dc_of(self, name):
+        """The data center of messaging server ``name``."""
+        info = self.plan.host(name)
+        if info.role != "mx":
+            raise ValueError("%s is not a messaging server" % name)
+        return info.dc
+
     def recreate(self, name):
         """Replace host ``name`` by a new one with the same name, IP and MAC on the
         same switch, its messaging server started; returns the `created` record."""
@@ -309,23 +362,50 @@ class Lab:
             service = self._start_service(svc.mx_service(host, info, self._dir(name),
                                                          extra=self.mx_args))
             self._wait_from_relay([service])
+            if name in self.mx_removed:     # a replacement had taken its MX away
+                self._dns_update(host, adds=[lab_zone.mx_record(name)])
+                self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="recreated")
             return self._created(info, time.monotonic() - t0, action="recreate")
 
-    def create(self, dc):
-        """A new messaging server in data center ``dc``, added to DNS (A and MX)."""
+    def returned(self, name):
+        """Messaging server ``name`` answers again after a replacement took its MX
+        record out of DNS: list it again."""
+        with self._mutex:
+            info = self.plan.host(name)
+            self.dc_of(name)
+            restored = name in self.mx_removed
+            if restored:
+                self._dns_update(self.net.get(self.plan.dns.name),
+                                 adds=[lab_zone.mx_record(name)])
+                self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="returned")
+            return {"name": name, "ip": info.ip, "dc": info.dc, "mx_restored": restored}
+
+    def create(self, dc, replaces=None):
+        """A new messaging server in data center ``dc``, added to DNS (A and MX);
+        the MX of the server it ``replaces`` is removed in the same UPDATE."""
         with self._mutex:
             t0 = time.monotonic()
+            if replaces is not None:
+                self.dc_of(replaces)
             info = self.plan.plan_new_mx(dc)
             try:
                 host = self._add_host(info)
                 service = self._start_service(svc.mx_service(host, info, self._dir(info.name),
                                                              extra=self.mx_args))
                 self._wait_from_relay([service])
-                self._dns_add(host, info)
+                deletes = [lab_zone.mx_record(replaces, ttl=None)] if replaces else []
+                self._dns_update(host, adds=["%s %d A %s" % (lab_zone.fqdn(info.name),
+                                                             lab_zone.TTL, info.ip),
+                                             lab_zone.mx_record(info.name)], deletes=deletes)
+                if replaces is not None:
+                    self.mx_removed.add(replaces)
             except BaseException:
                 self._undo_create(info)
                 raise
-            return self._created(info, time.monotonic() - t0, action="create")
+            return self._created(info, time.monotonic() - t0, action="create",
+                                 replaces=replaces)
 
     def _undo_create(self, info):
         """A failed create leaves no trace: no server, no host, no planned address."""
@@ -341,6 +421,9 @@ class Lab:
         if keeper is not None:
             keeper.stop()
         for link in [l for l in self.net.links if host in (l.intf1.node, l.intf2.node)]:
+            port = link.intf2 if link.intf1.node is host else link.intf1
+            if hasattr(port.node, "detach"):    # an OVS bridge keeps the port in its database
+                port.node.detach(port)
             self.net.delLink(link)
         self.net.delHost(host)
 
@@ -350,6 +433,7 @@ class Lab:
         host = self.net.addHost(info.name, **host_params(info))
         link = self.net.addLink(host, switch)
         host.configDefault()
+        prepare_host(host, self.switch)
         sw_intf = link.intf2 if link.intf2.node is switch else link.intf1
         if hasattr(switch, "attach") and "OVS" in type(switch).__name__:
             switch.attach(sw_intf)
@@ -363,23 +447,24 @@ class Lab:
     def _wait_from_relay(self, services):
         svc.wait_ready(services, self.net.get(self.plan.relay.name), self.start_timeout)
 
-    def _dns_add(self, host, info):
-        adds = ["%s %d A %s" % (lab_zone.fqdn(info.name), lab_zone.TTL, info.ip),
-                "%s. %d MX %d %s" % (MAIL_DOMAIN, lab_zone.TTL, lab_zone.PRIMARY_PREF,
-                                     lab_zone.fqdn(info.name))]
+    def _dns_update(self, host, adds=(), deletes=()):
+        """A TSIG-signed UPDATE sent from ``host`` (the orchestrator has no route
+        into the lab)."""
         argv = [svc.PYTHON, "-m", "lab.dnsupdate", "--server", self.dns_addr,
                 "--key", self.key_file, "--zone", MAIL_DOMAIN + "."]
+        for d in deletes:
+            argv += ["--delete", d]
         for a in adds:
             argv += ["--add", a]
-        p = host.popen(argv, env=dict(os.environ, PYTHONPATH=svc.ROOT),
+        p = host.popen(argv, env=dict(os.environ, PYTHONPATH=ROOT),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out, _ = p.communicate(timeout=20)
         if p.returncode != 0:
-            raise svc.ServiceFailed("DNS update for %s failed: %s" % (info.name, out.strip()))
+            raise svc.ServiceFailed("DNS update from %s failed: %s" % (host.name, out.strip()))
 
-    def _created(self, info, seconds, action):
-        record = {"name": info.name, "ip": info.ip, "port": SMTP_PORT, "dc": info.dc,
-                  "seconds": round(seconds, 3)}
+    def _created(self, info, seconds, action, **extra):
+        record = dict({"name": info.name, "ip": info.ip, "port": SMTP_PORT, "dc": info.dc,
+                       "mac": info.mac, "seconds": round(seconds, 3)}, **extra)
         self.lab_events.emit("created", action=action, **record)
         self.timings.setdefault(action, []).append(seconds)
         log.info("%s %s (%s, %s) in %.2f s", action, info.name, info.ip, info.dc, seconds)

@@ -12,13 +12,15 @@ import os
 import random
 import tomllib
 
+import lab.faults as fault_registry
+from servers.common.provision_proto import parse_action
+
 SCENARIO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
 
 TOPOLOGIES = ("one_dc", "two_dc", "n_dc")
 DNS_MODES = ("mx-preference", "health-checked")
 CLAIMS = tuple(["1a"] + [str(n) for n in range(1, 20)])
-FAULTS = ("cut", "restore", "partition", "blackhole", "reset", "loss", "delay",
-          "kill", "pause", "resume", "destroy", "dns-outage")
+FAULTS = tuple(fault_registry.FAULTS)     # every fault the lab has, heal included
 # Moments a fault may be scheduled after, besides the start of traffic.
 ANCHORS = ("start", "first_sent", "traffic_done", "created", "provision_requested",
            "first_queued")
@@ -47,6 +49,7 @@ class Dns:
     interval: float = 0.5
     timeout: float = 0.4
     ttl: int = 1
+    mx: list = dataclasses.field(default_factory=lambda: ["mx1"])   # MX hosts at preference 10
 
 
 @dataclasses.dataclass
@@ -54,7 +57,9 @@ class Relay:
     retry_interval: float = 1.0
     max_retry_interval: float = 0.0   # 0: same as retry_interval
     provision_after: float = 0.0      # 0: never ask the provisioner
-    provision_action: str = ""        # "recreate:NAME" or "create:DC"
+    provision_action: str = ""        # "recreate:NAME" or "create:DC"; "": the recovery policy
+    recreate_deadline: float = 0.0    # 0: the relay's default
+    route_lifetime: float = 0.0       # 0: the relay's default
     give_up: float = 0.0              # 0: the relay's default
     connect_timeout: float = 1.0      # per delivery attempt: a black hole costs this much
     command_timeout: float = 5.0      # a session cut mid-command gives up after this
@@ -72,6 +77,12 @@ class Fault:
     after: str = "start"       # the moment "at" counts from
     seeded: bool = False       # pass --seed SEED to the fault script
     restart: str = ""          # "SERVICE@HOST" to start again when the fault ends
+
+
+@dataclasses.dataclass
+class Provisioner:
+    capacity: dict = dataclasses.field(default_factory=dict)   # dc -> servers it can still take
+    down: list = dataclasses.field(default_factory=list)       # data centers it refuses
 
 
 @dataclasses.dataclass
@@ -93,6 +104,7 @@ class Scenario:
     relay: Relay
     faults: list
     expect: Expect
+    provisioner: Provisioner = dataclasses.field(default_factory=Provisioner)
     path: str = ""
 
 
@@ -162,9 +174,17 @@ def _validate(path, s):
     for k in ("interval", "timeout"):
         setattr(s.dns, k, _nonneg(path, "dns." + k, getattr(s.dns, k)))
     _check_type(path, "dns.ttl", s.dns.ttl, (int,), "an integer")
+    _check_type(path, "dns.mx", s.dns.mx, (list,), "a list of messaging server names")
+    if not s.dns.mx or not all(isinstance(m, str) and m for m in s.dns.mx):
+        raise ScenarioError(path, "dns.mx", "must name at least one messaging server")
+    p = s.provisioner
+    _check_type(path, "provisioner.capacity", p.capacity, (dict,), "a table {dc1 = N}")
+    for dc, n in p.capacity.items():
+        _check_type(path, "provisioner.capacity." + dc, n, (int,), "an integer")
+    _check_type(path, "provisioner.down", p.down, (list,), "a list of data centers")
     r = s.relay
     for k in ("retry_interval", "max_retry_interval", "provision_after", "give_up",
-              "connect_timeout", "command_timeout"):
+              "connect_timeout", "command_timeout", "recreate_deadline", "route_lifetime"):
         setattr(r, k, _nonneg(path, "relay." + k, getattr(r, k)))
     if r.retry_interval == 0:
         raise ScenarioError(path, "relay.retry_interval", "must be > 0")
@@ -173,16 +193,13 @@ def _validate(path, s):
     if r.max_retry_interval < r.retry_interval:
         raise ScenarioError(path, "relay.max_retry_interval", "must be >= retry_interval")
     if r.provision_action:
-        kind, _, target = r.provision_action.partition(":")
-        if kind not in ("recreate", "create") or not target:
-            raise ScenarioError(path, "relay.provision_action",
-                                "must be recreate:NAME or create:DC, not %r" % r.provision_action)
+        try:
+            parse_action(r.provision_action)
+        except ValueError as e:
+            raise ScenarioError(path, "relay.provision_action", str(e)) from None
         if r.provision_after == 0:
             raise ScenarioError(path, "relay.provision_after",
                                 "must be > 0 when provision_action is set")
-    elif r.provision_after:
-        raise ScenarioError(path, "relay.provision_action",
-                            "missing: provision_after is set, but not what to provision")
     for i, f in enumerate(s.faults):
         key = "faults[%d]" % i
         if f.name not in FAULTS:
@@ -213,7 +230,11 @@ def _validate(path, s):
         raise ScenarioError(path, "expect.relay_involved", "must be true or false")
     if e.provision not in ("", "recreate", "create"):
         raise ScenarioError(path, "expect.provision", "must be recreate or create")
-    if e.provision and not r.provision_action.startswith(e.provision + ":"):
+    if e.provision and not r.provision_after:
+        raise ScenarioError(path, "expect.provision",
+                            "expects %r but relay.provision_after is not set" % e.provision)
+    if e.provision and r.provision_action and \
+            not r.provision_action.startswith(e.provision + ":"):
         raise ScenarioError(path, "expect.provision",
                             "expects %r but relay.provision_action is %r"
                             % (e.provision, r.provision_action))
@@ -222,7 +243,7 @@ def _validate(path, s):
 
 
 TOP_KEYS = ("name", "description", "claims", "topology", "traffic", "dns", "relay",
-            "faults", "expect")
+            "faults", "expect", "provisioner")
 
 
 def parse(text, path="<string>"):
@@ -237,7 +258,7 @@ def parse(text, path="<string>"):
     for key in ("name", "topology"):
         if key not in data:
             raise ScenarioError(path, key, "missing")
-    for key in ("traffic", "dns", "relay", "expect"):
+    for key in ("traffic", "dns", "relay", "expect", "provisioner"):
         if not isinstance(data.get(key, {}), dict):
             raise ScenarioError(path, key, "must be a table ([%s])" % key)
     faults_data = data.get("faults", [])
@@ -261,6 +282,7 @@ def parse(text, path="<string>"):
         relay=_section(path, data.get("relay", {}), Relay, "relay"),
         faults=faults,
         expect=_section(path, data.get("expect", {}), Expect, "expect"),
+        provisioner=_section(path, data.get("provisioner", {}), Provisioner, "provisioner"),
         path=path)
     return _validate(path, s)
 

@@ -4,6 +4,7 @@ drain, collect the evidence, tear down (always), check, and write the report.
 The schedule is its own small class (``Schedule``) with no I/O, so that when
 each fault starts and stops is unit-tested without a lab.
 """
+import functools
 import glob
 import json
 import logging
@@ -14,6 +15,9 @@ import time
 
 from lab import checker, report
 from lab.scenario import fault_plan
+from lab.web.options import watched
+from servers.mx.maildir import messages_under
+from servers.relay import queue as relay_queue
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +27,11 @@ SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
 
 
-QUEUE_SUFFIX = ".q"      # the relay's queue files (servers/relay/queue.py)
-
-
 def read_queue_file(path):
     """Message-ID and next hop of one relay queue file, read without touching it
     (the relay's own Queue.entries() would move a bad file aside)."""
-    from servers.relay.queue import parse
     with open(path, "rb") as f:
-        meta, _ = parse(f.read())
+        meta, _ = relay_queue.parse(f.read())
     return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
 
 
@@ -94,9 +94,14 @@ def relay_args(scenario, extra=()):
             "--command-timeout", str(r.command_timeout)]
     if r.give_up:
         args += ["--give-up", str(r.give_up)]
+    if r.provision_after:
+        args += ["--provision-after", str(r.provision_after)]
     if r.provision_action:
-        args += ["--provision-after", str(r.provision_after),
-                 "--provision-action", r.provision_action]
+        args += ["--provision-action", r.provision_action]
+    if r.recreate_deadline:
+        args += ["--recreate-deadline", str(r.recreate_deadline)]
+    if r.route_lifetime:
+        args += ["--route-lifetime", str(r.route_lifetime)]
     return args + list(extra)
 
 
@@ -120,7 +125,7 @@ class Run:
     """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
-                 relay_extra=(), lab_factory=None):
+                 relay_extra=(), lab_factory=None, switch="lxbr", web=None):
         self.scenario = scenario
         self.count = messages or scenario.traffic.count
         self.seed = seed
@@ -129,6 +134,8 @@ class Run:
         self.out = out
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
+        self.switch = switch
+        self.web = web          # a lab.web LiveView drawing the run, or None
         self.schedule = Schedule(fault_plan(scenario, seed))
         self.handles = {}
         self.failed_faults = []
@@ -151,13 +158,16 @@ class Run:
         os.makedirs(self.report_dir, exist_ok=True)
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
-        factory = self.lab_factory or _default_lab
+        factory = self.lab_factory or functools.partial(_default_lab, switch=self.switch)
+        if self.web is not None:
+            factory = watched(factory, self.web, s.name)
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
         with factory(s, relay_args(s, self.relay_extra)) as lab:
             self.lab = lab
-            self.say("lab up in %.1f s (run dir %s)" % (time.monotonic() - t0, lab.rundir))
+            self.say("lab up in %.1f s on %s (run dir %s)" % (time.monotonic() - t0, lab.switches,
+                                                               lab.rundir))
             wan_before = self._wan_bytes()
             try:
                 self._traffic_and_faults()
@@ -183,6 +193,8 @@ class Run:
                              extra={"messages": self.count,
                                     "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
                              files=self._files())
+        if self.web is not None:
+            self.web.finish(verdict, self.report_dir)
         self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
                  % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
                     verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
@@ -206,7 +218,7 @@ class Run:
             now = self.now()
             self._step_faults(now)
             self._note_anchors(now)
-            if self.scenario.relay.provision_action:
+            if self.scenario.relay.provision_after:
                 self._snapshot_queue()
             senders_done = all(not sd.alive() for sd in self.senders)
             if senders_done and "traffic_done" not in self.anchors:
@@ -348,9 +360,8 @@ class Run:
 
     def _counts(self):
         sent = sum(len(checker.read_ledger(p)) for p in self._ledgers())
-        delivered = sum(len(glob.glob(os.path.join(root, "*", d, "*")))
-                        for _, root in self._maildirs() for d in ("new", "cur"))
-        queued = len(checker.read_queue(self._queue_dir(), suffix=QUEUE_SUFFIX))
+        delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
+        queued = len(checker.read_queue(self._queue_dir(), suffix=relay_queue.SUFFIX))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -362,11 +373,14 @@ class Run:
                                counts["queued"], active))
 
     def _snapshot_queue(self):
-        """What the relay's queue files say on disk now (claims 4 and 12)."""
+        """What the relay's queue files say on disk now (claims 4 and 12).  Its
+        time is when the reading began: a file read then may be rewritten before
+        the reading ends, and must not count as seen after that rewrite."""
+        began = time.time()
         entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                     suffix=QUEUE_SUFFIX)
+                                     suffix=relay_queue.SUFFIX)
         if entries:
-            self.snapshots.append({"ts": time.time(), "entries": [
+            self.snapshots.append({"ts": began, "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
 
     def _wan_bytes(self):
@@ -393,7 +407,7 @@ class Run:
         for host, root in self._maildirs():
             mails += checker.read_maildir(root, host)
         queued = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                    suffix=QUEUE_SUFFIX)
+                                    suffix=relay_queue.SUFFIX)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
@@ -428,13 +442,14 @@ class Run:
         return names + pcaps
 
 
-def _default_lab(scenario, relay_argv):
+def _default_lab(scenario, relay_argv, switch="lxbr"):
     from lab.lab import Lab
     d = scenario.dns
     health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
         if d.mode == "health-checked" else False
-    return Lab(scenario.topology, dns_health=health,
-               relay_args=relay_argv, provisioner=bool(scenario.relay.provision_action))
+    return Lab(scenario.topology, switch=switch, dns_health=health, mx_hosts=d.mx,
+               relay_args=relay_argv, provisioner=bool(scenario.relay.provision_after),
+               capacity=scenario.provisioner.capacity, dc_down=scenario.provisioner.down)
 
 
 def run(scenario, **kwargs):

@@ -2,7 +2,7 @@
 ready, and stop them.
 
 Each service is its own process (``host.popen``) running the command line of
-DESIGN.md, in a working directory of its own under the run directory, with
+docs/design.md, in a working directory of its own under the run directory, with
 ``MAILLAB_HOST`` set so its events name the host. Hosts share the machine's
 filesystem (and so /etc/resolv.conf), so the lab DNS server is given to every
 tool explicitly (``--dns ADDR:PORT``, ``dig @ADDR``) instead of through a
@@ -18,14 +18,13 @@ import signal
 import subprocess
 import sys
 
-from lab import state
-from lab.wait import NotReady, wait_until
+from lab import ROOT, state
+from lab.wait import NotReady, tcp_open_from, wait_until
 from topologies.addressing import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
 from topologies.nodes import plain_logger
 
 log = plain_logger(__name__)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
@@ -33,14 +32,6 @@ STOP_TIMEOUT = 5.0
 
 class ServiceFailed(RuntimeError):
     pass
-
-
-def probe_tcp(host, ip, port, timeout=1.0):
-    """True if a process in ``host``'s namespace can connect to ip:port."""
-    p = host.popen(["timeout", str(timeout), "bash", "-c",
-                    "exec 3<>/dev/tcp/%s/%d" % (ip, port)],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return p.wait() == 0
 
 
 def dig(host, server, name, rtype="A", port=DNS_PORT, timeout=2):
@@ -130,7 +121,7 @@ def wait_ready(services, probe_from, timeout=START_TIMEOUT):
             svc.check_alive()
             if not svc.listening():
                 continue
-            if svc.ready_port is None or probe_tcp(probe_from, svc.ready_ip, svc.ready_port):
+            if svc.ready_port is None or tcp_open_from(probe_from, svc.ready_ip, svc.ready_port):
                 pending.remove(svc)
         return not pending
     try:
@@ -148,30 +139,31 @@ def host_dir(rundir, name, generation=1):
     return d
 
 
-# --- the command lines of DESIGN.md ------------------------------------------
+# --- the command lines of docs/design.md ----------------------------------------
 
-def dns_service(host, info, workdir, zone, tsig_key, health=None, extra=()):
+def dns_argv(info, workdir, zone, tsig_key, health=None, extra=()):
     argv = [PYTHON, "-m", "servers.dns", "--zone", zone, "--listen", info.ip,
             "--port", str(DNS_PORT), "--tsig-key", tsig_key,
             "--events", os.path.join(workdir, "events.jsonl")]
     if health:
         argv += ["--health", health]
-    return Service("dns", host, argv + list(extra), workdir, DNS_PORT, info.ip)
+    return argv + list(extra)
 
 
-def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
+def mx_argv(info, workdir, domains=(MAIL_DOMAIN,), extra=()):
     argv = [PYTHON, "-m", "servers.mx"]
     for d in domains:
         argv += ["--domain", d]
     argv += ["--maildir", os.path.join(workdir, "Maildir"), "--listen", info.ip,
              "--port", str(SMTP_PORT), "--events", os.path.join(workdir, "events.jsonl")]
-    return Service("mx", host, argv + list(extra), workdir, SMTP_PORT, info.ip)
+    return argv + list(extra)
 
 
-def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
-                  extra=()):
+def relay_argv(info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,), extra=(),
+               sites=None):
     """``provisioner``: (endpoint 'unix:PATH', secret file) or None; given to the
-    relay only with a provisioning policy in ``extra`` (--provision-after)."""
+    relay only with a provisioning threshold in ``extra`` (--provision-after),
+    with ``sites`` (the data centers file its recovery policy probes)."""
     argv = [PYTHON, "-m", "servers.relay"]
     for d in domains:
         argv += ["--domain", d]
@@ -181,14 +173,59 @@ def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL
              "--self-name", info.fqdn]
     if provisioner and "--provision-after" in extra:
         argv += ["--provisioner", provisioner[0], "--provisioner-secret", provisioner[1]]
-    return Service("relay", host, argv + list(extra), workdir, SMTP_PORT, info.ip)
+        if sites:
+            argv += ["--sites", sites]
+    return argv + list(extra)
+
+
+def sender_argv(workdir, dns_addr, to, count, extra=()):
+    return [PYTHON, "-m", "servers.sender", "--dns", dns_addr, "--to", to,
+            "--count", str(count), "--ledger", os.path.join(workdir, "ledger.jsonl"),
+            "--events", os.path.join(workdir, "events.jsonl")] + list(extra)
+
+
+def dns_service(host, info, workdir, zone, tsig_key, health=None, extra=()):
+    return Service("dns", host, dns_argv(info, workdir, zone, tsig_key, health, extra), workdir,
+                   DNS_PORT, info.ip)
+
+
+def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
+    return Service("mx", host, mx_argv(info, workdir, domains, extra), workdir, SMTP_PORT,
+                   info.ip)
+
+
+def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
+                  extra=(), sites=None):
+    return Service("relay", host, relay_argv(info, workdir, dns_addr, provisioner, domains,
+                                             extra, sites), workdir, SMTP_PORT, info.ip)
 
 
 def sender_service(host, workdir, dns_addr, to, count, extra=()):
-    argv = [PYTHON, "-m", "servers.sender", "--dns", dns_addr, "--to", to,
-            "--count", str(count), "--ledger", os.path.join(workdir, "ledger.jsonl"),
-            "--events", os.path.join(workdir, "events.jsonl")]
-    return Service("sender", host, argv + list(extra), workdir)
+    return Service("sender", host, sender_argv(workdir, dns_addr, to, count, extra), workdir)
+
+
+def check_configs(commands, timeout=30.0):
+    """Run ``ARGV --check`` for each (name, argv) at once, as plain processes of
+    this machine (no namespace is needed to read files); raise ServiceFailed
+    with every failing server's own message."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    running = [(name, subprocess.Popen(argv + ["--check"], env=env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True))
+               for name, argv in commands]
+    failed = []
+    for name, proc in running:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            out += "(--check did not finish in %.0f s)" % timeout
+        if proc.returncode != 0:
+            failed.append("%s: %s" % (name, out.strip()))
+    if failed:
+        raise ServiceFailed("configuration check failed, nothing started:\n"
+                            + "\n".join(failed))
 
 
 def wait_exit(service, timeout):

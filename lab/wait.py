@@ -1,4 +1,5 @@
 """Wait on a condition with a timeout, never on a fixed sleep."""
+import subprocess
 import time
 
 
@@ -22,10 +23,13 @@ def wait_until(predicate, timeout, what, interval=0.05):
 
 
 def tcp_open_from(host, ip, port, timeout=1.0):
-    """True if ``host`` (a Mininet node) can open a TCP connection to ip:port.
+    """True if a process in ``host``'s namespace (a Mininet node) can open a TCP
+    connection to ip:port.
 
-    Uses bash's /dev/tcp so that no client needs to be installed in the host.
+    A short-lived process (``host.popen``), never the host's interactive shell,
+    which another thread may be using; bash's /dev/tcp, so no client needs to be
+    installed in the host.
     """
-    out = host.cmd("timeout %s bash -c 'exec 3<>/dev/tcp/%s/%d' 2>/dev/null && echo open"
-                   % (timeout, ip, port))
-    return "open" in out
+    p = host.popen(["timeout", str(timeout), "bash", "-c", "exec 3<>/dev/tcp/%s/%d" % (ip, port)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return p.wait() == 0

@@ -25,6 +25,7 @@ MX_FIRST = 10                           # first host number of messaging servers
 MX_LAST = 99                            # last one: the reserved range ends here
 SMTP_PORT = 25
 DNS_PORT = 53
+ROUTER_PROBE_PORT = 7   # nothing listens there: a router that is up answers with an RST
 
 
 def mac_for(ip):
@@ -91,6 +92,9 @@ class AddressPlan:
     router_links: list = field(default_factory=list)
     site_switch: str = "s0"
     site_router: str = "r0"
+    primary_mx: str = ""      # the messaging server the zone's best MX names (mx1)
+    # the messaging servers the zone lists at the primary preference ([]: primary_mx)
+    mail_exchangers: list = field(default_factory=list)
 
     # --- lookups -------------------------------------------------------
     def dc(self, name):
@@ -127,6 +131,18 @@ class AddressPlan:
         for dc in self.dcs:
             nets[dc.subnet] = dc.router
         return nets
+
+    def sites(self):
+        """The data centers as the relay's recovery policy sees them
+        (servers/relay/recovery.py ``Sites``): each one's subnet, its router's
+        address to probe, and the servers in it (not the relay, not clients)."""
+        ports = {"dns": DNS_PORT, "mx": SMTP_PORT}
+        return {"dcs": [{"name": dc.name, "subnet": str(dc.subnet),
+                         "router": "%s:%d" % (dc.gateway, ROUTER_PROBE_PORT),
+                         "hosts": {h.name: "%s:%d" % (h.ip, ports[h.role])
+                                   for h in self.hosts.values()
+                                   if h.dc == dc.name and h.role in ports}}
+                        for dc in self.dcs]}
 
     # --- growth --------------------------------------------------------
     def add_host(self, name, role, dc, hostnum):
@@ -253,6 +269,7 @@ def build_plan(dcs=1, mx_per_dc=(1,), clients=2):
         for i in range(count):
             n += 1
             plan.add_host("mx%d" % n, "mx", "dc%d" % k, MX_FIRST + i)
+            plan.primary_mx = plan.primary_mx or "mx%d" % n
     links = [("r0", "r1", "access")] + [("r1", "r%d" % k, "wan") for k in range(2, dcs + 1)]
     for i, (a, b, kind) in enumerate(links):
         base = ipaddress.IPv4Address("10.255.0.0") + 4 * i

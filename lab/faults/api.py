@@ -20,9 +20,9 @@ import sys
 import time
 
 import lab.faults as registry
+from lab import ROOT
 from servers.common.events import read_events
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _ids = itertools.count(1)
 
 

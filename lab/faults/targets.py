@@ -12,6 +12,8 @@ import itertools
 import os
 from dataclasses import dataclass, field
 
+from servers.common.endpoints import parse_host_port
+
 _queues = itertools.count(10)   # NFQUEUE numbers: unique per lab process is unique per namespace
 
 
@@ -160,9 +162,10 @@ def launch_reset(net, tokens, name):
     p.add_argument("--after-bytes", type=int, default=0)
     p.add_argument("--max-resets", type=int, default=0)
     a = p.parse_args(tokens)
-    host, _, port = a.target.rpartition(":")
-    if not host or not port.isdigit():
-        raise TargetError("reset: expected HOST:PORT, not %r" % a.target)
+    try:
+        host, port = parse_host_port(a.target)
+    except ValueError:
+        raise TargetError("reset: expected HOST:PORT, not %r" % a.target) from None
     h = node(net, host)
     ip, intf = h.IP(), h.defaultIntf()
     if not ip or intf is None:

@@ -16,16 +16,22 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
+import re
 import time
 
 from twisted.internet import defer, protocol
 from twisted.protocols.basic import LineOnlyReceiver
 
+from servers.common.endpoints import parse_host_port
+
 log = logging.getLogger(__name__)
 
 MAX_AGE = 60
 MAX_LINE = 65536
+MAX_FIELD = 128         # characters in a nonce or a requester name
+_MAC_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def canonical(obj):
@@ -67,25 +73,41 @@ def sign(request, secret, now=None, nonce=None):
 def verify(request, secret, now, seen_nonces, max_age=MAX_AGE):
     """None if ``request`` is authentic, fresh and new; else the reason.
 
-    ``seen_nonces`` is a set (or dict) the caller keeps across requests; an
-    accepted request's nonce is added to it.  Nonces only need keeping for
-    ``max_age`` seconds, since older requests are refused anyway.
+    Never raises, whatever the request holds. ``seen_nonces`` is a set (or
+    dict) the caller keeps across requests; an accepted request's nonce is
+    added to it.  Nonces only need keeping for ``max_age`` seconds, since
+    older requests are refused anyway.
     """
     if not isinstance(request, dict):
         return "request is not a JSON object"
     mac = request.get("mac")
     if not isinstance(mac, str):
         return "missing mac"
-    if not hmac.compare_digest(mac, _mac(request, secret)):
+    if not _MAC_HEX.fullmatch(mac):
+        return "malformed mac"
+    try:
+        expected = _mac(request, secret)
+    except (TypeError, ValueError):
+        return "request cannot be signed"
+    if not hmac.compare_digest(mac, expected):
         return "bad mac"
     ts = request.get("ts")
     if not isinstance(ts, (int, float)) or isinstance(ts, bool):
         return "missing ts"
-    if abs(now - ts) > max_age:
-        return "request too old (%.0f s)" % (now - ts)
+    try:
+        age = now - float(ts)
+    except OverflowError:
+        age = math.inf
+    if not math.isfinite(age) or abs(age) > max_age:
+        return "request too old (%.0f s)" % age if math.isfinite(age) else "ts out of range"
     nonce = request.get("nonce")
     if not isinstance(nonce, str) or not nonce:
         return "missing nonce"
+    if len(nonce) > MAX_FIELD:
+        return "nonce too long"
+    requester = request.get("requester", "")
+    if not isinstance(requester, str) or len(requester) > MAX_FIELD:
+        return "requester must be a short string"
     if nonce in seen_nonces:
         return "replayed nonce"
     if isinstance(seen_nonces, dict):
@@ -181,6 +203,19 @@ class _RequestFactory(protocol.ClientFactory):
                                              % (self.where, reason.getErrorMessage())))
 
 
+def parse_action(text):
+    """What to ask for, from the ``recreate:NAME`` / ``create:DC`` notation
+    (the relay's --provision-action, a scenario's relay.provision_action):
+    "recreate:mx1" -> {"action": "recreate", "name": "mx1"};
+    "create:dc2" -> {"action": "create", "dc": "dc2"}."""
+    action, _, arg = text.partition(":")
+    if action == "recreate" and arg:
+        return {"action": "recreate", "name": arg}
+    if action == "create" and arg:
+        return {"action": "create", "dc": arg}
+    raise ValueError("must be recreate:NAME or create:DC, not %r" % text)
+
+
 def _connect(reactor, description, factory, timeout):
     """``unix:PATH`` or ``tcp:HOST:PORT`` (``tcp:host=H:port=P`` also accepted)."""
     kind, _, rest = description.partition(":")
@@ -191,10 +226,10 @@ def _connect(reactor, description, factory, timeout):
         parts = dict(p.split("=", 1) for p in rest.split(":") if "=" in p)
         if parts:
             host, port = parts.get("host"), parts.get("port")
+            if not host or not (port or "").isdigit():
+                raise ValueError("bad provisioner address %r" % description)
         else:
-            host, _, port = rest.rpartition(":")
-        if not host or not (port or "").isdigit():
-            raise ValueError("bad provisioner address %r" % description)
+            host, port = parse_host_port(rest)
         return reactor.connectTCP(host, int(port), factory, timeout=timeout)
     raise ValueError("provisioner address must be unix:PATH or tcp:HOST:PORT, not %r"
                      % description)

@@ -15,17 +15,13 @@ domain itself as its mail host).
 """
 import collections
 import logging
+import tomllib
 
 from dnslib import QTYPE, RR, DNSLabel
 from twisted.application import service
 from twisted.internet import defer, protocol, task
 
 from servers.dns.answer import find_zone
-
-try:
-    import tomllib
-except ImportError:     # Python < 3.11
-    import tomli as tomllib
 
 log = logging.getLogger("maillab.dns.health")
 

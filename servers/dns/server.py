@@ -10,6 +10,7 @@ from twisted.protocols.policies import TimeoutMixin
 
 from servers.dns import tsig, wire_format
 from servers.dns.answer import answer, fit, udp_limit
+from servers.dns.replay import ReplayGuard
 from servers.dns.update import Updater
 
 log = logging.getLogger("maillab.dns.server")
@@ -20,18 +21,23 @@ class DNSServer:
     """Everything between a request's bytes and the reply's bytes.
 
     ``zones``: list of Zone; ``keys``: {DNSLabel: TsigKey}; ``mx_filter``: see
-    answer(); ``allow_axfr``: addresses/networks that may transfer zones.
+    answer(); ``allow_axfr``: addresses/networks that may transfer zones;
+    ``replay_state``: the file that keeps the last accepted time signed per
+    key (default: beside the first zone file, see replay_state_path);
+    ``min_mac_size``: the shortest TSIG MAC accepted (default: whole MACs only).
     """
 
     def __init__(self, zones, keys=None, mx_filter=None, allow_axfr=(), events=None,
-                 clock=time.time):
+                 now=time.time, replay_state=None, min_mac_size=tsig.MAC_SIZE):
         self.zones = zones
         self.keys = keys or {}
         self.mx_filter = mx_filter
         self.allow_axfr = [ipaddress.ip_network(a, strict=False) for a in allow_axfr]
         self.updater = Updater(zones, events)
-        self.clock = clock
-        self._replies = {}      # MAC of a signed UPDATE -> (time, reply): see _update
+        self.now = now
+        self.min_mac_size = min_mac_size
+        self.replay_guard = ReplayGuard(replay_state or replay_state_path(zones))
+        self._replies = {}      # whole MAC of a signed UPDATE -> (time, reply): see _update
 
     def handle(self, packet, peer_ip, tcp=False):
         """The reply to ``packet`` (bytes), or None to send nothing. Never raises."""
@@ -49,11 +55,12 @@ class DNSServer:
             return wire_format.header_reply(packet, RCODE.SERVFAIL)
 
     def _reply(self, request, packet, peer_ip, tcp):
-        now = self.clock()
+        now = self.now()
         key, tsig_record = None, None
         if request.tsig_offset is not None:
             try:
-                key, tsig_record = tsig.verify(packet, request.tsig_offset, self.keys, now)
+                key, tsig_record = tsig.verify(packet, request.tsig_offset, self.keys, now,
+                                               min_mac_size=self.min_mac_size)
             except tsig.TsigError as e:
                 log.info("TSIG %s from %s", tsig.ERROR_NAMES[e.error], peer_ip)
                 reply = bytes(wire_format.reply_to(request, RCODE.NOTAUTH).pack())
@@ -61,7 +68,8 @@ class DNSServer:
             except Exception as e:
                 log.debug("unreadable TSIG from %s: %s", peer_ip, e)
                 return wire_format.header_reply(packet, RCODE.FORMERR)
-        reply = self._dispatch(request, peer_ip, tcp, key, tsig_record, now)
+        identity = tsig.full_mac(packet, tsig_record, key) if key is not None else None
+        reply = self._dispatch(request, peer_ip, tcp, key, tsig_record, identity, now)
         if isinstance(reply, bytes):
             return reply
         reply = fit(reply, TCP_MAX if tcp else udp_limit(request))
@@ -69,25 +77,33 @@ class DNSServer:
         if key is not None:
             wire = tsig.sign(wire, key, now, tsig_record.mac)[0]
             if request.header.opcode == OPCODE.UPDATE:
-                self._replies[tsig_record.mac] = (now, wire)
+                self._replies[identity] = (now, wire)
         return wire
 
-    def _dispatch(self, request, peer_ip, tcp, key, tsig_record, now):
+    def _dispatch(self, request, peer_ip, tcp, key, tsig_record, identity, now):
         opcode = request.header.opcode
         if opcode == OPCODE.QUERY:
             return answer(request, self.zones, self.mx_filter, self._may_transfer(peer_ip), tcp)
         if opcode == OPCODE.UPDATE:
-            return self._update(request, key, tsig_record, now)
+            return self._update(request, key, tsig_record, identity, now)
         return wire_format.reply_to(request, RCODE.NOTIMP)
 
-    def _update(self, request, key, tsig_record, now):
+    def _update(self, request, key, tsig_record, identity, now):
         # A signed UPDATE seen again (a retransmission, or a replay) within the
         # TSIG time window gets the first reply again and is not applied twice.
         self._replies = {mac: (t, w) for mac, (t, w) in self._replies.items()
                          if now - t <= 2 * tsig.FUDGE}
-        if tsig_record is not None and tsig_record.mac in self._replies:
+        if identity in self._replies:
             log.info("repeated UPDATE: sending the first reply again")
-            return self._replies[tsig_record.mac][1]
+            return self._replies[identity][1]
+        # Otherwise a signed UPDATE must be newer than the last one accepted
+        # for its key (queries change nothing, so replaying one gains nothing).
+        if key is not None and not self.replay_guard.accept(key.name, tsig_record.time_signed,
+                                                             identity):
+            log.info("UPDATE signed at %d by %s: not later than the last accepted one",
+                     tsig_record.time_signed, key.name)
+            refused = bytes(wire_format.reply_to(request, RCODE.NOTAUTH).pack())
+            return tsig.error_reply(refused, tsig.TsigError(tsig.BADTIME, tsig_record, key), now)
         return self.updater.handle(request, key.name if key else None)
 
     def _may_transfer(self, peer_ip):
@@ -96,6 +112,13 @@ class DNSServer:
         except ValueError:
             return False
         return any(address in net for net in self.allow_axfr)
+
+
+def replay_state_path(zones):
+    """Where the replay state of a server for ``zones`` is kept: beside its first
+    zone file, which UPDATEs write back too; None for zones held only in memory."""
+    paths = [z.path for z in zones if z.path]
+    return paths[0] + ".tsig-state" if paths else None
 
 
 class DNSDatagramProtocol(protocol.DatagramProtocol):

@@ -2,6 +2,15 @@
 
 dnslib has no TSIG, so it is done here on the wire bytes: a signature
 covers the message exactly as sent, which a re-packed DNSRecord would not be.
+
+Why not dnspython's TSIG: the server parses and answers with dnslib, and
+dnspython verifies a TSIG only while parsing a message into its own
+``dns.message.Message``, so using it would mean two parsers for every signed
+packet (or moving the whole server to dnspython). The HMAC itself is a few
+lines over the standard library and is checked against BIND's nsupdate and
+dig in tests/loopback. What a library would not give us is the policy,
+which is where the risk is: the MAC truncation rules below and the replay
+rule in servers/dns/replay.py.
 """
 import base64
 import collections
@@ -18,8 +27,11 @@ from servers.common.durable import write_atomic
 ALGORITHM = "hmac-sha256"
 FUDGE = 300
 CLASS_ANY = 255
-NOERROR, BADSIG, BADKEY, BADTIME = 0, 16, 17, 18
-ERROR_NAMES = {BADSIG: "BADSIG", BADKEY: "BADKEY", BADTIME: "BADTIME"}
+NOERROR, BADSIG, BADKEY, BADTIME, BADTRUNC = 0, 16, 17, 18, 22
+ERROR_NAMES = {BADSIG: "BADSIG", BADKEY: "BADKEY", BADTIME: "BADTIME", BADTRUNC: "BADTRUNC"}
+MAC_SIZE = hashlib.sha256().digest_size
+# RFC 8945 §5.2.2.1: a MAC shorter than this is malformed whatever the policy.
+SHORTEST_MAC = max(10, MAC_SIZE // 2)
 
 TsigKey = collections.namedtuple("TsigKey", "name algorithm secret")
 # One TSIG record as found in a message; ``offset`` is where it starts.
@@ -28,11 +40,15 @@ TsigRecord = collections.namedtuple(
 
 
 class TsigError(Exception):
-    """Verification failed; ``error`` is the TSIG error code (BADSIG, BADKEY, BADTIME)."""
+    """Verification failed; ``error`` is the TSIG error code (BADSIG, BADKEY, BADTIME, BADTRUNC)."""
 
     def __init__(self, error, record, key=None):
         super().__init__(ERROR_NAMES.get(error, str(error)))
         self.error, self.record, self.key = error, record, key
+
+
+class TsigFormError(ValueError):
+    """A TSIG record no signer may send (RFC 8945 §5.2.2.1): the reply is FORMERR."""
 
 
 # ---- key files
@@ -131,38 +147,55 @@ def sign(message, key, now, request_mac=b"", error=NOERROR, other=b"", fudge=FUD
     return bytes(message[:10]) + struct.pack("!H", arcount) + bytes(message[12:]) + record, digest
 
 
-def verify(packet, offset, keys, now, request_mac=b""):
+def verify(packet, offset, keys, now, request_mac=b"", min_mac_size=MAC_SIZE):
     """Check the TSIG at ``offset``; returns (key, record) or raises TsigError.
 
     ``keys`` maps DNSLabel(key name) to TsigKey; ``request_mac`` is given when
-    verifying a response to a request we signed.
+    verifying a response to a request we signed. ``min_mac_size`` is the local
+    truncation policy: by default a MAC must be whole. The checks come in the
+    order of RFC 8945 §5.2: key, MAC, time, truncation.
     """
     record = parse_record(packet, offset)
     key = keys.get(record.name)
     if key is None or DNSLabel(record.algorithm) != DNSLabel(key.algorithm):
         raise TsigError(BADKEY, record)
-    # The MAC covers the message as it was before the TSIG was added.
-    arcount = struct.unpack("!H", packet[10:12])[0] - 1
-    message = (struct.pack("!H", record.original_id) + packet[2:10] + struct.pack("!H", arcount)
-               + packet[12:offset])
-    expected = _mac(key, message, _variables(record.name, record.algorithm, record.time_signed,
-                                             record.fudge, record.error, record.other),
-                    request_mac)
-    if len(record.mac) < 16 or not hmac.compare_digest(expected[:len(record.mac)], record.mac):
+    if not SHORTEST_MAC <= len(record.mac) <= MAC_SIZE:
+        raise TsigFormError("MAC of %d bytes" % len(record.mac))
+    expected = full_mac(packet, record, key, request_mac)
+    if not hmac.compare_digest(expected[:len(record.mac)], record.mac):
         raise TsigError(BADSIG, record, key)
     if abs(now - record.time_signed) > record.fudge:
         raise TsigError(BADTIME, record, key)
+    if len(record.mac) < max(min_mac_size, SHORTEST_MAC):
+        raise TsigError(BADTRUNC, record, key)
     return key, record
+
+
+def full_mac(packet, record, key, request_mac=b""):
+    """The whole MAC ``key`` gives the message that carries ``record``.
+
+    Unlike the MAC field, it cannot be shortened or re-encoded by whoever
+    relays the message: it is what identifies a signed message.
+    """
+    # The MAC covers the message as it was before the TSIG was added.
+    arcount = struct.unpack("!H", packet[10:12])[0] - 1
+    message = (struct.pack("!H", record.original_id) + packet[2:10] + struct.pack("!H", arcount)
+               + packet[12:record.offset])
+    return _mac(key, message, _variables(record.name, record.algorithm, record.time_signed,
+                                         record.fudge, record.error, record.other),
+                request_mac)
 
 
 def error_reply(reply, err, now):
     """Append the TSIG record a failed verification calls for to ``reply`` (packed).
 
-    BADKEY and BADSIG replies are unsigned; a BADTIME reply is signed and
-    carries the server's time (RFC 8945 §5.2.3).
+    BADKEY and BADSIG replies are unsigned; BADTIME and BADTRUNC replies are
+    signed, and BADTIME carries the server's time (RFC 8945 §5.2.3, §5.3.2).
     """
     if err.error == BADTIME:
         other = struct.pack("!HI", int(now) >> 32, int(now) & 0xFFFFFFFF)
         return sign(reply, err.key, now, err.record.mac, BADTIME, other)[0]
+    if err.error == BADTRUNC:
+        return sign(reply, err.key, now, err.record.mac, BADTRUNC)[0]
     key = TsigKey(str(err.record.name), str(err.record.algorithm).rstrip("."), b"")
     return sign(reply, key, err.record.time_signed, error=err.error, mac=False)[0]

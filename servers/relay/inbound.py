@@ -7,11 +7,12 @@ The 250 goes out only after ``Queue.enqueue_many`` returned (fsync file,
 rename, fsync dir); enqueues of concurrent sessions share one directory
 fsync (group commit). Then each entry is announced with a ``queued`` event
 per recipient and handed to ``on_queued(entry)`` so the scheduler can try it
-at once.
+at once; a failure of that hand-over is logged with a ``schedule_failed``
+event, and the stored message waits for the relay's next start.
 """
 import logging
 
-from twisted.internet import threads
+from twisted.internet import defer, threads
 
 from servers.common.events import default_host
 from servers.smtpd.batch import GroupCommit
@@ -40,7 +41,7 @@ class QueueStorage:
         self._commits = GroupCommit(self._enqueue_batch, run_in_thread)
 
     def store(self, message):
-        items = [(message.sender, rcpts, message.data, hop)
+        items = [(message.sender, rcpts, message.data, hop, message.body)
                  for hop, rcpts in next_hops(message.recipients, self.next_hop)]
         d = self._commits.submit(items)
         d.addCallback(self._queued, message)
@@ -62,13 +63,18 @@ class QueueStorage:
                                  next_hop=entry.next_hop, id=entry.id,
                                  sender=message.sender, peer=message.peer)
             if self.on_queued is not None:
-                try:
-                    self.on_queued(entry)
-                except Exception:
-                    # The message is safe in the queue; the scheduler's periodic
-                    # scan will find it. Do not turn this into a failed 250.
-                    log.exception("on_queued hook failed for %s", entry.id)
+                # The 250 does not wait for the hook (the scheduler may first rewrite
+                # the entry on disk), but its failure is not dropped: it is logged with
+                # an event. The message itself is safe in its queue file, and the
+                # relay loads every queue file when it starts. Never a failed 250.
+                d = defer.maybeDeferred(self.on_queued, entry)
+                d.addErrback(self._hook_failed, entry)
         return entries
+
+    def _hook_failed(self, failure, entry):
+        log.error("handing %s to the scheduler failed: %s", entry.id, failure.getTraceback())
+        self.events.emit("schedule_failed", id=entry.id, msgid=entry.msgid,
+                         error=failure.getErrorMessage())
 
 
 def build_inbound_factory(domains, queue, events, on_queued, recipients=None,

@@ -11,7 +11,7 @@ from lab.wait import tcp_open_from, wait_until
 from servers.dns.tsig import generate_key_file
 from tests.support import ROOT
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.needs_cmd("dig", "nsupdate")]
 ECHO = os.path.join(os.path.dirname(__file__), "echo_server.py")
 
 ZONE = """\

@@ -1,17 +1,19 @@
 """Running mx and relay processes on loopback, and reading what they did."""
 import os
-import subprocess
 
 from servers.common.events import read_events
+from servers.mx.maildir import messages_under
+from servers.relay.queue import SUFFIX
 from tests.support import ServerProcess
 
 
-def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1"):
+def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1", extra=(),
+             under=()):
     maildir = tmp_path / (name + "-maildir")
     events = tmp_path / (name + "-events.jsonl")
     proc = ServerProcess("servers.mx", ["--domain", domain, "--maildir", maildir,
                                         "--listen", listen, "--port", port,
-                                        "--events", events])
+                                        "--events", events] + list(extra), under=under)
     proc.port = proc.wait_listening()
     proc.events_path = str(events)
     proc.maildir = str(maildir)
@@ -19,7 +21,7 @@ def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1"):
 
 
 def start_relay(tmp_path, next_hop=None, port=0, extra=(), name="relay", domain="lab",
-                listen="127.0.0.1"):
+                listen="127.0.0.1", under=()):
     """A relay delivering to ``next_hop`` (HOST:PORT), or as ``extra`` says (--dns)."""
     queue = tmp_path / (name + "-queue")
     events = tmp_path / (name + "-events.jsonl")
@@ -27,7 +29,8 @@ def start_relay(tmp_path, next_hop=None, port=0, extra=(), name="relay", domain=
     proc = ServerProcess("servers.relay", ["--domain", domain, "--queue", queue,
                                            "--listen", listen, "--port", port,
                                            "--events", events] + route + [
-                                           "--hostname", "relay.lab"] + list(extra))
+                                           "--hostname", "relay.lab"] + list(extra),
+                         under=under)
     proc.port = proc.wait_listening()
     proc.events_path = str(events)
     proc.queue = str(queue)
@@ -39,28 +42,8 @@ def events_of(proc, name):
 
 
 def maildir_files(maildir):
-    found = []
-    for root, dirs, files in os.walk(maildir):
-        if os.path.basename(root) == "new":
-            found.extend(os.path.join(root, f) for f in files)
-    return found
+    return [path for _, path in messages_under(maildir)]
 
 
 def queue_files(queue_dir):
-    return [f for f in os.listdir(queue_dir)
-            if not f.startswith(".") and os.path.isfile(os.path.join(queue_dir, f))
-            and f != "relay.pid"]
-
-
-def swaks(port, to="user@lab", sender="alice@x.org", header_msgid=None, server="127.0.0.1"):
-    argv = ["swaks", "--server", server, "--port", str(port), "--to", to, "--from", sender,
-            "--timeout", "10"]
-    if header_msgid:
-        argv += ["--header", "Message-Id: %s" % header_msgid]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=30)
-
-
-def smtp_source(port, messages, sessions, size=1024, to="user@lab", sender="alice@x.org"):
-    argv = ["smtp-source", "-m", str(messages), "-s", str(sessions), "-l", str(size),
-            "-f", sender, "-t", to, "127.0.0.1:%d" % port]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return [f for f in os.listdir(queue_dir) if f.endswith(SUFFIX) and not f.startswith(".")]

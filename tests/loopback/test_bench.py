@@ -2,17 +2,17 @@
 import io
 import json
 import os
-import shutil
 
 import pytest
 
 from lab.bench import bench_relay, master_cf
 from lab.lock import LabBusy
 
-needs_postfix = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("smtp-source", path="/usr/sbin:/usr/bin")
-    or not os.path.exists("/usr/sbin/postfix"),
-    reason="needs root, Postfix and smtp-source")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (Postfix runs as root)")
+
+
+def needs_postfix(test):
+    return needs_root(pytest.mark.needs_cmd("postfix", "smtp-source")(test))
 
 
 def test_master_cf_moves_smtpd_and_drops_chroot():

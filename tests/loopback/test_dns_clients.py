@@ -12,6 +12,8 @@ from servers.dns.update_client import send_update
 from tests.dns_support import ZONE, dig
 from tests.support import ROOT, ServerProcess, running_server
 
+pytestmark = pytest.mark.needs_cmd("dig", "nsupdate")
+
 
 class DNS:
     """A running ``python -m servers.dns`` over files in ``directory``."""

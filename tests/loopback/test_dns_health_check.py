@@ -3,10 +3,14 @@ import socket
 import threading
 import time
 
+import pytest
+
 from lab.wait import wait_until
 from servers.common.events import read_events
 from tests.dns_support import dig
 from tests.support import free_port, running_server
+
+pytestmark = pytest.mark.needs_cmd("dig")
 
 INTERVAL = 0.3
 

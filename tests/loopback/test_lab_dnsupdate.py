@@ -2,10 +2,14 @@
 DNS server, with the lab's own zone and per-run TSIG key."""
 import subprocess
 
+import pytest
+
 from lab import dnsupdate
 from lab.lab_zone import generate_key_file, write_zone
 from tests.support import free_port, running_server
 from topologies.addressing import build_plan
+
+pytestmark = pytest.mark.needs_cmd("dig")
 
 
 def dig_short(port, name, rtype):

@@ -5,13 +5,15 @@ import signal
 import smtplib
 import time
 
+import pytest
 
 from lab.wait import wait_until
 from servers.common.events import read_events
 from servers.mx.maildir import messages_in
-from tests.loopback.smtp_clients import (AckingSender, maildir_message_ids, smtp_source,
-                                         swaks)
+from tests.smtp_clients import AckingSender, maildir_message_ids, smtp_source, swaks
 from tests.support import ServerProcess, running_server
+
+pytestmark = pytest.mark.needs_cmd("swaks", "smtp-source")
 
 MAILBOX = "u@example.org"
 
@@ -65,7 +67,7 @@ def test_smtp_source_load_every_message_delivered_exactly_once(tmp_path):
     count = 200
     with running_server("servers.mx", mx_args(tmp_path)) as mx:
         started = time.monotonic()
-        result = smtp_source(mx.listening[0][1], count, sessions=5, size=4096)
+        result = smtp_source(mx.listening[0][1], count, sessions=5, size=4096, to=MAILBOX)
         elapsed = time.monotonic() - started
         assert result.returncode == 0, result.stderr
     ids = maildir_message_ids(str(tmp_path / "mail" / MAILBOX))
@@ -80,7 +82,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged_and_restart_dedups(tmp_pat
     maildir = str(tmp_path / "mail" / MAILBOX)
     mx = ServerProcess("servers.mx", mx_args(tmp_path))
     port = mx.wait_listening()
-    load = smtp_source(port, 100000, sessions=3, size=4096, background=True)
+    load = smtp_source(port, 100000, sessions=3, size=4096, to=MAILBOX, background=True)
     sender = AckingSender(port, threads=3).start()
     try:
         wait_until(lambda: len(sender.acked) >= 60, 30, "60 acknowledged messages")

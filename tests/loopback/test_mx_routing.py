@@ -10,8 +10,11 @@ import pytest
 from lab.wait import wait_until
 from servers.common.events import read_events
 from tests.loopback.relay_support import (events_of, maildir_files, queue_files, start_mx,
-                                          start_relay, swaks)
+                                          start_relay)
+from tests.smtp_clients import swaks
 from tests.support import ROOT, ServerProcess, free_port
+
+pytestmark = pytest.mark.needs_cmd("swaks")
 
 ZONE = """\
 $ORIGIN lab.
@@ -99,7 +102,7 @@ def test_relay_delivers_by_mx_and_never_to_itself(tmp_path, dns, procs, knows_it
         # would take its own mail if it did not recognise its address
         relay = start_relay(tmp_path, extra=options, listen="127.0.0.3", port=port)
     procs.append(relay)
-    assert swaks(relay.port, header_msgid="<bymx@test>",
+    assert swaks(relay.port, msgid="<bymx@test>",
                  server=relay.listening[0][0]).returncode == 0
     # mx1 is down: the relay must not fall back to relay.lab (itself) but retry
     wait_until(lambda: len(events_of(relay, "deferred")) >= 2, 10, "deferrals")

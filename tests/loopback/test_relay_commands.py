@@ -2,10 +2,15 @@
 import subprocess
 import sys
 
+import pytest
+
 from lab.wait import wait_until
 from tests.loopback.relay_support import (events_of, maildir_files, queue_files, start_mx,
-                                          start_relay, swaks)
+                                          start_relay)
+from tests.smtp_clients import swaks
 from tests.support import ROOT, free_port
+
+pytestmark = pytest.mark.needs_cmd("swaks")
 
 
 def relay_command(queue, *words):
@@ -21,7 +26,7 @@ def test_list_then_flush_a_running_relay(tmp_path):
     mx = None
     try:
         for n in range(2):
-            assert swaks(relay.port, header_msgid="<l%d@test>" % n).returncode == 0
+            assert swaks(relay.port, msgid="<l%d@test>" % n).returncode == 0
         wait_until(lambda: len(events_of(relay, "deferred")) == 2, 10, "both deferred")
         listing = relay_command(relay.queue, "--list")
         assert listing.returncode == 0
@@ -43,7 +48,7 @@ def test_flush_offline_makes_entries_due_for_the_next_start(tmp_path):
     mx_port = free_port()
     relay = start_relay(tmp_path, "127.0.0.1:%d" % mx_port,
                         extra=["--retry-interval", "60", "--max-retry-interval", "60"])
-    assert swaks(relay.port, header_msgid="<off@test>").returncode == 0
+    assert swaks(relay.port, msgid="<off@test>").returncode == 0
     wait_until(lambda: events_of(relay, "deferred"), 10, "deferred")
     relay.stop()
     flushed = relay_command(relay.queue, "--flush")

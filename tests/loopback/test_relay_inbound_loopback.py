@@ -1,11 +1,15 @@
 """The relay's inbound side with real clients: swaks and smtp-source into
 the durable queue (served alone by a test-only runner)."""
 
+import pytest
+
 from servers.common.events import read_events
 from servers.relay.queue import Queue
 from lab.wait import wait_until
-from tests.loopback.smtp_clients import AckingSender, smtp_source, swaks
+from tests.smtp_clients import AckingSender, smtp_source, swaks
 from tests.support import ServerProcess, running_server
+
+pytestmark = pytest.mark.needs_cmd("swaks", "smtp-source")
 
 def runner_args(tmp_path):
     return ["--domain", "example.org", "--queue", tmp_path / "queue", "--port", 0,
@@ -32,7 +36,8 @@ def test_swaks_to_relay_domain_is_queued_and_others_refused(tmp_path):
 
 def test_smtp_source_into_the_relay_queue_every_message_once(tmp_path):
     with running_server("tests.loopback.relay_inbound_runner", runner_args(tmp_path)) as relay:
-        result = smtp_source(relay.listening[0][1], 100, sessions=5, size=4096)
+        result = smtp_source(relay.listening[0][1], 100, sessions=5, size=4096,
+                             to="u@example.org")
         assert result.returncode == 0, result.stderr
     entries = Queue(str(tmp_path / "queue")).entries()
     assert len(entries) == 100 and len({e.msgid for e in entries}) == 100
@@ -42,7 +47,8 @@ def test_smtp_source_into_the_relay_queue_every_message_once(tmp_path):
 def test_kill_9_under_load_every_acknowledged_message_is_in_the_queue_whole(tmp_path):
     relay = ServerProcess("tests.loopback.relay_inbound_runner", runner_args(tmp_path))
     port = relay.wait_listening()
-    load = smtp_source(port, 100000, sessions=3, size=4096, background=True)
+    load = smtp_source(port, 100000, sessions=3, size=4096, to="u@example.org",
+                       background=True)
     sender = AckingSender(port, threads=3, prefix="relay").start()
     try:
         wait_until(lambda: len(sender.acked) >= 60, 30, "60 acknowledged messages")

@@ -7,11 +7,16 @@ import threading
 import time
 
 
+import pytest
+
 from lab.wait import wait_until
 from servers.common import provision_proto
 from tests.loopback.relay_support import (events_of, maildir_files, queue_files, start_mx,
-                                          start_relay, swaks)
+                                          start_relay)
+from tests.smtp_clients import swaks
 from tests.support import free_port
+
+pytestmark = pytest.mark.needs_cmd("swaks")
 
 
 class Provisioner:
@@ -59,7 +64,7 @@ def test_provision_once_then_reroute_every_stored_message(tmp_path, procs):
             "--provision-after", "1.5", "--provision-action", "create:dc2"])
         procs.append(relay)
         for n in range(3):
-            assert swaks(relay.port, header_msgid="<p%d@test>" % n).returncode == 0
+            assert swaks(relay.port, msgid="<p%d@test>" % n).returncode == 0
         wait_until(lambda: len(events_of(relay, "delivered")) == 3, 15, "delivered to mx2")
         wait_until(lambda: not queue_files(relay.queue), 10, "queue empty")
     assert len(prov.requests) == 1 and not prov.errors

@@ -19,8 +19,12 @@ class FakeEntry:
         self.next_attempt = arrived
         self.last_error = ""
         self.first_failure = None
+        self.body = ""
+        self.read_error = None       # raised by data() when set
 
     def data(self):
+        if self.read_error is not None:
+            raise self.read_error
         return self._data
 
 
@@ -31,6 +35,7 @@ class FakeQueue:
         self.stored = {}
         self.enqueued = []
         self.saves = 0
+        self.set_aside_ids = []
         self.ids = itertools.count(1)
 
     def enqueue(self, sender, recipients, data, next_hop):
@@ -59,6 +64,11 @@ class FakeQueue:
     def remove(self, entry):
         del self.stored[entry.id]
 
+    def set_aside(self, entry, why):
+        self.set_aside_ids.append(entry.id)
+        del self.stored[entry.id]
+        return True
+
 
 class FakeSession:
     def __init__(self, net, server):
@@ -66,7 +76,8 @@ class FakeSession:
         self.server = server
         self.broken = None
 
-    def send(self, sender, recipients, data):
+    def send(self, sender, recipients, data, body=""):
+        self.net.bodies.append(body)
         behaviour = self.net.behaviour.get(self.server, 250)
         result = smtpclient.MessageResult(self.server)
         code = behaviour if isinstance(behaviour, int) else 250
@@ -93,6 +104,7 @@ class FakeNetwork:
         self.behaviour = {}
         self.connects = []
         self.delivered = []
+        self.bodies = []         # the BODY= of every message sent
 
     def open_session(self, host, port):
         server = "%s:%d" % (host, port)

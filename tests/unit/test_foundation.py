@@ -6,12 +6,11 @@ import sys
 
 import pytest
 
-from lab import state
+from lab import ROOT, state
 from lab.maillab_cli import build_parser, main
 from lab.lock import LabBusy, lab_lock
 from lab.wait import NotReady, wait_until
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_parser_knows_the_contract_commands():
@@ -125,3 +124,14 @@ def test_clean_matches_lab_programs_not_a_reader_of_the_run_dir(tmp_path):
         for p in (reader, server):
             p.stdin.close()
             p.wait(timeout=10)
+
+
+def test_require_cmd_skips_with_the_reason_but_fails_under_ci(monkeypatch):
+    from tests.support import require_cmd
+    monkeypatch.delenv("CI", raising=False)
+    require_cmd("sh")                                   # present: nothing happens
+    with pytest.raises(pytest.skip.Exception, match="no-such-tool-here"):
+        require_cmd("sh", "no-such-tool-here")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI: needs no-such-tool-here"):
+        require_cmd("no-such-tool-here")

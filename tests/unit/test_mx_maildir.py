@@ -3,9 +3,9 @@ import json
 import os
 
 from servers.common.events import EventLog, read_events
-from servers.mx.maildir import DEDUP_FILE, Maildirs, messages_in
+from servers.mx.maildir import DEDUP_FILE, Maildirs, delivery_id, messages_in
 from servers.mx.storage import MaildirStorage
-from servers.smtpd.received import ReceivedMessage
+from servers.smtpd.received import ReceivedMessage, build_message
 from servers.smtpd.recipients import RecipientPolicy
 from servers.smtpd.protocol import ReceiveFactory
 from tests.unit.smtp_dialogue import Session, envelope, message
@@ -15,6 +15,22 @@ from tests.unit.thread_runner import ManualThread
 def msg(msgid="<m1@x>", rcpts=("u@example.org",), data=b"Subject: s\n\nbody\n"):
     return ReceivedMessage(id="Q1", sender="a@x", recipients=list(rcpts), msgid=msgid,
                            data=data, peer="127.0.0.1")
+
+
+def received(msgid, body, when, peer="10.0.1.26"):
+    """The message as the mx stores it after one reception: its own Received: on top."""
+    lines = [b"Message-ID: " + msgid.encode(), b"Subject: s", b"", body]
+    return build_message(lines, hostname="mx1", msg_id="Q%d" % when, sender="a@x",
+                         recipients=["u@example.org"], helo="relay1", peer=peer,
+                         esmtp=True, when=when)
+
+
+def stored(root, rcpt="u@example.org"):
+    return [open(p, "rb").read() for p in messages_in(str(root / rcpt))]
+
+
+def seen(boxes, msgid="<m1@x>", data=b"Subject: s\n\nbody\n", rcpt="u@example.org"):
+    return boxes.already_delivered(delivery_id(msgid, data), rcpt)
 
 
 def all_files(root):
@@ -78,7 +94,8 @@ def test_same_message_id_and_recipient_is_delivered_once(tmp_path):
 
 def test_dedup_survives_restart(tmp_path):
     Maildirs(str(tmp_path), "mx1").deliver_batch([msg()])
-    assert json.loads((tmp_path / DEDUP_FILE).read_text()) == ["<m1@x>", "u@example.org"]
+    assert json.loads((tmp_path / DEDUP_FILE).read_text()) == [
+        delivery_id("<m1@x>", b"Subject: s\n\nbody\n"), "u@example.org"]
     restarted = Maildirs(str(tmp_path), "mx1")
     assert restarted.deliver_batch([msg()]) == [{"u@example.org": None}]
     assert len(messages_in(str(tmp_path / "u@example.org"))) == 1
@@ -89,19 +106,51 @@ def test_dedup_survives_a_crash_before_the_dedup_record_and_a_torn_line(tmp_path
     boxes.deliver_batch([msg("<a@x>"), msg("<b@x>")])
     # Crash after the rename, before the record: the file name remembers.
     os.unlink(tmp_path / DEDUP_FILE)
-    (tmp_path / DEDUP_FILE).write_text('["<b@x>", "u@example.org"]\n["<c@x>", "u@exa')
+    b, c = (delivery_id(m, b"Subject: s\n\nbody\n") for m in ("<b@x>", "<c@x>"))
+    (tmp_path / DEDUP_FILE).write_text('["%s", "u@example.org"]\n["%s", "u@exa' % (b, c))
     restarted = Maildirs(str(tmp_path), "mx1")
-    assert restarted.already_delivered("<a@x>", "u@example.org")
-    assert restarted.already_delivered("<b@x>", "u@example.org")
-    assert not restarted.already_delivered("<c@x>", "u@example.org")
+    assert seen(restarted, "<a@x>") and seen(restarted, "<b@x>")
+    assert not seen(restarted, "<c@x>")
     [outcome] = restarted.deliver_batch([msg("<d@x>")])   # must not join the torn line
-    assert (tmp_path / DEDUP_FILE).read_text().splitlines()[-1] == '["<d@x>", "u@example.org"]'
+    assert json.loads((tmp_path / DEDUP_FILE).read_text().splitlines()[-1]) == [
+        delivery_id("<d@x>", b"Subject: s\n\nbody\n"), "u@example.org"]
     os.unlink(outcome["u@example.org"])                  # a reader deleted it
-    assert Maildirs(str(tmp_path), "mx1").already_delivered("<d@x>", "u@example.org")
+    assert seen(Maildirs(str(tmp_path), "mx1"), "<d@x>")
     # A message moved to cur/ by a reader still counts.
     [path] = [p for p in messages_in(str(tmp_path / "u@example.org"))][:1]
     os.rename(path, path.replace("/new/", "/cur/") + ":2,S")
-    assert Maildirs(str(tmp_path), "mx1").already_delivered("<a@x>", "u@example.org")
+    assert seen(Maildirs(str(tmp_path), "mx1"), "<a@x>")
+
+
+def test_two_different_messages_with_one_message_id_are_both_stored(tmp_path):
+    boxes = Maildirs(str(tmp_path), "mx1")
+    boxes.deliver_batch([received("<same@x>", b"the real message", when=1000)])
+    boxes.deliver_batch([received("<same@x>", b"another message", when=1001)])
+    bodies = sorted(m.rsplit(b"\n\n", 1)[1] for m in stored(tmp_path))
+    assert bodies == [b"another message\n", b"the real message\n"]
+
+
+def test_a_redelivery_after_a_lost_250_is_stored_once_also_after_a_restart(tmp_path):
+    # The relay sends the same bytes again; only the mx's own Received: differs.
+    first, again, later = (received("<m1@x>", b"body", when=t) for t in (1000, 1060, 5000))
+    assert first.data != again.data
+    boxes = Maildirs(str(tmp_path), "mx1")
+    assert boxes.deliver_batch([first])[0]["u@example.org"] is not None
+    assert boxes.deliver_batch([again]) == [{"u@example.org": None}]
+    assert Maildirs(str(tmp_path), "mx1").deliver_batch([later]) == [{"u@example.org": None}]
+    assert stored(tmp_path) == [first.data]
+
+
+def test_the_dedup_record_is_bounded_and_forgets_the_least_recent(tmp_path):
+    boxes = Maildirs(str(tmp_path), "mx1", dedup_limit=3)
+    for n in range(10):
+        boxes.deliver_batch([msg("<%d@x>" % n)])
+    lines = (tmp_path / DEDUP_FILE).read_text().splitlines()
+    assert len(lines) <= 2 * 3
+    for n in range(10):
+        os.unlink(messages_in(str(tmp_path / "u@example.org"))[0])     # read and deleted
+    restarted = Maildirs(str(tmp_path), "mx1", dedup_limit=3)
+    assert [n for n in range(10) if seen(restarted, "<%d@x>" % n)] == [7, 8, 9]
 
 
 def test_nothing_is_written_before_the_thread_runs_and_250_comes_after(tmp_path):

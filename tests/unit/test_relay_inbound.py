@@ -118,3 +118,21 @@ def test_recipient_list_is_checked_at_rcpt(tmp_path):
     s.send("EHLO c\nMAIL FROM:<a@x.net>\n")
     assert s.codes("RCPT TO:<alice@example.org>\n") == [250]
     assert s.send("RCPT TO:<bob@example.org>\n")[0].startswith("550 5.7.1")
+
+
+@pytest.mark.parametrize("how", ["raises", "fails later"])
+def test_a_failed_hand_over_to_the_scheduler_is_reported_and_still_250(tmp_path, how):
+    from twisted.internet import defer
+
+    def on_queued(entry):
+        if how == "raises":
+            raise OSError("disk gone")
+        return defer.fail(OSError("disk gone"))
+    relay = Relay(tmp_path)
+    relay.factory.storage.on_queued = on_queued
+    s = relay.session()
+    s.send(envelope())
+    assert s.codes(message()) == [354, 250]
+    [entry] = relay.queue.entries()                  # the message stays safe on disk
+    [ev] = relay.events("schedule_failed")
+    assert (ev["id"], ev["msgid"], ev["error"]) == (entry.id, entry.msgid, "disk gone")

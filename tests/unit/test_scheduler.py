@@ -1,6 +1,10 @@
+import errno
+
 from twisted.internet import defer, task
 
+from servers.common.events import EventLog, read_events
 from servers.relay.backoff import RetryPolicy
+from servers.relay.queue import CORRUPT_DIR, Queue
 from servers.relay.scheduler import Scheduler
 from tests.unit.relay_fakes import FakeNetwork, FakeQueue, Recorder
 
@@ -231,7 +235,7 @@ def test_permanent_and_temporary_recipients_split():
         server = HOP
         broken = None
 
-        def send(self, sender, recipients, data):
+        def send(self, sender, recipients, data, body=""):
             r = smtpclient.MessageResult(HOP)
             if not sender:
                 r.delivered.extend(recipients)
@@ -353,3 +357,65 @@ def test_a_failed_save_does_not_strand_the_message():
     clock.advance(2)
     threads.finish()
     assert len(net.delivered) == 1 and not queue.stored
+
+
+def test_an_unreadable_queue_file_is_retried_with_backoff_then_set_aside_and_bounced():
+    sched, queue, net, events, clock = make()
+    [entry] = put(sched, queue)
+    entry.read_error = OSError(errno.EIO, "Input/output error")
+    clock.advance(0)
+    assert entry.id not in sched.busy and entry.id in sched.timers     # not parked
+    for _ in range(60):
+        clock.advance(1)
+    failed = events.named("read_failed")
+    assert [e["failures"] for e in failed] == [1, 2, 3, 4, 5]
+    assert [e.get("next_attempt") for e in failed] == [1002, 1006, 1014, 1030, None]
+    assert queue.set_aside_ids == [entry.id] and entry.id not in sched.entries
+    assert [d[0] for d in net.delivered] == ["10.9.9.9:25"]     # only the bounce went out
+    assert not sched.busy and not sched.timers
+    [bounce] = [e for e in queue.enqueued if e.sender == ""]
+    assert bounce.recipients == ["alice@x.org"] and b"Status: 5.3.0" in bounce.data()
+    assert [e["rcpt"] for e in events.named("bounced")] == ["bob@lab"]
+
+
+def test_flush_retries_an_entry_whose_read_failed():
+    sched, queue, net, events, clock = make()
+    [entry] = put(sched, queue)
+    entry.read_error = FileNotFoundError(errno.ENOENT, "No such file or directory")
+    clock.advance(0)
+    entry.read_error = None         # the disk is back
+    assert sched.flush() == 1
+    clock.advance(0)
+    assert len(net.delivered) == 1 and not queue.stored
+
+
+def test_a_queue_file_corrupted_after_loading_ends_in_corrupt_with_an_event(tmp_path):
+    clock = task.Clock()
+    clock.advance(1000)
+    path = str(tmp_path / "events")
+    events = EventLog(path, service="relay", host="relay1")
+    queue = Queue(str(tmp_path / "q"), events, now=clock.seconds)
+    net = FakeNetwork(clock)
+    sched = Scheduler(queue, RetryPolicy(minimum=2, maximum=30), events, clock, net.resolve,
+                      net.open_session, bounce_hop=lambda sender: "10.9.9.9:25",
+                      max_read_failures=2)
+    entry = queue.enqueue("alice@x.org", ["bob@lab"], b"Message-ID: <c@x>\n\nbody\n", HOP)
+    sched.add(entry)
+    with open(entry.path, "r+b") as f:      # a bit flipped on disk after it was loaded
+        f.seek(-25, 2)
+        f.write(b"X")
+    for _ in range(5):
+        clock.advance(1)
+    assert (tmp_path / "q" / CORRUPT_DIR / (entry.id + ".q")).exists()
+    names = [e["event"] for e in read_events(path)]
+    assert names.count("read_failed") == 2 and "corrupt" in names
+    assert len(net.delivered) == 1 and net.delivered[0][1] == ""     # only the bounce went out
+    assert [e.id for e in queue.entries()] == []
+
+
+def test_the_body_type_goes_with_the_message_to_the_next_hop():
+    sched, queue, net, events, clock = make()
+    [entry] = put(sched, queue)
+    entry.body = "8BITMIME"
+    clock.advance(0)
+    assert net.bodies == ["8BITMIME"]

@@ -28,10 +28,20 @@ def test_zone_has_soa_ns_mx_and_an_a_record_per_server():
                  "mx1.lab.example.org.": "10.0.1.10", "mx2.lab.example.org.": "10.0.2.10"}
 
 
-def test_zone_starts_with_origin_and_ttl():
+def test_zone_starts_with_origin_and_soa():
     text = zone_text(build_plan(), serial=7)
-    assert text.splitlines()[:2] == ["$ORIGIN example.org.", "$TTL 60"]
-    assert " 7 60 30 600 60" in text
+    assert text.splitlines()[0] == "$ORIGIN example.org."
+    assert records(text)[0] == ("example.org.", "SOA",
+                                "dns1.lab.example.org. hostmaster.example.org. 7 60 30 600 60")
+
+
+def test_the_best_mx_is_the_plans_primary_not_a_fixed_name():
+    plan = build_plan(dcs=2, mx_per_dc=(0, 2))
+    assert plan.primary_mx == "mx1" and plan.host("mx1").dc == "dc2"
+    assert [r[2] for r in records(zone_text(plan)) if r[1] == "MX"] == [
+        "10 mx1.lab.example.org.", "20 relay1.lab.example.org."]
+    plan.primary_mx = "mx2"
+    assert "10 mx2.lab.example.org." in zone_text(plan)
 
 
 def test_tsig_key_file_is_bind_format(tmp_path):
