@@ -440,7 +440,8 @@ class Run:
                     f.write(json.dumps(snap) + "\n")
 
     def _files(self):
-        names = ["report.json", "report.md", "timeline.png", "events.jsonl", "ledger.jsonl"]
+        names = ["report.json", "report.md", "aggregate.png", "timeline.png", "events.jsonl",
+                 "ledger.jsonl"]
         if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
             names.append("queue.jsonl")
         pcaps = sorted(os.path.relpath(p, self.report_dir)
