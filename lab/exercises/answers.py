@@ -176,13 +176,16 @@ def max_queue_depth(run):
 
 
 @answer
-def stored_next_hops(run, which="last"):
-    """The next hop written in a stored message's queue file as read from disk during
-    the run: the first one seen, or the last one before it left the queue."""
+def stored_next_hops(run, which="changed"):
+    """The next hop written in the relay's queue files, as read from disk during the
+    run: the ``first`` one seen, or the first one that ``changed`` from it (a
+    stored message's server information rewritten)."""
     seen = [entry.get("next_hop") for snap in run.queue for entry in snap.get("entries", [])]
     if not seen:
         return None
-    return seen[0] if which == "first" else seen[-1]
+    if which == "first":
+        return seen[0]
+    return next((hop for hop in seen if hop != seen[0]), None)
 
 
 # -- packets -------------------------------------------------------------------------

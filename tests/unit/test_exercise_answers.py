@@ -74,7 +74,7 @@ def test_the_mac_of_the_recreated_host_comes_from_frames_after_its_creation(recr
 
 def test_stored_next_hops_are_read_from_the_queue_snapshots(recreated, failover):
     assert answers.stored_next_hops(recreated, "first") == "mx:example.org"
-    assert answers.stored_next_hops(recreated, "last") == "10.0.2.11:25"
+    assert answers.stored_next_hops(recreated, "changed") == "10.0.2.11:25"
     assert answers.stored_next_hops(failover) is None
 
 
