@@ -3,7 +3,8 @@
 It removes, in order: maillab's own processes (servers, fault scripts,
 captures, Postfix peers), Mininet's host shells (which takes their network
 namespaces with them), veth links named like Mininet's (``foo-eth0``), the
-bridges a lab recorded, and the temporary directories it recorded.
+bridges a lab recorded (Linux bridges and Open vSwitch bridges), the OVS
+daemons a lab started, and the temporary directories it recorded.
 Unlike ``mn -c`` it leaves unrelated files in /tmp alone.
 """
 import logging
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import time
 
-from lab import state
+from lab import iproute, ovs, state
 from lab.lock import LabBusy, lab_lock
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ PROCESS_PATTERNS = (
     r"^(\S*/)?(python[0-9.]*|tcpdump|nsenter|sh|bash) .*maillab-(run|bench|test)",
     r"mininet:",                    # Mininet's host shells
 )
-LINK_RE = re.compile(r"^\d+: ([-_.A-Za-z0-9]+-eth\d+)[@:]", re.M)
+LINK_RE = re.compile(r"[-_.A-Za-z0-9]+-eth\d+")
 
 
 def _pids_matching(pattern):
@@ -68,8 +69,8 @@ def _is_alive(pid):
 
 
 def mininet_links():
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    return sorted(set(LINK_RE.findall(out)))
+    names = iproute.interface_names(iproute.run(iproute.ip_argv("link", "show")))
+    return sorted({n for n in names if LINK_RE.fullmatch(n)})
 
 
 def delete_links():
@@ -87,15 +88,27 @@ def existing_bridges():
 
 
 def delete_bridges():
+    recorded = state.recorded("bridges")
+    removed = ovs.delete_bridges(recorded)
     present = set(existing_bridges())
-    removed = 0
-    for br in state.recorded("bridges"):
+    for br in recorded:
         if br in present and os.path.isdir("/sys/class/net/%s/bridge" % br):
             subprocess.run(["ip", "link", "set", br, "down"], capture_output=True)
             subprocess.run(["ip", "link", "del", br], capture_output=True)
             removed += 1
     state.forget("bridges")
     return removed
+
+
+def stop_ovs_daemons():
+    """The OVS daemons a lab started and could not stop; how many."""
+    recorded = state.recorded("ovs")
+    if not recorded:
+        return 0
+    stopped = ovs.stop_daemons(recorded)
+    if not ovs.bridges():       # left running only while someone else's bridges need them
+        state.forget("ovs")
+    return len(stopped)
 
 
 def delete_dirs():
@@ -120,6 +133,7 @@ def clean_unlocked():
         "processes": kill_processes(),
         "links": delete_links(),
         "bridges": delete_bridges(),
+        "ovs daemons": stop_ovs_daemons(),
         "dirs": delete_dirs(),
     }
     log.info("clean: %s", counts)
@@ -137,9 +151,14 @@ def leftovers():
     links = mininet_links()
     if links:
         found["links"] = links
-    bridges = [b for b in state.recorded("bridges") if b in existing_bridges()]
+    recorded = state.recorded("bridges")
+    bridges = sorted(set(b for b in recorded if b in existing_bridges())
+                     | set(b for b in ovs.bridges() if b in recorded))
     if bridges:
         found["bridges"] = bridges
+    daemons = [d for d in state.recorded("ovs") if ovs.daemon_running(d)]
+    if daemons:
+        found["ovs daemons"] = daemons
     return found
 
 

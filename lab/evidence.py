@@ -30,6 +30,9 @@ RELAY_LOG = "relay-log"
 DNS_LOG = "dns-log"
 TOPOLOGY = "topology"           # the address plan: a fact of the set-up
 
+RELAY_SERVICE = "relay"         # the ``service`` of the relay's events
+PROVISIONER_SERVICE = "provisioner"
+
 
 @dataclasses.dataclass
 class Mail:
@@ -143,3 +146,36 @@ def read_queue(directory, parse=None, suffix=""):
                 entry["error"] = str(e)
         left.append(entry)
     return left
+
+
+# -- faults, from the fault scripts' own start and end records -------------------------
+
+def _fault_label(e):
+    return e.get("fault") or e.get("name") or e.get("kind") or "fault"
+
+
+def describe_fault(e):
+    """One line for a fault event: its own summary, else its name and arguments."""
+    if e.get("summary"):
+        return e["summary"]
+    args = e.get("args")
+    if isinstance(args, list):
+        args = " ".join(str(a) for a in args)
+    return ("%s %s" % (_fault_label(e), args or e.get("target", ""))).strip()
+
+
+def fault_windows(events, end):
+    """[(start, stop, label)] from fault_start/fault_end pairs, in start order
+    (unix seconds; a fault still in force at ``end`` stops there)."""
+    open_, windows = {}, []
+    for e in sorted(events, key=lambda e: e.get("ts", 0)):
+        key = (e.get("host"), _fault_label(e), e.get("id"), str(e.get("args", "")))
+        if e.get("event") == "fault_start":
+            open_.setdefault(key, []).append(e)
+        elif e.get("event") == "fault_end" and open_.get(key):
+            s = open_[key].pop(0)
+            windows.append((s["ts"], e["ts"], describe_fault(s)))
+    for starts in open_.values():
+        for s in starts:
+            windows.append((s["ts"], end, describe_fault(s)))
+    return sorted(windows)

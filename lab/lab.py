@@ -10,7 +10,9 @@ topology scripts, the lab tests and the scenarios all use it::
 import contextlib
 import glob
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -19,7 +21,7 @@ import time
 from lab import services as svc
 from lab import ROOT, lab_zone, state
 from lab.lock import lab_lock
-from lab.net import running_net
+from lab.net import describe_switches, prepare_host, running_net
 from lab.routes import RouteKeeper
 from lab.wait import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
@@ -51,18 +53,25 @@ class Lab:
     ``dns_args`` (extra command-line options), ``provisioner`` (run it),
     ``fresh_disk`` (a re-created mx gets an empty Maildir, as a new machine
     would; False keeps its predecessor's, a shared store), ``keep`` (leave
-    the run directory for inspection), ``relay_module``/``dns_module`` (the
-    module ``python -m`` runs for that server: tests substitute a broken
-    variant this way, from Python, never through a command-line switch).
+    the run directory for inspection), ``capacity`` ({dc: how many more
+    servers the provisioner may put there}) and ``dc_down`` (data centers it
+    refuses), ``mx_hosts`` (the messaging servers listed as MX; default mx1),
+    ``relay_module``/``dns_module`` (the module ``python -m`` runs for that
+    server: tests substitute a broken variant this way, from Python, never
+    through a command-line switch).
     """
 
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
                  mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
-                 start_timeout=svc.START_TIMEOUT, relay_module="servers.relay",
-                 dns_module="servers.dns", **topo_opts):
+                 start_timeout=svc.START_TIMEOUT, capacity=None, dc_down=(), mx_hosts=None,
+                 relay_module="servers.relay", dns_module="servers.dns", **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
+        if mx_hosts:
+            self.plan.mail_exchangers = list(mx_hosts)
+        self.capacity, self.dc_down = capacity, dc_down
+        self.mx_removed = set()     # servers whose MX a replacement took out of DNS
         self.switch = switch
         self.dns_health = dns_health
         self.relay_args, self.mx_args, self.dns_args = relay_args, mx_args, dns_args
@@ -76,6 +85,7 @@ class Lab:
         self.services = {}          # host name -> Service (one server per host)
         self.generation = {}        # host name -> how many times it was (re)created
         self.provisioner = None
+        self.health_file = None
         self.route_keepers = {}     # node name -> RouteKeeper
         self.timings = {}
         self._sends = 0
@@ -100,49 +110,69 @@ class Lab:
         # the lock first, so that "up" measures the lab and not a wait for another one
         self._stack.enter_context(lab_lock(timeout=LOCK_TIMEOUT))
         t0 = time.monotonic()
-        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         self.rundir = tempfile.mkdtemp(prefix="maillab-run-")
         os.chmod(self.rundir, 0o755)
-        if not self.keep:
+        self._stack.callback(self._remove_rundir)
+        # the provisioner's own log: only this process (its thread and the
+        # provisioning actions below) writes it
+        self.lab_events = EventLog(self.events_path("provisioner"),
+                                   service="provisioner", host="provisioner")
+        self._write_dns_files()
+        self.sites_file = self._write_sites()
+        if self.with_provisioner:
+            from lab.provisioner import Capacity, Provisioner
+            self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
+                                           os.path.join(self.rundir, "provisioner.secret"),
+                                           capacity=Capacity(self.capacity, self.dc_down))
+        # every server checks its options and files before any namespace exists
+        servers = self._server_commands()
+        svc.check_configs([(info.name, argv) for info, _, argv in servers])
+        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
+        if not self.keep:   # recorded after running_net's clean start, which sweeps these
             state.record("dirs", self.rundir)
         self._stack.callback(self._stop_services)
         self._stack.callback(self._stop_route_keepers)
         for node in self.net.hosts:
             self._keep_routes(node)
-        self.lab_events = EventLog(os.path.join(self.rundir, "lab-events.jsonl"),
-                                   service="provisioner", host="lab")
-        self._write_dns_files()
-        if self.with_provisioner:
-            from lab.provisioner import Provisioner
-            self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
-                                           os.path.join(self.rundir, "provisioner.secret"))
+        if self.provisioner is not None:
             self.provisioner.start()
             self._stack.callback(self.provisioner.stop)
-        smtp = [svc.mx_service(self.net.get(info.name), info, self._dir(info.name),
-                               extra=self.mx_args) for info in self.plan.by_role("mx")]
-        relay = self.plan.relay
-        prov = self.provisioner.endpoint if self.provisioner else None
-        smtp.append(svc.relay_service(self.net.get(relay.name), relay, self._dir(relay.name),
-                                      self.dns_addr, provisioner=prov, extra=self.relay_args,
-                                      module=self.relay_module))
-        for service in smtp:
-            self._start_service(service)
-        if self.health_file:
-            # a health-checking DNS server starts once the servers it probes are
-            # listening, or its first answers (and events) would show them down
-            svc.wait_ready(smtp, self.probe_host, self.start_timeout)
-        dns = self.plan.dns
-        self._start_service(svc.dns_service(self.net.get(dns.name), dns, self._dir(dns.name),
-                                            self.zone_file, self.key_file,
-                                            health=self.health_file, extra=self.dns_args,
-                                            module=self.dns_module))
+        started = {}
+        for info, kind, argv in servers:
+            if kind == "dns" and self.health_file:
+                # a health-checking DNS server starts once the servers it probes are
+                # listening, or its first answers (and events) would show them down
+                svc.wait_ready(list(started.values()), self.probe_host, self.start_timeout)
+            port = DNS_PORT if kind == "dns" else SMTP_PORT
+            started[info.name] = self._start_service(svc.Service(
+                kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = lab_zone.mx_set(self.plan)
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
                    "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
-        log.info("lab %s up in %.2f s (run dir %s)", type(self.topo).__name__,
-                 self.timings["up"], self.rundir)
+        log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
+                 self.timings["up"], self.switches, self.rundir)
+
+    def _server_commands(self):
+        """[(host info, kind, argv)] of the servers at start, the DNS server last."""
+        servers = [(info, "mx", svc.mx_argv(info, self._dir(info.name), extra=self.mx_args))
+                   for info in self.plan.by_role("mx")]
+        relay, dns = self.plan.relay, self.plan.dns
+        prov = self.provisioner.endpoint if self.provisioner else None
+        servers.append((relay, "relay", svc.relay_argv(relay, self._dir(relay.name),
+                                                       self.dns_addr, provisioner=prov,
+                                                       sites=self.sites_file,
+                                                       extra=self.relay_args,
+                                                       module=self.relay_module)))
+        servers.append((dns, "dns", svc.dns_argv(dns, self._dir(dns.name), self.zone_file,
+                                                 self.key_file, health=self.health_file,
+                                                 extra=self.dns_args, module=self.dns_module)))
+        return servers
+
+    def _remove_rundir(self):
+        if not self.keep:
+            shutil.rmtree(self.rundir, ignore_errors=True)
 
     def _stop_services(self):
         for service in reversed(list(self.services.values())):
@@ -162,6 +192,11 @@ class Lab:
             keeper.stop()
 
     # --- places ---------------------------------------------------------------
+    @property
+    def switches(self):
+        """What the switches are: "Linux bridges", "Open vSwitch, userspace datapath"..."""
+        return describe_switches(self.switch)
+
     @property
     def dns_addr(self):
         return "%s:%d" % (self.plan.dns.ip, DNS_PORT)
@@ -207,6 +242,15 @@ class Lab:
                         'name = "%s."\nport = %d\n' % (float(opts["interval"]),
                                                         float(opts["timeout"]), int(opts["ttl"]),
                                                         MAIL_DOMAIN, SMTP_PORT))
+
+    def _write_sites(self):
+        """The data centers as the relay's recovery policy sees them: each one's
+        subnet, its router (probed on a closed port: an RST says it is up) and
+        the servers in it (the relay itself left out)."""
+        path = os.path.join(self.rundir, "sites.json")
+        with open(path, "w") as f:
+            json.dump(self.plan.sites(), f, indent=1)
+        return path
 
     def _start_service(self, service):
         self.services[service.host.name] = service.start()
@@ -297,6 +341,13 @@ class Lab:
             return handle.evidence()
 
     # --- provisioning actions (called by the provisioner's thread, or directly) ----
+    def dc_of(self, name):
+        """The data center of messaging server ``name``."""
+        info = self.plan.host(name)
+        if info.role != "mx":
+            raise ValueError("%s is not a messaging server" % name)
+        return info.dc
+
     def recreate(self, name):
         """Replace host ``name`` by a new one with the same name, IP and MAC on the
         same switch, its messaging server started; returns the `created` record."""
@@ -316,23 +367,50 @@ class Lab:
             service = self._start_service(svc.mx_service(host, info, self._dir(name),
                                                          extra=self.mx_args))
             self._wait_from_relay([service])
+            if name in self.mx_removed:     # a replacement had taken its MX away
+                self._dns_update(host, adds=[lab_zone.mx_record(name)])
+                self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="recreated")
             return self._created(info, time.monotonic() - t0, action="recreate")
 
-    def create(self, dc):
-        """A new messaging server in data center ``dc``, added to DNS (A and MX)."""
+    def returned(self, name):
+        """Messaging server ``name`` answers again after a replacement took its MX
+        record out of DNS: list it again."""
+        with self._mutex:
+            info = self.plan.host(name)
+            self.dc_of(name)
+            restored = name in self.mx_removed
+            if restored:
+                self._dns_update(self.net.get(self.plan.dns.name),
+                                 adds=[lab_zone.mx_record(name)])
+                self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="returned")
+            return {"name": name, "ip": info.ip, "dc": info.dc, "mx_restored": restored}
+
+    def create(self, dc, replaces=None):
+        """A new messaging server in data center ``dc``, added to DNS (A and MX);
+        the MX of the server it ``replaces`` is removed in the same UPDATE."""
         with self._mutex:
             t0 = time.monotonic()
+            if replaces is not None:
+                self.dc_of(replaces)
             info = self.plan.plan_new_mx(dc)
             try:
                 host = self._add_host(info)
                 service = self._start_service(svc.mx_service(host, info, self._dir(info.name),
                                                              extra=self.mx_args))
                 self._wait_from_relay([service])
-                self._dns_add(host, info)
+                deletes = [lab_zone.mx_record(replaces, ttl=None)] if replaces else []
+                self._dns_update(host, adds=["%s %d A %s" % (lab_zone.fqdn(info.name),
+                                                             lab_zone.TTL, info.ip),
+                                             lab_zone.mx_record(info.name)], deletes=deletes)
+                if replaces is not None:
+                    self.mx_removed.add(replaces)
             except BaseException:
                 self._undo_create(info)
                 raise
-            return self._created(info, time.monotonic() - t0, action="create")
+            return self._created(info, time.monotonic() - t0, action="create",
+                                 replaces=replaces)
 
     def _undo_create(self, info):
         """A failed create leaves no trace: no server, no host, no planned address."""
@@ -348,6 +426,9 @@ class Lab:
         if keeper is not None:
             keeper.stop()
         for link in [l for l in self.net.links if host in (l.intf1.node, l.intf2.node)]:
+            port = link.intf2 if link.intf1.node is host else link.intf1
+            if hasattr(port.node, "detach"):    # an OVS bridge keeps the port in its database
+                port.node.detach(port)
             self.net.delLink(link)
         self.net.delHost(host)
 
@@ -357,6 +438,7 @@ class Lab:
         host = self.net.addHost(info.name, **host_params(info))
         link = self.net.addLink(host, switch)
         host.configDefault()
+        prepare_host(host, self.switch)
         sw_intf = link.intf2 if link.intf2.node is switch else link.intf1
         if hasattr(switch, "attach") and "OVS" in type(switch).__name__:
             switch.attach(sw_intf)
@@ -370,23 +452,24 @@ class Lab:
     def _wait_from_relay(self, services):
         svc.wait_ready(services, self.net.get(self.plan.relay.name), self.start_timeout)
 
-    def _dns_add(self, host, info):
-        adds = ["%s %d A %s" % (lab_zone.fqdn(info.name), lab_zone.TTL, info.ip),
-                "%s. %d MX %d %s" % (MAIL_DOMAIN, lab_zone.TTL, lab_zone.PRIMARY_PREF,
-                                     lab_zone.fqdn(info.name))]
+    def _dns_update(self, host, adds=(), deletes=()):
+        """A TSIG-signed UPDATE sent from ``host`` (the orchestrator has no route
+        into the lab)."""
         argv = [svc.PYTHON, "-m", "lab.dnsupdate", "--server", self.dns_addr,
                 "--key", self.key_file, "--zone", MAIL_DOMAIN + "."]
+        for d in deletes:
+            argv += ["--delete", d]
         for a in adds:
             argv += ["--add", a]
         p = host.popen(argv, env=dict(os.environ, PYTHONPATH=ROOT),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out, _ = p.communicate(timeout=20)
         if p.returncode != 0:
-            raise svc.ServiceFailed("DNS update for %s failed: %s" % (info.name, out.strip()))
+            raise svc.ServiceFailed("DNS update from %s failed: %s" % (host.name, out.strip()))
 
-    def _created(self, info, seconds, action):
-        record = {"name": info.name, "ip": info.ip, "port": SMTP_PORT, "dc": info.dc,
-                  "seconds": round(seconds, 3)}
+    def _created(self, info, seconds, action, **extra):
+        record = dict({"name": info.name, "ip": info.ip, "port": SMTP_PORT, "dc": info.dc,
+                       "mac": info.mac, "seconds": round(seconds, 3)}, **extra)
         self.lab_events.emit("created", action=action, **record)
         self.timings.setdefault(action, []).append(seconds)
         log.info("%s %s (%s, %s) in %.2f s", action, info.name, info.ip, info.dc, seconds)

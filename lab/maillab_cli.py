@@ -8,6 +8,9 @@ import importlib
 import logging
 import sys
 
+from lab.net import SWITCH_KINDS    # lab.net imports Mininet only when it builds a net
+from lab.web import options as web_options
+
 
 def _cmd_clean(args):
     from lab.clean import LabBusy, clean
@@ -58,6 +61,9 @@ def build_parser():
     s.add_argument("--seed", type=int, default=1, help="seed for faults and message IDs (default 1)")
     s.add_argument("--report", metavar="DIR", help="where to write report.json and friends "
                    "(default: reports/SCENARIO-TIME)")
+    s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS,
+                   help="Linux bridges (default) or Open vSwitch")
+    web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_run"))
 
     s = sub.add_parser("demo", help="run the relay-failover scenario and explain it")
@@ -65,14 +71,37 @@ def build_parser():
     s.add_argument("--messages", type=int)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--report", metavar="DIR")
+    s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
+    web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_demo"))
+
+    s = sub.add_parser("exercises", help="list the workbook's exercises")
+    s.set_defaults(func=_lazy("lab.exercises.cli", "cmd_exercises"))
+
+    s = sub.add_parser("exercise", help="run exercise N; answers|solve|check N for its questions",
+                       description="maillab exercise N runs exercise N; maillab exercise "
+                       "answers N prints its blank answers file; check N --report DIR "
+                       "--answers FILE says which answers match the run's evidence; "
+                       "solve N --report DIR prints the answers computed from it.")
+    s.add_argument("what", metavar="N|answers|solve|check")
+    s.add_argument("number", nargs="?", metavar="N")
+    s.add_argument("--seed", type=int, help="seed (default: the exercise's, so a class "
+                   "sees the same run)")
+    s.add_argument("--messages", type=int, help="messages to send (default: the exercise's)")
+    s.add_argument("--report", metavar="DIR", help="run: where to write the report; "
+                   "check/solve: the run's report directory")
+    s.add_argument("--answers", metavar="FILE", help="check: the student's answers file")
+    s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
+    s.set_defaults(func=_lazy("lab.exercises.cli", "cmd_exercise"))
 
     s = sub.add_parser("up", help="bring a lab up with all services and open the Mininet CLI")
     s.add_argument("topology", nargs="?", default="two_dc",
                    help="one_dc, two_dc or n_dc (default two_dc)")
-    s.add_argument("--switch", default="lxbr", choices=("lxbr", "ovs"))
+    s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS,
+                   help="Linux bridges (default) or Open vSwitch")
     s.add_argument("--dcs", type=int, default=4, help="n_dc: data centers")
     s.add_argument("--mx-per-dc", type=int, default=4, help="n_dc: messaging servers per DC")
+    web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.up", "cmd_up"))
 
     s = sub.add_parser("bench", help="benchmarks, side by side with Postfix")

@@ -1,39 +1,58 @@
 """Build and tear down a Mininet network the maillab way.
 
 Linux bridges by default (no controller, no openvswitch kernel module
-needed), the machine's lab lock held for the network's whole life, every
-bridge recorded so that ``maillab clean`` can remove it after a crash, and
-teardown that runs on errors and Ctrl-C too.
+needed), or Open vSwitch bridges (``switch="ovs"``, see lab/ovs.py); the
+machine's lab lock held for the network's whole life, every bridge recorded
+so that ``maillab clean`` can remove it after a crash, and teardown that
+runs on errors and signals too.
 """
 import contextlib
 import logging
 
-from lab import state
+from lab import ovs, state
 from lab.clean import clean_unlocked, leftovers
 from lab.lock import lab_lock
 
 log = logging.getLogger(__name__)
 
+SWITCH_KINDS = ("lxbr", "ovs")
+
 
 def switch_class(kind="lxbr"):
-    """The Mininet switch class for ``kind``: ``lxbr`` or ``ovs`` (userspace)."""
+    """The Mininet switch class for ``kind``: ``lxbr`` or ``ovs`` (the datapath
+    this machine has: kernel where the module loads, userspace elsewhere)."""
     if kind == "lxbr":
         from mininet.nodelib import LinuxBridge
         return LinuxBridge
     if kind == "ovs":
         from functools import partial
         from mininet.node import OVSBridge
-        # No openvswitch kernel module on some kernels: the userspace datapath works everywhere.
-        return partial(OVSBridge, datapath="user")
-    raise ValueError("unknown switch kind %r (lxbr or ovs)" % kind)
+        return partial(OVSBridge, datapath=ovs.datapath())
+    raise ValueError("unknown switch kind %r (%s)" % (kind, " or ".join(SWITCH_KINDS)))
+
+
+def describe_switches(kind):
+    """What the switches are, for a lab's start-up line."""
+    return "Linux bridges" if kind == "lxbr" else ovs.describe()
+
+
+def prepare_host(node, switch):
+    """What a host needs on this kind of switch, for hosts added to a running net too."""
+    if switch == "ovs" and ovs.datapath() == "user":
+        ovs.software_checksums(node)
 
 
 def build_net(topo, switch="lxbr", **kwargs):
     from mininet.net import Mininet
-    net = Mininet(topo=topo, switch=switch_class(switch), controller=None,
+    cls = switch_class(switch)
+    if switch == "ovs":
+        ovs.ensure_daemons()
+    for name in topo.switches():    # recorded before they exist: building may fail half-way
+        state.record("bridges", name)
+    net = Mininet(topo=topo, switch=cls, controller=None,
                   autoSetMacs=kwargs.pop("autoSetMacs", True), **kwargs)
-    for sw in net.switches:
-        state.record("bridges", sw.name)
+    for host in net.hosts:
+        prepare_host(host, switch)
     return net
 
 

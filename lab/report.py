@@ -1,10 +1,11 @@
 """Reports of a run: report.json (the contract), report.md (a timeline a student can
-read) and timeline.png (each message's path over time, fault windows shaded)."""
+read), aggregate.png (the whole run at a glance, lab.plots) and timeline.png
+(each message's path over time, fault windows shaded)."""
 import json
 import os
 
-from lab import verdict as judge
-from lab.verdict import describe_fault, fault_windows
+from lab import history, plots
+from lab.history import describe_fault as _describe_fault
 
 BULK = {"sent", "send_failed", "delivered", "queued", "attempt", "deferred", "rerouted",
         "bounced", "answer_changed"}
@@ -79,12 +80,12 @@ def _sentence(line, starts):
         if kind in ("attempt", "rerouted") and targets:
             text += " (to %s)" % targets
     elif kind == "fault_start":
-        text = "FAULT STARTS: %s" % describe_fault(e)
+        text = "FAULT STARTS: %s" % _describe_fault(e)
         if e.get("evidence"):
             text += " (%s)" % e["evidence"]
     elif kind == "fault_end":
         start = starts.get(e.get("id"), {})
-        text = "fault ends: %s" % (describe_fault(start) if start else describe_fault(e))
+        text = "fault ends: %s" % (_describe_fault(start) if start else _describe_fault(e))
         facts = []
         if e.get("dropped_packets") is not None:
             facts.append("%s packets dropped" % e["dropped_packets"])
@@ -100,12 +101,45 @@ def _sentence(line, starts):
         if facts:
             text += " (%s)" % "; ".join(facts)
     elif kind == "provision_requested":
-        text = "asks the provisioner for a new messaging server (%s messages waiting for " \
-               "%s, unreachable for %s s)" % (e.get("messages", "?"), e.get("next_hop", "?"),
-                                             e.get("outage_seconds", "?"))
+        if e.get("action") == "recreate":
+            what = "to re-create %s in place in %s" % (e.get("name"), e.get("dc"))
+        elif e.get("action") == "create":
+            what = "for a new messaging server in %s" % e.get("dc")
+            if e.get("replaces"):
+                what += " to replace %s" % e["replaces"]
+        else:
+            what = "for a new messaging server"
+        text = "asks the provisioner %s (%s messages waiting for %s, unreachable for %s s)" % (
+            what, e.get("messages", "?"), e.get("next_hop", "?"), e.get("outage_seconds", "?"))
+    elif kind == "recovery_decision":
+        text = "decides: %s" % e.get("story", e.get("decision"))
+    elif kind == "server_down":
+        text = "first failed connection to %s (%s): its outage begins" % (
+            e.get("name") or e.get("server"), e.get("server"))
+    elif kind == "recovered":
+        text = "%s is back (%s) after %s s" % (e.get("name") or e.get("server"), e.get("how"),
+                                             e.get("down_seconds"))
+    elif kind == "replaced":
+        text = "%s replaced by %s (%s, in %s): %s stored messages re-routed" % (
+            e.get("name") or e.get("server"), e.get("new_name"), e.get("new"), e.get("dc"),
+            e.get("messages"))
+    elif kind == "provision_received":
+        text = "request from %s: %s %s" % (e.get("requester", "?"), e.get("action"),
+                                          e.get("name") or e.get("dc"))
+    elif kind == "provision_refused":
+        text = "refused: %s" % e.get("error")
+    elif kind == "provision_failed":
+        text = "the provisioner did not help: %s" % e.get("error")
+    elif kind in ("route_pinned", "route_expired", "route_restored"):
+        text = "%s: mail for %s %s %s" % (
+            {"route_pinned": "learned a route", "route_expired": "route expired",
+             "route_restored": "route undone"}[kind], e.get("old"),
+            "goes to" if kind == "route_pinned" else "no longer goes to", e.get("new"))
     elif kind == "created":
         text = "created messaging server %s, IP %s, in %s (%.2f s)" % (
             e.get("name"), e.get("ip"), e.get("dc"), float(e.get("seconds") or 0))
+        if e.get("replaces"):
+            text += ", replacing %s (its MX record removed from DNS)" % e["replaces"]
     elif kind == "updated":
         text = "DNS zone %s updated by RFC 2136 UPDATE (serial %s, %s changes)" % (
             e.get("zone", ""), e.get("serial", "?"), e.get("changes", "?"))
@@ -117,8 +151,40 @@ def _sentence(line, starts):
     return who, text
 
 
+def timeline_lines(evidence):
+    """The timeline's lines: [(first, last, event, who, text)], seconds from the
+    start of traffic."""
+    t0 = history.start_of(evidence)
+    starts = {e.get("id"): e for e in evidence.events
+              if e.get("event") == "fault_start" and e.get("id")}
+    return [(line["first"] - t0, line["last"] - t0, line["key"][2]) + _sentence(line, starts)
+            for line in _group(evidence.events)]
+
+
+def recovery_story(events):
+    """One sentence per recovery: the relay's last decision for each outage and
+    what came of it, e.g. "mx1 down 3.0 s -> dc1 healthy -> re-create in place
+    -> mx1 re-created in dc1"."""
+    lines, open_ = [], {}
+    for e in sorted(events, key=lambda e: e.get("ts", 0)):
+        kind, server = e.get("event"), e.get("server")
+        if kind == "recovery_decision" and e.get("decision") != "restore":
+            open_[server] = e.get("story", "")
+        elif kind == "recovery_decision":
+            lines.append(e.get("story", ""))
+        elif kind == "recovered" and server in open_:
+            if e.get("how") == "recreated":
+                lines.append("%s -> %s re-created in place, back after %s s" % (
+                    open_.pop(server), e.get("name"), e.get("down_seconds")))
+            else:
+                lines.append("%s -> %s" % (open_.pop(server), e.get("how")))
+        elif kind == "replaced" and server in open_:
+            lines.append("%s -> %s created in %s, %s stored messages re-routed to it" % (
+                open_.pop(server), e.get("new_name"), e.get("dc"), e.get("messages")))
+    return lines + [s for s in open_.values() if s]
+
+
 def markdown(scenario, verdict, evidence, seed=None, files=()):
-    t0 = evidence.started or min((e.get("ts", 0) for e in evidence.events), default=0)
     out = ["# %s: %s" % (scenario.name, "PASSED" if verdict.ok else "FAILED"), ""]
     out += [scenario.description, ""]
     out += ["Claims exercised: %s. Topology: %s. DNS mode: %s. Seed: %s."
@@ -134,26 +200,21 @@ def markdown(scenario, verdict, evidence, seed=None, files=()):
                                                 else "n/a")
                                      for k in ("failover", "recovery_drain", "recreate",
                                                "total")), ""]
+    out += ["![The whole run: messages stored per server, the relay's queue, its retries, "
+            "the faults](aggregate.png)", ""]
+    story = recovery_story(evidence.events)
+    if story:
+        out += ["## How the relay recovered", ""] + ["- %s" % line for line in story] + [""]
     out += ["## Timeline", "", "Seconds from the start of traffic.", "", "```"]
-    starts = {e.get("id"): e for e in evidence.events
-              if e.get("event") == "fault_start" and e.get("id")}
-    for line in _group(evidence.events):
-        who, text = _sentence(line, starts)
-        span = ("%7.2f" % (line["first"] - t0)) + (
-            "-%-7.2f" % (line["last"] - t0) if line["last"] - line["first"] >= 0.01 else " " * 8)
+    for first, last, _, who, text in timeline_lines(evidence):
+        span = ("%7.2f" % first) + ("-%-7.2f" % last if last - first >= 0.01 else " " * 8)
         out.append("%s  %-20s %s" % (span, who, text))
     out += ["```", "", "## What each server did", ""]
-    per_host = {}
-    for e in evidence.events:
-        per_host.setdefault(e.get("host", "?"), {}).setdefault(e.get("event"), 0)
-        per_host[e.get("host", "?")][e.get("event")] += 1
+    per_host, held = history.server_counts(evidence)
     for host in sorted(per_host):
         counts = per_host[host]
         out.append("- **%s**: %s" % (host, ", ".join("%s %d" % (k, v) for k, v in
                                                     sorted(counts.items()))))
-    held = {}
-    for m in evidence.mails:
-        held[m.host] = held.get(m.host, 0) + 1
     if held:
         out.append("- Maildirs at the end: " + ", ".join("%s holds %d" % kv
                                                          for kv in sorted(held.items())))
@@ -173,74 +234,20 @@ def markdown(scenario, verdict, evidence, seed=None, files=()):
     return "\n".join(out) + "\n"
 
 
-def timeline_png(path, scenario, evidence):
-    """Each message a row: from its first step to where it was stored, coloured by
-    the server that finally took it; relay attempts as ticks; faults shaded."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = judge.message_paths(evidence)
-    t0 = evidence.started or min((s[0] for p in paths.values() for s in p), default=0)
-    end = evidence.finished or max((s[0] for p in paths.values() for s in p), default=t0 + 1)
-    order = sorted(paths, key=lambda m: paths[m][0][0])
-    finals = {}
-    for m in order:
-        stored = [h for _, w, h in paths[m] if w == "stored"]
-        finals[m] = stored[-1] if stored else "not stored"
-    hosts = sorted(set(finals.values()))
-    palette = plt.get_cmap("tab10")
-    colour = {h: ("black" if h == "not stored" else palette(i % 10)) for i, h in enumerate(hosts)}
-    fig, ax = plt.subplots(figsize=(12, max(3, 0.22 * len(order) + 1.5)))
-    created = [e for e in evidence.events if e.get("event") == "created"]
-    for start, stop, label in fault_windows(evidence.events, end):
-        if stop - start < 0.05:
-            # an instant fault (destroy, kill): a host stays gone until one is created
-            back = [e["ts"] for e in created if e["ts"] > start]
-            if label.startswith("destroy"):
-                stop = back[0] if back else end
-            else:
-                ax.axvline(start - t0, color="red", ls="--", lw=1)
-        if stop - start >= 0.05:
-            ax.axvspan(start - t0, stop - t0, color="red", alpha=0.12)
-        ax.text(start - t0, len(order) - 0.3, label, fontsize=7, color="darkred",
-                va="bottom")
-    for y, m in enumerate(order):
-        steps = paths[m]
-        xs = [s[0] - t0 for s in steps]
-        ax.plot([min(xs), max(xs)], [y, y], color=colour[finals[m]], lw=2)
-        for ts, what, host in steps:
-            marker = {"accepted": "o", "relay_queued": "s", "relay_attempt": "|",
-                      "relay_deferred": "|",
-                      "relay_rerouted": "D", "stored": "*", "send_failed": "x"}.get(what)
-            if marker:
-                ax.plot(ts - t0, y, marker, color=colour[finals[m]], ms=6 if marker != "|" else 9)
-    for h in hosts:
-        ax.plot([], [], color=colour[h], lw=3, label="stored by %s" % h)
-    for marker, what in (("o", "250 to sender"), ("s", "queued at relay"),
-                         ("|", "relay attempt (or deferral)"), ("D", "re-routed"), ("*", "stored")):
-        ax.plot([], [], marker, color="grey", label=what)
-    ax.set_yticks(range(len(order)))
-    ax.set_yticklabels([m.strip("<>").split("@")[0] for m in order], fontsize=6)
-    ax.set_xlabel("seconds from the start of traffic")
-    ax.set_title("%s: each message's path (red: fault windows)" % scenario.name)
-    ax.set_ylim(-1, max(1, len(order)) + 0.5)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def write(directory, scenario, verdict, evidence, seed=None, extra=None, files=()):
-    """Write report.json, report.md and timeline.png into DIRECTORY; return their paths."""
+    """Write report.json, report.md, aggregate.png and timeline.png into
+    DIRECTORY; return their paths."""
     os.makedirs(directory, exist_ok=True)
-    paths = {name: os.path.join(directory, name)
-             for name in ("report.json", "report.md", "timeline.png")}
+    paths = {name: os.path.join(directory, name) for name in
+             ("report.json", "report.md", "aggregate.png", "timeline.png")}
+    d = report_dict(scenario, verdict, seed,
+                    dict(extra or {}, recovery=recovery_story(evidence.events)))
     with open(paths["report.json"], "w", encoding="utf-8") as f:
-        json.dump(report_dict(scenario, verdict, seed, extra), f, indent=2)
+        json.dump(d, f, indent=2)
         f.write("\n")
     with open(paths["report.md"], "w", encoding="utf-8") as f:
         f.write(markdown(scenario, verdict, evidence, seed, files))
-    timeline_png(paths["timeline.png"], scenario, evidence)
+    plots.aggregate_png(paths["aggregate.png"], "%s: the whole run (%d messages sent)"
+                        % (scenario.name, verdict.sent), history.aggregate(evidence))
+    plots.timeline_png(paths["timeline.png"], scenario, evidence)
     return paths

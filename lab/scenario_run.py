@@ -4,6 +4,7 @@ drain, collect the evidence, tear down (always), check, and write the report.
 The schedule is its own small class (``Schedule``) with no I/O, so that when
 each fault starts and stops is unit-tested without a lab.
 """
+import functools
 import glob
 import json
 import logging
@@ -17,6 +18,7 @@ from lab import report, verdict as judge, wire
 from lab.queue_watch import QueueWatch
 from lab.scenario import fault_plan
 from lab.wait import tcp_open_from
+from lab.web.options import watched
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
 from topologies.addressing import SMTP_PORT
@@ -101,9 +103,14 @@ def relay_args(scenario, extra=()):
             "--command-timeout", str(r.command_timeout)]
     if r.give_up:
         args += ["--give-up", str(r.give_up)]
+    if r.provision_after:
+        args += ["--provision-after", str(r.provision_after)]
     if r.provision_action:
-        args += ["--provision-after", str(r.provision_after),
-                 "--provision-action", r.provision_action]
+        args += ["--provision-action", r.provision_action]
+    if r.recreate_deadline:
+        args += ["--recreate-deadline", str(r.recreate_deadline)]
+    if r.route_lifetime:
+        args += ["--route-lifetime", str(r.route_lifetime)]
     return args + list(extra)
 
 
@@ -127,7 +134,7 @@ class Run:
     """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
-                 relay_extra=(), lab_factory=None, lab_options=None):
+                 relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None):
         """``lab_options``: more keyword arguments for the Lab (tests substitute a
         service's module or the provisioner this way, never through a command line)."""
         self.scenario = scenario
@@ -138,6 +145,8 @@ class Run:
         self.out = out
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
+        self.switch = switch
+        self.web = web          # a lab.web LiveView drawing the run, or None
         self.lab_options = dict(lab_options or {})
         self.dns_answers = []
         self.watch = None
@@ -162,14 +171,17 @@ class Run:
         os.makedirs(self.report_dir, exist_ok=True)
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
-        factory = self.lab_factory or (lambda sc, argv: _default_lab(sc, argv,
-                                                                     **self.lab_options))
+        factory = self.lab_factory or functools.partial(_default_lab, switch=self.switch,
+                                                        **self.lab_options)
+        if self.web is not None:
+            factory = watched(factory, self.web, s.name)
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
         with factory(s, relay_args(s, self.relay_extra)) as lab:
             self.lab = lab
-            self.say("lab up in %.1f s (run dir %s)" % (time.monotonic() - t0, lab.rundir))
+            self.say("lab up in %.1f s on %s (run dir %s)" % (time.monotonic() - t0, lab.switches,
+                                                               lab.rundir))
             wan_before = self._wan_bytes()
             capture = wire.RunCapture(wire.capture_ports(lab), self.pcap_dir).start()
             self._greet_servers()
@@ -202,6 +214,8 @@ class Run:
                              extra={"messages": self.count,
                                     "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
                              files=self._files())
+        if self.web is not None:
+            self.web.finish(verdict, self.report_dir)
         self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
                  % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
                     verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
@@ -442,30 +456,41 @@ class Run:
                 for k in range(1, n + 1)}
 
     def _keep_raw(self, evidence):
-        """The raw evidence beside the report: every event and every ledger line."""
+        """The raw evidence beside the report: every event, every ledger line and
+        every look at the relay's queue on disk."""
         with open(os.path.join(self.report_dir, "events.jsonl"), "w") as f:
             for e in evidence.events:
                 f.write(json.dumps(e) + "\n")
         with open(os.path.join(self.report_dir, "ledger.jsonl"), "w") as f:
             for r in evidence.ledger:
                 f.write(json.dumps(r) + "\n")
+        if evidence.queue_snapshots:     # the relay's queue files as read from disk
+            with open(os.path.join(self.report_dir, "queue.jsonl"), "w") as f:
+                for snap in evidence.queue_snapshots:
+                    f.write(json.dumps(snap) + "\n")
 
     def _files(self):
-        names = ["report.json", "report.md", "timeline.png", "events.jsonl", "ledger.jsonl"]
+        names = ["report.json", "report.md", "aggregate.png", "timeline.png", "events.jsonl",
+                 "ledger.jsonl"]
+        if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
+            names.append("queue.jsonl")
         pcaps = sorted(os.path.relpath(p, self.report_dir)
                        for p in glob.glob(os.path.join(self.pcap_dir, "*")))
         return names + pcaps
 
 
-def _default_lab(scenario, relay_argv, lab_class=None, **options):
+def _default_lab(scenario, relay_argv, switch="lxbr", lab_class=None, **options):
     """The Lab for a scenario; ``lab_class`` and ``options`` are for tests (a broken
     variant of a service or of the provisioner)."""
     from lab.lab import Lab
     d = scenario.dns
     health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
         if d.mode == "health-checked" else False
-    return (lab_class or Lab)(scenario.topology, dns_health=health, relay_args=relay_argv,
-                              provisioner=bool(scenario.relay.provision_action), **options)
+    return (lab_class or Lab)(scenario.topology, switch=switch, dns_health=health,
+                              mx_hosts=d.mx, relay_args=relay_argv,
+                              provisioner=bool(scenario.relay.provision_after),
+                              capacity=scenario.provisioner.capacity,
+                              dc_down=scenario.provisioner.down, **options)
 
 
 def run(scenario, **kwargs):

@@ -7,7 +7,7 @@ live under /run, which a reboot empties along with what they describe.
 import os
 
 STATE_DIR = os.environ.get("MAILLAB_STATE", "/run/maillab")
-KINDS = ("bridges", "dirs", "pids")
+KINDS = ("bridges", "dirs", "pids", "ovs")   # ovs: OVS daemons a lab started
 
 
 def _path(kind):

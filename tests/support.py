@@ -54,8 +54,10 @@ class ServerProcess:
     """``python -m servers.NAME ARGS`` as a child; ready when it prints
     ``listening on ADDR:PORT`` (every maillab server does, on stderr)."""
 
-    def __init__(self, module, args, env=None, cwd=None):
-        self.argv = [sys.executable, "-m", module] + [str(a) for a in args]
+    def __init__(self, module, args, env=None, cwd=None, under=()):
+        """``under``: a command to run the server under (``strace ...``)."""
+        self.argv = [str(a) for a in under] + [sys.executable, "-m", module] + [
+            str(a) for a in args]
         full_env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
         full_env.update(env or {})
         self.proc = subprocess.Popen(self.argv, cwd=cwd or ROOT, env=full_env,
@@ -110,3 +112,21 @@ def running_server(module, args, **kwargs):
         yield server
     finally:
         server.stop()
+
+
+FUZZ_FULL = 10_000
+
+
+def fuzz_inputs(everyday):
+    """How many inputs a fuzz test sends each server: ``everyday`` in the
+    ordinary suite; MAILLAB_FUZZ=full asks for the full run (10,000), and
+    MAILLAB_FUZZ=N for N."""
+    value = os.environ.get("MAILLAB_FUZZ", "")
+    if value == "full":
+        return FUZZ_FULL
+    return int(value) if value.isdigit() else everyday
+
+
+def fuzz_seed(default=20240101):
+    """The fuzz tests' seed: MAILLAB_FUZZ_SEED, or a fixed one (runs repeat)."""
+    return int(os.environ.get("MAILLAB_FUZZ_SEED", default))

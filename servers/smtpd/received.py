@@ -24,11 +24,12 @@ class ReceivedMessage:
     data: bytes             # LF line endings, our headers included
     peer: str = ""          # client IP
     helo: str = ""
+    body: str = ""          # the MAIL BODY= parameter ("8BITMIME", "7BIT"), "" if none
     extra: dict = field(default_factory=dict)
 
 
-def new_message_id(hostname, clock=time.time):
-    return "<%d.%s@%s>" % (int(clock() * 1000), os.urandom(6).hex(), hostname)
+def new_message_id(hostname, now=time.time):
+    return "<%d.%s@%s>" % (int(now() * 1000), os.urandom(6).hex(), hostname)
 
 
 def header_block(lines):
@@ -81,16 +82,16 @@ def received_header(hostname, helo, peer, msg_id, recipients, esmtp, when):
 
 
 def build_message(lines, *, hostname, msg_id, sender, recipients, helo, peer,
-                  esmtp, when):
+                  esmtp, when, body=""):
     """A ReceivedMessage from the DATA lines (dot-unstuffed, no line endings)."""
     n_headers = header_block(lines)
     msgid = find_message_id(lines[:n_headers])
     added = [received_header(hostname, helo, peer, msg_id, recipients, esmtp, when).encode("ascii")]
     if msgid is None:
-        msgid = new_message_id(hostname, clock=lambda: when)
+        msgid = new_message_id(hostname, now=lambda: when)
         added.append(b"Message-ID: " + msgid.encode("ascii"))
     if n_headers == 0:
         added.append(b"")
     data = b"\n".join(added + list(lines)) + b"\n"
     return ReceivedMessage(id=msg_id, sender=sender, recipients=list(recipients),
-                           msgid=msgid, data=data, peer=peer, helo=clean_text(helo))
+                           msgid=msgid, data=data, peer=peer, helo=clean_text(helo), body=body)

@@ -7,12 +7,13 @@ from servers.relay.queue import SUFFIX
 from tests.support import ServerProcess
 
 
-def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1"):
+def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1", extra=(),
+             under=()):
     maildir = tmp_path / (name + "-maildir")
     events = tmp_path / (name + "-events.jsonl")
     proc = ServerProcess("servers.mx", ["--domain", domain, "--maildir", maildir,
                                         "--listen", listen, "--port", port,
-                                        "--events", events])
+                                        "--events", events] + list(extra), under=under)
     proc.port = proc.wait_listening()
     proc.events_path = str(events)
     proc.maildir = str(maildir)
@@ -20,16 +21,17 @@ def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1"):
 
 
 def start_relay(tmp_path, next_hop=None, port=0, extra=(), name="relay", domain="lab",
-                listen="127.0.0.1", module="servers.relay"):
+                listen="127.0.0.1", under=(), module="servers.relay"):
     """A relay delivering to ``next_hop`` (HOST:PORT), or as ``extra`` says (--dns);
     ``module``: what runs (a broken variant from tests.variants)."""
     queue = tmp_path / (name + "-queue")
     events = tmp_path / (name + "-events.jsonl")
     route = ["--next-hop", next_hop] if next_hop else []
     proc = ServerProcess(module, ["--domain", domain, "--queue", queue,
-                                           "--listen", listen, "--port", port,
-                                           "--events", events] + route + [
-                                           "--hostname", "relay.lab"] + list(extra))
+                                  "--listen", listen, "--port", port,
+                                  "--events", events] + route + [
+                                           "--hostname", "relay.lab"] + list(extra),
+                         under=under)
     proc.port = proc.wait_listening()
     proc.events_path = str(events)
     proc.queue = str(queue)

@@ -26,6 +26,6 @@ def test_a_relay_that_drops_queued_mail_acknowledges_then_forgets(tmp_path):
 
 
 def test_the_production_relay_has_no_test_switch():
-    from servers.relay.__main__ import build_parser
+    from servers.relay.service import build_parser
     assert not [a for a in build_parser()._actions
                 if any("test" in o for o in a.option_strings)]

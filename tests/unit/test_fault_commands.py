@@ -121,7 +121,7 @@ def test_delay_uses_netem_where_there_is_one_and_nfqueue_otherwise():
 
 def test_delay_hold_queue_releases_in_time_order():
     now = [100.0]
-    hq = delay.HoldQueue(40, 0, seed=1, clock=lambda: now[0])
+    hq = delay.HoldQueue(40, 0, seed=1, now=lambda: now[0])
     hq.hold("a")
     now[0] += 0.01
     hq.hold("b")
@@ -132,7 +132,7 @@ def test_delay_hold_queue_releases_in_time_order():
     assert hq.due() == ["b"] and hq.next_in() is None
     hq.hold("c")
     assert hq.drain() == ["c"]
-    jittered = delay.HoldQueue(40, 10, seed=3, clock=lambda: 0.0)
+    jittered = delay.HoldQueue(40, 10, seed=3, now=lambda: 0.0)
     for i in range(50):
         jittered.hold(i)
     assert all(0.03 <= t <= 0.05 for t, _, _ in jittered.heap)
@@ -180,7 +180,7 @@ def test_reset_plan_and_filter():
 
 
 def test_reset_tracker_sends_rsts_at_the_sequence_numbers_each_side_expects():
-    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=100, clock=lambda: 5.0)
+    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=100, now=lambda: 5.0)
     C, S = ("10.0.0.1", 40000), ("10.0.0.2", 25)
     seg = lambda src, dst, seq, flags, n: t.segment(src[0], src[1], dst[0], dst[1], seq, flags, n,
                                                     "mac-" + src[0], "mac-" + dst[0])
@@ -213,14 +213,14 @@ def test_reset_tracker_wraps_sequence_numbers_and_honours_max_resets():
 # --- helpers, registry, runner ------------------------------------------------
 
 def test_namespace_and_interface_helpers():
-    assert in_ns(None, ["ip", "link"]) == ["ip", "link"]
+    assert in_ns(None, ["ip", "-j", "link"]) == ["ip", "-j", "link"]
     assert in_ns(42, ["ip"]) == NS + ["ip"]
     assert parse_intf("42/mx1-eth0") == (42, "mx1-eth0") and parse_intf("s1-eth1") == (None, "s1-eth1")
     with pytest.raises(ValueError):
         parse_intf("x/eth0")
-    assert link_state("2: h1-eth0@if3: <BROADCAST,MULTICAST> mtu 1500 state DOWN") == "down"
-    assert link_state("2: h1-eth0@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500") == "up"
-    assert link_state("2: h1: <NO-CARRIER,BROADCAST,UP> mtu") == "no-carrier"
+    assert link_state('[{"ifname": "h1-eth0", "flags": ["BROADCAST", "MULTICAST"]}]') == "down"
+    assert link_state('[{"ifname": "h1-eth0", "flags": ["BROADCAST", "UP", "LOWER_UP"]}]') == "up"
+    assert link_state('[{"ifname": "h1", "flags": ["NO-CARRIER", "BROADCAST", "UP"]}]') == "no-carrier"
     assert link_state("") == "missing"
 
 
@@ -413,9 +413,11 @@ def test_partition_links_come_from_the_labs_address_plan():
 
 
 def test_cut_puts_back_the_routes_the_kernel_deletes_with_the_link():
-    out = ("default via 10.0.1.1 \n"
-           "10.0.1.0/24 proto kernel scope link src 10.0.1.10 \n"
-           "10.0.2.0/24 via 10.255.0.2 proto static linkdown \n")
+    out = [{"dst": "default", "gateway": "10.0.1.1", "flags": []},
+           {"dst": "10.0.1.0/24", "protocol": "kernel", "scope": "link", "prefsrc": "10.0.1.10",
+            "flags": []},
+           {"dst": "10.0.2.0/24", "gateway": "10.255.0.2", "protocol": "static",
+            "flags": ["linkdown"]}]
     assert cut.routes_to_keep(out) == ["default via 10.0.1.1", "10.0.2.0/24 via 10.255.0.2 proto static"]
     p = cut.plan([(42, "r1-eth2"), (43, "r2-eth1")], "r1-r2",
                  routes={(42, "r1-eth2"): ["10.0.2.0/24 via 10.255.0.2"]})

@@ -108,7 +108,7 @@ def test_demo_and_run_print_the_story_and_exit_on_the_verdict(tmp_path, capsys, 
     evidence, _ = relay_failover_run(tmp_path)
     verdict = checker.check(evidence)
 
-    def fake_run(s, messages=None, seed=1, report_dir=None, out=None):
+    def fake_run(s, messages=None, seed=1, report_dir=None, out=None, switch="lxbr"):
         assert s.name == "relay-failover" and seed == 4
         return verdict, report.write(report_dir, s, verdict, evidence, seed=seed)
     monkeypatch.setattr(scenario_run, "run", fake_run)

@@ -444,3 +444,28 @@ def test_arp_requests_count_as_attempts_towards_a_host_without_a_mac(tmp_path):
     evidence, _ = remote_run(tmp_path)
     assert checker._wire_attempts(evidence, MX1_IP)[0] == pytest.approx(T0 + 1.0)
     assert arp_request(1, RELAY_IP, MX1_IP).arp_op == 1
+
+
+def test_mail_our_sender_sent_without_getting_its_250_is_not_a_stranger(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    write_mail(root, "user@example.org", "<t-1-99@maillab>")    # 250 lost on the way back
+    evidence.mails = records.read_maildir(root, "mx1")
+    evidence.expected_ids = {"<t-1-%d@maillab>" % n for n in range(100)}
+    v = checker.check(evidence)
+    c = by_name(v)[("", "no unknown mail")]
+    assert v.unexpected == 1 and c.ok, c.detail
+    evidence.expected_ids = set()
+    assert not by_name(checker.check(evidence))[("", "no unknown mail")].ok
+
+
+def test_the_expected_provisioning_action_must_be_the_one_taken(tmp_path):
+    """dc-failure expects the relay's policy to end in a create elsewhere: a
+    re-creation in place does not meet that expectation."""
+    evidence, _ = remote_run(tmp_path)
+    evidence.scenario = scenario.load("dc-failure")
+    created = [e for e in evidence.events if e["event"] == "created"][0]
+    created["action"] = "create"
+    assert by_name(checker.check(evidence))[("", "provisioner create")].ok
+    created["action"] = "recreate"
+    c = by_name(checker.check(evidence))[("", "provisioner create")]
+    assert not c.ok and "recreate" in c.detail
