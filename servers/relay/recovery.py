@@ -287,18 +287,24 @@ class Recovery:
             fields = {"dc": other.name}
             if o.name:
                 fields["replaces"] = o.name
-            reply, why = yield self._ask(o, "create", **fields)
-            if not self._current(o):
-                return
-            if reply is None:
-                reasons = reasons + ["%s: %s" % (other.name, why)]
-                story = "%s -> %s" % (step, why)
-                continue
-            new_hop = "%s:%d" % (reply["ip"], int(reply.get("port", 25)))
-            if reply.get("name"):
-                self.names[new_hop] = reply["name"]
-            o.state, o.replacement = "replaced", new_hop
-            moved = yield self.scheduler.replace_server(o.server, new_hop)
+            if self.scheduler is not None:
+                self.scheduler.replacement_begins(o.server)
+            try:
+                reply, why = yield self._ask(o, "create", **fields)
+                if not self._current(o):
+                    return
+                if reply is None:
+                    reasons = reasons + ["%s: %s" % (other.name, why)]
+                    story = "%s -> %s" % (step, why)
+                    continue
+                new_hop = "%s:%d" % (reply["ip"], int(reply.get("port", 25)))
+                if reply.get("name"):
+                    self.names[new_hop] = reply["name"]
+                o.state, o.replacement = "replaced", new_hop
+                moved = yield self.scheduler.replace_server(o.server, new_hop)
+            finally:
+                if self.scheduler is not None:
+                    self.scheduler.replacement_ends(o.server)
             self.events.emit("replaced", server=o.server, name=o.name, new=new_hop,
                              new_name=reply.get("name"), dc=reply.get("dc"), messages=moved)
             self._watch(o)

@@ -102,6 +102,8 @@ class Scheduler:
         self.idle_timeout = idle_timeout
         self.max_read_failures = max_read_failures
         self.read_failures = {}      # id -> failed reads of its queue file so far
+        self.replacing = set()       # "host:port" whose replacement is being provisioned
+        self.held_back = {}          # id -> entry set aside until a replacement ends
         self.entries = {}            # id -> QueueEntry still queued
         self.timers = {}             # id -> IDelayedCall of its next attempt
         self.busy = set()            # ids being delivered (or waiting in a ready line)
@@ -162,6 +164,8 @@ class Scheduler:
         self.timers.pop(entry.id, None)
         if entry.id not in self.entries or entry.id in self.busy:
             return
+        if self._wait_for_replacement(entry):
+            return
         self.busy.add(entry.id)
         dest = self._destination(entry.next_hop)
         dest.ready.append(entry)
@@ -209,6 +213,9 @@ class Scheduler:
                     self.busy.discard(entry.id)
                     if entry.id in self.entries:
                         self._schedule(entry, 0)
+                    continue
+                if self._wait_for_replacement(entry):
+                    self.busy.discard(entry.id)
                     continue
                 try:
                     # small read from the page cache: cheaper inline than a thread hop
@@ -429,6 +436,7 @@ class Scheduler:
             log.warning("provisioning for %s failed: %s", dest.key, e)
             self.events.emit("provision_failed", next_hop=dest.key, error=str(e))
             dest.provisioning = False
+            self._release_held_back()
             if dest.outage_since is not None:
                 self._arm_provision(dest)   # ask again one period later
             return
@@ -438,6 +446,26 @@ class Scheduler:
         finally:
             dest.provisioning = False
             dest.outage_since = None
+            self._release_held_back()
+
+    def _wait_for_replacement(self, entry):
+        """True, with ``entry`` set aside, while a server of its destination is
+        being replaced: sent meanwhile, it could reach the new server through an
+        MX lookup (the provisioner updates DNS before it answers) before its
+        stored next hop names that server. It is tried again when the
+        replacement ends, and after the minimum retry delay at the latest."""
+        dest = self.destinations.get(entry.next_hop)
+        if dest is None or not (dest.provisioning or dest.failed_servers & self.replacing):
+            return False
+        self.held_back[entry.id] = entry
+        self._schedule(entry, self.policy.minimum)
+        return True
+
+    def _release_held_back(self):
+        held, self.held_back = self.held_back, {}
+        for entry in held.values():
+            if entry.id in self.entries and entry.id not in self.busy:
+                self._schedule(entry, 0)
 
     @defer.inlineCallbacks
     def _reroute_destination(self, dest, new_hop, cause=None):
@@ -473,6 +501,15 @@ class Scheduler:
         """How many stored messages wait for destinations ``server`` failed."""
         keys = {d.key for d in self.destinations.values() if server in d.failed_servers}
         return sum(1 for e in self.entries.values() if e.next_hop in keys)
+
+    def replacement_begins(self, server):
+        """The provisioner is asked for a server to replace ``server``: hold the
+        mail bound for destinations it failed until ``replacement_ends``."""
+        self.replacing.add(server)
+
+    def replacement_ends(self, server):
+        self.replacing.discard(server)
+        self._release_held_back()
 
     @defer.inlineCallbacks
     def replace_server(self, server, new_hop):

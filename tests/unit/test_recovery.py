@@ -24,6 +24,13 @@ ALL_UP = {"10.0.1.1:25": REFUSED, "10.0.1.2:53": ACCEPTED, "10.0.2.1:25": REFUSE
 class FakeScheduler:
     def __init__(self):
         self.replaced, self.back, self.restored = [], [], []
+        self.replacing = []
+
+    def replacement_begins(self, server):
+        self.replacing.append(server)
+
+    def replacement_ends(self, server):
+        self.replacing.remove(server)
 
     def held_for(self, server):
         return 4
