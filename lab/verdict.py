@@ -556,60 +556,98 @@ def _held_at(ev, ts):
     return {m for m, t in given.items() if t <= ts and first.get(m, float("inf")) > ts}
 
 
-def claim_invoke(ev, claim):
-    """The causal chain of the outage, in order: failed attempts on the wire ->
-    provision_requested (not before provision_after) -> created in the
-    provisioner's log -> the first delivery to the new server."""
-    mx1 = ev.topology.get("mx1", {}).get("ip", "")
-    wire = _wire_attempts(ev, mx1)
-    window = _attempt_window(ev)
+def _outages(ev):
+    """{server "IP:PORT": [its provision_requested events]}: one outage per server
+    the relay asked a replacement for (requests that name none are about mx1)."""
+    mx1 = "%s:%d" % (ev.topology.get("mx1", {}).get("ip", ""), 25)
+    out = {}
+    for r in _events(ev, "provision_requested", service=RELAY_SERVICE):
+        server = r.get("server") or r.get("next_hop") or ""
+        try:
+            parse_host_port(server)
+        except ValueError:
+            server = mx1
+        out.setdefault(server, []).append(r)
+    return out
+
+
+def _first_failure(ev, server_ip, before):
+    """When the relay's attempts towards ``server_ip`` began to go unanswered, on
+    the wire: its first attempt after the last answer from the server before
+    ``before``."""
+    answers = [t for t in _wire_answers(ev, server_ip) if t < before]
+    since = max(answers) if answers else float("-inf")
+    return next((t for t in _wire_attempts(ev, server_ip) if since < t < before), None)
+
+
+def _chain(ev, server, requests):
+    """The causal chain of one outage: (steps, broken or "")."""
+    ip = parse_host_port(server)[0]
+    req = requests[0]
+    name = host_of(ev, server) or server
+    first = _first_failure(ev, ip, req["ts"])
     after = ev.scenario.relay.provision_after
-    req = _events(ev, "provision_requested", service=RELAY_SERVICE)
-    created = _created(ev)
-    fails = sorted({round(e["ts"], 3) for e in _events(ev, "deferred", service=RELAY_SERVICE)
-                    if _backed(wire, e["ts"], window)})
-    steps, broken = [], ""
-    if not fails:
-        broken = "no failed attempt of the relay seen on the wire"
-    elif not req:
-        broken = "the relay never asked the provisioner (no provision_requested)"
-    elif req[0]["ts"] < fails[0] + after - TOLERANCE:
-        broken = ("the relay asked at %s, %.2f s after its first failed attempt: sooner than "
-                  "provision_after (%.1f s)" % (_fmt_t(ev, req[0]["ts"]), req[0]["ts"] - fails[0],
-                                                after))
-    else:
-        r = req[0]
-        steps.append("failed attempts from %s" % _fmt_t(ev, fails[0]))
-        steps.append("request at %s" % _fmt_t(ev, r["ts"]))
-        made = next((c for c in created if c["ts"] >= r["ts"]), None)
-        if made is None:
-            broken = "the provisioner's log has no `created` after the request"
-        else:
-            steps.append("%s created (%s, %s) at %s" % (made.get("name"), made.get("ip"),
-                                                         made.get("dc"), _fmt_t(ev, made["ts"])))
-            held = _held_at(ev, r["ts"])
-            firsts = [t for t in (_delivered_to(ev, m, {made.get("name")}) for m in held)
-                      if t is not None and t >= made["ts"] - 0.01]
-            if not firsts:
-                broken = "none of the %d held messages reached %s after it was created" % (
-                    len(held), made.get("name"))
-            else:
-                steps.append("first delivery there at %s" % _fmt_t(ev, min(firsts)))
-    checks = [_ok("relay invokes another messaging server", claim, not broken,
-                  " -> ".join(steps) if not broken else
-                  "chain broken: %s" % broken, (WIRE, RELAY_LOG, PROVISIONER_LOG, MAILDIR))]
+    if first is None:
+        return [], "no unanswered attempt of the relay towards %s on the wire" % name
+    steps = ["%s unanswered on the wire from %s" % (name, _fmt_t(ev, first))]
+    if req["ts"] < first + after - TOLERANCE:
+        return steps, ("the relay asked at %s, %.2f s after its first unanswered attempt: "
+                       "sooner than provision_after (%.1f s)"
+                       % (_fmt_t(ev, req["ts"]), req["ts"] - first, after))
+    steps.append("request at %s" % _fmt_t(ev, req["ts"]))
+    actions = {r.get("action") for r in requests}
+    made = next((c for c in _created(ev) if c["ts"] >= req["ts"]
+                 and (None in actions or c.get("action") in actions)), None)
+    if made is None:
+        return steps, "the provisioner's log has no `created` after the request"
+    steps.append("%s created (%s, %s) at %s" % (made.get("name"), made.get("ip"),
+                                                 made.get("dc"), _fmt_t(ev, made["ts"])))
+    new = {c.get("name"): c["ts"] for c in _created(ev)}
+    firsts = [m.ts for m in ev.mails if m.msgid in _held_at(ev, req["ts"])
+              and m.host in new and m.ts >= new[m.host] - 0.01 and m.ts >= made["ts"] - 0.01]
+    if not firsts:
+        return steps, ("none of the messages held when the relay asked reached a new "
+                       "server after %s was created" % made.get("name"))
+    steps.append("first held message delivered to a new server at %s" % _fmt_t(ev, min(firsts)))
+    return steps, ""
+
+
+def claim_invoke(ev, claim):
+    """Per outage, the causal chain in order: unanswered attempts on the wire ->
+    provision_requested (not before provision_after) -> created in the
+    provisioner's log -> the first held message delivered to a new server."""
+    outages = _outages(ev)
+    chains = {server: _chain(ev, server, reqs) for server, reqs in outages.items()}
+    broken = {s: why for s, (_, why) in chains.items() if why}
+    detail = "; ".join("%s: %s" % (host_of(ev, s) or s, " -> ".join(steps))
+                       for s, (steps, why) in chains.items() if not why)
+    if broken:
+        detail = "; ".join("chain broken for %s: %s" % (host_of(ev, s) or s, why)
+                           for s, why in broken.items()) + ("; " + detail if detail else "")
+    checks = [_ok("relay invokes another messaging server", claim, outages and not broken,
+                  detail or "the relay never asked the provisioner (no provision_requested)",
+                  (WIRE, RELAY_LOG, PROVISIONER_LOG, MAILDIR))]
     if claim == "6":
+        wire_ok = {}
         retried = []
-        for msgid in sorted(_held_ids(ev)):
-            before = [t for t in _failures(ev, msgid)
-                      if req and t < req[0]["ts"] and _backed(wire, t, window)]
-            if any(b - a >= ev.scenario.relay.retry_interval * (1 - EARLY)
-                   for a, b in zip(before, before[1:])):
-                retried.append(msgid)
-        checks.append(_ok("invoked after periodic retries failed", "6", req and retried,
-                          "%d held messages had failed at least twice on the wire, a retry "
-                          "interval apart, before the request" % len(retried)
-                          if req else "no request", (WIRE, RELAY_LOG, LEDGER)))
+        for server, reqs in outages.items():
+            ip = parse_host_port(server)[0]
+            wire_ok[server] = _wire_attempts(ev, ip)
+            for msgid in sorted(_held_at(ev, reqs[0]["ts"])):
+                before = [t for t in _failures(ev, msgid) if t < reqs[0]["ts"]
+                          and _backed(wire_ok[server], t, _attempt_window(ev))]
+                if any(b - a >= ev.scenario.relay.retry_interval * (1 - EARLY)
+                       for a, b in zip(before, before[1:])):
+                    retried.append(msgid)
+                    break
+        checks.append(_ok("invoked after periodic retries failed", "6",
+                          outages and len(retried) == len(outages),
+                          "before each of the %d requests, a held message had failed at least "
+                          "twice on the wire, a retry interval apart" % len(outages)
+                          if outages and len(retried) == len(outages) else
+                          "no request" if not outages else
+                          "%d of %d requests came without a held message retried before it"
+                          % (len(outages) - len(retried), len(outages)), (WIRE, RELAY_LOG, LEDGER)))
     return checks
 
 

@@ -283,7 +283,7 @@ def test_chain_fails_without_failed_attempts_on_the_wire(tmp_path):
     evidence, _ = remote_run(tmp_path)
     evidence.frames = [f for f in evidence.frames if f.proto != "arp"]
     c = claim_check(evidence, "2", INVOKE)
-    assert not c.ok and "no failed attempt" in c.detail
+    assert not c.ok and "no unanswered attempt" in c.detail
 
 
 def test_chain_fails_for_a_request_before_provision_after(tmp_path):
@@ -317,7 +317,7 @@ def test_chain_fails_when_nothing_reached_the_new_server(tmp_path):
     evidence, _ = remote_run(tmp_path)
     evidence.mails = []
     c = claim_check(evidence, "2", INVOKE)
-    assert not c.ok and "reached mx2 after it was created" in c.detail
+    assert not c.ok and "reached a new server after mx2 was created" in c.detail
 
 
 def test_6_fails_for_a_request_without_a_retry_before_it(tmp_path):
@@ -327,7 +327,7 @@ def test_6_fails_for_a_request_without_a_retry_before_it(tmp_path):
             e["ts"] = T0 + 2.5      # after each message's first failure only
     evidence.scenario.relay.provision_after = 0.5
     c = claim_check(evidence, "6", "invoked after periodic retries failed")
-    assert not c.ok and "0 held messages" in c.detail
+    assert not c.ok and "without a held message retried" in c.detail
 
 
 # -- claim 19: same IP and MAC on the wire --------------------------------------------------
@@ -469,3 +469,16 @@ def test_the_expected_provisioning_action_must_be_the_one_taken(tmp_path):
     created["action"] = "recreate"
     c = by_name(checker.check(evidence))[("", "provisioner create")]
     assert not c.ok and "recreate" in c.detail
+
+
+def test_each_outage_has_its_own_chain(tmp_path):
+    """Two servers down, two requests: each is judged from its own server's first
+    unanswered attempt (two-servers-down), not from the run's first failure."""
+    evidence, _ = remote_run(tmp_path)
+    req = next(e for e in evidence.events if e["event"] == "provision_requested")
+    req["server"] = "10.0.1.10:25"
+    other = dict(req, ts=T0 + 3.0, server="10.0.1.77:25")   # asked 3 s into the run,
+    evidence.events.append(other)                           # with nothing seen for it
+    c = claim_check(evidence, "2", INVOKE)
+    assert not c.ok and "chain broken for 10.0.1.77:25: no unanswered attempt" in c.detail
+    assert "mx1 unanswered on the wire from" in c.detail     # mx1's own chain is whole
