@@ -178,7 +178,8 @@ def aggregate(ev):
         sent=_cumulative(r.get("ts", 0) - t0 for r in ev.ledger),
         stored={h: _cumulative(ts) for h, ts in sorted(stored.items())},
         queue=queue_depth(ev.events, t0),
-        queue_on_disk=[(s["ts"] - t0, len(s.get("entries", ()))) for s in ev.queue_snapshots],
+        queue_on_disk=[(s["ts"] - t0, s.get("files", len(s.get("entries", ()))))
+                       for s in ev.queue_snapshots],
         bin_seconds=width,
         bins=[start + i * width for i in range(count)],
         attempts=rate([e["ts"] - t0 for e in relay if e.get("event") == "attempt"],

@@ -19,6 +19,7 @@ import time
 
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
+IN_DELETE = 0x00000200
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 EVENT_HEAD = struct.Struct("iIII")     # wd, mask, cookie, name length
@@ -27,14 +28,14 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
 def parse_events(data):
-    """Names in a buffer of inotify events."""
-    names, i = [], 0
+    """[(mask, name)] in a buffer of inotify events."""
+    events, i = [], 0
     while i + EVENT_HEAD.size <= len(data):
-        _, _, _, length = EVENT_HEAD.unpack_from(data, i)
+        _, mask, _, length = EVENT_HEAD.unpack_from(data, i)
         i += EVENT_HEAD.size
-        names.append(data[i:i + length].rstrip(b"\0").decode("utf-8", "replace"))
+        events.append((mask, data[i:i + length].rstrip(b"\0").decode("utf-8", "replace")))
         i += length
-    return names
+    return events
 
 
 class QueueWatch:
@@ -45,8 +46,9 @@ class QueueWatch:
         self.parse = parse
         self.suffix = suffix
         self.clock = clock
-        self.seen = []          # [{ts, msgid, next_hop}]
+        self.seen = []          # [{ts, msgid, next_hop, files}]; files: how many are queued
         self.missed = 0
+        self.present = set()    # queue files in the directory now
         self._fd = None
         self._stop = threading.Event()
         self._thread = None
@@ -56,7 +58,7 @@ class QueueWatch:
         if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         if _libc.inotify_add_watch(fd, self.directory.encode(),
-                                   IN_MOVED_TO | IN_CLOSE_WRITE) < 0:
+                                   IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE) < 0:
             err = ctypes.get_errno()
             os.close(fd)
             raise OSError(err, "inotify_add_watch %s" % self.directory)
@@ -90,11 +92,14 @@ class QueueWatch:
                 return
             if not data:
                 return
-            for name in parse_events(data):
-                self._read(name)
+            for mask, name in parse_events(data):
+                if mask & IN_DELETE:
+                    self._gone(name)
+                else:
+                    self._read(name)
 
     def _read(self, name):
-        if name.startswith(".") or not name.endswith(self.suffix):
+        if not self._ours(name):
             return
         ts = self.clock()
         try:
@@ -107,10 +112,21 @@ class QueueWatch:
             meta = self.parse(raw)
         except ValueError:
             return          # not a whole queue file: the relay sets those aside
+        self.present.add(name)
         self.seen.append({"ts": ts, "msgid": meta.get("msgid", ""),
-                          "next_hop": meta.get("next_hop", "")})
+                          "next_hop": meta.get("next_hop", ""), "files": len(self.present)})
+
+    def _gone(self, name):
+        if self._ours(name) and name in self.present:
+            self.present.discard(name)
+            self.seen.append({"ts": self.clock(), "files": len(self.present)})
+
+    def _ours(self, name):
+        return not name.startswith(".") and name.endswith(self.suffix)
 
     def snapshots(self):
-        """The observations in the Evidence's queue_snapshots shape."""
-        return [{"ts": s["ts"], "entries": [{"msgid": s["msgid"], "next_hop": s["next_hop"]}]}
-                for s in self.seen]
+        """The observations in the Evidence's queue_snapshots shape: the file
+        read (none for a removal) and how many queue files there were then."""
+        return [{"ts": s["ts"], "files": s["files"],
+                 "entries": [{"msgid": s["msgid"], "next_hop": s["next_hop"]}]
+                 if "msgid" in s else []} for s in self.seen]

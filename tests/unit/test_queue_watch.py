@@ -1,0 +1,34 @@
+"""The run's own watch on the relay's queue directory: every version of every
+queue file, read as it is renamed into place, and how many files there are."""
+import os
+
+from lab.queue_watch import QueueWatch
+from lab.wait import wait_until
+from servers.common.durable import write_atomic
+
+
+def parse(raw):
+    msgid, hop = raw.decode().split()
+    return {"msgid": msgid, "next_hop": hop}
+
+
+def test_every_version_and_removal_is_seen(tmp_path):
+    d = tmp_path / "queue"
+    d.mkdir()
+    write_atomic(str(d / "a.q"), b"<a@x> mx:example.org")
+    watch = QueueWatch(str(d), parse).start()
+    try:
+        write_atomic(str(d / "b.q"), b"<b@x> mx:example.org")
+        for hop in ("10.0.2.11:25", "10.0.2.12:25"):
+            write_atomic(str(d / "a.q"), ("<a@x> %s" % hop).encode())
+        (d / ".c.tmp").write_text("ignored")
+        os.unlink(str(d / "b.q"))
+        wait_until(lambda: len(watch.seen) >= 5, 5, "the watch saw every change")
+    finally:
+        watch.stop()
+    hops = [(s["msgid"], s["next_hop"]) for s in watch.seen if "msgid" in s]
+    assert hops == [("<a@x>", "mx:example.org"), ("<b@x>", "mx:example.org"),
+                    ("<a@x>", "10.0.2.11:25"), ("<a@x>", "10.0.2.12:25")]
+    snaps = watch.snapshots()
+    assert [s["files"] for s in snaps] == [1, 2, 2, 2, 1]
+    assert snaps[-1]["entries"] == [] and watch.missed == 0
