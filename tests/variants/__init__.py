@@ -19,5 +19,5 @@ def run_relay(patch):
 
 def run_dns(patch, argv=None):
     patch()
-    from servers.dns.service import main
+    from servers.dns.__main__ import main
     sys.exit(main(argv))

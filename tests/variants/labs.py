@@ -21,17 +21,17 @@ def _host_params_with_mac(mac):
 class RecreatesWithAnotherMac(Lab):
     """Re-creates mx1 with its name and IP, but another MAC (claim 19)."""
 
-    def recreate(self, name):
+    def recreate(self, name, **kwargs):
         with _host_params_with_mac(OTHER_MAC):
-            return super().recreate(name)
+            return super().recreate(name, **kwargs)
 
 
 class CreatesInTheSameDC(Lab):
     """Asked for a server in another data center, creates it beside the dead one
     (claim 18)."""
 
-    def create(self, dc):
-        return super().create(self.plan.relay.dc)
+    def create(self, dc, **kwargs):
+        return super().create(self.plan.relay.dc, **kwargs)
 
 
 class RoutesRelayThroughTheRouter(Lab):
