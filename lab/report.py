@@ -48,11 +48,12 @@ def _describe_fault(e):
     return ("%s %s" % (_label(e), args or e.get("target", ""))).strip()
 
 
-def report_dict(scenario, verdict, seed=None, extra=None):
+def report_dict(scenario, verdict, seed=None, extra=None, interrupted=None):
     d = {
         "scenario": scenario.name,
         "claims": list(scenario.claims),
         "ok": verdict.ok,
+        "interrupted": interrupted,
         "sent": verdict.sent,
         "delivered": verdict.delivered,
         "lost": verdict.lost,
@@ -145,9 +146,13 @@ def _sentence(line, starts):
     return who, text
 
 
-def markdown(scenario, verdict, evidence, seed=None, files=()):
+def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None):
     t0 = evidence.started or min((e.get("ts", 0) for e in evidence.events), default=0)
-    out = ["# %s: %s" % (scenario.name, "PASSED" if verdict.ok else "FAILED"), ""]
+    out = ["# %s: %s" % (scenario.name, "INTERRUPTED" if interrupted else
+                         "PASSED" if verdict.ok else "FAILED"), ""]
+    if interrupted:
+        out += ["**Stopped by %s.** The run did not finish: what follows is what "
+                "happened until then." % interrupted, ""]
     out += [scenario.description, ""]
     out += ["Claims exercised: %s. Topology: %s. DNS mode: %s. Seed: %s."
             % (", ".join(scenario.claims) or "none (a reliability exercise)",
@@ -258,15 +263,18 @@ def timeline_png(path, scenario, evidence):
     return path
 
 
-def write(directory, scenario, verdict, evidence, seed=None, extra=None, files=()):
-    """Write report.json, report.md and timeline.png into DIRECTORY; return their paths."""
+def write(directory, scenario, verdict, evidence, seed=None, extra=None, files=(),
+          interrupted=None):
+    """Write report.json, report.md and timeline.png into DIRECTORY; return their paths.
+
+    ``interrupted``: how a run stopped early ("SIGTERM 3.2 s into the run"), or None."""
     os.makedirs(directory, exist_ok=True)
     paths = {name: os.path.join(directory, name)
              for name in ("report.json", "report.md", "timeline.png")}
     with open(paths["report.json"], "w", encoding="utf-8") as f:
-        json.dump(report_dict(scenario, verdict, seed, extra), f, indent=2)
+        json.dump(report_dict(scenario, verdict, seed, extra, interrupted), f, indent=2)
         f.write("\n")
     with open(paths["report.md"], "w", encoding="utf-8") as f:
-        f.write(markdown(scenario, verdict, evidence, seed, files))
+        f.write(markdown(scenario, verdict, evidence, seed, files, interrupted))
     timeline_png(paths["timeline.png"], scenario, evidence)
     return paths
