@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 
-from lab import ovs, state
+from lab import iproute, ovs, state
 from lab.lock import LabBusy, lab_lock
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ PROCESS_PATTERNS = (
     r"^(\S*/)?(python[0-9.]*|tcpdump|nsenter|sh|bash) .*maillab-(run|bench|test)",
     r"mininet:",                    # Mininet's host shells
 )
-LINK_RE = re.compile(r"^\d+: ([-_.A-Za-z0-9]+-eth\d+)[@:]", re.M)
+LINK_RE = re.compile(r"[-_.A-Za-z0-9]+-eth\d+")
 
 
 def _pids_matching(pattern):
@@ -69,8 +69,8 @@ def _is_alive(pid):
 
 
 def mininet_links():
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    return sorted(set(LINK_RE.findall(out)))
+    names = iproute.interface_names(iproute.run(iproute.ip_argv("link", "show")))
+    return sorted({n for n in names if LINK_RE.fullmatch(n)})
 
 
 def delete_links():

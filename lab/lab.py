@@ -10,6 +10,7 @@ topology scripts, the lab tests and the scenarios all use it::
 import contextlib
 import glob
 import importlib
+import json
 import os
 import subprocess
 import tempfile
@@ -34,6 +35,7 @@ TOPOLOGY_MODULES = {"one_dc": "topologies.one_dc", "two_dc": "topologies.two_dc"
                     "n_dc": "topologies.n_dc"}
 DEFAULT_RCPT = "user@" + MAIL_DOMAIN
 LOCK_TIMEOUT = 900.0    # seconds to wait for another lab on this machine to finish
+ROUTER_PROBE_PORT = 7   # nothing listens there: a router that is up answers with an RST
 
 
 def make_topology(name, **opts):
@@ -51,15 +53,22 @@ class Lab:
     ``dns_args`` (extra command-line options), ``provisioner`` (run it),
     ``fresh_disk`` (a re-created mx gets an empty Maildir, as a new machine
     would; False keeps its predecessor's, a shared store), ``keep`` (leave
-    the run directory for inspection).
+    the run directory for inspection), ``capacity`` ({dc: how many more
+    servers the provisioner may put there}) and ``dc_down`` (data centers it
+    refuses), ``mx_hosts`` (the messaging servers listed as MX; default mx1).
     """
 
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
                  mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
-                 start_timeout=svc.START_TIMEOUT, **topo_opts):
+                 start_timeout=svc.START_TIMEOUT, capacity=None, dc_down=(), mx_hosts=None,
+                 **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
+        if mx_hosts:
+            self.plan.mail_exchangers = list(mx_hosts)
+        self.capacity, self.dc_down = capacity, dc_down
+        self.mx_removed = set()     # servers whose MX a replacement took out of DNS
         self.switch = switch
         self.dns_health = dns_health
         self.relay_args, self.mx_args, self.dns_args = relay_args, mx_args, dns_args
@@ -113,13 +122,17 @@ class Lab:
         self._stack.callback(self._stop_route_keepers)
         for node in self.net.hosts:
             self._keep_routes(node)
-        self.lab_events = EventLog(os.path.join(self.rundir, "lab-events.jsonl"),
-                                   service="provisioner", host="lab")
+        # the provisioner's own log: only this process (its thread and the
+        # provisioning actions below) writes it
+        self.lab_events = EventLog(self.events_path("provisioner"),
+                                   service="provisioner", host="provisioner")
         self._write_dns_files()
+        self.sites_file = self._write_sites()
         if self.with_provisioner:
-            from lab.provisioner import Provisioner
+            from lab.provisioner import Capacity, Provisioner
             self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
-                                           os.path.join(self.rundir, "provisioner.secret"))
+                                           os.path.join(self.rundir, "provisioner.secret"),
+                                           capacity=Capacity(self.capacity, self.dc_down))
             self.provisioner.start()
             self._stack.callback(self.provisioner.stop)
         smtp = [svc.mx_service(self.net.get(info.name), info, self._dir(info.name),
@@ -127,7 +140,8 @@ class Lab:
         relay = self.plan.relay
         prov = self.provisioner.endpoint if self.provisioner else None
         smtp.append(svc.relay_service(self.net.get(relay.name), relay, self._dir(relay.name),
-                                      self.dns_addr, provisioner=prov, extra=self.relay_args))
+                                      self.dns_addr, provisioner=prov, sites=self.sites_file,
+                                      extra=self.relay_args))
         for service in smtp:
             self._start_service(service)
         if self.health_file:
@@ -214,6 +228,22 @@ class Lab:
                         'name = "%s."\nport = %d\n' % (float(opts["interval"]),
                                                         float(opts["timeout"]), int(opts["ttl"]),
                                                         MAIL_DOMAIN, SMTP_PORT))
+
+    def _write_sites(self):
+        """The data centers as the relay's recovery policy sees them: each one's
+        subnet, its router (probed on a closed port: an RST says it is up) and
+        the servers in it (the relay itself left out)."""
+        ports = {"dns": DNS_PORT, "mx": SMTP_PORT}
+        dcs = [{"name": dc.name, "subnet": str(dc.subnet),
+                "router": "%s:%d" % (dc.gateway, ROUTER_PROBE_PORT),
+                "hosts": {h.name: "%s:%d" % (h.ip, ports[h.role])
+                          for h in self.plan.hosts.values()
+                          if h.dc == dc.name and h.role in ports}}
+               for dc in self.plan.dcs]
+        path = os.path.join(self.rundir, "sites.json")
+        with open(path, "w") as f:
+            json.dump({"dcs": dcs}, f, indent=1)
+        return path
 
     def _start_service(self, service):
         self.services[service.host.name] = service.start()
@@ -304,6 +334,13 @@ class Lab:
             return handle.evidence()
 
     # --- provisioning actions (called by the provisioner's thread, or directly) ----
+    def dc_of(self, name):
+        """The data center of messaging server ``name``."""
+        info = self.plan.host(name)
+        if info.role != "mx":
+            raise ValueError("%s is not a messaging server" % name)
+        return info.dc
+
     def recreate(self, name):
         """Replace host ``name`` by a new one with the same name, IP and MAC on the
         same switch, its messaging server started; returns the `created` record."""
@@ -323,23 +360,35 @@ class Lab:
             service = self._start_service(svc.mx_service(host, info, self._dir(name),
                                                          extra=self.mx_args))
             self._wait_from_relay([service])
+            if name in self.mx_removed:     # a replacement had taken its MX away
+                self._dns_update(host, adds=[lab_zone.mx_record(name)])
+                self.mx_removed.discard(name)
             return self._created(info, time.monotonic() - t0, action="recreate")
 
-    def create(self, dc):
-        """A new messaging server in data center ``dc``, added to DNS (A and MX)."""
+    def create(self, dc, replaces=None):
+        """A new messaging server in data center ``dc``, added to DNS (A and MX);
+        the MX of the server it ``replaces`` is removed in the same UPDATE."""
         with self._mutex:
             t0 = time.monotonic()
+            if replaces is not None:
+                self.dc_of(replaces)
             info = self.plan.plan_new_mx(dc)
             try:
                 host = self._add_host(info)
                 service = self._start_service(svc.mx_service(host, info, self._dir(info.name),
                                                              extra=self.mx_args))
                 self._wait_from_relay([service])
-                self._dns_add(host, info)
+                deletes = [lab_zone.mx_record(replaces, ttl=None)] if replaces else []
+                self._dns_update(host, adds=["%s %d A %s" % (lab_zone.fqdn(info.name),
+                                                             lab_zone.TTL, info.ip),
+                                             lab_zone.mx_record(info.name)], deletes=deletes)
+                if replaces is not None:
+                    self.mx_removed.add(replaces)
             except BaseException:
                 self._undo_create(info)
                 raise
-            return self._created(info, time.monotonic() - t0, action="create")
+            return self._created(info, time.monotonic() - t0, action="create",
+                                 replaces=replaces)
 
     def _undo_create(self, info):
         """A failed create leaves no trace: no server, no host, no planned address."""
@@ -381,23 +430,24 @@ class Lab:
     def _wait_from_relay(self, services):
         svc.wait_ready(services, self.net.get(self.plan.relay.name), self.start_timeout)
 
-    def _dns_add(self, host, info):
-        adds = ["%s %d A %s" % (lab_zone.fqdn(info.name), lab_zone.TTL, info.ip),
-                "%s. %d MX %d %s" % (MAIL_DOMAIN, lab_zone.TTL, lab_zone.PRIMARY_PREF,
-                                     lab_zone.fqdn(info.name))]
+    def _dns_update(self, host, adds=(), deletes=()):
+        """A TSIG-signed UPDATE sent from ``host`` (the orchestrator has no route
+        into the lab)."""
         argv = [svc.PYTHON, "-m", "lab.dnsupdate", "--server", self.dns_addr,
                 "--key", self.key_file, "--zone", MAIL_DOMAIN + "."]
+        for d in deletes:
+            argv += ["--delete", d]
         for a in adds:
             argv += ["--add", a]
         p = host.popen(argv, env=dict(os.environ, PYTHONPATH=ROOT),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out, _ = p.communicate(timeout=20)
         if p.returncode != 0:
-            raise svc.ServiceFailed("DNS update for %s failed: %s" % (info.name, out.strip()))
+            raise svc.ServiceFailed("DNS update from %s failed: %s" % (host.name, out.strip()))
 
-    def _created(self, info, seconds, action):
-        record = {"name": info.name, "ip": info.ip, "port": SMTP_PORT, "dc": info.dc,
-                  "seconds": round(seconds, 3)}
+    def _created(self, info, seconds, action, **extra):
+        record = dict({"name": info.name, "ip": info.ip, "port": SMTP_PORT, "dc": info.dc,
+                       "mac": info.mac, "seconds": round(seconds, 3)}, **extra)
         self.lab_events.emit("created", action=action, **record)
         self.timings.setdefault(action, []).append(seconds)
         log.info("%s %s (%s, %s) in %.2f s", action, info.name, info.ip, info.dc, seconds)

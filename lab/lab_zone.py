@@ -15,6 +15,7 @@ from servers.dns.zone import Zone, zone_text as master_file_text
 from topologies.addressing import HOST_SUFFIX, MAIL_DOMAIN
 
 TTL = 60
+MX_TTL = 5          # short, so that a change of mail server shows within a scenario
 PRIMARY_PREF = 10
 RELAY_PREF = 20
 
@@ -24,9 +25,20 @@ def fqdn(name):
 
 
 def mx_set(plan):
-    """The zone's MX records for the mail domain: [(preference, target)]."""
-    mx = [(PRIMARY_PREF, fqdn(plan.primary_mx))] if plan.primary_mx in plan.hosts else []
-    return mx + [(RELAY_PREF, fqdn(plan.relay.name))]
+    """The zone's MX records for the mail domain: [(preference, target)]: the
+    plan's primary messaging server (and any other mail exchangers a scenario
+    lists) at the primary preference, then the relay."""
+    names = plan.mail_exchangers or [plan.primary_mx]
+    mx = [(PRIMARY_PREF, fqdn(name)) for name in names if name in plan.hosts]
+    return sorted(mx) + [(RELAY_PREF, fqdn(plan.relay.name))]
+
+
+def mx_record(name, pref=PRIMARY_PREF, ttl=MX_TTL):
+    """``name``'s MX record for the mail domain, as dnsupdate's --add takes it
+    (``ttl=None``: as its --delete takes it)."""
+    if ttl is None:
+        return "%s. MX %d %s" % (MAIL_DOMAIN, pref, fqdn(name))
+    return "%s. %d MX %d %s" % (MAIL_DOMAIN, ttl, pref, fqdn(name))
 
 
 def build_zone(plan, serial=1, ttl=TTL):
@@ -38,7 +50,7 @@ def build_zone(plan, serial=1, ttl=TTL):
         ns, "hostmaster." + MAIL_DOMAIN + ".", (serial, 60, 30, 600, ttl))))
     zone.add(RR(origin, QTYPE.NS, ttl=ttl, rdata=NS(ns)))
     for pref, target in mx_set(plan):
-        zone.add(RR(origin, QTYPE.MX, ttl=ttl, rdata=MX(target, pref)))
+        zone.add(RR(origin, QTYPE.MX, ttl=min(ttl, MX_TTL), rdata=MX(target, pref)))
     for info in sorted(plan.hosts.values(), key=lambda h: h.name):
         if info.role != "client":
             zone.add(RR(fqdn(info.name), QTYPE.A, ttl=ttl, rdata=A(info.ip)))

@@ -9,6 +9,7 @@ import logging
 import sys
 
 from lab.net import SWITCH_KINDS    # lab.net imports Mininet only when it builds a net
+from lab.web import options as web_options
 
 
 def _cmd_clean(args):
@@ -62,6 +63,7 @@ def build_parser():
                    "(default: reports/SCENARIO-TIME)")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS,
                    help="Linux bridges (default) or Open vSwitch")
+    web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_run"))
 
     s = sub.add_parser("demo", help="run the relay-failover scenario and explain it")
@@ -70,6 +72,7 @@ def build_parser():
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--report", metavar="DIR")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
+    web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_demo"))
 
     s = sub.add_parser("up", help="bring a lab up with all services and open the Mininet CLI")
@@ -79,6 +82,7 @@ def build_parser():
                    help="Linux bridges (default) or Open vSwitch")
     s.add_argument("--dcs", type=int, default=4, help="n_dc: data centers")
     s.add_argument("--mx-per-dc", type=int, default=4, help="n_dc: messaging servers per DC")
+    web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.up", "cmd_up"))
 
     s = sub.add_parser("bench", help="benchmarks, side by side with Postfix")

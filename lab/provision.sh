@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything maillab needs on a Debian 12 / Ubuntu 22.04+ machine.
+# Install everything maillab needs on a Debian 12 or 13 machine (README: Supported platforms).
 #
 # Idempotent: on a provisioned machine it checks, changes nothing and ends in
 # seconds. Used by lab.sh (the README's commands), by .ci/run and by the
@@ -28,6 +28,7 @@ packages=(
     bind9-dnsutils     # dig, nsupdate
     swaks              # SMTP test client
     postfix            # a peer: interop tests and `maillab bench relay`
+    chromium chromium-driver   # headless browser tests of the live page
 )
 for arg in "$@"; do
     case "$arg" in

@@ -7,18 +7,36 @@ connection, one JSON line each way, authenticated with a per-run secret as
 servers/common/provision_proto.py defines. Actions:
 
 - ``{"action": "recreate", "name": "mx1"}``: a new host with the same name,
-  IP and MAC on the same switch, its messaging server started;
-- ``{"action": "create", "dc": "dc2"}``: a new messaging server in that data
-  center, added to the lab DNS with a TSIG-signed RFC 2136 UPDATE.
+  IP and MAC on the same switch, its messaging server started (and its MX
+  record back in DNS if a replacement had removed it);
+- ``{"action": "create", "dc": "dc2", "replaces": "mx1"}``: a new messaging
+  server in that data center, added to the lab DNS with a TSIG-signed RFC 2136
+  UPDATE that also removes the MX record of the server it replaces, so that
+  new mail stops going to the dead server.
+
+Like a cloud, it has limits: ``Capacity`` says how many more servers each
+data center can take and which data centers are down; a request beyond them
+is refused with the reason ("dc1 has no capacity"), and nothing changes.
+Everything it does goes to its own log (the lab's ``provisioner/events.jsonl``,
+which no server writes): ``provision_received``, ``provision_refused`` with
+the reason, and ``created``.
 
 A plain threading socketserver, not Twisted: every action is a sequence of
 blocking Mininet calls and readiness waits, so a thread that blocks is the
 natural shape, and it keeps a reactor out of the orchestrating process
 (scenarios may run their own, and a reactor cannot be restarted). Actions
 run one at a time; a request that is refused changes nothing.
+
+Every request that is malformed, forged, stale, replayed, signed before the
+provisioner started (so a restart, which forgets the nonces, reopens no
+replay window) or over the rate limit gets ``{"ok": false, "error"}`` and a
+``provision_refused`` event. The rate limit is per requester: a burst of
+RATE_BURST requests, then one more every RATE_INTERVAL seconds; a relay asks
+once per outage, so only a relay gone wrong (or a stolen secret) meets it.
 """
 import json
 import os
+import re
 import socketserver
 import threading
 import time
@@ -31,6 +49,9 @@ log = plain_logger(__name__)
 
 MAX_REQUEST = 65536
 NONCE_KEEP = 120        # seconds: longer than the protocol's max request age
+RATE_BURST = 20         # requests a requester may make at once
+RATE_INTERVAL = 3.0     # seconds to earn one more
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
 
 
 def validate(request):
@@ -38,30 +59,86 @@ def validate(request):
     action = request.get("action")
     if action == "recreate":
         name = request.get("name")
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             return "recreate needs a host name"
-        return None
+        return _optional_names(request, "dc")
     if action == "create":
         dc = request.get("dc")
-        if not isinstance(dc, str) or not dc:
+        if not isinstance(dc, str) or not _NAME.fullmatch(dc):
             return "create needs a data center"
+        return _optional_names(request, "replaces")
+    return "unknown action %r" % (str(action)[:40],)
+
+
+class RateLimit:
+    """A token bucket per requester: ``burst`` at once, one more per ``interval`` seconds."""
+
+    def __init__(self, burst=RATE_BURST, interval=RATE_INTERVAL):
+        self.burst, self.interval = burst, interval
+        self.buckets = {}       # requester -> (tokens, time they were counted)
+
+    def allow(self, requester, now):
+        tokens, then = self.buckets.get(requester, (self.burst, now))
+        tokens = min(self.burst, tokens + max(now - then, 0) / self.interval)
+        if tokens < 1:
+            self.buckets[requester] = (tokens, now)
+            return False
+        self.buckets[requester] = (tokens - 1, now)
+        return True
+
+
+def _optional_names(request, *keys):
+    for key in keys:
+        if key in request and (not isinstance(request[key], str) or not request[key]):
+            return "%s must be a name" % key
+    return None
+
+
+class Capacity:
+    """How many more messaging servers each data center can take (``free``:
+    dc -> count; a data center not listed has no limit) and which are ``down``."""
+
+    def __init__(self, free=None, down=()):
+        self.free = dict(free or {})
+        self.down = set(down)
+
+    def refusal(self, dc):
+        """Why ``dc`` cannot take a server now, or None."""
+        if dc in self.down:
+            return "%s is down" % dc
+        if self.free.get(dc, 1) <= 0:
+            return "%s has no capacity" % dc
         return None
-    return "unknown action %r" % (action,)
+
+    def take(self, dc):
+        if dc in self.free:
+            self.free[dc] -= 1
 
 
 class Gate:
     """Authentication and validation of requests, apart from any socket or lab."""
 
-    def __init__(self, secret, clock=time.time):
+    def __init__(self, secret, clock=time.time, rate_limit=None):
         self.secret = secret
         self.clock = clock
+        self.started = clock()
         self.seen = {}      # nonce -> ts
+        self.rate_limit = rate_limit or RateLimit()
 
     def check(self, line):
-        """(request, None) if the line is an authentic, valid request; else (None, error)."""
+        """(request, None) if the line is an authentic, valid request; else (None, error).
+
+        Never raises, whatever the line holds."""
+        try:
+            return self._check(line)
+        except Exception as e:      # a case the checks missed: still a refusal
+            log.warning("provisioner: unexpected %s checking a request", type(e).__name__)
+            return None, "malformed request"
+
+    def _check(self, line):
         try:
             request = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None, "request is not JSON"
         if not isinstance(request, dict):
             return None, "request is not a JSON object"
@@ -72,24 +149,38 @@ class Gate:
         error = verify(request, self.secret, now, self.seen)
         if error:
             return None, error
+        if request["ts"] < self.started:
+            return None, "request signed before the provisioner started"
+        requester = request.get("requester", "")
+        if not self.rate_limit.allow(requester, now):
+            return None, "too many requests from %s" % (requester or "an unnamed requester")
         error = validate(request)
         if error:
             return None, error
         return request, None
 
 
-def perform(lab, request):
-    """Carry out a valid request on ``lab``: the reply dict."""
+def perform(lab, request, capacity=None):
+    """Carry out a valid request on ``lab`` within ``capacity``: the reply dict."""
     try:
+        if request["action"] == "recreate":
+            dc = lab.dc_of(request["name"]) if capacity else None
+        else:
+            dc = request["dc"]
+        refusal = capacity.refusal(dc) if capacity else None
+        if refusal:
+            return {"ok": False, "error": refusal}
         if request["action"] == "recreate":
             record = lab.recreate(request["name"])
         else:
-            record = lab.create(request["dc"])
+            record = lab.create(request["dc"], replaces=request.get("replaces"))
     except (KeyError, ValueError) as e:
         return {"ok": False, "error": str(e).strip("'\"")}
     except Exception as e:
         log.exception("provisioning %s failed", request)
         return {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+    if capacity:
+        capacity.take(record.get("dc") or dc)
     return dict(record, ok=True)
 
 
@@ -110,7 +201,12 @@ class _Handler(socketserver.StreamRequestHandler):
                 reply = {"ok": False, "error": error}
             else:
                 log.info("provisioner: %s", request)
-                reply = perform(prov.lab, request)
+                fields = {k: v for k, v in request.items() if k not in ("mac", "nonce", "ts")}
+                prov.lab.lab_events.emit("provision_received", **fields)
+                reply = perform(prov.lab, request, prov.capacity)
+                if not reply.get("ok"):
+                    prov.lab.lab_events.emit("provision_refused", error=reply.get("error"),
+                                             **fields)
         try:
             self.wfile.write(json.dumps(reply).encode() + b"\n")
         except OSError:
@@ -124,8 +220,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class Provisioner:
     """Serves provisioning requests for ``lab`` on ``socket_path``."""
 
-    def __init__(self, lab, socket_path, secret_path):
+    def __init__(self, lab, socket_path, secret_path, capacity=None):
         self.lab = lab
+        self.capacity = capacity
         self.socket_path = socket_path
         self.secret_path = secret_path
         generate_secret_file(secret_path)

@@ -129,12 +129,45 @@ def _sentence(line, starts):
         if facts:
             text += " (%s)" % "; ".join(facts)
     elif kind == "provision_requested":
-        text = "asks the provisioner for a new messaging server (%s messages waiting for " \
-               "%s, unreachable for %s s)" % (e.get("messages", "?"), e.get("next_hop", "?"),
-                                             e.get("outage_seconds", "?"))
+        if e.get("action") == "recreate":
+            what = "to re-create %s in place in %s" % (e.get("name"), e.get("dc"))
+        elif e.get("action") == "create":
+            what = "for a new messaging server in %s" % e.get("dc")
+            if e.get("replaces"):
+                what += " to replace %s" % e["replaces"]
+        else:
+            what = "for a new messaging server"
+        text = "asks the provisioner %s (%s messages waiting for %s, unreachable for %s s)" % (
+            what, e.get("messages", "?"), e.get("next_hop", "?"), e.get("outage_seconds", "?"))
+    elif kind == "recovery_decision":
+        text = "decides: %s" % e.get("story", e.get("decision"))
+    elif kind == "server_down":
+        text = "first failed connection to %s (%s): its outage begins" % (
+            e.get("name") or e.get("server"), e.get("server"))
+    elif kind == "recovered":
+        text = "%s is back (%s) after %s s" % (e.get("name") or e.get("server"), e.get("how"),
+                                             e.get("down_seconds"))
+    elif kind == "replaced":
+        text = "%s replaced by %s (%s, in %s): %s stored messages re-routed" % (
+            e.get("name") or e.get("server"), e.get("new_name"), e.get("new"), e.get("dc"),
+            e.get("messages"))
+    elif kind == "provision_received":
+        text = "request from %s: %s %s" % (e.get("requester", "?"), e.get("action"),
+                                          e.get("name") or e.get("dc"))
+    elif kind == "provision_refused":
+        text = "refused: %s" % e.get("error")
+    elif kind == "provision_failed":
+        text = "the provisioner did not help: %s" % e.get("error")
+    elif kind in ("route_pinned", "route_expired", "route_restored"):
+        text = "%s: mail for %s %s %s" % (
+            {"route_pinned": "learned a route", "route_expired": "route expired",
+             "route_restored": "route undone"}[kind], e.get("old"),
+            "goes to" if kind == "route_pinned" else "no longer goes to", e.get("new"))
     elif kind == "created":
         text = "created messaging server %s, IP %s, in %s (%.2f s)" % (
             e.get("name"), e.get("ip"), e.get("dc"), float(e.get("seconds") or 0))
+        if e.get("replaces"):
+            text += ", replacing %s (its MX record removed from DNS)" % e["replaces"]
     elif kind == "updated":
         text = "DNS zone %s updated by RFC 2136 UPDATE (serial %s, %s changes)" % (
             e.get("zone", ""), e.get("serial", "?"), e.get("changes", "?"))
@@ -144,6 +177,29 @@ def _sentence(line, starts):
         text = kind + (" " + e["msgid"] if e.get("msgid") else "")
     who = host if not service or service == host else "%s (%s)" % (host, service)
     return who, text
+
+
+def recovery_story(events):
+    """One sentence per recovery: the relay's last decision for each outage and
+    what came of it, e.g. "mx1 down 3.0 s -> dc1 healthy -> re-create in place
+    -> mx1 re-created in dc1"."""
+    lines, open_ = [], {}
+    for e in sorted(events, key=lambda e: e.get("ts", 0)):
+        kind, server = e.get("event"), e.get("server")
+        if kind == "recovery_decision" and e.get("decision") != "restore":
+            open_[server] = e.get("story", "")
+        elif kind == "recovery_decision":
+            lines.append(e.get("story", ""))
+        elif kind == "recovered" and server in open_:
+            if e.get("how") == "recreated":
+                lines.append("%s -> %s re-created in place, back after %s s" % (
+                    open_.pop(server), e.get("name"), e.get("down_seconds")))
+            else:
+                lines.append("%s -> %s" % (open_.pop(server), e.get("how")))
+        elif kind == "replaced" and server in open_:
+            lines.append("%s -> %s created in %s, %s stored messages re-routed to it" % (
+                open_.pop(server), e.get("new_name"), e.get("dc"), e.get("messages")))
+    return lines + [s for s in open_.values() if s]
 
 
 def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None):
@@ -167,6 +223,9 @@ def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None)
                                                 else "n/a")
                                      for k in ("failover", "recovery_drain", "recreate",
                                                "total")), ""]
+    story = recovery_story(evidence.events)
+    if story:
+        out += ["## How the relay recovered", ""] + ["- %s" % line for line in story] + [""]
     out += ["## Timeline", "", "Seconds from the start of traffic.", "", "```"]
     starts = {e.get("id"): e for e in evidence.events
               if e.get("event") == "fault_start" and e.get("id")}

@@ -49,6 +49,7 @@ class Dns:
     interval: float = 0.5
     timeout: float = 0.4
     ttl: int = 1
+    mx: list = dataclasses.field(default_factory=lambda: ["mx1"])   # MX hosts at preference 10
 
 
 @dataclasses.dataclass
@@ -56,7 +57,9 @@ class Relay:
     retry_interval: float = 1.0
     max_retry_interval: float = 0.0   # 0: same as retry_interval
     provision_after: float = 0.0      # 0: never ask the provisioner
-    provision_action: str = ""        # "recreate:NAME" or "create:DC"
+    provision_action: str = ""        # "recreate:NAME" or "create:DC"; "": the recovery policy
+    recreate_deadline: float = 0.0    # 0: the relay's default
+    route_lifetime: float = 0.0       # 0: the relay's default
     give_up: float = 0.0              # 0: the relay's default
     connect_timeout: float = 1.0      # per delivery attempt: a black hole costs this much
     command_timeout: float = 5.0      # a session cut mid-command gives up after this
@@ -74,6 +77,12 @@ class Fault:
     after: str = "start"       # the moment "at" counts from
     seeded: bool = False       # pass --seed SEED to the fault script
     restart: str = ""          # "SERVICE@HOST" to start again when the fault ends
+
+
+@dataclasses.dataclass
+class Provisioner:
+    capacity: dict = dataclasses.field(default_factory=dict)   # dc -> servers it can still take
+    down: list = dataclasses.field(default_factory=list)       # data centers it refuses
 
 
 @dataclasses.dataclass
@@ -95,6 +104,7 @@ class Scenario:
     relay: Relay
     faults: list
     expect: Expect
+    provisioner: Provisioner = dataclasses.field(default_factory=Provisioner)
     path: str = ""
 
 
@@ -164,9 +174,17 @@ def _validate(path, s):
     for k in ("interval", "timeout"):
         setattr(s.dns, k, _nonneg(path, "dns." + k, getattr(s.dns, k)))
     _check_type(path, "dns.ttl", s.dns.ttl, (int,), "an integer")
+    _check_type(path, "dns.mx", s.dns.mx, (list,), "a list of messaging server names")
+    if not s.dns.mx or not all(isinstance(m, str) and m for m in s.dns.mx):
+        raise ScenarioError(path, "dns.mx", "must name at least one messaging server")
+    p = s.provisioner
+    _check_type(path, "provisioner.capacity", p.capacity, (dict,), "a table {dc1 = N}")
+    for dc, n in p.capacity.items():
+        _check_type(path, "provisioner.capacity." + dc, n, (int,), "an integer")
+    _check_type(path, "provisioner.down", p.down, (list,), "a list of data centers")
     r = s.relay
     for k in ("retry_interval", "max_retry_interval", "provision_after", "give_up",
-              "connect_timeout", "command_timeout"):
+              "connect_timeout", "command_timeout", "recreate_deadline", "route_lifetime"):
         setattr(r, k, _nonneg(path, "relay." + k, getattr(r, k)))
     if r.retry_interval == 0:
         raise ScenarioError(path, "relay.retry_interval", "must be > 0")
@@ -182,9 +200,6 @@ def _validate(path, s):
         if r.provision_after == 0:
             raise ScenarioError(path, "relay.provision_after",
                                 "must be > 0 when provision_action is set")
-    elif r.provision_after:
-        raise ScenarioError(path, "relay.provision_action",
-                            "missing: provision_after is set, but not what to provision")
     for i, f in enumerate(s.faults):
         key = "faults[%d]" % i
         if f.name not in FAULTS:
@@ -215,7 +230,11 @@ def _validate(path, s):
         raise ScenarioError(path, "expect.relay_involved", "must be true or false")
     if e.provision not in ("", "recreate", "create"):
         raise ScenarioError(path, "expect.provision", "must be recreate or create")
-    if e.provision and not r.provision_action.startswith(e.provision + ":"):
+    if e.provision and not r.provision_after:
+        raise ScenarioError(path, "expect.provision",
+                            "expects %r but relay.provision_after is not set" % e.provision)
+    if e.provision and r.provision_action and \
+            not r.provision_action.startswith(e.provision + ":"):
         raise ScenarioError(path, "expect.provision",
                             "expects %r but relay.provision_action is %r"
                             % (e.provision, r.provision_action))
@@ -224,7 +243,7 @@ def _validate(path, s):
 
 
 TOP_KEYS = ("name", "description", "claims", "topology", "traffic", "dns", "relay",
-            "faults", "expect")
+            "faults", "expect", "provisioner")
 
 
 def parse(text, path="<string>"):
@@ -239,7 +258,7 @@ def parse(text, path="<string>"):
     for key in ("name", "topology"):
         if key not in data:
             raise ScenarioError(path, key, "missing")
-    for key in ("traffic", "dns", "relay", "expect"):
+    for key in ("traffic", "dns", "relay", "expect", "provisioner"):
         if not isinstance(data.get(key, {}), dict):
             raise ScenarioError(path, key, "must be a table ([%s])" % key)
     faults_data = data.get("faults", [])
@@ -263,6 +282,7 @@ def parse(text, path="<string>"):
         relay=_section(path, data.get("relay", {}), Relay, "relay"),
         faults=faults,
         expect=_section(path, data.get("expect", {}), Expect, "expect"),
+        provisioner=_section(path, data.get("provisioner", {}), Provisioner, "provisioner"),
         path=path)
     return _validate(path, s)
 

@@ -5,6 +5,7 @@ import time
 
 from lab import scenario as scenarios
 from lab.scenario import CLAIMS, ScenarioError
+from lab.web.options import hold, live_view
 
 
 def cmd_scenarios(args):
@@ -26,10 +27,11 @@ def _report_dir(base, name):
         "reports", "%s-%s" % (name, time.strftime("%Y%m%d-%H%M%S")))
 
 
-def _run_one(s, args, report_dir, out=sys.stdout):
+def _run_one(s, args, report_dir, out=sys.stdout, web=None):
     from lab.scenario_run import run
+    watched = {"web": web} if web is not None else {}
     verdict, paths = run(s, messages=args.messages, seed=args.seed, report_dir=report_dir,
-                         out=out, switch=getattr(args, "switch", "lxbr"))
+                         out=out, switch=getattr(args, "switch", "lxbr"), **watched)
     return verdict, paths
 
 
@@ -67,6 +69,13 @@ def coverage_table(results):
 
 
 def cmd_run(args):
+    with live_view(args, "maillab run %s" % args.scenario) as view:
+        rc = _cmd_run(args, view)
+        hold(view)
+    return rc
+
+
+def _cmd_run(args, web):
     try:
         chosen = scenarios.load_all() if args.scenario == "all" else \
             [scenarios.load(args.scenario)]
@@ -74,13 +83,14 @@ def cmd_run(args):
         print("maillab run: %s" % e, file=sys.stderr)
         return 2
     if args.scenario != "all":
-        verdict, _ = _run_one(chosen[0], args, args.report or _report_dir(None, chosen[0].name))
+        verdict, _ = _run_one(chosen[0], args, args.report or _report_dir(None, chosen[0].name),
+                              web=web)
         return 0 if verdict.ok else 1
     base = args.report or os.path.join("reports", "all-%s" % time.strftime("%Y%m%d-%H%M%S"))
     results = []
     for s in chosen:
         try:
-            verdict, _ = _run_one(s, args, os.path.join(base, s.name))
+            verdict, _ = _run_one(s, args, os.path.join(base, s.name), web=web)
         except Exception as e:   # one broken scenario must not hide the others' verdicts
             print("%s: ERROR %s: %s" % (s.name, type(e).__name__, e), file=sys.stderr)
             from lab.checker import Check, Verdict
@@ -97,6 +107,13 @@ def cmd_run(args):
 
 
 def cmd_demo(args):
+    with live_view(args, "maillab demo %s" % args.scenario) as view:
+        rc = _cmd_demo(args, view)
+        hold(view)
+    return rc
+
+
+def _cmd_demo(args, web):
     try:
         s = scenarios.load(args.scenario)
     except ScenarioError as e:
@@ -104,7 +121,7 @@ def cmd_demo(args):
         return 2
     print(s.description)
     print()
-    verdict, paths = _run_one(s, args, args.report or _report_dir(None, s.name))
+    verdict, paths = _run_one(s, args, args.report or _report_dir(None, s.name), web=web)
     print()
     with open(paths["report.md"], encoding="utf-8") as f:
         print(f.read())

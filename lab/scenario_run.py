@@ -15,6 +15,7 @@ import time
 
 from lab import checker, interrupt, report
 from lab.scenario import fault_plan
+from lab.web.options import watched
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
 
@@ -93,9 +94,14 @@ def relay_args(scenario, extra=()):
             "--command-timeout", str(r.command_timeout)]
     if r.give_up:
         args += ["--give-up", str(r.give_up)]
+    if r.provision_after:
+        args += ["--provision-after", str(r.provision_after)]
     if r.provision_action:
-        args += ["--provision-after", str(r.provision_after),
-                 "--provision-action", r.provision_action]
+        args += ["--provision-action", r.provision_action]
+    if r.recreate_deadline:
+        args += ["--recreate-deadline", str(r.recreate_deadline)]
+    if r.route_lifetime:
+        args += ["--route-lifetime", str(r.route_lifetime)]
     return args + list(extra)
 
 
@@ -119,7 +125,7 @@ class Run:
     """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
-                 relay_extra=(), lab_factory=None, switch="lxbr"):
+                 relay_extra=(), lab_factory=None, switch="lxbr", web=None):
         self.scenario = scenario
         self.count = messages or scenario.traffic.count
         self.seed = seed
@@ -129,6 +135,7 @@ class Run:
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
         self.switch = switch
+        self.web = web          # a lab.web LiveView drawing the run, or None
         self.schedule = Schedule(fault_plan(scenario, seed))
         self.handles = {}
         self.failed_faults = []
@@ -154,6 +161,8 @@ class Run:
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
         factory = self.lab_factory or functools.partial(_default_lab, switch=self.switch)
+        if self.web is not None:
+            factory = watched(factory, self.web, s.name)
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
@@ -186,6 +195,8 @@ class Run:
                              extra={"messages": self.count,
                                     "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
                              files=self._files())
+        if self.web is not None:
+            self.web.finish(verdict, self.report_dir)
         if stopped is not None:
             interrupt.note("partial report (sent %d, delivered %d): %s" % (
                 verdict.sent, verdict.delivered, paths["report.md"]))
@@ -256,7 +267,7 @@ class Run:
             now = self.now()
             self._step_faults(now)
             self._note_anchors(now)
-            if self.scenario.relay.provision_action:
+            if self.scenario.relay.provision_after:
                 self._snapshot_queue()
             senders_done = all(not sd.alive() for sd in self.senders)
             if senders_done and "traffic_done" not in self.anchors:
@@ -411,11 +422,14 @@ class Run:
                                counts["queued"], active))
 
     def _snapshot_queue(self):
-        """What the relay's queue files say on disk now (claims 4 and 12)."""
+        """What the relay's queue files say on disk now (claims 4 and 12).  Its
+        time is when the reading began: a file read then may be rewritten before
+        the reading ends, and must not count as seen after that rewrite."""
+        began = time.time()
         entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
                                      suffix=relay_queue.SUFFIX)
         if entries:
-            self.snapshots.append({"ts": time.time(), "entries": [
+            self.snapshots.append({"ts": began, "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
 
     def _wan_bytes(self):
@@ -483,8 +497,9 @@ def _default_lab(scenario, relay_argv, switch="lxbr"):
     d = scenario.dns
     health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
         if d.mode == "health-checked" else False
-    return Lab(scenario.topology, switch=switch, dns_health=health,
-               relay_args=relay_argv, provisioner=bool(scenario.relay.provision_action))
+    return Lab(scenario.topology, switch=switch, dns_health=health, mx_hosts=d.mx,
+               relay_args=relay_argv, provisioner=bool(scenario.relay.provision_after),
+               capacity=scenario.provisioner.capacity, dc_down=scenario.provisioner.down)
 
 
 def run(scenario, **kwargs):

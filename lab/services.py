@@ -160,9 +160,10 @@ def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
 
 
 def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
-                  extra=()):
+                  extra=(), sites=None):
     """``provisioner``: (endpoint 'unix:PATH', secret file) or None; given to the
-    relay only with a provisioning policy in ``extra`` (--provision-after)."""
+    relay only with a provisioning threshold in ``extra`` (--provision-after),
+    with ``sites`` (the data centers file its recovery policy probes)."""
     argv = [PYTHON, "-m", "servers.relay"]
     for d in domains:
         argv += ["--domain", d]
@@ -172,6 +173,8 @@ def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL
              "--self-name", info.fqdn]
     if provisioner and "--provision-after" in extra:
         argv += ["--provisioner", provisioner[0], "--provisioner-secret", provisioner[1]]
+        if sites:
+            argv += ["--sites", sites]
     return Service("relay", host, argv + list(extra), workdir, SMTP_PORT, info.ip)
 
 

@@ -14,6 +14,7 @@ import sys
 from mininet.cli import CLI
 
 from lab.interrupt import Interrupted, run_command
+from lab.web.options import live_view, watching
 from topologies.nodes import plain_logger
 
 log = plain_logger(__name__)
@@ -37,11 +38,7 @@ class LabCLI(CLI):
         except ValueError:
             return self._say("usage: send N [CLIENT]")
         rows = self.lab.send(count, client=args[1] if len(args) > 1 else None)
-        by_server = {}
-        for r in rows:
-            by_server[r.get("mx") or r.get("server")] = by_server.get(
-                r.get("mx") or r.get("server"), 0) + 1
-        self._say("%d of %d accepted: %s" % (len(rows), count, json.dumps(by_server)))
+        self._say(send_summary(rows, count))
 
     def do_mail(self, line):
         "mail HOST: the messages in HOST's Maildir"
@@ -103,13 +100,23 @@ class LabCLI(CLI):
             self._say(str(result))
 
 
-def run(topology, **opts):
+def send_summary(rows, count):
+    """``12 of 12 accepted: {"mx1": 7, "relay1": 5}`` from a batch's ledger rows."""
+    by_server = {}
+    for r in rows:
+        by_server[r.get("mx") or r.get("server")] = by_server.get(
+            r.get("mx") or r.get("server"), 0) + 1
+    return "%d of %d accepted: %s" % (len(rows), count, json.dumps(by_server))
+
+
+def run(topology, web_args=None, **opts):
     from lab.lab import Lab
     logging.getLogger("mininet").propagate = False     # it prints for itself
     from lab.net import describe_switches
     print("*** maillab: bringing %s up on %s" % (topology, describe_switches(
         opts.get("switch", "lxbr"))), flush=True)
-    with Lab(topology, **opts) as lab:
+    with live_view(web_args, "maillab up %s" % topology, allow_actions=True) as view, \
+            Lab(topology, **opts) as lab, watching(view, lab):
         print("*** maillab: %s up in %.1f s on %s; run directory %s" % (
             topology, lab.timings["up"], lab.switches, lab.rundir))
         print("*** lab commands: send N, mail HOST, queue, status, events [N], "
@@ -134,7 +141,7 @@ def cmd_up(args):
     opts = {"switch": args.switch}
     if args.topology == "n_dc":
         opts.update(dcs=args.dcs, mx_per_dc=args.mx_per_dc)
-    return run(args.topology, **opts)
+    return run(args.topology, web_args=args, **opts)
 
 
 def _reexec_in_venv():

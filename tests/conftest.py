@@ -1,6 +1,8 @@
 import os
+import pathlib
 import shutil
 import signal
+import tempfile
 
 import pytest
 
@@ -42,3 +44,15 @@ def _required_commands(request):
     starts anything when a tool is missing."""
     for mark in request.node.iter_markers("needs_cmd"):
         require_cmd(*mark.args)
+
+
+@pytest.fixture
+def ram_path(tmp_path):
+    """A scratch directory in memory (/dev/shm) where the machine has one,
+    else under tmp_path: for tests whose thousands of fsyncs are not the
+    point. Removed afterwards. Not named maillab-*: `maillab clean` kills the
+    processes whose command line names such a directory."""
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else str(tmp_path)
+    path = tempfile.mkdtemp(prefix="pytest-ram-", dir=base)
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)

@@ -51,16 +51,12 @@ def maildir_message_ids(maildir):
     return ids
 
 
-class AckingSender:
-    """Threads sending numbered messages over smtplib until told to stop or
-    the server goes away; ``acked`` holds the Message-ID of each message the
-    server answered 250 to after DATA."""
+class ClientThreads:
+    """Threads each running ``self._run(n)`` until ``stop()`` (which they
+    watch in ``self._stop``)."""
 
-    def __init__(self, port, threads=3, to="u@example.org", prefix="ack"):
-        self.port, self.to, self.prefix = port, to, prefix
-        self.acked = []
+    def __init__(self, threads):
         self.errors = []
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
                          for i in range(threads)]
@@ -70,10 +66,25 @@ class AckingSender:
             t.start()
         return self
 
-    def stop(self):
+    def stop(self, timeout=15):
         self._stop.set()
         for t in self._threads:
-            t.join(timeout=15)
+            t.join(timeout=timeout)
+
+    def _run(self, n):
+        raise NotImplementedError
+
+
+class AckingSender(ClientThreads):
+    """Threads sending numbered messages over smtplib until told to stop or
+    the server goes away; ``acked`` holds the Message-ID of each message the
+    server answered 250 to after DATA."""
+
+    def __init__(self, port, threads=3, to="u@example.org", prefix="ack"):
+        super().__init__(threads)
+        self.port, self.to, self.prefix = port, to, prefix
+        self.acked = []
+        self._lock = threading.Lock()
 
     def message(self, msgid):
         return ("From: a@example.net\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n\r\n%s\r\n"

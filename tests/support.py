@@ -110,3 +110,21 @@ def running_server(module, args, **kwargs):
         yield server
     finally:
         server.stop()
+
+
+FUZZ_FULL = 10_000
+
+
+def fuzz_inputs(everyday):
+    """How many inputs a fuzz test sends each server: ``everyday`` in the
+    ordinary suite; MAILLAB_FUZZ=full asks for the full run (10,000), and
+    MAILLAB_FUZZ=N for N."""
+    value = os.environ.get("MAILLAB_FUZZ", "")
+    if value == "full":
+        return FUZZ_FULL
+    return int(value) if value.isdigit() else everyday
+
+
+def fuzz_seed(default=20240101):
+    """The fuzz tests' seed: MAILLAB_FUZZ_SEED, or a fixed one (runs repeat)."""
+    return int(os.environ.get("MAILLAB_FUZZ_SEED", default))

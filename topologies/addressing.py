@@ -92,6 +92,8 @@ class AddressPlan:
     site_switch: str = "s0"
     site_router: str = "r0"
     primary_mx: str = ""      # the messaging server the zone's best MX names (mx1)
+    # the messaging servers the zone lists at the primary preference ([]: primary_mx)
+    mail_exchangers: list = field(default_factory=list)
 
     # --- lookups -------------------------------------------------------
     def dc(self, name):

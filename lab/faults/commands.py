@@ -7,6 +7,8 @@ are pure and unit-tested without root); ``lab.faults.fault_process`` executes it
 """
 from dataclasses import dataclass, field
 
+from lab import iproute
+
 ROOT_NS = None          # "the namespace the fault process runs in"
 RULE_TAG = "maillab-fault"
 
@@ -79,15 +81,11 @@ def iptables(action, chain, spec, ns_pid=None):
 
 
 def link_show_cmd(ns_pid, intf):
-    return in_ns(ns_pid, ["ip", "-o", "link", "show", "dev", intf])
+    return in_ns(ns_pid, iproute.ip_argv("link", "show", "dev", intf))
 
 
-def link_state(ip_link_output):
-    """'up', 'down' (administratively) or 'no-carrier', from ``ip -o link show``
-    (not /sys: nsenter -n keeps the caller's /sys, which shows the wrong namespace)."""
-    if "<" not in ip_link_output:
-        return "missing"
-    flags = ip_link_output.split("<", 1)[1].split(">", 1)[0].split(",")
-    if "UP" not in flags:
-        return "down"
-    return "no-carrier" if "NO-CARRIER" in flags else "up"
+def link_state(ip_link_json):
+    """'up', 'down' (administratively), 'no-carrier' or 'missing', from the
+    output of ``link_show_cmd`` (not /sys: nsenter -n keeps the caller's /sys,
+    which shows the wrong namespace)."""
+    return iproute.link_state(iproute.parse(ip_link_json))

@@ -13,13 +13,10 @@ it (a host's default route, a router's static routes), and bringing it up
 restores only the connected ones. So the routes through each end are read
 before the cut and put back (``ip route replace``) after the links come up.
 """
-import subprocess
-
+from lab import iproute
 from lab.faults import fault_process
 from lab.faults.commands import (Plan, format_intf, in_ns, link_cmd, link_show_cmd, link_state,
                              parse_intf)
-
-DROP_FLAGS = {"linkdown", "dead"}
 
 
 def add_arguments(p):
@@ -46,18 +43,11 @@ def plan(ends, label="", fault="cut", routes=None):
                          "routes": [" ".join(c[c.index("replace") + 1:]) for c in restore_routes]})
 
 
-def routes_to_keep(ip_route_output):
-    """The routes in ``ip -4 route show dev X`` that the kernel will not put
-    back by itself: all but the connected (``proto kernel``) ones."""
-    kept = []
-    for line in ip_route_output.splitlines():
-        words = [w for w in line.split() if w not in DROP_FLAGS]
-        if not words:
-            continue
-        if "proto" in words and words[words.index("proto") + 1:][:1] == ["kernel"]:
-            continue
-        kept.append(" ".join(words))
-    return kept
+def routes_to_keep(routes):
+    """The routes of ``ip -j -4 route show dev X`` that the kernel will not put
+    back by itself, as ``ip route`` lines: all but the connected (``proto
+    kernel``) ones."""
+    return iproute.route_texts(r for r in routes if r.get("protocol") != "kernel")
 
 
 def route_cmd(ns_pid, intf, line):
@@ -67,9 +57,8 @@ def route_cmd(ns_pid, intf, line):
 def snapshot_routes(ends):
     routes = {}
     for ns, intf in ends:
-        out = subprocess.run(in_ns(ns, ["ip", "-4", "route", "show", "dev", intf]),
-                             capture_output=True, text=True).stdout
-        routes[(ns, intf)] = routes_to_keep(out)
+        routes[(ns, intf)] = routes_to_keep(
+            iproute.run(in_ns(ns, iproute.ip_argv("-4", "route", "show", "dev", intf))))
     return routes
 
 

@@ -7,14 +7,13 @@ netem qdiscs, interfaces left down, ARP entries that point an address at
 the wrong MAC, stopped (SIGSTOP) processes, and fault processes.
 """
 import os
-import re
 import shlex
 import subprocess
 
+from lab import iproute
 from lab.faults import procs
 from lab.faults.commands import RULE_TAG, in_ns, link_show_cmd, link_state
 
-NEIGH_RE = re.compile(r"^(\d+\.\d+\.\d+\.\d+) dev \S+ lladdr ([0-9a-f:]{17})", re.M)
 
 
 def _out(argv):
@@ -27,7 +26,9 @@ def tagged_rules(ns_pid):
 
 
 def netem_qdiscs(ns_pid):
-    return [l for l in _out(in_ns(ns_pid, ["tc", "qdisc", "show"])).splitlines() if "netem" in l]
+    """The netem qdiscs in a namespace, as "netem dev DEV"."""
+    return ["netem dev %s" % q.get("dev") for q in iproute.run(in_ns(ns_pid, iproute.tc_argv(
+        "qdisc", "show"))) if q.get("kind") == "netem"]
 
 
 def down_interfaces(node):
@@ -43,7 +44,8 @@ def down_interfaces(node):
 
 def wrong_arp(net, node, known):
     wrong = []
-    for ip, mac in NEIGH_RE.findall(_out(in_ns(node.pid, ["ip", "neigh", "show"]))):
+    seen = iproute.neighbours(iproute.run(in_ns(node.pid, iproute.ip_argv("neigh", "show"))))
+    for ip, mac in sorted(seen.items()):
         if ip in known and known[ip] != mac:
             wrong.append("%s at %s (is %s)" % (ip, mac, known[ip]))
     return wrong

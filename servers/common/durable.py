@@ -14,6 +14,22 @@ def fsync_dir(path):
         os.close(fd)
 
 
+def make_dirs(path):
+    """``os.makedirs(path, exist_ok=True)``, durably: the name of every
+    directory it creates, and of ``path`` itself (a run that died before
+    syncing may have made it), is fsynced into its parent."""
+    path = os.path.abspath(path)
+    missing = []
+    d = path
+    while not os.path.isdir(d):
+        missing.append(d)
+        d = os.path.dirname(d)
+    os.makedirs(path, exist_ok=True)
+    for parent in sorted({os.path.dirname(p) for p in missing} | {os.path.dirname(path)},
+                         key=len, reverse=True):
+        fsync_dir(parent)
+
+
 def write_file_synced(path, data):
     """Write ``data`` (bytes) to a new file at ``path`` and fsync it."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -16,7 +16,9 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
+import re
 import time
 
 from twisted.internet import defer, protocol
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 MAX_AGE = 60
 MAX_LINE = 65536
+MAX_FIELD = 128         # characters in a nonce or a requester name
+_MAC_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def canonical(obj):
@@ -69,25 +73,41 @@ def sign(request, secret, now=None, nonce=None):
 def verify(request, secret, now, seen_nonces, max_age=MAX_AGE):
     """None if ``request`` is authentic, fresh and new; else the reason.
 
-    ``seen_nonces`` is a set (or dict) the caller keeps across requests; an
-    accepted request's nonce is added to it.  Nonces only need keeping for
-    ``max_age`` seconds, since older requests are refused anyway.
+    Never raises, whatever the request holds. ``seen_nonces`` is a set (or
+    dict) the caller keeps across requests; an accepted request's nonce is
+    added to it.  Nonces only need keeping for ``max_age`` seconds, since
+    older requests are refused anyway.
     """
     if not isinstance(request, dict):
         return "request is not a JSON object"
     mac = request.get("mac")
     if not isinstance(mac, str):
         return "missing mac"
-    if not hmac.compare_digest(mac, _mac(request, secret)):
+    if not _MAC_HEX.fullmatch(mac):
+        return "malformed mac"
+    try:
+        expected = _mac(request, secret)
+    except (TypeError, ValueError):
+        return "request cannot be signed"
+    if not hmac.compare_digest(mac, expected):
         return "bad mac"
     ts = request.get("ts")
     if not isinstance(ts, (int, float)) or isinstance(ts, bool):
         return "missing ts"
-    if abs(now - ts) > max_age:
-        return "request too old (%.0f s)" % (now - ts)
+    try:
+        age = now - float(ts)
+    except OverflowError:
+        age = math.inf
+    if not math.isfinite(age) or abs(age) > max_age:
+        return "request too old (%.0f s)" % age if math.isfinite(age) else "ts out of range"
     nonce = request.get("nonce")
     if not isinstance(nonce, str) or not nonce:
         return "missing nonce"
+    if len(nonce) > MAX_FIELD:
+        return "nonce too long"
+    requester = request.get("requester", "")
+    if not isinstance(requester, str) or len(requester) > MAX_FIELD:
+        return "requester must be a short string"
     if nonce in seen_nonces:
         return "replayed nonce"
     if isinstance(seen_nonces, dict):

@@ -36,12 +36,12 @@ import os
 import re
 import time
 
-from servers.common.durable import fsync_dir, fsync_dirs, write_atomic, write_files_synced
+from servers.common.durable import fsync_dir, fsync_dirs, make_dirs, write_atomic, write_files_synced
 
 log = logging.getLogger(__name__)
 
 DEDUP_FILE = ".delivered"
-DEDUP_LIMIT = 100_000     # entries; about 6 MB of .delivered at most
+DEDUP_LIMIT = 100_000     # entries; .delivered stays under 10 MB (2 x 100,000 lines of ~41 bytes)
 _NAME_HASH = re.compile(r",I=([0-9a-f]{16})")
 _TRACE_HEADER = re.compile(rb"^(received|return-path):", re.IGNORECASE)
 _counter = itertools.count(1)
@@ -76,7 +76,7 @@ class Maildirs:
         self.hostname = _safe_host(hostname)
         self.clock = clock
         self.dedup_limit = dedup_limit
-        os.makedirs(self.root, exist_ok=True)
+        make_dirs(self.root)
         self._delivered = collections.OrderedDict()     # (delivery id, rcpt), oldest first
         self._appended = 0          # lines in the dedup file
         self._torn_tail = False
@@ -92,14 +92,19 @@ class Maildirs:
             self._delivered.popitem(last=False)
 
     def _load_dedup(self):
-        named = []
+        named, listed = [], []
         for rcpt in os.listdir(self.root):
             for sub in ("new", "cur"):
                 try:
                     names = os.listdir(os.path.join(self.root, rcpt, sub))
                 except (NotADirectoryError, FileNotFoundError):
                     continue
+                listed += [os.path.join(self.root, rcpt, sub), os.path.join(self.root, rcpt)]
                 named.extend((name, rcpt) for name in names if _NAME_HASH.search(name))
+        # A run killed between a rename into new/ and the fsync of new/ leaves
+        # a name that is not durable yet; make it so before trusting it, or a
+        # redelivery would get a 250 for a message a power loss then takes.
+        fsync_dirs(sorted(set(listed)) + [self.root])
         for name, rcpt in sorted(named):      # names begin with the delivery time
             self._remember((_NAME_HASH.search(name).group(1), rcpt))
         path = os.path.join(self.root, DEDUP_FILE)
@@ -128,12 +133,12 @@ class Maildirs:
         if rcpt in self._known_dirs:
             return
         box = self.mailbox(rcpt)
-        created = not os.path.isdir(box)
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(box, sub), exist_ok=True)
-        if created:               # make the new directories' names durable
-            fsync_dir(box)
-            fsync_dir(self.root)
+        # Make the directories' names durable, even those an earlier run made
+        # and died before syncing: once per mailbox and run.
+        fsync_dir(box)
+        fsync_dir(self.root)
         self._known_dirs.add(rcpt)
 
     def _file_name(self, ident):

@@ -6,7 +6,7 @@ import signal
 import sys
 
 from servers.common.events import EventLog, default_host
-from servers.relay import backoff
+from servers.relay import backoff, routes
 from servers.common.endpoints import parse_host_port
 from servers.common.provision_proto import parse_action
 from servers.relay.service import flush_queue, list_queue, make_service, pid_path, write_pid
@@ -45,9 +45,24 @@ def build_parser():
                    help="where to ask for a new messaging server")
     p.add_argument("--provisioner-secret", metavar="FILE", help="hex secret shared with it")
     p.add_argument("--provision-after", type=float, default=None, metavar="S",
-                   help="ask the provisioner once a destination has been down this long")
-    p.add_argument("--provision-action", default="recreate:mx1",
-                   metavar="recreate:NAME|create:DC", help="what to ask for (default %(default)s)")
+                   help="decide how to recover a messaging server once it has been down "
+                        "this long")
+    p.add_argument("--sites", metavar="FILE",
+                   help="the data centers (JSON: name, subnet, router and hosts to probe): "
+                        "what the recovery policy probes and where it may ask for a server")
+    p.add_argument("--recreate-deadline", type=float, default=10.0, metavar="S",
+                   help="a provisioner request, and a re-created server answering, must "
+                        "take less than this, or the policy looks elsewhere (default %(default)s)")
+    p.add_argument("--probe-timeout", type=float, default=1.0, metavar="S",
+                   help="a router or host that neither accepts nor refuses a connection "
+                        "within this is down (default %(default)s)")
+    p.add_argument("--route-lifetime", type=float, default=routes.DEFAULT_LIFETIME, metavar="S",
+                   help="a learned route (mail for a dead server sent to its replacement) "
+                        "expires after this (default %(default)s s)")
+    p.add_argument("--keep-routes", action="store_true",
+                   help="keep learned routes when the replaced server is back (default: undo them)")
+    p.add_argument("--provision-action", default=None, metavar="recreate:NAME|create:DC",
+                   help="override the recovery policy: always ask for this")
     p.add_argument("--self-name", metavar="NAME",
                    help="this relay's MX host name: its MX level and worse are never used")
     p.add_argument("--recipients", metavar="FILE", help="accept only these addresses")
@@ -77,10 +92,13 @@ def check_args(p, args):
             parse_host_port(args.next_hop)
         if args.dns:
             parse_host_port(args.dns)
-        if args.provisioner:
+        if args.provision_action:
             parse_action(args.provision_action)
+        if args.provisioner:
             if not args.provisioner_secret or args.provision_after is None:
                 p.error("--provisioner needs --provisioner-secret and --provision-after")
+            if not args.provision_action and not args.sites:
+                p.error("the recovery policy needs --sites (or --provision-action to override it)")
     except ValueError as e:
         p.error(str(e))
 

@@ -41,7 +41,7 @@ class QueueStorage:
         self._commits = GroupCommit(self._enqueue_batch, run_in_thread)
 
     def store(self, message):
-        items = [(message.sender, rcpts, message.data, hop)
+        items = [(message.sender, rcpts, message.data, hop, message.body)
                  for hop, rcpts in next_hops(message.recipients, self.next_hop)]
         d = self._commits.submit(items)
         d.addCallback(self._queued, message)

@@ -5,7 +5,7 @@ A queue file is::
     maillab-queue 1\\n
     {"id": ..., "msgid": ..., "sender": ..., "recipients": [...],
      "next_hop": ..., "arrived": ..., "attempts": ..., "next_attempt": ...,
-     "last_error": ..., "first_failure": ..., "size": N, "crc32": C}\\n
+     "last_error": ..., "first_failure": ..., "body": ..., "size": N, "crc32": C}\\n
     <N bytes of message data>
     \\n.end maillab-queue\\n
 
@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from servers.common.durable import fsync_dir, write_atomic, write_files_synced
+from servers.common.durable import fsync_dir, make_dirs, write_atomic, write_files_synced
 from servers.smtpd.received import find_message_id, header_block
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class QueueEntry:
     next_attempt: float = 0.0
     last_error: str = ""
     first_failure: Optional[float] = None
+    body: str = ""            # the BODY= it was received with ("8BITMIME"), "" if none
     path: str = field(default="", repr=False, compare=False)
 
     def data(self):
@@ -64,7 +65,7 @@ class QueueEntry:
                 "recipients": list(self.recipients), "next_hop": self.next_hop,
                 "arrived": self.arrived, "attempts": self.attempts,
                 "next_attempt": self.next_attempt, "last_error": self.last_error,
-                "first_failure": self.first_failure}
+                "first_failure": self.first_failure, "body": self.body}
 
 
 def serialize(entry, data):
@@ -103,7 +104,7 @@ class Queue:
         self.directory = os.path.abspath(directory)
         self.events = events
         self.clock = clock
-        os.makedirs(self.directory, exist_ok=True)
+        make_dirs(self.directory)
         self._remove_stale_temporaries()
 
     def _path(self, entry_id):
@@ -131,19 +132,21 @@ class Queue:
     def _new_id(self):
         return "%016x-%s" % (time.time_ns(), secrets.token_hex(4))
 
-    def enqueue(self, sender, recipients, data, next_hop):
+    def enqueue(self, sender, recipients, data, next_hop, body=""):
         """Store one message durably (blocking) and return its entry."""
-        return self.enqueue_many([(sender, recipients, data, next_hop)])[0]
+        return self.enqueue_many([(sender, recipients, data, next_hop, body)])[0]
 
     def enqueue_many(self, items):
-        """Store several ``(sender, recipients, data, next_hop)`` durably with
-        one directory fsync; blocking. Returns their entries, in order."""
+        """Store several ``(sender, recipients, data, next_hop[, body])`` durably
+        with one directory fsync; blocking. Returns their entries, in order."""
         now = self.clock()
         entries = []
-        for sender, recipients, data, next_hop in items:
+        for item in items:
+            sender, recipients, data, next_hop = item[:4]
+            body = item[4] if len(item) > 4 else ""
             entry = QueueEntry(id=self._new_id(), msgid=message_id_of(data),
                                sender=sender, recipients=list(recipients),
-                               next_hop=next_hop, arrived=now, next_attempt=now)
+                               next_hop=next_hop, arrived=now, next_attempt=now, body=body)
             entry.path = self._path(entry.id)
             entries.append((entry, data))
         write_files_synced([(self._tmp_path(e.id), serialize(e, data)) for e, data in entries])
@@ -163,7 +166,7 @@ class Queue:
             try:
                 with open(path, "rb") as f:
                     meta, _ = parse(f.read())
-                entry = QueueEntry(**{k: meta[k] for k in (
+                entry = QueueEntry(body=meta.get("body", ""), **{k: meta[k] for k in (
                     "id", "msgid", "sender", "recipients", "next_hop", "arrived",
                     "attempts", "next_attempt", "last_error", "first_failure")})
             except FileNotFoundError:

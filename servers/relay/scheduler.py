@@ -18,7 +18,14 @@ deliver them over reused SMTP sessions.
   ``provision_requested`` and calls ``provision()`` once for that outage;
   on ``{"ok": true, "ip", "port"}`` it rewrites the next hop of every stored
   message bound for the dead destination to "IP:PORT" (``queue.reroute``)
-  and delivers there.  Later arrivals for the old destination are rerouted too.
+  and delivers there.  Later arrivals for the old destination are rerouted too,
+  while the pin lasts (``routes``: servers/relay/routes.py, kept beside the
+  queue, with a lifetime).  This is the fixed ``--provision-action``.
+- Recovery policy (``recovery``: servers/relay/recovery.py), the default: the
+  scheduler tells it which servers fail and which answer; it decides, per
+  server, between re-creation in place and a server in another data center,
+  and calls back ``replace_server`` (re-route), ``server_back`` (flush) and
+  ``restore_routes`` (undo pins).
   A message that was being delivered (or whose retry was being recorded) when
   the answer came is attempted at the new destination as soon as that ends,
   not after its backoff.
@@ -39,6 +46,7 @@ from twisted.python import failure
 
 from servers.common import smtpclient
 from servers.relay.bounce import build_dsn
+from servers.relay.routes import Routes
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +68,24 @@ class Destination:
         self.outage_since = None
         self.provision_timer = None
         self.provisioning = False
+        self.failed_servers = set()  # "host:port" that failed during this outage
 
 
 class Scheduler:
     def __init__(self, queue, policy, events, clock, resolve, open_session,
                  run_blocking=_run_now, self_name="relay", bounce_hop=None,
                  provision=None, provision_after=None, concurrency=10,
-                 dead_ttl=None, idle_timeout=1.0, max_read_failures=MAX_READ_FAILURES):
+                 dead_ttl=None, idle_timeout=1.0, max_read_failures=MAX_READ_FAILURES,
+                 routes=None, recovery=None):
         """``resolve(next_hop)`` -> Deferred list of (label, host, port) in try order
         (fails with mx_lookup.MXError); ``open_session(host, port)`` -> Deferred of a
         ready smtpclient session (fails with smtpclient.SessionError);
         ``provision()`` -> Deferred of the provisioner's reply dict;
         ``run_blocking(f, *args)`` runs the queue's disk operations (a thread
         in the service, inline in tests); ``bounce_hop(sender)`` is the next hop
-        for a bounce to ``sender``."""
+        for a bounce to ``sender``; ``routes``: a routes.Routes (default: in
+        memory); ``recovery``: a recovery.Recovery, the policy that replaces
+        ``provision``."""
         self.queue = queue
         self.policy = policy
         self.events = events
@@ -95,7 +107,10 @@ class Scheduler:
         self.busy = set()            # ids being delivered (or waiting in a ready line)
         self.destinations = {}
         self.dead = {}               # "host:port" -> time until which it is not tried
-        self.routes = {}             # dead next hop -> the one that replaced it
+        self.routes = (routes if routes is not None else Routes()).bind(clock, events)
+        self.recovery = recovery
+        if recovery is not None:
+            recovery.attach(self)
         self.disk_tail = {}          # id -> Deferred firing when its last disk operation ends
         self.stopped = False
 
@@ -125,6 +140,8 @@ class Scheduler:
             if timer.active():
                 timer.cancel()
         self.timers.clear()
+        if self.recovery is not None:
+            self.recovery.stop()
         for dest in self.destinations.values():
             if dest.provision_timer is not None and dest.provision_timer.active():
                 dest.provision_timer.cancel()
@@ -207,7 +224,8 @@ class Scheduler:
                         continue
                 self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
                                  server=session.server)
-                result = yield session.send(entry.sender, list(entry.recipients), data)
+                result = yield session.send(entry.sender, list(entry.recipients), data,
+                                            body=entry.body)
                 yield self._settle(entry, dest, result)
         except Exception:
             log.exception("delivery worker for %s failed", dest.key)
@@ -237,9 +255,9 @@ class Scheduler:
                              failures=failures)
             log.error("queue file of %s unreadable %d times (%s): setting it aside",
                       entry.id, failures, error)
-            self.entries.pop(entry.id, None)
-            self.read_failures.pop(entry.id, None)
             yield self._on_disk(entry, self.queue.set_aside, entry, str(error))
+            self.entries.pop(entry.id, None)     # only now: if that failed, it is retried
+            self.read_failures.pop(entry.id, None)
             reply = smtpclient.Reply(None, "5.3.0 the queued message became unreadable: %s"
                                      % error)
             yield self._bounce(entry, {rcpt: reply for rcpt in entry.recipients}, data=b"")
@@ -260,14 +278,20 @@ class Scheduler:
             server = "%s:%d" % (host, port)
             if self.dead.get(server, 0) > now:
                 errors.append("%s down (cached)" % server)
+                dest.failed_servers.add(server)
                 continue
             try:
                 session = yield self.open_session(host, port)
             except smtpclient.SessionError as e:
                 self.dead[server] = self.clock.seconds() + self.dead_ttl
                 errors.append(str(e))
+                dest.failed_servers.add(server)
+                if self.recovery is not None:
+                    self.recovery.failed(server, label)
                 continue
             self.dead.pop(server, None)
+            if self.recovery is not None:
+                self.recovery.succeeded(server)
             return session, None
         return None, ("; ".join(errors) or "no server for %s" % dest.key, False, True)
 
@@ -376,6 +400,7 @@ class Scheduler:
     def _recovered(self, dest):
         log.info("%s is back: flushing its queue", dest.key)
         dest.outage_since = None
+        dest.failed_servers.clear()
         if dest.provision_timer is not None and dest.provision_timer.active():
             dest.provision_timer.cancel()
         dest.provision_timer = None
@@ -408,29 +433,71 @@ class Scheduler:
                 self._arm_provision(dest)   # ask again one period later
             return
         log.info("provisioner answered %s: rerouting %s -> %s", reply, dest.key, new_hop)
-        for old, new in list(self.routes.items()):
-            if new == dest.key:
-                self.routes[old] = new_hop
-        self.routes[dest.key] = new_hop
-        self.dead.pop(new_hop, None)
         try:
-            for entry in self._bound_for(dest.key):
-                if entry.next_hop != dest.key:
-                    continue                # rerouted meanwhile (by _settle)
-                try:
-                    yield self._reroute(entry, new_hop)
-                except Exception:
-                    log.exception("rerouting %s failed", entry.id)
-                    continue                # _settle or add() reroutes it on its next turn
-                # a busy one is rescheduled at once by its worker (_worker, _settle)
-                if entry.id not in self.busy:
-                    self._schedule(entry, 0)
+            yield self._reroute_destination(dest, new_hop)
         finally:
             dest.provisioning = False
             dest.outage_since = None
 
+    @defer.inlineCallbacks
+    def _reroute_destination(self, dest, new_hop, cause=None):
+        """Pin ``dest`` to ``new_hop`` and rewrite the next hop of every stored
+        message bound for it; the number rewritten."""
+        self.routes.pin(dest.key, new_hop, cause=cause)
+        self.dead.pop(new_hop, None)
+        moved = 0
+        for entry in self._bound_for(dest.key):
+            if entry.next_hop != dest.key:
+                continue                # rerouted meanwhile (by _settle)
+            try:
+                yield self._reroute(entry, new_hop)
+            except Exception:
+                log.exception("rerouting %s failed", entry.id)
+                continue                # _settle or add() reroutes it on its next turn
+            moved += 1
+            # a busy one is rescheduled at once by its worker (_worker, _settle)
+            if entry.id not in self.busy:
+                self._schedule(entry, 0)
+        return moved
+
     def _route(self, hop):
-        return self.routes.get(hop, hop)
+        return self.routes.get(hop)
+
+    # -- the recovery policy's side -----------------------------------------
+    def _failing_destinations(self, server):
+        """Destinations in an outage during which ``server`` failed."""
+        return [d for d in self.destinations.values()
+                if server in d.failed_servers and d.outage_since is not None]
+
+    def held_for(self, server):
+        """How many stored messages wait for destinations ``server`` failed."""
+        keys = {d.key for d in self.destinations.values() if server in d.failed_servers}
+        return sum(1 for e in self.entries.values() if e.next_hop in keys)
+
+    @defer.inlineCallbacks
+    def replace_server(self, server, new_hop):
+        """``server`` was replaced by ``new_hop`` (another data center): every
+        destination that has no server left re-routes its stored mail there.
+        A destination that another of its servers still serves keeps its mail."""
+        moved = 0
+        for dest in self._failing_destinations(server):
+            moved += yield self._reroute_destination(dest, new_hop, cause=server)
+            dest.outage_since = None
+            dest.failed_servers.clear()
+        return moved
+
+    def server_back(self, server):
+        """``server`` answers again (re-created, or returned): try at once
+        whatever waits for a destination it failed."""
+        self.dead.pop(server, None)
+        keys = {d.key for d in self.destinations.values() if server in d.failed_servers}
+        for entry in list(self.entries.values()):
+            if entry.next_hop in keys and entry.id not in self.busy:
+                self._schedule(entry, 0)
+
+    def restore_routes(self, server):
+        """Undo the pins made when ``server`` was replaced; [(old, new)]."""
+        return self.routes.unpin_cause(server)
 
     @defer.inlineCallbacks
     def _reroute(self, entry, new_hop):

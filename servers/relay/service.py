@@ -19,6 +19,8 @@ from servers.common.mx_lookup import MXError, MXResolver
 from servers.common.endpoints import parse_host_port
 from servers.common.provision_proto import parse_action, read_secret, request_provision
 from servers.relay.backoff import RetryPolicy
+from servers.relay.recovery import Recovery, Sites, tcp_probe
+from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
 from servers.relay.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,9 @@ def make_service(args, reactor, queue, events, hostname):
                                   command_timeout=args.command_timeout,
                                   data_timeout=args.command_timeout * 2)
 
-    provision = None
-    if args.provisioner:
+    provision = recovery = None
+    if args.provisioner and args.provision_action:
+        # the fixed action (an exercise's override): one request per outage
         secret = read_secret(args.provisioner_secret)
         request = parse_action(args.provision_action)
         action = request.pop("action")
@@ -93,6 +96,19 @@ def make_service(args, reactor, queue, events, hostname):
         def provision():
             return request_provision(args.provisioner, secret, action, reactor=reactor,
                                      requester=hostname, **request)
+    elif args.provisioner:
+        secret = read_secret(args.provisioner_secret)
+
+        def ask(action, **fields):
+            return request_provision(args.provisioner, secret, action, reactor=reactor,
+                                     requester=hostname, timeout=args.recreate_deadline,
+                                     **fields)
+        recovery = Recovery(reactor, tcp_probe(reactor), ask, events, Sites.load(args.sites),
+                            threshold=args.provision_after,
+                            recreate_deadline=args.recreate_deadline,
+                            probe_timeout=args.probe_timeout,
+                            watch_interval=args.retry_interval,
+                            restore_routes=not args.keep_routes)
 
     def bounce_hop(sender):
         return args.next_hop or "mx:" + sender.rpartition("@")[2]
@@ -101,7 +117,9 @@ def make_service(args, reactor, queue, events, hostname):
                           open_session, run_blocking=threads.deferToThread,
                           self_name=args.self_name or hostname, bounce_hop=bounce_hop,
                           provision=provision, provision_after=args.provision_after,
-                          concurrency=args.concurrency)
+                          concurrency=args.concurrency, recovery=recovery,
+                          routes=Routes(os.path.join(queue.directory, ROUTES_FILE),
+                                        lifetime=args.route_lifetime))
     recipients = None
     if args.recipients:
         from servers.smtpd.recipients import read_recipients_file

@@ -83,8 +83,9 @@ class Sender:
                 session.quit()
                 if result.status == smtpclient.DELIVERED:
                     code = result.reply.code if result.reply else 250
+                    # tried: every server this message was offered to, the last one took it
                     self.ledger.record(ts=round(self.clock.seconds(), 6), msgid=msgid, to=to,
-                                       server=server, mx=mx_name, code=code)
+                                       server=server, mx=mx_name, code=code, tried=tried)
                     self.events.emit("sent", msgid, server=server, mx=mx_name, to=to)
                     return True
                 error = result.error

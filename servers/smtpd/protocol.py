@@ -15,7 +15,11 @@ server that must never lose or half-accept mail replaced:
 - non-ASCII command verbs are a 500, not an exception (Twisted's
   ``nativeString`` raises on them under Python 3);
 - the recipient policy answers at RCPT; SIZE is enforced at MAIL and DATA;
-  every reply comes from ``replies`` by name.
+  every reply comes from ``replies`` by name;
+- the 998-octet line limit applies to a data line after its leading dot is
+  removed (a dot-stuffed line of 998 octets travels as 999);
+- ``BODY=8BITMIME`` is kept with the message (``ReceivedMessage.body``) so
+  that a relay can declare it to the next hop (RFC 6152).
 
 Storage contract: ``store(ReceivedMessage) -> Deferred``; fire with anything
 once durable; fail with ``Refused(reply)`` to send that reply, any other
@@ -104,7 +108,8 @@ class ReceiveServer(smtp.ESMTP):
         if self._discarding and lines:
             lines[0] = _OVERLONG     # the tail of the line we were discarding
             self._discarding = False
-        if self._discarding or len(self._partial) > TEXT_LINE_MAX:
+        # The longest legal partial line: a dot, 998 octets, and the CR of its CRLF.
+        if self._discarding or len(self._partial) > TEXT_LINE_MAX + 2:
             # Keep a final CR: the LF that ends the line may be in the next packet.
             self._partial = b"\r" if self._partial.endswith(b"\r") else b""
             self._discarding = True
@@ -203,6 +208,7 @@ class ReceiveServer(smtp.ESMTP):
                     return self.error(replies.SYNTAX_ERROR)
             else:
                 return self.error(replies.BAD_PARAMETER.with_text(name))
+        self._body = (params.get("BODY") or "").upper()
         self._sender = str(sender)
         self.reply(replies.SENDER_OK)
 
@@ -268,6 +274,7 @@ class ReceiveServer(smtp.ESMTP):
 
     def _reset_envelope(self):
         self._sender = None
+        self._body = ""
         self._recipients = []
 
     # -- message data
@@ -276,12 +283,12 @@ class ReceiveServer(smtp.ESMTP):
         if line == b".":
             self._end_of_data()
             return
+        if line is not _OVERLONG and line[:1] == b".":
+            line = line[1:]
         if line is _OVERLONG or len(line) > TEXT_LINE_MAX:
             self._data_error = self._data_error or replies.DATA_LINE_TOO_LONG
             self._data_lines = []
             return
-        if line[:1] == b".":
-            line = line[1:]
         self._data_size += len(line) + 2
         if self._data_size > self.max_size and self._data_error is None:
             self._data_error = replies.TOO_BIG
@@ -292,7 +299,7 @@ class ReceiveServer(smtp.ESMTP):
     def _end_of_data(self):
         self.mode = COMMAND
         lines, self._data_lines = self._data_lines, []
-        sender, recipients = self._sender, self._recipients
+        sender, recipients, body = self._sender, self._recipients, self._body
         self._reset_envelope()
         if self._data_error is not None:
             self.reply(self._data_error)
@@ -300,7 +307,7 @@ class ReceiveServer(smtp.ESMTP):
         message = build_message(
             lines, hostname=self.hostname, msg_id=self.new_id(), sender=sender,
             recipients=recipients, helo=self._helo_name, peer=self.peer,
-            esmtp=self._esmtp, when=self.clock.seconds())
+            esmtp=self._esmtp, when=self.clock.seconds(), body=body)
         self._busy = True
         self.transport.pauseProducing()
         d = defer.maybeDeferred(self.storage.store, message)

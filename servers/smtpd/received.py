@@ -24,6 +24,7 @@ class ReceivedMessage:
     data: bytes             # LF line endings, our headers included
     peer: str = ""          # client IP
     helo: str = ""
+    body: str = ""          # the MAIL BODY= parameter ("8BITMIME", "7BIT"), "" if none
     extra: dict = field(default_factory=dict)
 
 
@@ -81,7 +82,7 @@ def received_header(hostname, helo, peer, msg_id, recipients, esmtp, when):
 
 
 def build_message(lines, *, hostname, msg_id, sender, recipients, helo, peer,
-                  esmtp, when):
+                  esmtp, when, body=""):
     """A ReceivedMessage from the DATA lines (dot-unstuffed, no line endings)."""
     n_headers = header_block(lines)
     msgid = find_message_id(lines[:n_headers])
@@ -93,4 +94,4 @@ def build_message(lines, *, hostname, msg_id, sender, recipients, helo, peer,
         added.append(b"")
     data = b"\n".join(added + list(lines)) + b"\n"
     return ReceivedMessage(id=msg_id, sender=sender, recipients=list(recipients),
-                           msgid=msgid, data=data, peer=peer, helo=clean_text(helo))
+                           msgid=msgid, data=data, peer=peer, helo=clean_text(helo), body=body)

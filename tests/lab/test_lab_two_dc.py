@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from lab import iproute
 from lab.clean import clean_unlocked, leftovers
 from lab.lab import Lab
 from lab.lock import lab_lock
@@ -168,4 +169,5 @@ def test_routes_come_back_when_a_cut_link_is_restored(lab):
     mx2 = lab.host("mx2")
     mx2.cmd("ip link set mx2-eth0 down")
     mx2.cmd("ip link set mx2-eth0 up")
-    wait_until(lambda: "default via 10.0.2.1" in mx2.cmd("ip route"), 5, "mx2's default route")
+    wait_until(lambda: "default via 10.0.2.1" in iproute.route_texts(
+        iproute.on_host(mx2, "route", "show")), 5, "mx2's default route")

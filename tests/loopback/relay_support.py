@@ -7,12 +7,12 @@ from servers.relay.queue import SUFFIX
 from tests.support import ServerProcess
 
 
-def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1"):
+def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1", extra=()):
     maildir = tmp_path / (name + "-maildir")
     events = tmp_path / (name + "-events.jsonl")
     proc = ServerProcess("servers.mx", ["--domain", domain, "--maildir", maildir,
                                         "--listen", listen, "--port", port,
-                                        "--events", events])
+                                        "--events", events] + list(extra))
     proc.port = proc.wait_listening()
     proc.events_path = str(events)
     proc.maildir = str(maildir)

@@ -1,7 +1,11 @@
-"""Hostile input: scapy-made random and mutated DNS packets, and garbage TCP streams.
+"""Hostile input: scapy-made random and mutated DNS packets (queries and
+signed UPDATEs), truncated and oversized packets, compression loops, and TCP
+streams whose length prefixes lie.
 
-Afterwards the server must still be alive, still answer correctly, and have
-logged no traceback.
+Afterwards the server must still be alive, still answer correctly (a query
+over UDP and TCP, a signed UPDATE), have logged no traceback, and its zone
+must hold exactly the changes of the validly signed UPDATEs: no mutated one
+was applied. MAILLAB_FUZZ=full sends 10,000 packets and 1,000 TCP streams.
 """
 import random
 import socket
@@ -11,15 +15,16 @@ import time
 import pytest
 
 from servers.dns import tsig
+from servers.dns.zone import load_zone, rr_text
 from tests.dns_support import ZONE, dig, query
-from tests.support import running_server
+from tests.support import fuzz_inputs, fuzz_seed, running_server
 
 pytestmark = pytest.mark.needs_cmd("dig")
 
 scapy_all = pytest.importorskip("scapy.all")
 DNS, DNSQR, DNSRR, fuzz = scapy_all.DNS, scapy_all.DNSQR, scapy_all.DNSRR, scapy_all.fuzz
 
-PACKETS = 2000
+EVERYDAY_PACKETS = 2000
 KEY = tsig.TsigKey("maillab-key", "hmac-sha256", b"k" * 32)
 
 
@@ -30,9 +35,19 @@ def seeds():
     out = [bytes(query(name, qtype).pack()) for name, qtype in kinds]
     out += [bytes(query(name, qtype, edns=4096).pack()) for name, qtype in kinds]
     out.append(tsig.sign(bytes(query("example.org", "SOA").pack()), KEY, time.time())[0])
-    out.append(bytes(DNS(id=7, opcode=5, qd=DNSQR(qname="example.org.", qtype="SOA"),
-                         ns=DNSRR(rrname="x.example.org.", type="A", rdata="10.0.0.1", ttl=60))))
+    out.append(update("x.example.org.", "10.0.0.1"))
+    out.append(signed_update("y.example.org.", "10.0.0.2", time.time()))
     return out
+
+
+def update(name, address):
+    """An RFC 2136 UPDATE adding ``name`` A ``address``, unsigned."""
+    return bytes(DNS(id=7, opcode=5, qd=DNSQR(qname="example.org.", qtype="SOA"),
+                     ns=DNSRR(rrname=name, type="A", rdata=address, ttl=60)))
+
+
+def signed_update(name, address, when):
+    return tsig.sign(update(name, address), KEY, when)[0]
 
 
 def mutate(rng, packet):
@@ -50,7 +65,7 @@ def mutate(rng, packet):
     return bytes(data)
 
 
-def generate(rng):
+def generate(rng, count):
     valid = seeds()
     makers = [
         lambda: bytes(fuzz(DNS())),
@@ -59,12 +74,67 @@ def generate(rng):
         lambda: bytes(fuzz(DNS(opcode=5, qd=DNSQR(qtype="SOA"), ns=DNSRR()))),
         lambda: mutate(rng, rng.choice(valid)),
         lambda: mutate(rng, rng.choice(valid)),
+        lambda: mutate(rng, valid[-1]),             # the signed UPDATE
         lambda: bytes(rng.randrange(256) for _ in range(rng.randint(0, 600))),
-        lambda: b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01",  # self pointer
+        lambda: rng.choice(valid)[:rng.randrange(12)],                  # shorter than a header
+        lambda: COMPRESSION_LOOPS[rng.randrange(len(COMPRESSION_LOOPS))],
         lambda: rng.choice(valid)[:12] + b"\x3f" + b"a" * 63 + b"\xc0\x0c" * 50,
         lambda: bytes(4000),    # oversized
+        lambda: rng.choice(valid) + bytes(rng.randrange(256) for _ in range(rng.randint(1, 3000))),
     ]
-    return [rng.choice(makers)() for _ in range(PACKETS)]
+    return [rng.choice(makers)() for _ in range(count)]
+
+
+HEADER_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+COMPRESSION_LOOPS = [
+    HEADER_ONE_QUESTION + b"\xc0\x0c\x00\x01\x00\x01",                      # points at itself
+    HEADER_ONE_QUESTION + b"\x01a\xc0\x0e\x00\x01\x00\x01",                # a -> a -> ...
+    HEADER_ONE_QUESTION + b"\xc0\x0e\xc0\x0c\x00\x01\x00\x01",            # two pointing at each other
+    HEADER_ONE_QUESTION + b"\x01a" * 120 + b"\xc0\x0c\x00\x01\x00\x01",    # past 255 octets
+    HEADER_ONE_QUESTION + b"\xc0\xff\x00\x01\x00\x01",                      # points past the end
+]
+
+
+def tcp_streams(rng, count):
+    """(bytes, replies expected) for TCP: honest frames, and frames whose
+    two-byte length says more or less than follows, zero, or 65535."""
+    valid = seeds()[:-2]         # queries: each has an answer
+    frame = lambda m: struct.pack("!H", len(m)) + m  # noqa: E731
+    makers = [
+        lambda: (frame(rng.choice(valid)), 1),
+        lambda: (b"".join(frame(rng.choice(valid)) for _ in range(5)), 5),     # pipelined
+        lambda: (struct.pack("!H", len(rng.choice(valid)) + rng.randint(1, 500))
+                 + rng.choice(valid), 0),                                       # says more, then EOF
+        lambda: (struct.pack("!H", rng.randint(1, 11)) + rng.choice(valid), 0),  # says less
+        lambda: (struct.pack("!H", 0) + frame(rng.choice(valid)), 0),          # empty message
+        lambda: (struct.pack("!H", 65535) + bytes(rng.randrange(256) for _ in range(65535)), 0),
+        lambda: (frame(mutate(rng, rng.choice(seeds()))), 0),
+        lambda: (frame(rng.choice(COMPRESSION_LOOPS)), 0),
+        lambda: (bytes([rng.randrange(256)]), 0),                              # half a length
+        lambda: (bytes(rng.randrange(256) for _ in range(rng.randint(1, 3000))), 0),
+    ]
+    return [rng.choice(makers)() for _ in range(count)]
+
+
+def play_tcp(port, data, replies):
+    """Send one stream; read the replies it must get (an honest one), then hang up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(data)
+        received = b""
+        while replies:
+            chunk = c.recv(65535)
+            assert chunk, "the server closed an honest TCP stream"
+            received += chunk
+            while len(received) >= 2 and len(received) >= 2 + struct.unpack("!H", received[:2])[0]:
+                received = received[2 + struct.unpack("!H", received[:2])[0]:]
+                replies -= 1
+
+
+def zone_records(path):
+    """Every record of the zone file but the SOA (whose serial UPDATEs bump)."""
+    zone = load_zone(str(path))
+    return sorted(rr_text(rr) for rrs in zone.names.values() for rr in rrs
+                  if rr.rtype != 6)
 
 
 def answers_correctly(port):
@@ -74,13 +144,16 @@ def answers_correctly(port):
 
 
 def test_random_and_mutated_packets_neither_kill_nor_wedge_the_server(tmp_path):
+    packets_wanted = fuzz_inputs(EVERYDAY_PACKETS)
     zone = tmp_path / "example.org.zone"
     zone.write_text(ZONE)
+    original = zone_records(zone)
     key = tmp_path / "k.key"
     key.write_text(tsig.key_file_text(KEY))
-    rng = random.Random(20240101)
-    random.seed(20240101)       # scapy's fuzz() draws from the random module
-    packets = generate(rng)
+    rng = random.Random(fuzz_seed())
+    random.seed(fuzz_seed())    # scapy's fuzz() draws from the random module
+    packets = generate(rng, packets_wanted)
+    streams = tcp_streams(rng, max(50, packets_wanted // 10))
     started = time.monotonic()
     with running_server("servers.dns", ["--zone", zone, "--port", 0, "--tsig-key", key]) as server:
         port = server.listening[0][1]
@@ -98,9 +171,8 @@ def test_random_and_mutated_packets_neither_kill_nor_wedge_the_server(tmp_path):
                         break
                     replies += 1
                     assert len(reply) <= 4096 + 200     # never more than the size rules allow
-        for _ in range(5):
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
-                c.sendall(bytes(rng.randrange(256) for _ in range(rng.randint(1, 3000))))
+        for data, expected in streams:
+            play_tcp(port, data, expected)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
             # garbage framed as a message, then a real query on the same connection
             bad = bytes(rng.randrange(256) for _ in range(30))
@@ -112,9 +184,24 @@ def test_random_and_mutated_packets_neither_kill_nor_wedge_the_server(tmp_path):
         assert server.proc.poll() is None
         assert answers_correctly(port)
         assert dig(port, "big.example.org", "TXT", "+tcp")[2]
+        # a signed UPDATE, later than any the fuzz carried, is still applied
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(signed_update("after.example.org.", "10.0.0.3", time.time() + 2),
+                     ("127.0.0.1", port))
+            assert s.recv(65535)[3] & 0x0F == 0          # NOERROR
+        assert dig(port, "after.example.org", "A")[2][0][3] == "10.0.0.3"
     elapsed = time.monotonic() - started
     output = "".join(server.output)
     assert server.proc.returncode is not None
     assert "Traceback" not in output and "Unhandled" not in output, output[-3000:]
-    assert replies > PACKETS // 4, replies        # it went on answering throughout
-    print("dns fuzz: %d packets, %d replies in %.1f s" % (PACKETS, replies, elapsed))
+    assert replies > len(packets) // 4, replies       # it went on answering throughout
+    # Only validly signed UPDATEs changed the zone: the last one, and the
+    # seed's, which a mutation of its header ID alone leaves validly signed.
+    after = zone_records(zone)
+    assert set(original) <= set(after)
+    assert {rr.split()[0] for rr in set(after) - set(original)} <= {
+        "after.example.org.", "y.example.org."}, sorted(set(after) - set(original))
+    assert "after.example.org." in {rr.split()[0] for rr in after}
+    print("fuzz dns: %d UDP packets, %d TCP streams (%d inputs), %d replies, 0 crashes, "
+          "%.1f s" % (len(packets), len(streams), len(packets) + len(streams), replies, elapsed))

@@ -1,5 +1,9 @@
 """The relay and real mx processes on loopback."""
 import collections
+import os
+import smtplib
+import socket
+import subprocess
 
 import pytest
 
@@ -93,3 +97,40 @@ def test_kill9_under_load_then_restart_delivers_everything_acknowledged(tmp_path
                "every acknowledged message delivered")
     wait_until(lambda: not queue_files(again.queue), 10, "relay queue empty")
     assert len(list((tmp_path / "relay-queue").glob("corrupt/*"))) == 0
+
+
+def _accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.needs_cmd("smtp-sink")
+def test_the_relay_declares_body_8bitmime_to_postfix_when_it_was_received_with_it(tmp_path, procs):
+    sink_dir = tmp_path / "sink"
+    sink_dir.mkdir()
+    port = free_port()
+    user = ["-u", "root"] if os.geteuid() == 0 else []     # it insists on -u as root
+    sink = subprocess.Popen(["smtp-sink"] + user + ["-d", "%s/%%M." % sink_dir,
+                                                    "127.0.0.1:%d" % port, "10"])
+    try:
+        wait_until(lambda: _accepts(port), 10, "smtp-sink listening")
+        relay = start_relay(tmp_path, "127.0.0.1:%d" % port)
+        procs.append(relay)
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+            client.sendmail("a@x.org", ["u@lab"], b"Subject: caf\xc3\xa9\r\n\r\n8-bit\r\n",
+                            mail_options=["BODY=8BITMIME"])
+            client.sendmail("a@x.org", ["u@lab"], b"Subject: plain\r\n\r\n7-bit\r\n")
+        wait_until(lambda: len(events_of(relay, "delivered")) == 2, 10, "both at the sink")
+        mail_args = {}
+        for dump in sink_dir.iterdir():
+            text = dump.read_bytes()
+            args = [l for l in text.split(b"\n") if l.startswith(b"X-Mail-Args:")][0]
+            mail_args[b"8-bit" in text] = args
+        assert mail_args[True].endswith(b" BODY=8BITMIME")
+        assert b"BODY" not in mail_args[False]
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)

@@ -19,6 +19,7 @@ class FakeEntry:
         self.next_attempt = arrived
         self.last_error = ""
         self.first_failure = None
+        self.body = ""
         self.read_error = None       # raised by data() when set
 
     def data(self):
@@ -75,7 +76,8 @@ class FakeSession:
         self.server = server
         self.broken = None
 
-    def send(self, sender, recipients, data):
+    def send(self, sender, recipients, data, body=""):
+        self.net.bodies.append(body)
         behaviour = self.net.behaviour.get(self.server, 250)
         result = smtpclient.MessageResult(self.server)
         code = behaviour if isinstance(behaviour, int) else 250
@@ -102,6 +104,7 @@ class FakeNetwork:
         self.behaviour = {}
         self.connects = []
         self.delivered = []
+        self.bodies = []         # the BODY= of every message sent
 
     def open_session(self, host, port):
         server = "%s:%d" % (host, port)

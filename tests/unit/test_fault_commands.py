@@ -213,14 +213,14 @@ def test_reset_tracker_wraps_sequence_numbers_and_honours_max_resets():
 # --- helpers, registry, runner ------------------------------------------------
 
 def test_namespace_and_interface_helpers():
-    assert in_ns(None, ["ip", "link"]) == ["ip", "link"]
+    assert in_ns(None, ["ip", "-j", "link"]) == ["ip", "-j", "link"]
     assert in_ns(42, ["ip"]) == NS + ["ip"]
     assert parse_intf("42/mx1-eth0") == (42, "mx1-eth0") and parse_intf("s1-eth1") == (None, "s1-eth1")
     with pytest.raises(ValueError):
         parse_intf("x/eth0")
-    assert link_state("2: h1-eth0@if3: <BROADCAST,MULTICAST> mtu 1500 state DOWN") == "down"
-    assert link_state("2: h1-eth0@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500") == "up"
-    assert link_state("2: h1: <NO-CARRIER,BROADCAST,UP> mtu") == "no-carrier"
+    assert link_state('[{"ifname": "h1-eth0", "flags": ["BROADCAST", "MULTICAST"]}]') == "down"
+    assert link_state('[{"ifname": "h1-eth0", "flags": ["BROADCAST", "UP", "LOWER_UP"]}]') == "up"
+    assert link_state('[{"ifname": "h1", "flags": ["NO-CARRIER", "BROADCAST", "UP"]}]') == "no-carrier"
     assert link_state("") == "missing"
 
 
@@ -413,9 +413,11 @@ def test_partition_links_come_from_the_labs_address_plan():
 
 
 def test_cut_puts_back_the_routes_the_kernel_deletes_with_the_link():
-    out = ("default via 10.0.1.1 \n"
-           "10.0.1.0/24 proto kernel scope link src 10.0.1.10 \n"
-           "10.0.2.0/24 via 10.255.0.2 proto static linkdown \n")
+    out = [{"dst": "default", "gateway": "10.0.1.1", "flags": []},
+           {"dst": "10.0.1.0/24", "protocol": "kernel", "scope": "link", "prefsrc": "10.0.1.10",
+            "flags": []},
+           {"dst": "10.0.2.0/24", "gateway": "10.255.0.2", "protocol": "static",
+            "flags": ["linkdown"]}]
     assert cut.routes_to_keep(out) == ["default via 10.0.1.1", "10.0.2.0/24 via 10.255.0.2 proto static"]
     p = cut.plan([(42, "r1-eth2"), (43, "r2-eth1")], "r1-r2",
                  routes={(42, "r1-eth2"): ["10.0.2.0/24 via 10.255.0.2"]})

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from lab.provisioner import Gate, Provisioner, perform, raw_request, request, validate
+from lab.provisioner import (RATE_BURST, RATE_INTERVAL, Capacity, Gate, Provisioner, perform,
+                             raw_request, request, validate)
 
 from servers.common.provision_proto import sign
 
@@ -77,7 +78,10 @@ class FakeLab:
             raise ValueError("no such messaging server %s" % name)
         return {"name": name, "ip": "10.0.1.10", "port": 25, "dc": "dc1", "seconds": 0.1}
 
-    def create(self, dc):
+    def dc_of(self, name):
+        return {"mx1": "dc1"}[name]
+
+    def create(self, dc, replaces=None):
         self.calls.append(("create", dc))
         return {"name": "mx3", "ip": "10.0.2.11", "port": 25, "dc": dc, "seconds": 0.2}
 
@@ -108,3 +112,82 @@ def test_over_a_unix_socket_only_authentic_requests_act(tmp_path):
     finally:
         prov.stop()
     assert not os.path.exists(prov.socket_path)
+
+
+def test_capacity_and_down_data_centers_are_refused_with_the_reason():
+    lab = FakeLab()
+    capacity = Capacity(free={"dc1": 0, "dc2": 1}, down=["dc3"])
+    assert perform(lab, {"action": "recreate", "name": "mx1"}, capacity) == {
+        "ok": False, "error": "dc1 has no capacity"}
+    assert perform(lab, {"action": "create", "dc": "dc3"}, capacity) == {
+        "ok": False, "error": "dc3 is down"}
+    assert lab.calls == []
+    assert perform(lab, {"action": "create", "dc": "dc2", "replaces": "mx1"}, capacity)["ok"]
+    assert perform(lab, {"action": "create", "dc": "dc2"}, capacity)["error"] == \
+        "dc2 has no capacity"
+    assert lab.calls == [("create", "dc2")]
+    assert validate({"action": "create", "dc": "dc2", "replaces": 3}) == "replaces must be a name"
+
+
+MALFORMED = [
+    ("non-ascii mac", lambda r: r.update(mac="é" * 64)),
+    ("mac not a string", lambda r: r.update(mac=["00"])),
+    ("ts a string", lambda r: r.update(ts="1000")),
+    ("ts too large for a float", lambda r: r.update(ts=10 ** 400)),
+    ("nonce a list", lambda r: r.update(nonce=["a"])),
+    ("requester an object", lambda r: r.update(requester={"a": 1})),
+    ("name a huge string", lambda r: r.update(name="m" * 20000)),
+]
+
+
+@pytest.mark.parametrize("why, tamper", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_malformed_field_is_refused_never_raises(why, tamper):
+    gate = Gate(SECRET, clock=Clock())
+    req = sign({"action": "recreate", "name": "mx1", "requester": "relay1"}, SECRET, now=1000.0)
+    tamper(req)
+    assert gate.check(line(req))[0] is None
+    if "mac" not in why:            # the same field, signed: refused after the MAC check
+        req = sign({k: v for k, v in req.items() if k != "mac"}, SECRET)
+        assert gate.check(line(req))[0] is None
+
+
+def test_over_the_socket_every_malformed_request_gets_a_refusal_and_an_event(tmp_path):
+    lab = FakeLab()
+    prov = Provisioner(lab, str(tmp_path / "p.sock"), str(tmp_path / "secret"))
+    prov.start()
+    bodies = [b"\xff\xfe not utf-8", b"[" * 50000, b'{"action": "create", "dc": "dc2", "ts": '
+              + b"9" * 400 + b"}"]
+    for _, tamper in MALFORMED:
+        req = sign({"action": "recreate", "name": "mx1", "requester": "relay1"}, prov.gate.secret)
+        tamper(req)
+        bodies.append(line(req))
+    try:
+        for body in bodies:
+            reply = raw_request(prov.socket_path, body, timeout=10)
+            assert reply["ok"] is False and reply["error"], body[:40]
+        assert lab.calls == [("event", "provision_refused")] * len(bodies)
+        assert request(prov.socket_path, prov.gate.secret, "create", dc="dc2")["ok"] is True
+    finally:
+        prov.stop()
+
+
+def test_a_request_signed_before_the_provisioner_started_is_refused():
+    req = sign({"action": "create", "dc": "dc2", "requester": "relay1"}, SECRET, now=1000.0)
+    assert Gate(SECRET, clock=Clock(1000.0)).check(line(req)) == (req, None)
+    restarted = Gate(SECRET, clock=Clock(1010.0))       # its nonces are gone
+    assert restarted.check(line(req)) == (None, "request signed before the provisioner started")
+
+
+def test_requests_are_rate_limited_per_requester():
+    clock = Clock()
+    gate = Gate(SECRET, clock=clock)
+
+    def ask(requester):
+        req = sign({"action": "create", "dc": "dc2", "requester": requester}, SECRET, now=clock.now)
+        return gate.check(line(req))[1]
+
+    assert [ask("relay1") for _ in range(RATE_BURST)] == [None] * RATE_BURST
+    assert ask("relay1") == "too many requests from relay1"
+    assert ask("relay2") is None
+    clock.now += RATE_INTERVAL
+    assert ask("relay1") is None and ask("relay1") == "too many requests from relay1"

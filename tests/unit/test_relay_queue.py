@@ -69,7 +69,7 @@ def test_truncated_file_is_set_aside_never_returned(q, tmp_path, cut):
 def test_damaged_data_with_an_end_marker_is_corrupt_too(q):
     entry = q.enqueue("a@x", ["u@example.org"], DATA, "mx:example.org")
     raw = bytearray(open(entry.path, "rb").read())
-    raw[raw.index(b"body")] ^= 0x20
+    raw[raw.rindex(b"body")] ^= 0x20
     with open(entry.path, "wb") as f:
         f.write(raw)
     assert q.entries() == []
@@ -181,3 +181,10 @@ def test_listing_shows_what_a_student_needs(q):
                      "attempts:     2", "in 60s", "connection refused", "1 message, 1 recipient"):
         assert expected in text
     assert format_queue_listing([], now=0).endswith("0 messages, 0 recipients in the queue")
+
+
+def test_the_body_type_is_kept_with_the_message(q):
+    q.enqueue("a@x", ["u@example.org"], b"Subject: caf\xc3\xa9\n\nx\n", "mx:example.org",
+              body="8BITMIME")
+    q.enqueue("a@x", ["u@example.org"], DATA, "mx:example.org")
+    assert sorted(e.body for e in Queue(q.directory).entries()) == ["", "8BITMIME"]

@@ -80,3 +80,26 @@ def test_text_from_events_is_not_a_template(tmp_path):
                             "summary": "{weird}", "error": "{n} {0}"})
     md = report.markdown(evidence.scenario, checker.check(evidence), evidence)
     assert "{weird}" in md and "{n} {0}" in md
+
+
+def test_the_recovery_story_is_one_sentence_per_outage():
+    from lab.report import recovery_story
+    events = [
+        {"ts": 1, "event": "recovery_decision", "server": "10.0.1.10:25", "decision": "recreate",
+         "story": "mx1 down 2.0 s -> dc1 healthy -> re-create in place"},
+        {"ts": 2, "event": "recovery_decision", "server": "10.0.1.10:25", "decision": "create",
+         "story": "mx1 down 2.0 s -> dc1 healthy -> re-create in place -> provisioner refused: "
+                  "dc1 has no capacity -> create a server in dc2"},
+        {"ts": 3, "event": "replaced", "server": "10.0.1.10:25", "new_name": "mx3", "dc": "dc2",
+         "messages": 7},
+        {"ts": 4, "event": "recovery_decision", "server": "10.0.2.10:25", "decision": "recreate",
+         "story": "mx2 down 2.0 s -> dc2 healthy -> re-create in place"},
+        {"ts": 5, "event": "recovered", "server": "10.0.2.10:25", "name": "mx2",
+         "how": "recreated", "down_seconds": 2.5},
+    ]
+    assert recovery_story(events) == [
+        "mx1 down 2.0 s -> dc1 healthy -> re-create in place -> provisioner refused: dc1 has "
+        "no capacity -> create a server in dc2 -> mx3 created in dc2, 7 stored messages "
+        "re-routed to it",
+        "mx2 down 2.0 s -> dc2 healthy -> re-create in place -> mx2 re-created in place, "
+        "back after 2.5 s"]

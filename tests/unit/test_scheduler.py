@@ -235,7 +235,7 @@ def test_permanent_and_temporary_recipients_split():
         server = HOP
         broken = None
 
-        def send(self, sender, recipients, data):
+        def send(self, sender, recipients, data, body=""):
             r = smtpclient.MessageResult(HOP)
             if not sender:
                 r.delivered.extend(recipients)
@@ -411,3 +411,11 @@ def test_a_queue_file_corrupted_after_loading_ends_in_corrupt_with_an_event(tmp_
     assert names.count("read_failed") == 2 and "corrupt" in names
     assert len(net.delivered) == 1 and net.delivered[0][1] == ""     # only the bounce went out
     assert [e.id for e in queue.entries()] == []
+
+
+def test_the_body_type_goes_with_the_message_to_the_next_hop():
+    sched, queue, net, events, clock = make()
+    [entry] = put(sched, queue)
+    entry.body = "8BITMIME"
+    clock.advance(0)
+    assert net.bodies == ["8BITMIME"]

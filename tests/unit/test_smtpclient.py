@@ -167,3 +167,27 @@ def test_garbled_reply_breaks_session():
     proto.send("a@x.org", ["b@lab"], b"x\n").addCallback(results.append)
     proto.dataReceived(b"hello there\r\n")
     assert results[0].status == sc.TEMPORARY and "garbled" in results[0].error
+
+
+def test_size_is_the_message_in_crlf_form_without_dot_stuffing():
+    proto, t, clock, ready = session()
+    proto.send("a@x.org", ["b@lab"], b".a\n..b\nc\n")
+    assert lines(t)[0] == b"MAIL FROM:<a@x.org> SIZE=%d" % len(b".a\r\n..b\r\nc\r\n")
+
+
+def test_body_8bitmime_is_declared_when_the_message_came_with_it():
+    proto, t, clock, ready = session()
+    proto.send("a@x.org", ["b@lab"], b"caf\xc3\xa9\n", body="8BITMIME")
+    assert lines(t)[0] == b"MAIL FROM:<a@x.org> SIZE=7 BODY=8BITMIME"
+
+
+def test_an_8bit_message_is_bounced_when_the_next_hop_lacks_8bitmime():
+    proto, t, clock, ready = session(ehlo_lines=(b"250-mx1.lab", b"250 SIZE 1000000"))
+    results = []
+    proto.send("a@x.org", ["b@lab"], b"caf\xc3\xa9\n", body="8BITMIME").addCallback(results.append)
+    assert t.value() == b""         # not even MAIL: nothing to say to this server
+    [r] = results
+    assert r.status == sc.PERMANENT and r.permanent["b@lab"].text.startswith("5.6.3")
+    # A message declared 8BITMIME that holds only 7-bit text needs nothing.
+    proto.send("a@x.org", ["b@lab"], b"plain\n", body="8BITMIME")
+    assert lines(t)[0] == b"MAIL FROM:<a@x.org> SIZE=7"

@@ -266,3 +266,55 @@ def test_only_crlf_dot_crlf_ends_the_data_no_smtp_smuggling(smuggled):
     [stored] = s.storage.messages
     assert stored.recipients == ["u@example.org"]
     assert b"MAIL FROM:<evil@x.net>" in stored.data
+
+
+DOTTED_998 = b"." + b"d" * (TEXT_LINE_MAX - 1)     # a legal line of 998 octets starting with a dot
+
+
+def test_a_dot_stuffed_998_octet_line_is_accepted_the_limit_counts_after_unstuffing():
+    s = Session()
+    s.send(envelope())
+    assert s.codes(b"DATA\r\nSubject: x\r\n\r\n." + DOTTED_998 + b"\r\n.\r\n") == [354, 250]
+    assert s.storage.messages[-1].data.endswith(b"\n\n" + DOTTED_998 + b"\n")
+    s.send("MAIL FROM:<a@x.net>\nRCPT TO:<u@example.org>\n")
+    # Its CRLF split across two packets.
+    s.send(b"DATA\r\nSubject: x\r\n\r\n." + DOTTED_998 + b"\r")
+    assert s.codes(b"\n.\r\n") == [250]
+    s.send("MAIL FROM:<a@x.net>\nRCPT TO:<u@example.org>\n")
+    out = s.send(b"DATA\r\nSubject: x\r\n\r\n." + DOTTED_998 + b"d\r\n.\r\n")     # 999 octets
+    assert out[-1].startswith("500 5.5.2") and len(s.storage.messages) == 2
+
+
+def test_mail_with_body_8bitmime_is_remembered_with_the_message():
+    s = Session()
+    s.send("EHLO c\nMAIL FROM:<a@x.net> BODY=8BITMIME\nRCPT TO:<u@example.org>\n")
+    s.send(b"DATA\r\nSubject: caf\xc3\xa9\r\n\r\nx\r\n.\r\n")
+    s.send("MAIL FROM:<a@x.net>\nRCPT TO:<u@example.org>\n")
+    s.send(message())
+    assert [m.body for m in s.storage.messages] == ["8BITMIME", ""]
+
+
+def test_the_projects_own_client_delivers_a_dot_stuffed_998_octet_line():
+    from twisted.internet.testing import StringTransport
+    from servers.common.smtpclient import SMTPClient
+
+    s = Session()
+    client = SMTPClient("relay.lab", s.clock, server="mx1")
+    client_transport = StringTransport()
+    client.makeConnection(client_transport)
+    client.dataReceived(("\r\n".join(s.greeting) + "\r\n").encode())
+
+    def pump():
+        while client_transport.value() or s.transport.value():
+            to_server, to_client = client_transport.value(), s.transport.value()
+            client_transport.clear()
+            s.transport.clear()
+            s.protocol.dataReceived(to_server)
+            client.dataReceived(to_client)
+    pump()
+    results = []
+    data = b"Subject: x\n\n" + DOTTED_998 + b"\n"
+    client.send("a@example.net", ["u@example.org"], data).addCallback(results.append)
+    pump()
+    assert results[0].delivered == ["u@example.org"], results[0].error
+    assert s.storage.messages[-1].data.endswith(b"\n\n" + DOTTED_998 + b"\n")

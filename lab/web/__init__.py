@@ -1,0 +1,18 @@
+"""The live view: the lab drawn in a browser, its state pushed as it changes.
+
+``maillab up --web`` and ``maillab run SCENARIO --web`` serve it on
+127.0.0.1 (``twisted.web`` in a reactor thread of the orchestrating
+process). It observes from that process only (the event logs in the run
+directory, the service processes, the relay's queue directory and the
+address plan), never through the lab network, so it keeps drawing while
+links are cut and hosts destroyed.
+
+- ``topology``: the address plan (and the net's links) as a drawing: groups,
+  nodes, links with coordinates. Pure.
+- ``live_state``: events and observations in, the page's state out. Pure.
+- ``watcher``: reads the run directory and the processes, feeds live_state.
+- ``actions``: what the page may ask of ``maillab up`` (send, fault, stop,
+  re-create), run through the lab's own verbs.
+- ``server``: the web resources, the token guard and Server-Sent Events.
+- ``page/``: the page itself (HTML, JavaScript, CSS; nothing from elsewhere).
+"""

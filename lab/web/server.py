@@ -1,0 +1,417 @@
+"""The live view's web server: twisted.web on a reactor of its own, in a thread.
+
+    with LiveView("relay-failover", port=7080) as view:     # serving
+        with view.watch(lab):                               # drawing this lab
+            ...
+        view.finish(verdict, report_dir)                    # the verdict and the report
+
+The reactor is a private instance (not ``twisted.internet.reactor``), so a
+process can open several views one after another (``maillab run all``,
+the tests) and the global reactor stays free. Everything that touches the
+state runs in the reactor's thread; the lab's verbs asked from the page run
+one at a time in a worker thread of their own.
+
+Guards: the server answers only to a Host that is an IP address or
+``localhost`` (a DNS-rebinding page has a name of its own); an action needs
+the per-run token of the page's URL, a JSON body and, when the browser says
+where it comes from, an Origin equal to the page's own. Without them it gets
+403 and changes nothing.
+"""
+import contextlib
+import hmac
+import ipaddress
+import itertools
+import json
+import logging
+import mimetypes
+import os
+import queue
+import secrets
+import threading
+import time
+
+from twisted.internet import task, threads
+from twisted.web import pages, resource, server
+
+from lab.web import actions
+from lab.web.live_state import LiveState
+from lab.web.options import DEFAULT_BIND, DEFAULT_PORT
+from lab.web.watcher import LabWatcher, drawing_of
+
+log = logging.getLogger(__name__)
+
+TICK = 0.5              # seconds between looks at the lab
+KEEPALIVE = 15.0        # seconds between SSE comments on a quiet stream
+PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
+EMPTY_DRAWING = {"width": 100, "height": 100, "groups": [], "nodes": [], "links": []}
+
+
+def new_reactor():
+    try:
+        from twisted.internet.epollreactor import EPollReactor as Reactor
+    except ImportError:         # not Linux
+        from twisted.internet.selectreactor import SelectReactor as Reactor
+    return Reactor()
+
+
+def _host_name(host_header):
+    host = host_header.strip()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_allowed(host_header):
+    """True if the browser reached us by IP address or as localhost."""
+    if not host_header:
+        return False
+    name = _host_name(host_header)
+    if name.lower() == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def action_refusal(token, given_token, host, origin, content_type):
+    """Why an action request is refused (None: it may go on). Pure."""
+    if not given_token or not hmac.compare_digest(given_token.encode(), token.encode()):
+        return "the page's token is missing or wrong"
+    if origin is not None and origin != "http://%s" % host:
+        return "cross-origin request refused (Origin %s)" % origin
+    if not (content_type or "").startswith("application/json"):
+        return "actions are JSON (Content-Type: application/json)"
+    return None
+
+
+def report_link(report_dir):
+    """report.html where there is one, else report.md (relative to /report/)."""
+    for name in ("report.html", "report.md"):
+        if os.path.exists(os.path.join(report_dir, name)):
+            return name
+    return ""
+
+
+def _header(request, name):
+    value = request.getHeader(name)
+    return value if value is None or isinstance(value, str) else value.decode("latin-1")
+
+
+def _json(request, code, body):
+    request.setResponseCode(code)
+    request.setHeader(b"Content-Type", b"application/json")
+    request.setHeader(b"Cache-Control", b"no-store")
+    return json.dumps(body).encode()
+
+
+TEXT_TYPES = {".md": "text/plain; charset=utf-8", ".jsonl": "text/plain; charset=utf-8",
+              ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+              ".html": "text/html; charset=utf-8"}
+
+
+class Files(resource.Resource):
+    """The files of one directory, read whole (twisted.web's static.File
+    streams through the global reactor, which is not the one running here)."""
+
+    def __init__(self, directory, index=None):     # index: the file of a bare path
+        super().__init__()
+        self.directory = directory
+        self.index = index
+
+    def getChild(self, path, request):
+        return self
+
+    def render_GET(self, request):
+        parts = [p.decode("utf-8", "replace") for p in request.postpath] or [""]
+        name = "/".join(parts) or self.index or ""
+        path = os.path.realpath(os.path.join(self.directory, name))
+        inside = path.startswith(os.path.realpath(self.directory) + os.sep)
+        if not name or not inside or not os.path.isfile(path):
+            return pages.notFound().render(request)
+        ext = os.path.splitext(path)[1]
+        kind = TEXT_TYPES.get(ext) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        request.setHeader(b"Content-Type", kind.encode())
+        request.setHeader(b"Cache-Control", b"no-cache")
+        with open(path, "rb") as f:
+            return f.read()
+
+
+class Root(resource.Resource):
+    def __init__(self, view):
+        super().__init__()
+        self.view = view
+        for name in ("live.js", "live.css"):
+            self.putChild(name.encode(), Files(PAGE_DIR, index=name))
+        self.putChild(b"", Files(PAGE_DIR, index="index.html"))
+        self.putChild(b"events", EventStream(view))
+        self.putChild(b"state", StateJSON(view))
+        self.putChild(b"api", ActionAPI(view))
+
+    def getChildWithDefault(self, path, request):
+        if not host_allowed(_header(request, "host")):
+            return pages.forbidden("Forbidden",
+                                   "this page answers to IP addresses and localhost only")
+        return super().getChildWithDefault(path, request)
+
+    def getChild(self, path, request):
+        return pages.notFound()
+
+
+class ViewResource(resource.Resource):
+    """A leaf that answers from the LiveView."""
+    isLeaf = True
+
+    def __init__(self, view):
+        super().__init__()
+        self.view = view
+
+
+class EventStream(ViewResource):
+    """Server-Sent Events: the whole state on connect, then on every change."""
+
+    def render_GET(self, request):
+        request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"no-store")
+        self.view.subscribe(request)
+        return server.NOT_DONE_YET
+
+
+class StateJSON(ViewResource):
+    def render_GET(self, request):
+        return _json(request, 200, self.view.snapshot())
+
+
+class ActionAPI(ViewResource):
+    def render_GET(self, request):
+        return _json(request, 405, {"error": "actions are POSTed"})
+
+    def render_POST(self, request):
+        given = (request.args.get(b"token") or [b""])[0].decode("latin-1")
+        why = action_refusal(self.view.token, given, _header(request, "host"),
+                             _header(request, "origin"), _header(request, "content-type"))
+        if why is None and not self.view.allow_actions:
+            why = "this view only watches (actions are for maillab up --web)"
+        if why is not None:
+            return _json(request, 403, {"error": why})
+        try:
+            action = actions.parse(json.loads(request.content.read() or b"null"))
+        except (ValueError, actions.BadAction) as e:
+            return _json(request, 400, {"error": str(e)})
+        action_id = self.view.submit(action)
+        if action_id is None:
+            return _json(request, 409, {"error": "no lab is running"})
+        return _json(request, 202, {"id": action_id, "what": action.text})
+
+
+class Worker:
+    """One daemon thread doing the page's actions in order (never blocks exit)."""
+
+    def __init__(self):
+        self.jobs = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="maillab-web-actions",
+                                       daemon=True)
+        self.thread.start()
+
+    def submit(self, job, done):
+        self.jobs.put((job, done))
+
+    def stop(self):
+        self.jobs.put((None, None))
+
+    def _run(self):
+        while True:
+            job, done = self.jobs.get()
+            if job is None:
+                return
+            try:
+                result, ok = job(), True
+            except Exception as e:      # the page shows it; the lab goes on
+                log.exception("page action failed")
+                result, ok = "%s: %s" % (type(e).__name__, e), False
+            done(ok, result)
+
+
+class LiveView:
+    def __init__(self, title="maillab", port=DEFAULT_PORT, bind=DEFAULT_BIND,
+                 allow_actions=False, clock=time.time):
+        self.title = title
+        self.port = port
+        self.bind = bind
+        self.allow_actions = allow_actions
+        self.clock = clock
+        self.token = secrets.token_urlsafe(18)
+        self.reactor = new_reactor()
+        self.state = LiveState(EMPTY_DRAWING, title, self._mode())
+        self.lab = None
+        self.watcher = None
+        self.clients = set()
+        self._sent = None
+        self._ids = itertools.count(1)
+        self._loops = []
+        self._worker = None
+        self._root = None
+        self.listening = None
+        self.thread = None
+
+    def _mode(self):
+        return "up" if self.allow_actions else "run"
+
+    # --- life cycle (called from the orchestrating thread) -------------------------
+    def start(self):
+        self._root = Root(self)
+        site = server.Site(self._root, reactor=self.reactor)
+        site.displayTracebacks = False
+        site.log = lambda request: None       # no access log on the lab's terminal
+        self.listening = self.reactor.listenTCP(self.port, site, interface=self.bind)
+        self.thread = threading.Thread(target=self.reactor.run,
+                                       kwargs={"installSignalHandlers": False},
+                                       name="maillab-web", daemon=True)
+        self.thread.start()
+        if self.allow_actions:
+            self._worker = Worker()
+        self._call(self._start_loops)
+        return self
+
+    def stop(self):
+        if self.thread is None:
+            return
+        try:
+            self._call(self._shut)
+        finally:
+            self.reactor.callFromThread(self.reactor.stop)
+            self.thread.join(5)
+            if self._worker is not None:
+                self._worker.stop()
+            self.thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    @property
+    def url(self):
+        host = self.bind if self.bind not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = "[%s]" % host
+        port = self.listening.getHost().port
+        query = "?token=%s" % self.token if self.allow_actions else ""
+        return "http://%s:%d/%s" % (host, port, query)
+
+    @contextlib.contextmanager
+    def watch(self, lab, title=None):
+        """Draw ``lab`` while the block runs (leave it before the lab is torn down)."""
+        self._call(self._attach, lab, title or self.title)
+        try:
+            yield self
+        finally:
+            self._call(self._detach)
+
+    def finish(self, verdict, report_dir):
+        """Show the run's verdict and serve its report directory under /report/."""
+        summary = {k: getattr(verdict, k) for k in ("ok", "sent", "delivered", "lost",
+                                                    "duplicates", "queued")}
+        summary["checks"] = [{"name": c.name, "claim": c.claim, "ok": c.ok}
+                             for c in verdict.checks]
+        link = report_link(report_dir)
+        summary["report"] = "/report/" + link if link else ""
+        self._call(self._finish, summary, os.path.abspath(report_dir))
+
+    def snapshot(self):
+        return self.state.snapshot(self.clock())
+
+    # --- in the reactor thread ---------------------------------------------------------
+    def _call(self, f, *args):
+        return threads.blockingCallFromThread(self.reactor, f, *args)
+
+    def _start_loops(self):
+        for interval, f in ((TICK, self._tick), (KEEPALIVE, self._keepalive)):
+            loop = task.LoopingCall(f)
+            loop.clock = self.reactor
+            loop.start(interval, now=False)
+            self._loops.append(loop)
+
+    def _shut(self):
+        for loop in self._loops:
+            loop.stop()
+        for request in list(self.clients):
+            request.finish()
+        self.clients.clear()
+        return self.listening.stopListening()
+
+    def _attach(self, lab, title):
+        from lab import lab_zone
+        static_info = {"can_act": self.allow_actions,
+                       "clients": [c.name for c in lab.plan.clients]}
+        if self.allow_actions:
+            static_info["fault_menu"] = actions.fault_menu()
+        self.state = LiveState(drawing_of(lab), title, self._mode(),
+                               mx=lab_zone.mx_set(lab.plan), started=self.clock(),
+                               static=static_info)
+        self.lab = lab
+        self.watcher = LabWatcher(lab, self.state, self.clock)
+        self._tick()
+
+    def _detach(self):
+        self._tick()
+        self.watcher = None
+        self.lab = None
+        self.state.set_live(False, self.clock())
+        self._push()
+
+    def _finish(self, summary, report_dir):
+        self._root.putChild(b"report", Files(report_dir))
+        self.state.finish(summary)
+        self._push()
+
+    def _tick(self):
+        if self.watcher is not None:
+            try:
+                self.watcher.tick()
+            except Exception:       # a half-written file, a host going away: next tick
+                log.exception("live view: looking at the lab failed")
+        self._push()
+
+    def _keepalive(self):
+        for request in list(self.clients):
+            request.write(b": keep-alive\n\n")
+
+    def subscribe(self, request):
+        self.clients.add(request)
+        request.notifyFinish().addBoth(lambda _: self.clients.discard(request))
+        request.write(b"retry: 1000\n" + self._message())
+
+    def _message(self):
+        data = json.dumps(self.snapshot(), separators=(",", ":"))
+        return ("event: state\ndata: %s\n\n" % data).encode()
+
+    def _push(self):
+        if self.state.version == self._sent or not self.clients:
+            return
+        self._sent = self.state.version
+        message = self._message()
+        for request in list(self.clients):
+            request.write(message)
+
+    def submit(self, action):
+        """Queue a page action for the worker; its id, or None without a lab."""
+        if self.lab is None or self._worker is None:
+            return None
+        action_id = next(self._ids)
+        lab = self.lab
+        self.state.note_action(action_id, action.text, "running")
+        self._push()
+
+        def done(ok, result):
+            self.reactor.callFromThread(self._action_done, action_id, action.text, ok, result)
+        self._worker.submit(lambda: action.run(lab), done)
+        return action_id
+
+    def _action_done(self, action_id, text, ok, result):
+        self.state.note_action(action_id, text, "done" if ok else "failed", str(result or ""),
+                               ts=self.clock())
+        self._push()

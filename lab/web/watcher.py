@@ -1,0 +1,89 @@
+"""Watch a running lab from the orchestrating process and feed a LiveState.
+
+One ``tick()`` reads what is new in every event log of the run directory
+(remembering where it stopped in each file), counts the relay's queue
+files, polls the server processes, and redraws the topology when the
+address plan grew (a server created in another data center). None of it
+crosses the lab network.
+"""
+import glob
+import json
+import os
+
+from lab.web import topology
+from servers.relay.queue import SUFFIX as QUEUE_SUFFIX
+
+EVENT_FILES = ("*events.jsonl", "*/events.jsonl", "*/*/events.jsonl")
+
+
+class EventTail:
+    """New complete lines of the event logs under a directory, file by file."""
+
+    def __init__(self, rundir):
+        self.rundir = rundir
+        self.offsets = {}
+
+    def read(self):
+        events = []
+        for pattern in EVENT_FILES:
+            for path in glob.glob(os.path.join(self.rundir, pattern)):
+                start = self.offsets.get(path, 0)
+                try:
+                    with open(path, "rb") as f:
+                        f.seek(start)
+                        data = f.read()
+                except OSError:
+                    continue
+                end = data.rfind(b"\n") + 1      # a line still being written waits
+                self.offsets[path] = start + end
+                for line in data[:end].splitlines():
+                    try:
+                        events.append(json.loads(line))
+                    except ValueError:
+                        continue
+        events.sort(key=lambda e: e.get("ts", 0))
+        return events
+
+
+class LabWatcher:
+    """Feeds ``state`` from ``lab`` (a lab.lab.Lab, or anything with ``rundir``,
+    ``plan``, ``net`` and ``services``)."""
+
+    def __init__(self, lab, state, clock):
+        self.lab = lab
+        self.state = state
+        self.clock = clock
+        self.tail = EventTail(lab.rundir)
+        self._plan_hosts = set(lab.plan.hosts)
+
+    def tick(self):
+        now = self.clock()
+        self._redraw_if_grown()
+        for event in self.tail.read():
+            self.state.apply(event)
+        self.state.observe_services(self._services(), now)
+        depth = self._queue_depth()
+        if depth is not None:
+            self.state.observe_queue(now, depth)
+
+    def _redraw_if_grown(self):
+        hosts = set(self.lab.plan.hosts)
+        if hosts != self._plan_hosts:
+            self._plan_hosts = hosts
+            self.state.set_drawing(drawing_of(self.lab))
+
+    def _services(self):
+        return {host: (s.kind, s.alive()) for host, s in list(self.lab.services.items())}
+
+    def _queue_depth(self):
+        try:
+            names = os.listdir(os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue"))
+        except OSError:
+            return None
+        return sum(1 for n in names if n.endswith(QUEUE_SUFFIX) and not n.startswith("."))
+
+
+def drawing_of(lab):
+    """The drawing of a running lab: its plan, and its net's links when it has them."""
+    links = topology.net_links(lab.net) if getattr(lab, "net", None) is not None else None
+    return topology.drawing(lab.plan, links)

@@ -1,0 +1,146 @@
+"""The live page's server on loopback: the token guard, and state pushed by SSE.
+
+The lab is a stand-in (a run directory, an address plan, a recorder of the
+verbs the page asks for): what is under test is the web server in front of it.
+"""
+import http.client
+import json
+import os
+import urllib.parse
+
+import pytest
+
+from lab.web.server import LiveView
+from lab.wait import wait_until
+from topologies.addressing import build_plan
+
+
+class RecordingLab:
+    def __init__(self, rundir):
+        self.rundir = str(rundir)
+        self.plan = build_plan()
+        self.net = None
+        self.services = {}
+        self.calls = []
+
+    def send(self, count, client=None):
+        self.calls.append(("send", count, client))
+        return [{"mx": "mx1"}] * count
+
+    def recreate(self, name):
+        self.calls.append(("recreate", name))
+        return {"name": name, "ip": "10.0.1.10", "seconds": 0.1}
+
+
+@pytest.fixture
+def lab(tmp_path):
+    os.makedirs(os.path.join(str(tmp_path), "relay1", "queue"))
+    return RecordingLab(tmp_path)
+
+
+@pytest.fixture
+def view(lab):
+    with LiveView("test", port=0, allow_actions=True) as v, v.watch(lab):
+        yield v
+
+
+def request(view, method, path, body=None, headers=None):
+    port = view.listening.getHost().port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    hdrs = {"Content-Type": "application/json"}
+    hdrs.update(headers or {})
+    conn.request(method, path, body=None if body is None else json.dumps(body), headers=hdrs)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, data
+
+
+def action_path(token):
+    return "/api/action" + ("?token=" + urllib.parse.quote(token) if token is not None else "")
+
+
+SEND = {"kind": "send", "count": 3, "client": "client1"}
+
+
+@pytest.mark.parametrize("token, headers, why", [
+    (None, {}, "token"),
+    ("wrong", {}, "token"),
+    ("", {}, "token"),
+    ("GOOD", {"Origin": "http://evil.example"}, "Origin"),
+    ("GOOD", {"Content-Type": "text/plain"}, "JSON"),
+    ("GOOD", {"Host": "rebound.example:7080"}, "IP addresses"),
+])
+def test_an_action_without_the_guards_gets_403_and_changes_nothing(view, lab, token, headers,
+                                                                   why):
+    status, data = request(view, "POST", action_path(view.token if token == "GOOD" else token),
+                           SEND, headers)
+    assert status == 403 and why.encode() in data
+    status, data = request(view, "GET", "/state")
+    assert json.loads(data)["actions"] == [] and lab.calls == []
+
+
+def test_with_the_token_the_action_runs_through_the_lab_verbs(view, lab):
+    status, data = request(view, "POST", action_path(view.token), SEND,
+                           {"Origin": "http://127.0.0.1:%d" % view.listening.getHost().port})
+    assert status == 202 and json.loads(data)["what"] == "send 3 client1"
+    done = wait_until(lambda: [a for a in view.snapshot()["actions"] if a["status"] == "done"],
+                      10, "the action done")
+    assert lab.calls == [("send", 3, "client1")]
+    assert done[0]["output"] == '3 of 3 accepted: {"mx1": 3}'
+
+
+def test_a_watching_view_refuses_actions_even_with_its_token(lab):
+    with LiveView("run", port=0) as v, v.watch(lab):
+        status, data = request(v, "POST", action_path(v.token), SEND)
+    assert status == 403 and lab.calls == []
+
+
+def read_sse_state(response):
+    """The next ``state`` message of an SSE stream, parsed."""
+    event, data = None, None
+    while True:
+        line = response.fp.readline().decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            data = line[6:]
+        elif line == "" and event == "state" and data:
+            return json.loads(data)
+
+
+def test_sse_sends_the_whole_state_on_connect_then_each_change(view, lab):
+    conn = http.client.HTTPConnection("127.0.0.1", view.listening.getHost().port, timeout=10)
+    conn.request("GET", "/events")
+    r = conn.getresponse()
+    assert r.getheader("Content-Type").startswith("text/event-stream")
+    first = read_sse_state(r)
+    assert {n["name"] for n in first["drawing"]["nodes"]} >= {"mx1", "relay1", "dns1", "r1"}
+    assert first["links"]["mx1|s1"]["state"] == "up"
+    with open(os.path.join(lab.rundir, "fault-events.jsonl"), "a") as f:
+        f.write(json.dumps({"ts": 1.0, "host": "lab", "service": "fault", "event": "fault_start",
+                            "fault": "cut", "id": "cut-1", "summary": "cut mx1-s1",
+                            "matched": {"link": "mx1-s1",
+                                        "interfaces": ["1/mx1-eth0", "s1-eth4"]}}) + "\n")
+    while True:
+        state = read_sse_state(r)
+        if state["links"]["mx1|s1"]["state"] == "cut":
+            break
+    conn.close()
+    # a reload gets the same state from the server, not from the page
+    conn = http.client.HTTPConnection("127.0.0.1", view.listening.getHost().port, timeout=10)
+    conn.request("GET", "/events")
+    again = read_sse_state(conn.getresponse())
+    conn.close()
+    assert again["links"]["mx1|s1"]["state"] == "cut" and again["faults"][0]["id"] == "cut-1"
+
+
+def test_the_page_and_its_files_are_served_from_here(view):
+    for path, kind in (("/", "text/html"), ("/live.js", "text/javascript"),
+                       ("/live.css", "text/css")):
+        status, data = request(view, "GET", path)
+        assert status == 200 and data
+    status, data = request(view, "GET", "/")
+    assert b"http://" not in data.replace(b"http://www.w3.org", b"")   # nothing from elsewhere
+    assert request(view, "GET", "/../setup.cfg")[0] == 404
+    assert request(view, "GET", "/report/report.md")[0] == 404           # no run finished yet
