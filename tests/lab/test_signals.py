@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from lab import ROOT
+from lab import ROOT, iproute
 from lab.clean import clean_unlocked, leftovers
 from lab.lock import LOCK_FD_ENV, LOCK_PATH, lab_lock
 from lab.wait import wait_until
@@ -83,8 +83,7 @@ def orphans():
 
 
 def links():
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    return set(re.findall(r"^\d+: ([^:@]+)", out, re.M))
+    return {link["ifname"] for link in iproute.run(iproute.ip_argv("link", "show"))}
 
 
 def netns():
