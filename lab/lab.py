@@ -12,6 +12,7 @@ import glob
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -35,7 +36,6 @@ TOPOLOGY_MODULES = {"one_dc": "topologies.one_dc", "two_dc": "topologies.two_dc"
                     "n_dc": "topologies.n_dc"}
 DEFAULT_RCPT = "user@" + MAIL_DOMAIN
 LOCK_TIMEOUT = 900.0    # seconds to wait for another lab on this machine to finish
-ROUTER_PROBE_PORT = 7   # nothing listens there: a router that is up answers with an RST
 
 
 def make_topology(name, **opts):
@@ -81,6 +81,7 @@ class Lab:
         self.services = {}          # host name -> Service (one server per host)
         self.generation = {}        # host name -> how many times it was (re)created
         self.provisioner = None
+        self.health_file = None
         self.route_keepers = {}     # node name -> RouteKeeper
         self.timings = {}
         self._sends = 0
@@ -113,15 +114,9 @@ class Lab:
         # the lock first, so that "up" measures the lab and not a wait for another one
         self._stack.enter_context(lab_lock(timeout=LOCK_TIMEOUT))
         t0 = time.monotonic()
-        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         self.rundir = tempfile.mkdtemp(prefix="maillab-run-")
         os.chmod(self.rundir, 0o755)
-        if not self.keep:
-            state.record("dirs", self.rundir)
-        self._stack.callback(self._stop_services)
-        self._stack.callback(self._stop_route_keepers)
-        for node in self.net.hosts:
-            self._keep_routes(node)
+        self._stack.callback(self._remove_rundir)
         # the provisioner's own log: only this process (its thread and the
         # provisioning actions below) writes it
         self.lab_events = EventLog(self.events_path("provisioner"),
@@ -133,25 +128,28 @@ class Lab:
             self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
                                            os.path.join(self.rundir, "provisioner.secret"),
                                            capacity=Capacity(self.capacity, self.dc_down))
+        # every server checks its options and files before any namespace exists
+        servers = self._server_commands()
+        svc.check_configs([(info.name, argv) for info, _, argv in servers])
+        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
+        if not self.keep:   # recorded after running_net's clean start, which sweeps these
+            state.record("dirs", self.rundir)
+        self._stack.callback(self._stop_services)
+        self._stack.callback(self._stop_route_keepers)
+        for node in self.net.hosts:
+            self._keep_routes(node)
+        if self.provisioner is not None:
             self.provisioner.start()
             self._stack.callback(self.provisioner.stop)
-        smtp = [svc.mx_service(self.net.get(info.name), info, self._dir(info.name),
-                               extra=self.mx_args) for info in self.plan.by_role("mx")]
-        relay = self.plan.relay
-        prov = self.provisioner.endpoint if self.provisioner else None
-        smtp.append(svc.relay_service(self.net.get(relay.name), relay, self._dir(relay.name),
-                                      self.dns_addr, provisioner=prov, sites=self.sites_file,
-                                      extra=self.relay_args))
-        for service in smtp:
-            self._start_service(service)
-        if self.health_file:
-            # a health-checking DNS server starts once the servers it probes are
-            # listening, or its first answers (and events) would show them down
-            svc.wait_ready(smtp, self.probe_host, self.start_timeout)
-        dns = self.plan.dns
-        self._start_service(svc.dns_service(self.net.get(dns.name), dns, self._dir(dns.name),
-                                            self.zone_file, self.key_file,
-                                            health=self.health_file, extra=self.dns_args))
+        started = {}
+        for info, kind, argv in servers:
+            if kind == "dns" and self.health_file:
+                # a health-checking DNS server starts once the servers it probes are
+                # listening, or its first answers (and events) would show them down
+                svc.wait_ready(list(started.values()), self.probe_host, self.start_timeout)
+            port = DNS_PORT if kind == "dns" else SMTP_PORT
+            started[info.name] = self._start_service(svc.Service(
+                kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = lab_zone.mx_set(self.plan)
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
@@ -159,6 +157,25 @@ class Lab:
         self.timings["up"] = time.monotonic() - t0
         log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
                  self.timings["up"], self.switches, self.rundir)
+
+    def _server_commands(self):
+        """[(host info, kind, argv)] of the servers at start, the DNS server last."""
+        servers = [(info, "mx", svc.mx_argv(info, self._dir(info.name), extra=self.mx_args))
+                   for info in self.plan.by_role("mx")]
+        relay, dns = self.plan.relay, self.plan.dns
+        prov = self.provisioner.endpoint if self.provisioner else None
+        servers.append((relay, "relay", svc.relay_argv(relay, self._dir(relay.name),
+                                                       self.dns_addr, provisioner=prov,
+                                                       sites=self.sites_file,
+                                                       extra=self.relay_args)))
+        servers.append((dns, "dns", svc.dns_argv(dns, self._dir(dns.name), self.zone_file,
+                                                 self.key_file, health=self.health_file,
+                                                 extra=self.dns_args)))
+        return servers
+
+    def _remove_rundir(self):
+        if not self.keep:
+            shutil.rmtree(self.rundir, ignore_errors=True)
 
     def _stop_services(self):
         for service in reversed(list(self.services.values())):
@@ -233,16 +250,9 @@ class Lab:
         """The data centers as the relay's recovery policy sees them: each one's
         subnet, its router (probed on a closed port: an RST says it is up) and
         the servers in it (the relay itself left out)."""
-        ports = {"dns": DNS_PORT, "mx": SMTP_PORT}
-        dcs = [{"name": dc.name, "subnet": str(dc.subnet),
-                "router": "%s:%d" % (dc.gateway, ROUTER_PROBE_PORT),
-                "hosts": {h.name: "%s:%d" % (h.ip, ports[h.role])
-                          for h in self.plan.hosts.values()
-                          if h.dc == dc.name and h.role in ports}}
-               for dc in self.plan.dcs]
         path = os.path.join(self.rundir, "sites.json")
         with open(path, "w") as f:
-            json.dump({"dcs": dcs}, f, indent=1)
+            json.dump(self.plan.sites(), f, indent=1)
         return path
 
     def _start_service(self, service):
@@ -363,7 +373,22 @@ class Lab:
             if name in self.mx_removed:     # a replacement had taken its MX away
                 self._dns_update(host, adds=[lab_zone.mx_record(name)])
                 self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="recreated")
             return self._created(info, time.monotonic() - t0, action="recreate")
+
+    def returned(self, name):
+        """Messaging server ``name`` answers again after a replacement took its MX
+        record out of DNS: list it again."""
+        with self._mutex:
+            info = self.plan.host(name)
+            self.dc_of(name)
+            restored = name in self.mx_removed
+            if restored:
+                self._dns_update(self.net.get(self.plan.dns.name),
+                                 adds=[lab_zone.mx_record(name)])
+                self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="returned")
+            return {"name": name, "ip": info.ip, "dc": info.dc, "mx_restored": restored}
 
     def create(self, dc, replaces=None):
         """A new messaging server in data center ``dc``, added to DNS (A and MX);

@@ -2,7 +2,7 @@
 ready, and stop them.
 
 Each service is its own process (``host.popen``) running the command line of
-DESIGN.md, in a working directory of its own under the run directory, with
+docs/design.md, in a working directory of its own under the run directory, with
 ``MAILLAB_HOST`` set so its events name the host. Hosts share the machine's
 filesystem (and so /etc/resolv.conf), so the lab DNS server is given to every
 tool explicitly (``--dns ADDR:PORT``, ``dig @ADDR``) instead of through a
@@ -139,28 +139,28 @@ def host_dir(rundir, name, generation=1):
     return d
 
 
-# --- the command lines of DESIGN.md ------------------------------------------
+# --- the command lines of docs/design.md ----------------------------------------
 
-def dns_service(host, info, workdir, zone, tsig_key, health=None, extra=()):
+def dns_argv(info, workdir, zone, tsig_key, health=None, extra=()):
     argv = [PYTHON, "-m", "servers.dns", "--zone", zone, "--listen", info.ip,
             "--port", str(DNS_PORT), "--tsig-key", tsig_key,
             "--events", os.path.join(workdir, "events.jsonl")]
     if health:
         argv += ["--health", health]
-    return Service("dns", host, argv + list(extra), workdir, DNS_PORT, info.ip)
+    return argv + list(extra)
 
 
-def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
+def mx_argv(info, workdir, domains=(MAIL_DOMAIN,), extra=()):
     argv = [PYTHON, "-m", "servers.mx"]
     for d in domains:
         argv += ["--domain", d]
     argv += ["--maildir", os.path.join(workdir, "Maildir"), "--listen", info.ip,
              "--port", str(SMTP_PORT), "--events", os.path.join(workdir, "events.jsonl")]
-    return Service("mx", host, argv + list(extra), workdir, SMTP_PORT, info.ip)
+    return argv + list(extra)
 
 
-def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
-                  extra=(), sites=None):
+def relay_argv(info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,), extra=(),
+               sites=None):
     """``provisioner``: (endpoint 'unix:PATH', secret file) or None; given to the
     relay only with a provisioning threshold in ``extra`` (--provision-after),
     with ``sites`` (the data centers file its recovery policy probes)."""
@@ -175,14 +175,57 @@ def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL
         argv += ["--provisioner", provisioner[0], "--provisioner-secret", provisioner[1]]
         if sites:
             argv += ["--sites", sites]
-    return Service("relay", host, argv + list(extra), workdir, SMTP_PORT, info.ip)
+    return argv + list(extra)
+
+
+def sender_argv(workdir, dns_addr, to, count, extra=()):
+    return [PYTHON, "-m", "servers.sender", "--dns", dns_addr, "--to", to,
+            "--count", str(count), "--ledger", os.path.join(workdir, "ledger.jsonl"),
+            "--events", os.path.join(workdir, "events.jsonl")] + list(extra)
+
+
+def dns_service(host, info, workdir, zone, tsig_key, health=None, extra=()):
+    return Service("dns", host, dns_argv(info, workdir, zone, tsig_key, health, extra), workdir,
+                   DNS_PORT, info.ip)
+
+
+def mx_service(host, info, workdir, domains=(MAIL_DOMAIN,), extra=()):
+    return Service("mx", host, mx_argv(info, workdir, domains, extra), workdir, SMTP_PORT,
+                   info.ip)
+
+
+def relay_service(host, info, workdir, dns_addr, provisioner=None, domains=(MAIL_DOMAIN,),
+                  extra=(), sites=None):
+    return Service("relay", host, relay_argv(info, workdir, dns_addr, provisioner, domains,
+                                             extra, sites), workdir, SMTP_PORT, info.ip)
 
 
 def sender_service(host, workdir, dns_addr, to, count, extra=()):
-    argv = [PYTHON, "-m", "servers.sender", "--dns", dns_addr, "--to", to,
-            "--count", str(count), "--ledger", os.path.join(workdir, "ledger.jsonl"),
-            "--events", os.path.join(workdir, "events.jsonl")]
-    return Service("sender", host, argv + list(extra), workdir)
+    return Service("sender", host, sender_argv(workdir, dns_addr, to, count, extra), workdir)
+
+
+def check_configs(commands, timeout=30.0):
+    """Run ``ARGV --check`` for each (name, argv) at once, as plain processes of
+    this machine (no namespace is needed to read files); raise ServiceFailed
+    with every failing server's own message."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    running = [(name, subprocess.Popen(argv + ["--check"], env=env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True))
+               for name, argv in commands]
+    failed = []
+    for name, proc in running:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            out += "(--check did not finish in %.0f s)" % timeout
+        if proc.returncode != 0:
+            failed.append("%s: %s" % (name, out.strip()))
+    if failed:
+        raise ServiceFailed("configuration check failed, nothing started:\n"
+                            + "\n".join(failed))
 
 
 def wait_exit(service, timeout):

@@ -82,12 +82,12 @@ def plan_from_args(args, fault_id):
 
 
 class HoldQueue:
-    """Packets held until their release time; pure, with the clock injected."""
+    """Packets held until their release time; pure, with the time source injected."""
 
-    def __init__(self, ms, jitter, seed, clock=time.monotonic):
+    def __init__(self, ms, jitter, seed, now=time.monotonic):
         self.ms, self.jitter = ms, jitter
         self.rng = random.Random(seed)
-        self.clock = clock
+        self.now = now
         self.heap = []
         self.order = itertools.count()
         self.held = 0
@@ -95,19 +95,19 @@ class HoldQueue:
 
     def hold(self, item):
         delay = (self.ms + (self.rng.uniform(-self.jitter, self.jitter) if self.jitter else 0)) / 1000
-        heapq.heappush(self.heap, (self.clock() + delay, next(self.order), item))
+        heapq.heappush(self.heap, (self.now() + delay, next(self.order), item))
         self.held += 1
         self.total_delay += delay
 
     def due(self):
-        now = self.clock()
+        now = self.now()
         out = []
         while self.heap and self.heap[0][0] <= now:
             out.append(heapq.heappop(self.heap)[2])
         return out
 
     def next_in(self):
-        return max(0.0, self.heap[0][0] - self.clock()) if self.heap else None
+        return max(0.0, self.heap[0][0] - self.now()) if self.heap else None
 
     def drain(self):
         out = [item for _, _, item in sorted(self.heap)]

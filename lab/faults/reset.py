@@ -83,11 +83,11 @@ class SessionTracker:
     """Follows sessions to (ip, port) from the segments seen; says when and
     how to reset one. Pure: feed ``segment()`` and read the RSTs it returns."""
 
-    def __init__(self, ip, port, after_bytes=0, max_resets=0, clock=time.time):
+    def __init__(self, ip, port, after_bytes=0, max_resets=0, now=time.time):
         self.ip, self.port = ip, port
         self.after_bytes = after_bytes
         self.max_resets = max_resets
-        self.clock = clock
+        self.now = now
         self.sessions = {}
         self.resets = []
 
@@ -133,7 +133,7 @@ class SessionTracker:
                      "dst_mac": s.macs[0] if s.macs else None}
         to_server = {"to": "server", "src": client, "sport": cport, "dst": self.ip,
                      "dport": self.port, "seq": s.client_next}
-        self.resets.append({"ts": round(self.clock(), 6), "client": "%s:%d" % key,
+        self.resets.append({"ts": round(self.now(), 6), "client": "%s:%d" % key,
                             "client_bytes": s.client_bytes,
                             "rst_to_client_seq": s.server_next, "rst_to_server_seq": s.client_next})
         return [to_client, to_server]

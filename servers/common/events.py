@@ -1,4 +1,4 @@
-"""The event log: one JSON object a line, the contract of DESIGN.md.
+"""The event log: one JSON object a line, the contract of docs/design.md.
 
 Every line has ``ts`` (unix seconds), ``host``, ``service`` and ``event``;
 ``msgid`` where a message is concerned, plus event-specific fields.
@@ -21,10 +21,10 @@ def default_host():
 class EventLog:
     """Appends events to a file (or to nothing, when no path is given)."""
 
-    def __init__(self, path=None, service="", host=None, clock=time.time):
+    def __init__(self, path=None, service="", host=None, now=time.time):
         self.service = service
         self.host = host or default_host()
-        self.clock = clock
+        self.now = now
         self._file = None
         if path == "-":
             self._file = sys.stdout
@@ -32,7 +32,7 @@ class EventLog:
             self._file = open(path, "a", buffering=1, encoding="utf-8")
 
     def emit(self, event, msgid=None, **fields):
-        record = {"ts": round(self.clock(), 6), "host": self.host,
+        record = {"ts": round(self.now(), 6), "host": self.host,
                   "service": self.service, "event": event}
         if msgid is not None:
             record["msgid"] = msgid

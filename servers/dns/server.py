@@ -28,13 +28,13 @@ class DNSServer:
     """
 
     def __init__(self, zones, keys=None, mx_filter=None, allow_axfr=(), events=None,
-                 clock=time.time, replay_state=None, min_mac_size=tsig.MAC_SIZE):
+                 now=time.time, replay_state=None, min_mac_size=tsig.MAC_SIZE):
         self.zones = zones
         self.keys = keys or {}
         self.mx_filter = mx_filter
         self.allow_axfr = [ipaddress.ip_network(a, strict=False) for a in allow_axfr]
         self.updater = Updater(zones, events)
-        self.clock = clock
+        self.now = now
         self.min_mac_size = min_mac_size
         self.replay_guard = ReplayGuard(replay_state or replay_state_path(zones))
         self._replies = {}      # whole MAC of a signed UPDATE -> (time, reply): see _update
@@ -55,7 +55,7 @@ class DNSServer:
             return wire_format.header_reply(packet, RCODE.SERVFAIL)
 
     def _reply(self, request, packet, peer_ip, tcp):
-        now = self.clock()
+        now = self.now()
         key, tsig_record = None, None
         if request.tsig_offset is not None:
             try:

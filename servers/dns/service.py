@@ -6,17 +6,18 @@ import sys
 
 from twisted.application import service
 from twisted.internet import defer, error
-from twisted.logger import STDLibLogObserver, globalLogBeginner
 
+from servers.common.config_check import add_check_option, readable_file, writable_file
 from servers.common.events import EventLog
 from servers.dns import health, tsig
-from servers.dns.server import DNSDatagramProtocol, DNSServer, DNSStreamFactory
-from servers.dns.zone import ZoneError, load_zone
+from servers.dns.server import (DNSDatagramProtocol, DNSServer, DNSStreamFactory,
+                                replay_state_path)
+from servers.dns.zone import load_zone
 
 log = logging.getLogger("maillab.dns")
 
 
-def parse_args(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(prog="python -m servers.dns",
                                 description="Authoritative DNS server for the lab zones: "
                                 "UDP and TCP, TSIG-signed RFC 2136 updates, health-checked MX.")
@@ -35,8 +36,36 @@ def parse_args(argv=None):
     p.add_argument("--health", metavar="FILE", help="TOML file of health-checked MX sets")
     p.add_argument("--allow-axfr", nargs="*", default=[], metavar="ADDR",
                    help="addresses or networks allowed to transfer zones (AXFR over TCP)")
+    add_check_option(p)
     p.add_argument("-v", "--verbose", action="store_true")
-    return p.parse_args(argv)
+    return p
+
+
+def check_config(options):
+    """What ``--check`` verifies: every zone parses and can be written back (UPDATE),
+    the key file, the health file, the replay state and events files."""
+    checked = []
+    zones = []
+    for path in options.zone:
+        zone = load_zone(path)
+        writable_file(path, "zone file")
+        zones.append(zone)
+        checked.append("zone %s from %s (%d names)" % (zone.origin, path, len(zone.names)))
+    if options.tsig_key:
+        readable_file(options.tsig_key, "TSIG key file")
+        checked.append("TSIG keys %s" % ", ".join(sorted(str(k) for k in tsig.read_keys(
+            options.tsig_key))))
+    if options.health:
+        readable_file(options.health, "health file")
+        config = health.load_config(options.health)
+        checked.append("health checks of %d MX targets" % len(config.mx))
+    writable_file(options.tsig_state or replay_state_path(zones), "TSIG replay state")
+    if options.events:
+        writable_file(options.events, "events file")
+    if not tsig.SHORTEST_MAC <= options.tsig_min_mac <= tsig.MAC_SIZE:
+        raise ValueError("--tsig-min-mac must be between %d and %d"
+                         % (tsig.SHORTEST_MAC, tsig.MAC_SIZE))
+    return checked
 
 
 class ListeningService(service.Service):
@@ -99,25 +128,3 @@ def make_service(options, reactor):
     if checker:
         checker.setServiceParent(top)
     return top
-
-
-def main(argv=None):
-    options = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Twisted's own log (unhandled errors included) goes to the same place.
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
-    from twisted.internet import reactor
-    try:
-        top = make_service(options, reactor)
-    except (ZoneError, ValueError, OSError) as e:
-        print("servers.dns: %s" % e, file=sys.stderr)
-        return 2
-    try:
-        top.startService()
-    except error.CannotListenError as e:
-        print("servers.dns: %s" % e, file=sys.stderr)
-        return 1
-    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
-    reactor.run()
-    return 0

@@ -36,7 +36,8 @@ import os
 import re
 import time
 
-from servers.common.durable import fsync_dir, fsync_dirs, make_dirs, write_atomic, write_files_synced
+from servers.common.durable import (fsync_dir, fsync_dirs, make_dirs, write_atomic,
+                                    write_files_synced)
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,10 @@ def _safe_host(hostname):
 class Maildirs:
     """All the recipients' Maildirs under one root, with the dedup record."""
 
-    def __init__(self, root, hostname="localhost", clock=time.time, dedup_limit=DEDUP_LIMIT):
+    def __init__(self, root, hostname="localhost", now=time.time, dedup_limit=DEDUP_LIMIT):
         self.root = os.path.abspath(root)
         self.hostname = _safe_host(hostname)
-        self.clock = clock
+        self.now = now
         self.dedup_limit = dedup_limit
         make_dirs(self.root)
         self._delivered = collections.OrderedDict()     # (delivery id, rcpt), oldest first
@@ -105,6 +106,9 @@ class Maildirs:
         # a name that is not durable yet; make it so before trusting it, or a
         # redelivery would get a 250 for a message a power loss then takes.
         fsync_dirs(sorted(set(listed)) + [self.root])
+        # The dedup file's name is durable now, if there is one; a new one's
+        # is made so by the first append (_append_dedup).
+        self._dedup_file_named = os.path.exists(os.path.join(self.root, DEDUP_FILE))
         for name, rcpt in sorted(named):      # names begin with the delivery time
             self._remember((_NAME_HASH.search(name).group(1), rcpt))
         path = os.path.join(self.root, DEDUP_FILE)
@@ -142,7 +146,7 @@ class Maildirs:
         self._known_dirs.add(rcpt)
 
     def _file_name(self, ident):
-        now = self.clock()
+        now = self.now()
         return "%d.M%dP%dQ%d.%s,I=%s" % (
             int(now), int((now % 1) * 1e6), os.getpid(), next(_counter), self.hostname, ident)
 
@@ -208,6 +212,9 @@ class Maildirs:
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
+            if not self._dedup_file_named:
+                fsync_dir(self.root)
+                self._dedup_file_named = True
             self._torn_tail = False
             self._appended += len(keys)
         finally:

@@ -100,10 +100,10 @@ def message_id_of(data):
 
 
 class Queue:
-    def __init__(self, directory, events=None, clock=time.time):
+    def __init__(self, directory, events=None, now=time.time):
         self.directory = os.path.abspath(directory)
         self.events = events
-        self.clock = clock
+        self.now = now
         make_dirs(self.directory)
         self._remove_stale_temporaries()
 
@@ -122,7 +122,7 @@ class Queue:
                 continue
             path = os.path.join(self.directory, name)
             try:
-                if time.time() - os.stat(path).st_mtime < STALE_TEMPORARY_AGE:
+                if self.now() - os.stat(path).st_mtime < STALE_TEMPORARY_AGE:
                     continue
                 os.unlink(path)
             except FileNotFoundError:
@@ -139,7 +139,7 @@ class Queue:
     def enqueue_many(self, items):
         """Store several ``(sender, recipients, data, next_hop[, body])`` durably
         with one directory fsync; blocking. Returns their entries, in order."""
-        now = self.clock()
+        now = self.now()
         entries = []
         for item in items:
             sender, recipients, data, next_hop = item[:4]

@@ -3,6 +3,7 @@
 ``make_service`` turns parsed options into a MultiService; ``flush_queue``
 and ``list_queue`` are the teaching commands (``--flush``, ``--list``).
 """
+import argparse
 import logging
 import os
 import signal
@@ -14,10 +15,14 @@ from twisted.application.internet import TCPServer
 from twisted.internet import defer, threads
 
 from servers.common import smtpclient
+from servers.common.config_check import (add_check_option, readable_file, writable_dir,
+                                         writable_file)
+from servers.common.events import EventLog, default_host
 from servers.common.durable import write_atomic
 from servers.common.mx_lookup import MXError, MXResolver
 from servers.common.endpoints import parse_host_port
 from servers.common.provision_proto import parse_action, read_secret, request_provision
+from servers.relay import backoff, routes
 from servers.relay.backoff import RetryPolicy
 from servers.relay.recovery import Recovery, Sites, tcp_probe
 from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
@@ -26,6 +31,140 @@ from servers.relay.scheduler import Scheduler
 log = logging.getLogger(__name__)
 
 PID_FILE = "relay.pid"
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m servers.relay",
+        description="The backup relay: accepts mail for its relay domains, stores it durably, "
+                    "retries delivery with backoff, and re-routes it to a new messaging server "
+                    "when the old one stays down.",
+        epilog="Retry defaults are lab-sized (seconds). Real MTAs use about 300 s minimum, "
+               "3600 s maximum and 5 days (432000 s) before giving up.")
+    p.add_argument("--domain", action="append", default=[], metavar="D",
+                   help="a domain this relay is backup MX for (repeatable)")
+    p.add_argument("--queue", required=True, metavar="DIR", help="the queue directory")
+    p.add_argument("--listen", default="127.0.0.1", metavar="ADDR")
+    p.add_argument("--port", type=int, default=25, help="TCP port (0: any free port)")
+    route = p.add_mutually_exclusive_group()
+    route.add_argument("--dns", metavar="ADDR:PORT", help="DNS server for MX lookups")
+    route.add_argument("--next-hop", metavar="HOST:PORT",
+                       help="deliver everything to this server instead of looking MX up")
+    p.add_argument("--smtp-port", type=int, default=25, metavar="N",
+                   help="SMTP port of MX hosts found through --dns (default 25)")
+    p.add_argument("--retry-interval", type=float, default=backoff.LAB_MINIMUM, metavar="S",
+                   help="minimum backoff (default %(default)s s; real world 300)")
+    p.add_argument("--max-retry-interval", type=float, default=backoff.LAB_MAXIMUM, metavar="S",
+                   help="maximum backoff (default %(default)s s; real world 3600)")
+    p.add_argument("--give-up", type=float, default=backoff.LAB_GIVE_UP, metavar="S",
+                   help="bounce after this long undelivered (default %(default)s s; "
+                        "real world 5 days)")
+    p.add_argument("--events", metavar="FILE", help="append JSON-line events to FILE")
+    p.add_argument("--provisioner", metavar="unix:PATH|tcp:HOST:PORT",
+                   help="where to ask for a new messaging server")
+    p.add_argument("--provisioner-secret", metavar="FILE", help="hex secret shared with it")
+    p.add_argument("--provision-after", type=float, default=None, metavar="S",
+                   help="decide how to recover a messaging server once it has been down "
+                        "this long")
+    p.add_argument("--sites", metavar="FILE",
+                   help="the data centers (JSON: name, subnet, router and hosts to probe): "
+                        "what the recovery policy probes and where it may ask for a server")
+    p.add_argument("--recreate-deadline", type=float, default=10.0, metavar="S",
+                   help="a provisioner request, and a re-created server answering, must "
+                        "take less than this, or the policy looks elsewhere (default %(default)s)")
+    p.add_argument("--probe-timeout", type=float, default=1.0, metavar="S",
+                   help="a router or host that neither accepts nor refuses a connection "
+                        "within this is down (default %(default)s)")
+    p.add_argument("--route-lifetime", type=float, default=routes.DEFAULT_LIFETIME, metavar="S",
+                   help="a learned route (mail for a dead server sent to its replacement) "
+                        "expires after this (default %(default)s s)")
+    p.add_argument("--keep-routes", action="store_true",
+                   help="keep learned routes when the replaced server is back (default: undo them)")
+    p.add_argument("--provision-action", default=None, metavar="recreate:NAME|create:DC",
+                   help="override the recovery policy: always ask for this")
+    p.add_argument("--self-name", metavar="NAME",
+                   help="this relay's MX host name: its MX level and worse are never used")
+    p.add_argument("--recipients", metavar="FILE", help="accept only these addresses")
+    p.add_argument("--hostname", help="greeting/EHLO name (default: host name)")
+    p.add_argument("--concurrency", type=int, default=10, metavar="N",
+                   help="SMTP sessions per destination (default %(default)s)")
+    p.add_argument("--connect-timeout", type=float, default=3.0, metavar="S")
+    p.add_argument("--command-timeout", type=float, default=30.0, metavar="S")
+    p.add_argument("--list", action="store_true", help="print the queue and exit")
+    p.add_argument("--flush", action="store_true",
+                   help="make every queued message due now (signals a running relay) and exit")
+    add_check_option(p)
+    # test only: forget each message right after its 250, so a test can watch the checker fail
+    p.add_argument("--test-drop-queued", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def check_args(p, args):
+    if args.list or args.flush:
+        return
+    if not args.domain:
+        p.error("at least one --domain is required")
+    if not (args.dns or args.next_hop):
+        p.error("one of --dns or --next-hop is required")
+    try:
+        if args.next_hop:
+            parse_host_port(args.next_hop)
+        if args.dns:
+            parse_host_port(args.dns)
+        if args.provision_action:
+            parse_action(args.provision_action)
+        if args.provisioner:
+            if not args.provisioner_secret or args.provision_after is None:
+                p.error("--provisioner needs --provisioner-secret and --provision-after")
+            if not args.provision_action and not args.sites:
+                p.error("the recovery policy needs --sites (or --provision-action to override it)")
+    except ValueError as e:
+        p.error(str(e))
+
+
+def check_config(args):
+    """What ``--check`` verifies (beyond ``check_args``); raises with the file and the fault."""
+    from servers.relay.queue import SUFFIX, parse
+    writable_dir(args.queue, "queue directory")
+    checked = ["queue directory %s writable" % args.queue]
+    if os.path.isdir(args.queue):
+        bad = []
+        names = sorted(n for n in os.listdir(args.queue)
+                       if n.endswith(SUFFIX) and not n.startswith("."))
+        for name in names:
+            try:
+                with open(os.path.join(args.queue, name), "rb") as f:
+                    parse(f.read())
+            except (OSError, ValueError) as e:
+                bad.append("%s (%s)" % (name, e))
+        checked.append("%d queued messages" % len(names)
+                       + (", %d unreadable, to be set aside at start: %s"
+                          % (len(bad), ", ".join(bad[:3])) if bad else ""))
+    if args.provisioner:
+        readable_file(args.provisioner_secret, "provisioner secret")
+        try:
+            read_secret(args.provisioner_secret)
+        except ValueError:
+            raise ValueError("provisioner secret %s: not hex text" % args.provisioner_secret) \
+                from None
+        if args.sites:
+            readable_file(args.sites, "sites file")
+            try:
+                Sites.load(args.sites)
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError("sites file %s: %s" % (args.sites, e)) from None
+        checked.append("provisioner %s (%s)" % (args.provisioner,
+                                                args.provision_action or "recovery policy"))
+    if args.recipients:
+        readable_file(args.recipients, "recipients file")
+        checked.append("recipients file %s" % args.recipients)
+    if args.events:
+        writable_file(args.events, "events file")
+        checked.append("events file %s writable" % args.events)
+    if args.retry_interval <= 0 or args.give_up <= 0:
+        raise ValueError("--retry-interval and --give-up must be > 0")
+    return checked
 
 
 class SchedulerService(service.Service):
@@ -73,10 +212,15 @@ def make_resolver(args, reactor):
     return resolve
 
 
-def make_service(args, reactor, queue, events, hostname):
-    """The MultiService: scheduler + the SMTP listener feeding it."""
+def make_service(args, reactor):
+    """The MultiService: scheduler + the SMTP listener feeding it (``.events``,
+    ``.scheduler``, ``.listener``)."""
     from servers.relay.inbound import build_inbound_factory
+    from servers.relay.queue import Queue
 
+    hostname = args.hostname or default_host()
+    events = EventLog(args.events, service="relay")
+    queue = Queue(args.queue, events=events)
     policy = RetryPolicy(args.retry_interval, max(args.max_retry_interval, args.retry_interval),
                          args.give_up)
 
@@ -137,6 +281,7 @@ def make_service(args, reactor, queue, events, hostname):
     listener.setServiceParent(top)
     top.scheduler = scheduler
     top.listener = listener
+    top.events = events
     return top
 
 

@@ -28,8 +28,8 @@ class ReceivedMessage:
     extra: dict = field(default_factory=dict)
 
 
-def new_message_id(hostname, clock=time.time):
-    return "<%d.%s@%s>" % (int(clock() * 1000), os.urandom(6).hex(), hostname)
+def new_message_id(hostname, now=time.time):
+    return "<%d.%s@%s>" % (int(now() * 1000), os.urandom(6).hex(), hostname)
 
 
 def header_block(lines):
@@ -88,7 +88,7 @@ def build_message(lines, *, hostname, msg_id, sender, recipients, helo, peer,
     msgid = find_message_id(lines[:n_headers])
     added = [received_header(hostname, helo, peer, msg_id, recipients, esmtp, when).encode("ascii")]
     if msgid is None:
-        msgid = new_message_id(hostname, clock=lambda: when)
+        msgid = new_message_id(hostname, now=lambda: when)
         added.append(b"Message-ID: " + msgid.encode("ascii"))
     if n_headers == 0:
         added.append(b"")

@@ -19,11 +19,32 @@ def test_one_dc_up_and_down(clean_machine):
 
 
 def test_a_service_that_fails_to_start_is_reported_with_its_stderr(clean_machine):
+    # its configuration is fine (--check passes), but the address is not the host's
     with pytest.raises(ServiceFailed) as failed:
-        with Lab("one_dc", mx_args=["--no-such-option"]):
+        with Lab("one_dc", mx_args=["--listen", "10.9.9.9"]):
             pass
     assert "mx1/mx exited" in str(failed.value)
-    assert "--no-such-option" in str(failed.value)
+    assert "10.9.9.9" in str(failed.value)
+
+
+def test_a_bad_zone_is_reported_before_any_namespace_exists(clean_machine, tmp_path,
+                                                             monkeypatch):
+    """Every server's --check runs before Mininet builds anything: a zone with a bad
+    address stops the lab with the DNS server's own message, and no namespace, link,
+    bridge or process ever existed (the network builder is never called)."""
+    import lab.lab as lab_module
+    built = []
+    monkeypatch.setattr(lab_module, "running_net", lambda *a, **k: built.append(a))
+    bad = tmp_path / "extra.db"
+    bad.write_text("$ORIGIN example.net.\n$TTL 60\n@ SOA ns hostmaster 1 60 30 600 60\n"
+                   "@ NS ns\nns A 10.0.1.300\n")
+    with pytest.raises(ServiceFailed) as failed:
+        with Lab("one_dc", dns_args=["--zone", str(bad)]):
+            pass
+    message = str(failed.value)
+    assert "configuration check failed, nothing started" in message
+    assert "dns1: servers.dns: configuration check failed: %s:5:" % bad in message
+    assert "10.0.1.300" in message and built == []
 
 
 def test_n_dc_every_dc_reachable_and_create_in_the_last(clean_machine):

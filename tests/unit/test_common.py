@@ -9,7 +9,7 @@ from servers.common.events import EventLog, read_events
 
 def test_event_lines_carry_the_contract_fields(tmp_path):
     path = tmp_path / "events.jsonl"
-    log = EventLog(str(path), service="relay", host="relay1", clock=lambda: 12.5)
+    log = EventLog(str(path), service="relay", host="relay1", now=lambda: 12.5)
     log.emit("queued", msgid="<a@x>", rcpt="u@example.org")
     log.emit("started")
     log.close()

@@ -41,7 +41,7 @@ def setup(tmp_path):
     events_path = str(tmp_path / "events.jsonl")
     zones = [zone()]
     checker = HealthChecker(load_config(str(path)), zones, prober, clock,
-                            EventLog(events_path, service="dns", clock=clock.seconds))
+                            EventLog(events_path, service="dns", now=clock.seconds))
     checker.startService()
     yield checker, clock, prober, zones, events_path
     checker.stopService()

@@ -23,7 +23,7 @@ def zone_file(tmp_path):
 
 
 def server_on(path, now=NOW, **kwargs):
-    return DNSServer([load_zone(path)], KEYS, clock=lambda: now, **kwargs)
+    return DNSServer([load_zone(path)], KEYS, now=lambda: now, **kwargs)
 
 
 def update(now, adds=(), deletes=()):

@@ -14,7 +14,7 @@ NOW = 1_800_000_000
 
 
 def make_server():
-    return DNSServer([zone()], {DNSLabel("maillab-key"): KEY}, clock=lambda: NOW)
+    return DNSServer([zone()], {DNSLabel("maillab-key"): KEY}, now=lambda: NOW)
 
 
 def rcode(reply):

@@ -134,7 +134,7 @@ def signed_update(key, now=NOW, **kwargs):
 
 def test_through_the_server_signed_applies_bad_key_changes_nothing_replay_is_not_reapplied(z, tmp_path):
     events = EventLog(str(tmp_path / "ev.jsonl"), service="dns")
-    server = DNSServer([z], {DNSLabel("maillab-key"): KEY}, events=events, clock=lambda: NOW)
+    server = DNSServer([z], {DNSLabel("maillab-key"): KEY}, events=events, now=lambda: NOW)
     add = dict(adds=[("new.example.org.", 60, "A", "10.0.0.9")])
 
     bad = tsig.TsigKey("maillab-key", "hmac-sha256", b"x" * 32)

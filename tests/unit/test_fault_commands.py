@@ -121,7 +121,7 @@ def test_delay_uses_netem_where_there_is_one_and_nfqueue_otherwise():
 
 def test_delay_hold_queue_releases_in_time_order():
     now = [100.0]
-    hq = delay.HoldQueue(40, 0, seed=1, clock=lambda: now[0])
+    hq = delay.HoldQueue(40, 0, seed=1, now=lambda: now[0])
     hq.hold("a")
     now[0] += 0.01
     hq.hold("b")
@@ -132,7 +132,7 @@ def test_delay_hold_queue_releases_in_time_order():
     assert hq.due() == ["b"] and hq.next_in() is None
     hq.hold("c")
     assert hq.drain() == ["c"]
-    jittered = delay.HoldQueue(40, 10, seed=3, clock=lambda: 0.0)
+    jittered = delay.HoldQueue(40, 10, seed=3, now=lambda: 0.0)
     for i in range(50):
         jittered.hold(i)
     assert all(0.03 <= t <= 0.05 for t, _, _ in jittered.heap)
@@ -180,7 +180,7 @@ def test_reset_plan_and_filter():
 
 
 def test_reset_tracker_sends_rsts_at_the_sequence_numbers_each_side_expects():
-    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=100, clock=lambda: 5.0)
+    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=100, now=lambda: 5.0)
     C, S = ("10.0.0.1", 40000), ("10.0.0.2", 25)
     seg = lambda src, dst, seq, flags, n: t.segment(src[0], src[1], dst[0], dst[1], seq, flags, n,
                                                     "mac-" + src[0], "mac-" + dst[0])

@@ -1,4 +1,4 @@
-"""The service command lines are DESIGN.md's, built from the address plan."""
+"""The service command lines are docs/design.md's, built from the address plan."""
 from lab import services as svc
 from topologies.addressing import build_plan
 

@@ -1,7 +1,8 @@
 """The mx command line."""
 import pytest
 
-from servers.mx.__main__ import build_parser, main
+from servers.mx.__main__ import main
+from servers.mx.service import build_parser
 
 
 def test_help_and_required_options(capsys):

@@ -26,7 +26,7 @@ def line(req):
 
 def test_signed_request_passes_once():
     clock = Clock()
-    gate = Gate(SECRET, clock=clock)
+    gate = Gate(SECRET, now=clock)
     req = sign({"action": "recreate", "name": "mx1", "requester": "relay1"}, SECRET, now=1000.0)
     assert gate.check(line(req)) == (req, None)
     assert gate.check(line(req)) == (None, "replayed nonce")
@@ -40,11 +40,11 @@ def test_signed_request_passes_once():
 def test_forged_requests_are_refused(tamper, error):
     req = sign({"action": "recreate", "name": "mx1"}, SECRET, now=1000.0)
     tamper(req)
-    assert Gate(SECRET, clock=Clock()).check(line(req)) == (None, error)
+    assert Gate(SECRET, now=Clock()).check(line(req)) == (None, error)
 
 
 def test_wrong_secret_old_and_garbage_are_refused():
-    gate = Gate(SECRET, clock=Clock(1000.0))
+    gate = Gate(SECRET, now=Clock(1000.0))
     other = sign({"action": "create", "dc": "dc2"}, b"other", now=1000.0)
     assert gate.check(line(other))[1] == "bad mac"
     old = sign({"action": "create", "dc": "dc2"}, SECRET, now=900.0)
@@ -54,7 +54,7 @@ def test_wrong_secret_old_and_garbage_are_refused():
 
 
 def test_unknown_or_malformed_actions_are_refused_after_auth():
-    gate = Gate(SECRET, clock=Clock())
+    gate = Gate(SECRET, now=Clock())
     for body in ({"action": "destroy"}, {"action": "create"}, {"action": "recreate", "name": 5}):
         req = sign(body, SECRET, now=1000.0)
         request_, error = gate.check(line(req))
@@ -127,6 +127,10 @@ def test_capacity_and_down_data_centers_are_refused_with_the_reason():
         "dc2 has no capacity"
     assert lab.calls == [("create", "dc2")]
     assert validate({"action": "create", "dc": "dc2", "replaces": 3}) == "replaces must be a name"
+    assert validate({"action": "returned"}) == "returned needs a host name"
+    lab.returned = lambda name: {"name": name, "mx_restored": True}
+    assert perform(lab, {"action": "returned", "name": "mx1"}, capacity) == {
+        "ok": True, "name": "mx1", "mx_restored": True}
 
 
 MALFORMED = [
@@ -142,7 +146,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize("why, tamper", MALFORMED, ids=[m[0] for m in MALFORMED])
 def test_a_malformed_field_is_refused_never_raises(why, tamper):
-    gate = Gate(SECRET, clock=Clock())
+    gate = Gate(SECRET, now=Clock())
     req = sign({"action": "recreate", "name": "mx1", "requester": "relay1"}, SECRET, now=1000.0)
     tamper(req)
     assert gate.check(line(req))[0] is None
@@ -173,14 +177,14 @@ def test_over_the_socket_every_malformed_request_gets_a_refusal_and_an_event(tmp
 
 def test_a_request_signed_before_the_provisioner_started_is_refused():
     req = sign({"action": "create", "dc": "dc2", "requester": "relay1"}, SECRET, now=1000.0)
-    assert Gate(SECRET, clock=Clock(1000.0)).check(line(req)) == (req, None)
-    restarted = Gate(SECRET, clock=Clock(1010.0))       # its nonces are gone
+    assert Gate(SECRET, now=Clock(1000.0)).check(line(req)) == (req, None)
+    restarted = Gate(SECRET, now=Clock(1010.0))       # its nonces are gone
     assert restarted.check(line(req)) == (None, "request signed before the provisioner started")
 
 
 def test_requests_are_rate_limited_per_requester():
     clock = Clock()
-    gate = Gate(SECRET, clock=clock)
+    gate = Gate(SECRET, now=clock)
 
     def ask(requester):
         req = sign({"action": "create", "dc": "dc2", "requester": requester}, SECRET, now=clock.now)

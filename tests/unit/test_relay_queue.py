@@ -19,7 +19,7 @@ def queue_files(q):
 @pytest.fixture
 def q(tmp_path):
     return Queue(str(tmp_path / "queue"), events=EventLog(str(tmp_path / "events"), service="relay"),
-                 clock=lambda: 1000.0)
+                 now=lambda: 1000.0)
 
 
 def events(tmp_path):

@@ -394,7 +394,7 @@ def test_a_queue_file_corrupted_after_loading_ends_in_corrupt_with_an_event(tmp_
     clock.advance(1000)
     path = str(tmp_path / "events")
     events = EventLog(path, service="relay", host="relay1")
-    queue = Queue(str(tmp_path / "q"), events, clock=clock.seconds)
+    queue = Queue(str(tmp_path / "q"), events, now=clock.seconds)
     net = FakeNetwork(clock)
     sched = Scheduler(queue, RetryPolicy(minimum=2, maximum=30), events, clock, net.resolve,
                       net.open_session, bounce_hop=lambda sender: "10.9.9.9:25",
