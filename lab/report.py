@@ -247,7 +247,7 @@ def write(directory, scenario, verdict, evidence, seed=None, extra=None, files=(
         f.write("\n")
     with open(paths["report.md"], "w", encoding="utf-8") as f:
         f.write(markdown(scenario, verdict, evidence, seed, files))
-    plots.aggregate_png(paths["aggregate.png"], "%s: the whole run (%d messages sent)"
+    plots.aggregate_png(paths["aggregate.png"], "%s: %d messages sent"
                         % (scenario.name, verdict.sent), history.aggregate(evidence))
     plots.timeline_png(paths["timeline.png"], scenario, evidence)
     report_html.write(paths["report.html"], d, scenario, evidence, timeline_lines(evidence),
