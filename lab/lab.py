@@ -36,7 +36,6 @@ TOPOLOGY_MODULES = {"one_dc": "topologies.one_dc", "two_dc": "topologies.two_dc"
                     "n_dc": "topologies.n_dc"}
 DEFAULT_RCPT = "user@" + MAIL_DOMAIN
 LOCK_TIMEOUT = 900.0    # seconds to wait for another lab on this machine to finish
-ROUTER_PROBE_PORT = 7   # nothing listens there: a router that is up answers with an RST
 
 
 def make_topology(name, **opts):
@@ -243,16 +242,9 @@ class Lab:
         """The data centers as the relay's recovery policy sees them: each one's
         subnet, its router (probed on a closed port: an RST says it is up) and
         the servers in it (the relay itself left out)."""
-        ports = {"dns": DNS_PORT, "mx": SMTP_PORT}
-        dcs = [{"name": dc.name, "subnet": str(dc.subnet),
-                "router": "%s:%d" % (dc.gateway, ROUTER_PROBE_PORT),
-                "hosts": {h.name: "%s:%d" % (h.ip, ports[h.role])
-                          for h in self.plan.hosts.values()
-                          if h.dc == dc.name and h.role in ports}}
-               for dc in self.plan.dcs]
         path = os.path.join(self.rundir, "sites.json")
         with open(path, "w") as f:
-            json.dump({"dcs": dcs}, f, indent=1)
+            json.dump(self.plan.sites(), f, indent=1)
         return path
 
     def _start_service(self, service):
@@ -379,7 +371,22 @@ class Lab:
             if name in self.mx_removed:     # a replacement had taken its MX away
                 self._dns_update(host, adds=[lab_zone.mx_record(name)])
                 self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="recreated")
             return self._created(info, time.monotonic() - t0, action="recreate")
+
+    def returned(self, name):
+        """Messaging server ``name`` answers again after a replacement took its MX
+        record out of DNS: list it again."""
+        with self._mutex:
+            info = self.plan.host(name)
+            self.dc_of(name)
+            restored = name in self.mx_removed
+            if restored:
+                self._dns_update(self.net.get(self.plan.dns.name),
+                                 adds=[lab_zone.mx_record(name)])
+                self.mx_removed.discard(name)
+                self.lab_events.emit("mx_restored", name=name, ip=info.ip, why="returned")
+            return {"name": name, "ip": info.ip, "dc": info.dc, "mx_restored": restored}
 
     def create(self, dc, replaces=None):
         """A new messaging server in data center ``dc``, added to DNS (A and MX);

@@ -27,6 +27,7 @@ packages=(
     tcpdump            # pcaps for every run
     bind9-dnsutils     # dig, nsupdate
     swaks              # SMTP test client
+    strace             # the tests' check of the servers' fsync order in real system calls
     postfix            # a peer: interop tests and `maillab bench relay`
     chromium chromium-driver   # headless browser tests of the live page
 )

@@ -12,7 +12,9 @@ servers/common/provision_proto.py defines. Actions:
 - ``{"action": "create", "dc": "dc2", "replaces": "mx1"}``: a new messaging
   server in that data center, added to the lab DNS with a TSIG-signed RFC 2136
   UPDATE that also removes the MX record of the server it replaces, so that
-  new mail stops going to the dead server.
+  new mail stops going to the dead server;
+- ``{"action": "returned", "name": "mx1"}``: a replaced server answers again
+  (the relay saw it): its MX record goes back into DNS. It creates nothing.
 
 Like a cloud, it has limits: ``Capacity`` says how many more servers each
 data center can take and which data centers are down; a request beyond them
@@ -57,10 +59,10 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
 def validate(request):
     """None if ``request`` names a known action with well-formed arguments; else why."""
     action = request.get("action")
-    if action == "recreate":
+    if action in ("recreate", "returned"):
         name = request.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            return "recreate needs a host name"
+            return "%s needs a host name" % action
         return _optional_names(request, "dc")
     if action == "create":
         dc = request.get("dc")
@@ -163,6 +165,8 @@ class Gate:
 def perform(lab, request, capacity=None):
     """Carry out a valid request on ``lab`` within ``capacity``: the reply dict."""
     try:
+        if request["action"] == "returned":
+            return dict(lab.returned(request["name"]), ok=True)
         if request["action"] == "recreate":
             dc = lab.dc_of(request["name"]) if capacity else None
         else:

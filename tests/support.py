@@ -54,8 +54,10 @@ class ServerProcess:
     """``python -m servers.NAME ARGS`` as a child; ready when it prints
     ``listening on ADDR:PORT`` (every maillab server does, on stderr)."""
 
-    def __init__(self, module, args, env=None, cwd=None):
-        self.argv = [sys.executable, "-m", module] + [str(a) for a in args]
+    def __init__(self, module, args, env=None, cwd=None, under=()):
+        """``under``: a command to run the server under (``strace ...``)."""
+        self.argv = [str(a) for a in under] + [sys.executable, "-m", module] + [
+            str(a) for a in args]
         full_env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
         full_env.update(env or {})
         self.proc = subprocess.Popen(self.argv, cwd=cwd or ROOT, env=full_env,

@@ -25,6 +25,7 @@ MX_FIRST = 10                           # first host number of messaging servers
 MX_LAST = 99                            # last one: the reserved range ends here
 SMTP_PORT = 25
 DNS_PORT = 53
+ROUTER_PROBE_PORT = 7   # nothing listens there: a router that is up answers with an RST
 
 
 def mac_for(ip):
@@ -130,6 +131,18 @@ class AddressPlan:
         for dc in self.dcs:
             nets[dc.subnet] = dc.router
         return nets
+
+    def sites(self):
+        """The data centers as the relay's recovery policy sees them
+        (servers/relay/recovery.py ``Sites``): each one's subnet, its router's
+        address to probe, and the servers in it (not the relay, not clients)."""
+        ports = {"dns": DNS_PORT, "mx": SMTP_PORT}
+        return {"dcs": [{"name": dc.name, "subnet": str(dc.subnet),
+                         "router": "%s:%d" % (dc.gateway, ROUTER_PROBE_PORT),
+                         "hosts": {h.name: "%s:%d" % (h.ip, ports[h.role])
+                                   for h in self.hosts.values()
+                                   if h.dc == dc.name and h.role in ports}}
+                        for dc in self.dcs]}
 
     # --- growth --------------------------------------------------------
     def add_host(self, name, role, dc, hostnum):

@@ -22,9 +22,16 @@ def live_view(args, title, allow_actions=False, out=sys.stdout):
     if getattr(args, "web", None) is None:
         yield None
         return
+    from twisted.internet.error import CannotListenError
     from lab.web.server import LiveView
-    with LiveView(title, port=args.web, bind=args.web_bind,
-                  allow_actions=allow_actions) as view:
+    view = LiveView(title, port=args.web, bind=args.web_bind, allow_actions=allow_actions)
+    try:
+        view.start()
+    except CannotListenError as e:
+        raise SystemExit("maillab: the live page cannot listen on %s port %d (%s); "
+                         "give another port: --web PORT" % (args.web_bind, args.web,
+                                                            e.socketError)) from None
+    with view:
         print("*** live page: %s" % view.url, file=out, flush=True)
         if args.web_bind != DEFAULT_BIND:
             print("*** the live page listens on %s: anyone who can reach it sees the lab%s"

@@ -30,7 +30,8 @@ import secrets
 import threading
 import time
 
-from twisted.internet import task, threads
+from twisted.internet import defer, task
+from twisted.python import failure
 from twisted.web import pages, resource, server
 
 from lab.web import actions
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 TICK = 0.5              # seconds between looks at the lab
 KEEPALIVE = 15.0        # seconds between SSE comments on a quiet stream
+CALL_TIMEOUT = 10.0     # seconds the orchestrating thread waits for the web thread
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
 EMPTY_DRAWING = {"width": 100, "height": 100, "groups": [], "nodes": [], "links": []}
 
@@ -244,6 +246,7 @@ class LiveView:
         self.token = secrets.token_urlsafe(18)
         self.reactor = new_reactor()
         self.state = LiveState(EMPTY_DRAWING, title, self._mode())
+        self.state.set_live(False)          # no lab yet (one may be starting)
         self.lab = None
         self.watcher = None
         self.clients = set()
@@ -278,7 +281,8 @@ class LiveView:
         if self.thread is None:
             return
         try:
-            self._call(self._shut)
+            if self.thread.is_alive():
+                self._call(self._shut)
         finally:
             self.reactor.callFromThread(self.reactor.stop)
             self.thread.join(5)
@@ -287,7 +291,7 @@ class LiveView:
             self.thread = None
 
     def __enter__(self):
-        return self.start()
+        return self if self.thread is not None else self.start()
 
     def __exit__(self, *exc):
         self.stop()
@@ -304,12 +308,21 @@ class LiveView:
 
     @contextlib.contextmanager
     def watch(self, lab, title=None):
-        """Draw ``lab`` while the block runs (leave it before the lab is torn down)."""
-        self._call(self._attach, lab, title or self.title)
+        """Draw ``lab`` while the block runs (leave it before the lab is torn down).
+        A page that cannot draw the lab says so and never stops the lab."""
+        try:
+            self._call(self._attach, lab, title or self.title)
+        except Exception:
+            log.exception("live page: cannot draw this lab")
+            yield self
+            return
         try:
             yield self
         finally:
-            self._call(self._detach)
+            try:
+                self._call(self._detach)
+            except Exception:
+                log.exception("live page: leaving the lab")
 
     def finish(self, verdict, report_dir):
         """Show the run's verdict and serve its report directory under /report/."""
@@ -325,8 +338,22 @@ class LiveView:
         return self.state.snapshot(self.clock())
 
     # --- in the reactor thread ---------------------------------------------------------
-    def _call(self, f, *args):
-        return threads.blockingCallFromThread(self.reactor, f, *args)
+    def _call(self, f, *args, timeout=CALL_TIMEOUT):
+        """Run ``f`` in the reactor's thread and return its result; never hang
+        the caller (a lab's teardown) on a web thread that does not answer."""
+        if self.thread is None or not self.thread.is_alive():
+            raise RuntimeError("the live page's thread is not running")
+        done, result = threading.Event(), []
+
+        def run():
+            d = defer.maybeDeferred(f, *args)
+            d.addBoth(lambda r: (result.append(r), done.set()))
+        self.reactor.callFromThread(run)
+        if not done.wait(timeout):
+            raise RuntimeError("the live page's thread did not answer in %.0f s" % timeout)
+        if isinstance(result[0], failure.Failure):
+            result[0].raiseException()
+        return result[0]
 
     def _start_loops(self):
         for interval, f in ((TICK, self._tick), (KEEPALIVE, self._keepalive)):

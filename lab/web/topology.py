@@ -16,10 +16,10 @@ Groups run left to right (the sender site, then dc1, dc2, ...), each with
 its router on top, its switch below and its hosts in a row at the bottom;
 router-to-router links bend upwards when they skip a group.
 """
-SLOT = 130          # horizontal room of one host
-PAD = 30            # inside a group box
-GAP = 90            # between group boxes
-BEND = 50           # how far a router link rises per group it skips
+SLOT = 128          # horizontal room of one host
+PAD = 20            # inside a group box, and around the drawing
+GAP = 56            # between group boxes
+BEND = 90           # how far a router link rises per group it skips (over the group names)
 ROUTER_Y = 85       # offsets inside a group box (the group's name is above the router)
 SWITCH_Y = 185
 HOST_Y = 285
@@ -76,7 +76,7 @@ def drawing(plan, links=None):
     top = PAD + BEND * max(skips + [0])      # room above the boxes for bent links
     x = PAD
     for index, (name, router, switch, subnet, hosts) in enumerate(laid_out):
-        w = max(len(hosts), 2) * SLOT + 2 * PAD
+        w = max(len(hosts), 1) * SLOT + 2 * PAD
         cx = x + w / 2
         groups.append({"name": name, "x": x, "y": top, "w": w, "h": BOX_H, "subnet": subnet,
                        "index": index})

@@ -54,7 +54,7 @@ class LabWatcher:
         self.state = state
         self.clock = clock
         self.tail = EventTail(lab.rundir)
-        self._plan_hosts = set(lab.plan.hosts)
+        self._layout = self._layout_now()
 
     def tick(self):
         now = self.clock()
@@ -66,11 +66,16 @@ class LabWatcher:
         if depth is not None:
             self.state.observe_queue(now, depth)
 
+    def _layout_now(self):
+        net = getattr(self.lab, "net", None)
+        return (sorted(self.lab.plan.hosts), topology.net_links(net) if net is not None else None)
+
     def _redraw_if_grown(self):
-        hosts = set(self.lab.plan.hosts)
-        if hosts != self._plan_hosts:
-            self._plan_hosts = hosts
-            self.state.set_drawing(drawing_of(self.lab))
+        """A host planned, added or linked since the last look: draw the lab again."""
+        layout = self._layout_now()
+        if layout != self._layout:
+            self._layout = layout
+            self.state.set_drawing(topology.drawing(self.lab.plan, layout[1]))
 
     def _services(self):
         return {host: (s.kind, s.alive()) for host, s in list(self.lab.services.items())}

@@ -36,7 +36,8 @@ import os
 import re
 import time
 
-from servers.common.durable import fsync_dir, fsync_dirs, make_dirs, write_atomic, write_files_synced
+from servers.common.durable import (fsync_dir, fsync_dirs, make_dirs, write_atomic,
+                                    write_files_synced)
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class Maildirs:
         # a name that is not durable yet; make it so before trusting it, or a
         # redelivery would get a 250 for a message a power loss then takes.
         fsync_dirs(sorted(set(listed)) + [self.root])
+        # The dedup file's name is durable now, if there is one; a new one's
+        # is made so by the first append (_append_dedup).
+        self._dedup_file_named = os.path.exists(os.path.join(self.root, DEDUP_FILE))
         for name, rcpt in sorted(named):      # names begin with the delivery time
             self._remember((_NAME_HASH.search(name).group(1), rcpt))
         path = os.path.join(self.root, DEDUP_FILE)
@@ -208,6 +212,9 @@ class Maildirs:
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
+            if not self._dedup_file_named:
+                fsync_dir(self.root)
+                self._dedup_file_named = True
             self._torn_tail = False
             self._appended += len(keys)
         finally:

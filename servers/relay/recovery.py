@@ -19,7 +19,8 @@ Per server ("IP:PORT"), from what the relay itself observes:
      re-route the stored mail there (``scheduler.replace_server``);
    - nobody can take over: say so, and decide again ``threshold`` seconds later.
 3. After a remote replacement the old server is watched; when it answers, the
-   route pins made for it are undone (``restore_routes``, if the policy says so).
+   route pins made for it are undone (``restore_routes``, if the policy says
+   so) and the provisioner is told (``returned``), so that DNS lists it again.
 
 A router or host "answers" when a TCP connection to it is accepted or refused
 (an RST: the host is up); a time-out or "no route" means it does not.  A
@@ -349,6 +350,14 @@ class Recovery:
                              else "mail stays with %s" % o.replacement),
                          routes=[list(r) for r in undone])
         self._end(o, "returned")
+        if o.name:
+            d = defer.maybeDeferred(self.provision, "returned", name=o.name)
+            d.addCallbacks(
+                lambda reply: None if reply.get("ok") else self.events.emit(
+                    "provision_failed", server=o.server, action="returned",
+                    error=reply.get("error") or "refused"),
+                lambda f: self.events.emit("provision_failed", server=o.server,
+                                           action="returned", error=f.getErrorMessage()))
 
 
 def judge(site, probes):

@@ -7,12 +7,13 @@ from servers.relay.queue import SUFFIX
 from tests.support import ServerProcess
 
 
-def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1", extra=()):
+def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1", extra=(),
+             under=()):
     maildir = tmp_path / (name + "-maildir")
     events = tmp_path / (name + "-events.jsonl")
     proc = ServerProcess("servers.mx", ["--domain", domain, "--maildir", maildir,
                                         "--listen", listen, "--port", port,
-                                        "--events", events] + list(extra))
+                                        "--events", events] + list(extra), under=under)
     proc.port = proc.wait_listening()
     proc.events_path = str(events)
     proc.maildir = str(maildir)
@@ -20,7 +21,7 @@ def start_mx(tmp_path, port=0, name="mx", domain="lab", listen="127.0.0.1", extr
 
 
 def start_relay(tmp_path, next_hop=None, port=0, extra=(), name="relay", domain="lab",
-                listen="127.0.0.1"):
+                listen="127.0.0.1", under=()):
     """A relay delivering to ``next_hop`` (HOST:PORT), or as ``extra`` says (--dns)."""
     queue = tmp_path / (name + "-queue")
     events = tmp_path / (name + "-events.jsonl")
@@ -28,7 +29,8 @@ def start_relay(tmp_path, next_hop=None, port=0, extra=(), name="relay", domain=
     proc = ServerProcess("servers.relay", ["--domain", domain, "--queue", queue,
                                            "--listen", listen, "--port", port,
                                            "--events", events] + route + [
-                                           "--hostname", "relay.lab"] + list(extra))
+                                           "--hostname", "relay.lab"] + list(extra),
+                         under=under)
     proc.port = proc.wait_listening()
     proc.events_path = str(events)
     proc.queue = str(queue)

@@ -6,10 +6,13 @@ recipients and a body, QUIT) and is then mutated line by line: over-long
 lines, NUL and 8-bit bytes, bare CR or LF for CRLF, a line repeated up to
 1,200 times (a huge RCPT list), lines dropped, swapped or inserted (commands
 out of order, DATA content before the 354: bad pipelining), bytes flipped.
-It is sent pipelined, in random chunks, sometimes dribbled (a slow client),
-and it ends one of two ways: cut anywhere (a disconnect mid-command or in DATA
-without its end) or with a terminator that ends any DATA and QUITs, after
-which the server must close the connection.
+A session left valid must get a 250 for each message a correct server
+accepts (legal parameters, a local recipient, no line over 998 octets once
+unstuffed) up to its first refused one.  A session is sent pipelined, in
+random chunks, sometimes dribbled (a slow client), and it ends one of two
+ways: cut anywhere (a disconnect mid-command or in DATA without its end) or
+with a terminator that ends any DATA and QUITs, after which the server must
+close the connection.
 
 Each message gets a Message-ID unique in the run, filled in when it is sent,
 so that no two messages are one message to the Maildir's dedupe.
@@ -19,7 +22,7 @@ import re
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from hypothesis import strategies as st
 
@@ -38,32 +41,49 @@ COMMANDS = [b"EHLO x", b"HELO x", b"MAIL FROM:<>", b"MAIL FROM:<a@example.net>",
             b"QUIT", b"BDAT 10 LAST", b"STARTTLS", b"AUTH PLAIN AGFAAGI=", b"HELP", b"TURN",
             b".", b"", b"MAIL FROM:<a@example.net> SIZE=5 SIZE=6", b"RCPT TO:<>",
             b"DATA extra", b"ehlo", b"\x80\x81\xfe", b"MAIL\x00FROM:<a@b>"]
-BODY_LINES = [b".", b"..", b".x", b"x" * 998, b"." + b"x" * 997, b"." + b"x" * 998,
-              b"x" * 999, b"Subject: again", b"\tfolded", b"", b"\xc3\xa9t\xc3\xa9",
-              b"Message-ID: <fixed@client>", b"Received: from nowhere"]
+BODY_LINES = [b".", b"..", b".x", b"." + b"x" * 998, b"x" * 999, b"Subject: again",
+              b"\tfolded", b"", b"\xc3\xa9t\xc3\xa9", b"Message-ID: <fixed@client>",
+              b"Received: from nowhere"]
+LONGEST_LINES = [b"x" * 998, b"." + b"x" * 997]     # legal: 998 octets once unstuffed
 
 
 def _line_bytes():
     return st.binary(max_size=120).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
 
 
+# What a server for example.org must accept, whatever else it does.
+SURELY_ACCEPTED = {b"u@example.org", b"v@example.org", b"U@EXAMPLE.ORG"}
+LEGAL_PARAMETERS = {b"", b" SIZE=120", b" BODY=8BITMIME", b" BODY=7BIT SIZE=20"}
+TEXT_LINE_MAX = 998
+
+
 @st.composite
 def valid_sessions(draw):
-    """A session a correct client might send, as a list of lines."""
-    lines = [draw(st.sampled_from([b"EHLO client.test", b"HELO client.test",
-                                   b"EHLO [127.0.0.1]"]))]
+    """A session a correct client might send: (lines, how many of its
+    messages a correct server must accept). After a refused transaction the
+    client's pipelined DATA becomes commands, so the count stops there."""
+    greeting = draw(st.sampled_from([b"EHLO client.test", b"HELO client.test",
+                                     b"EHLO [127.0.0.1]"]))
+    lines, must_accept, counting = [greeting], 0, True
     for _ in range(draw(st.integers(1, 3))):
-        lines.append(b"MAIL FROM:<a@example.net>" + draw(st.sampled_from(MAIL_PARAMETERS)))
-        for rcpt in draw(st.lists(st.sampled_from(RECIPIENTS), min_size=1, max_size=4)):
-            lines.append(b"RCPT TO:<" + rcpt + b">")
+        parameters = draw(st.sampled_from(MAIL_PARAMETERS))
+        lines.append(b"MAIL FROM:<a@example.net>" + parameters)
+        rcpts = draw(st.lists(st.sampled_from(RECIPIENTS), min_size=1, max_size=4))
+        lines += [b"RCPT TO:<" + rcpt + b">" for rcpt in rcpts]
+        body = draw(st.lists(st.one_of(st.sampled_from(BODY_LINES), st.sampled_from(LONGEST_LINES),
+                                       _line_bytes()), max_size=6))
         lines += [b"DATA", MESSAGE_ID, b"From: a@example.net", b"Subject: fuzz", b""]
-        lines += draw(st.lists(st.one_of(st.sampled_from(BODY_LINES), _line_bytes()),
-                               max_size=6))
+        lines += [b"." + line if line.startswith(b".") else line for line in body]  # dot-stuffed
         lines.append(b".")
+        counting = counting and (parameters in LEGAL_PARAMETERS
+                                 and (parameters == b"" or greeting.startswith(b"EHLO"))
+                                 and bool(SURELY_ACCEPTED & set(rcpts))
+                                 and all(len(line) <= TEXT_LINE_MAX for line in body))
+        must_accept += counting
         if draw(st.integers(0, 3)) == 0:
             lines.append(draw(st.sampled_from([b"RSET", b"NOOP", b"VRFY u"])))
     lines.append(b"QUIT")
-    return lines
+    return lines, must_accept
 
 
 _position = st.integers(0, 10 ** 6)
@@ -89,6 +109,7 @@ class Session:
     ending: str                 # "quit" or "cut"
     cut_at: int = 0
     slow: bool = False
+    must_accept: Optional[int] = None   # for a session left valid: messages it must get in
     ids: List[bytes] = field(default_factory=list)
 
 
@@ -129,12 +150,15 @@ def mutate(lines, mutations):
 
 @st.composite
 def fuzz_sessions(draw):
-    lines, eols = mutate(draw(valid_sessions()), draw(st.lists(MUTATIONS, max_size=4)))
+    valid, must_accept = draw(valid_sessions())
+    mutations = draw(st.lists(MUTATIONS, max_size=4))
+    lines, eols = mutate(valid, mutations)
     ending = draw(st.sampled_from(["quit", "quit", "quit", "cut"]))
     return Session(lines=lines, eols=eols,
                    chunks=draw(st.lists(st.integers(1, 4096), max_size=8)),
                    ending=ending, cut_at=draw(_position),
-                   slow=draw(st.integers(0, 49)) == 0)
+                   slow=draw(st.integers(0, 49)) == 0,
+                   must_accept=must_accept if not mutations and ending == "quit" else None)
 
 
 _message_numbers = itertools.count(1)

@@ -144,3 +144,18 @@ def test_the_page_and_its_files_are_served_from_here(view):
     assert b"http://" not in data.replace(b"http://www.w3.org", b"")   # nothing from elsewhere
     assert request(view, "GET", "/../setup.cfg")[0] == 404
     assert request(view, "GET", "/report/report.md")[0] == 404           # no run finished yet
+
+
+def test_a_busy_port_is_a_clear_error():
+    import argparse
+    import socket
+
+    from lab.web.options import live_view
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        args = argparse.Namespace(web=taken.getsockname()[1], web_bind="127.0.0.1")
+        with pytest.raises(SystemExit) as e:
+            with live_view(args, "test"):
+                pass
+    assert "--web PORT" in str(e.value)

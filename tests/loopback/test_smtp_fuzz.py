@@ -1,11 +1,12 @@
 """Hostile SMTP sessions against the real mx and relay processes on loopback.
 
 Each server gets mutated sessions (tests/loopback/smtp_fuzz.py: Hypothesis,
-seeded) while slow clients dribble their sessions alongside.  Afterwards:
-the server is alive, a real client's transaction still succeeds, it stops
-cleanly without having logged a traceback, and every message it answered
-``250 ... stored as ID`` is on disk (the mx: in a Maildir; the relay: in its
-queue or delivered to the mx).
+seeded) while slow clients dribble their sessions alongside.  Throughout, a
+session left valid gets its messages in.  Afterwards: the server is alive, a
+real client's transaction still succeeds, it stops cleanly without having
+logged a traceback, and every message it answered ``250 ... stored as ID``
+is on disk (the mx: in a Maildir; the relay: in its queue or delivered to
+the mx), in an example.org mailbox only.
 
 MAILLAB_FUZZ=full sends each server 10,000 sessions (the figures are
 printed); MAILLAB_FUZZ_SEED changes the seed.
@@ -86,7 +87,7 @@ class SlowClients(ClientThreads):
 
 def fuzz(port, count, run):
     """Play ``count`` Hypothesis-made sessions; (stored ids, figures)."""
-    stored, figures = [], {"sessions": 0, "replies": 0, "cut": 0}
+    stored, figures = [], {"sessions": 0, "valid": 0, "replies": 0, "cut": 0}
     slow = SlowClients(port, SLOW_CLIENTS).start()
     started = time.monotonic()
 
@@ -96,6 +97,11 @@ def fuzz(port, count, run):
     @given(fuzz_sessions())
     def one(session):
         outcome = play(port, session, run)
+        if session.must_accept is not None:
+            assert len(outcome.stored) >= session.must_accept, \
+                "a valid session got %d of its %d messages in" % (
+                    len(outcome.stored), session.must_accept)
+            figures["valid"] += 1
         figures["sessions"] += 1
         figures["replies"] += outcome.replies
         figures["cut"] += session.ending == "cut"
@@ -191,6 +197,7 @@ def test_relay_survives_fuzzed_sessions_and_keeps_every_accepted_message(ram_pat
         queued.update(i for host, i in received_ids(entry.data()) if host == b"relay.lab")
     lost = set(stored) - relayed - queued
     report("relay", count, figures, stored, lost)
-    assert not lost, "got a 250 from the relay, neither queued nor delivered: %s" % sorted(lost)[:10]
+    assert not lost, "got a 250 from the relay, neither queued nor delivered: %s" % (
+        sorted(lost)[:10])
     assert not os.path.exists(os.path.join(relay.queue, CORRUPT_DIR))
     mailboxes_only_in_our_domain(mx.maildir)

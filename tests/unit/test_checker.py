@@ -211,3 +211,16 @@ def test_mail_our_sender_sent_without_getting_its_250_is_not_a_stranger(tmp_path
     assert v.unexpected == 1 and c.ok, c.detail
     evidence.expected_ids = set()
     assert not by_name(checker.check(evidence))[("", "no unknown mail")].ok
+
+
+def test_the_expected_provisioning_action_must_be_the_one_taken(tmp_path):
+    """dc-failure expects the relay's policy to end in a create elsewhere: a
+    re-creation in place does not meet that expectation."""
+    evidence, _ = remote_run(tmp_path)
+    evidence.scenario = scenario.load("dc-failure")
+    created = [e for e in evidence.events if e["event"] == "created"][0]
+    created["action"] = "create"
+    assert by_name(checker.check(evidence))[("", "provisioner create")].ok
+    created["action"] = "recreate"
+    c = by_name(checker.check(evidence))[("", "provisioner create")]
+    assert not c.ok and "recreate" in c.detail

@@ -14,6 +14,7 @@ and the promises are checked:
 - the start-up code does not fail on what it finds.
 """
 import email.parser
+import json
 import os
 import shutil
 
@@ -21,7 +22,7 @@ import pytest
 
 from twisted.internet import task
 
-from servers.mx.maildir import Maildirs, messages_in
+from servers.mx.maildir import DEDUP_FILE, Maildirs, messages_in, without_trace_headers
 from servers.mx.storage import MaildirStorage
 from servers.relay.backoff import RetryPolicy
 from servers.relay.inbound import build_inbound_factory
@@ -29,7 +30,8 @@ from servers.relay.queue import Queue, message_id_of
 from servers.relay.scheduler import Scheduler
 from servers.smtpd.protocol import ReceiveFactory
 from servers.smtpd.recipients import RecipientPolicy
-from tests.unit.crash_fs import FsRecorder, every_crash_state, materialize
+from tests.unit.crash_fs import (FsRecorder, crash_states, durable_sets, every_crash_state,
+                                 materialize)
 from tests.unit.relay_fakes import FakeNetwork, Recorder
 from tests.unit.smtp_dialogue import Session, envelope, message
 from tests.unit.thread_runner import ManualThread, run_now
@@ -106,11 +108,6 @@ def _drain(thread, clients):
             client.poll()
 
 
-@pytest.fixture
-def disk(ram_path):
-    return ram_path
-
-
 def acked_before(recording, point):
     return {label[1] for label in recording.markers_before(point) if label[0] == "ack"}
 
@@ -126,9 +123,10 @@ def explore(recording, scratch, check):
             check(root, point, label)
             shutil.rmtree(root)
         except AssertionError as e:
-            raise AssertionError("power loss after operation %d of %d (%s): %s\n%s" % (
+            raise AssertionError("power loss after operation %d of %d (%s): %s\n%s\n%s" % (
                 point, len(recording.ops), label, e,
-                "\n".join("%4d %s" % (i, op) for i, op in enumerate(recording.ops[:point + 1]))))
+                "\n".join("%4d %s" % (i, op) for i, op in enumerate(recording.ops[:point])),
+                "---- the power goes out here"))
         states += 1
     return len(recording.ops) + 1, states
 
@@ -221,28 +219,40 @@ def mx_check(recording, root, messages=MESSAGES):
     return check
 
 
-def mx_scenario(disk):
-    root = str(disk / "disk")
+def mx_scenario(ram_path):
+    root = str(ram_path / "disk")
     os.mkdir(root)
     recording = record_mx(root)
-    return recording, explore(recording, disk, mx_check(recording, root))
+    return recording, explore(recording, ram_path, mx_check(recording, root))
 
 
-def test_mx_power_loss_at_every_point_of_receive_to_maildir(disk):
-    recording, (points, states) = mx_scenario(disk)
+def test_mx_power_loss_at_every_point_of_receive_to_maildir(ram_path):
+    recording, (points, states) = mx_scenario(ram_path)
     report("mx receive -> Maildir", recording, points, states)
 
 
-def test_mx_killed_at_every_point_restarted_then_power_loss(disk):
+def test_mx_dedup_record_survives_a_power_loss_once_every_message_is_acknowledged(ram_path):
+    root = str(ram_path / "disk")
+    os.mkdir(root)
+    messages = [MESSAGES[0], MESSAGES[3]]      # one mailbox, made before the record is
+    recording = record_mx(root, messages)
+    *_, (point, durable) = durable_sets(recording.ops)
+    tree = crash_states(recording, point, durable)["synced only"]
+    assert "mail/" + DEDUP_FILE in tree, "the dedup record's name was never made durable"
+    records = [json.loads(line) for line in tree["mail/" + DEDUP_FILE].splitlines()]
+    assert len(records) == len(messages)
+
+
+def test_mx_killed_at_every_point_restarted_then_power_loss(ram_path):
     """kill -9 at each operation, a restart on what it left (the page cache:
     the unsynced work of the dead process is still pending), the client
     resends, then a power loss at every point of the whole story."""
     messages = MESSAGES[:3]
-    os.mkdir(disk / "full")
-    full = record_mx(str(disk / "full"), messages)
+    os.mkdir(ram_path / "full")
+    full = record_mx(str(ram_path / "full"), messages)
     total_points = total_states = 0
     for kill_at in range(len(full.ops)):
-        run = disk / ("kill-%d" % kill_at)
+        run = ram_path / ("kill-%d" % kill_at)
         os.mkdir(run)
         os.mkdir(run / "disk")
         recording = record_mx(str(run / "disk"), messages, kill_at)
@@ -272,8 +282,8 @@ def relay_factory(directory, clock, thread):
                                  clock=clock, run_in_thread=thread)
 
 
-def relay_receive_scenario(disk):
-    root = disk / "disk"
+def relay_receive_scenario(ram_path):
+    root = ram_path / "disk"
     root.mkdir()
     clock = task.Clock()
     clock.advance(1_700_000_000)
@@ -300,11 +310,11 @@ def relay_receive_scenario(disk):
             assert entries[0].next_hop == NEXT_HOP
         assert acked <= set(found), "got a 250, not in the queue: %s" % sorted(acked - set(found))
 
-    return recording, explore(recording, disk, check)
+    return recording, explore(recording, ram_path, check)
 
 
-def test_relay_power_loss_at_every_point_of_receive_to_queue(disk):
-    recording, (points, states) = relay_receive_scenario(disk)
+def test_relay_power_loss_at_every_point_of_receive_to_queue(ram_path):
+    recording, (points, states) = relay_receive_scenario(ram_path)
     report("relay receive -> queue", recording, points, states)
 
 
@@ -351,8 +361,8 @@ def deliver_all(directory, clock, network):
     return queue
 
 
-def relay_delivery_scenario(disk):
-    root = disk / "disk"
+def relay_delivery_scenario(ram_path):
+    root = ram_path / "disk"
     root.mkdir()
     clock = task.Clock()
     clock.advance(1_700_000_000)
@@ -392,12 +402,102 @@ def relay_delivery_scenario(disk):
         assert sorted(message_id_of(d[3]) for d in again.delivered) == sorted(found)
         assert all(d[3] == sent[message_id_of(d[3])] for d in again.delivered)
 
-    return recording, explore(recording, disk, check)
+    return recording, explore(recording, ram_path, check)
 
 
-def test_relay_power_loss_at_every_point_of_delivery_and_removal(disk):
-    recording, (points, states) = relay_delivery_scenario(disk)
+def test_relay_power_loss_at_every_point_of_delivery_and_removal(ram_path):
+    recording, (points, states) = relay_delivery_scenario(ram_path)
     report("relay deliver -> remove", recording, points, states)
+
+
+# -- the relay, the whole way: killed, restarted, then power loss --------------
+
+def record_relay(root, kill_at=None):
+    """The relay receives MESSAGES; with ``kill_at`` its process dies at that
+    operation.  Then a relay starts on what is there (queue, scheduler,
+    listener, as the service does), the client resends what got no 250, and
+    the relay delivers everything to the next hop and removes it."""
+    clock = task.Clock()
+    clock.advance(1_700_000_000)
+    thread = ManualThread()
+    directory = os.path.join(root, "queue")
+    network = MarkingNetwork(clock)
+    with FsRecorder(root) as recorder:
+        recorder.failing_after = kill_at
+        acked = []
+        try:
+            factory = relay_factory(directory, clock, thread)
+        except OSError:
+            pass                          # died while starting
+        else:
+            acked = run_sessions(factory, recorder, thread)
+        recorder.failing_after = None
+        network.recorder = recorder
+        queue = Queue(directory, now=clock.seconds)
+        scheduler = Scheduler(queue, RetryPolicy(2, 8, 600), Recorder(), clock, network.resolve,
+                              network.open_session, run_blocking=run_now)
+        for entry in queue.entries():
+            scheduler.add(entry)
+        client = Client(build_inbound_factory(
+            ["example.org"], queue, Recorder(), scheduler.add, hostname="relay.lab",
+            next_hop="10.0.0.1:25", clock=clock, run_in_thread=run_now), recorder)
+        for m in MESSAGES:
+            if m[0] not in acked:
+                client.submit(*m)
+        for _ in range(5):
+            clock.advance(2)
+        scheduler.stop()
+    assert sorted(acked + client.acked) == sorted(m[0] for m in MESSAGES)
+    assert Queue(directory).entries() == []
+    return recording_and_content(recorder.recording, network)
+
+
+def recording_and_content(recording, network):
+    """The recording, and each message's content as the next hop got it
+    without the relay's trace header (the same for every copy)."""
+    content = {}
+    for _, _, _, data, _ in network.delivered:
+        content.setdefault(message_id_of(data), set()).add(without_trace_headers(data))
+    assert all(len(copies) == 1 for copies in content.values()), content
+    return recording, {msgid: copies.pop() for msgid, copies in content.items()}
+
+
+def relay_check(recording, content):
+    def check(state, point, label):
+        marks = recording.markers_before(point)
+        acked = {m[1] for m in marks if m[0] == "ack"}
+        delivered = {m[1] for m in marks if m[0] == "delivered"}
+        directory = os.path.join(state, "queue")
+        if not os.path.isdir(directory):
+            assert not acked - delivered, "the queue directory is gone"
+            return
+        found = queued(directory)          # the restart loads the queue
+        for msgid, entries in found.items():
+            for entry in entries:
+                assert without_trace_headers(entry.data()) == content[msgid], \
+                    "a partial or corrupt entry for " + msgid
+        lost = acked - delivered - set(found)
+        assert not lost, "got a 250, neither delivered nor queued: %s" % sorted(lost)
+    return check
+
+
+def test_relay_killed_at_every_point_restarted_then_power_loss(ram_path):
+    """What the next hop gets twice (a message stored, then resent after a
+    250 the kill took) is the same content, which the Maildir's dedupe drops."""
+    os.mkdir(ram_path / "full")
+    full, _ = record_relay(str(ram_path / "full"))
+    total_points = total_states = 0
+    for kill_at in range(len(full.ops)):
+        run = ram_path / ("kill-%d" % kill_at)
+        os.mkdir(run)
+        os.mkdir(run / "disk")
+        recording, content = record_relay(str(run / "disk"), kill_at)
+        points, states = explore(recording, run, relay_check(recording, content))
+        total_points += points
+        total_states += states
+    print("crash points explored, relay killed at each of %d operations and restarted, "
+          "then delivering: %d crash points, %d distinct crash states"
+          % (len(full.ops), total_points, total_states))
 
 
 # -- the checks can fail: servers that break the rules, in test code only ------
@@ -434,8 +534,8 @@ def no_fsync_dirs(paths):
     (relay_delivery_scenario, "servers.relay.queue.write_atomic", write_in_place),
 ], ids=["mx-rename-before-fsync", "mx-no-dir-fsync", "queue-rename-before-fsync",
         "queue-rewrite-in-place"])
-def test_the_checks_catch_a_server_that_breaks_the_rules(disk, monkeypatch, scenario, target,
+def test_the_checks_catch_a_server_that_breaks_the_rules(ram_path, monkeypatch, scenario, target,
                                                           broken):
     monkeypatch.setattr(target, broken)
     with pytest.raises(AssertionError, match="power loss after operation"):
-        scenario(disk)
+        scenario(ram_path)

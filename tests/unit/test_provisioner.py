@@ -127,6 +127,10 @@ def test_capacity_and_down_data_centers_are_refused_with_the_reason():
         "dc2 has no capacity"
     assert lab.calls == [("create", "dc2")]
     assert validate({"action": "create", "dc": "dc2", "replaces": 3}) == "replaces must be a name"
+    assert validate({"action": "returned"}) == "returned needs a host name"
+    lab.returned = lambda name: {"name": name, "mx_restored": True}
+    assert perform(lab, {"action": "returned", "name": "mx1"}, capacity) == {
+        "ok": True, "name": "mx1", "mx_restored": True}
 
 
 MALFORMED = [

@@ -63,6 +63,7 @@ class FakeProvisioner:
         return defer.succeed(reply)
 
 
+RETURNED = {"ok": True, "name": "mx1", "ip": "10.0.1.10", "dc": "dc1", "mx_restored": True}
 CREATED_DC2 = {"ok": True, "name": "mx3", "ip": "10.0.2.11", "port": 25, "dc": "dc2"}
 RECREATED = {"ok": True, "name": "mx1", "ip": "10.0.1.10", "port": 25, "dc": "dc1"}
 
@@ -241,7 +242,8 @@ def test_nobody_can_take_over_then_decides_again():
 
 
 def test_a_replaced_server_that_returns_has_its_routes_undone():
-    rec, sched, prov, events, clock, outcomes, _ = make({"create": CREATED_DC2},
+    rec, sched, prov, events, clock, outcomes, _ = make({"create": CREATED_DC2,
+                                                          "returned": RETURNED},
                                                          probes={"10.0.1.1:25": TIMEOUT})
     rec.failed(MX1, "mx1.lab.example.org.")
     clock.advance(3)
@@ -253,18 +255,20 @@ def test_a_replaced_server_that_returns_has_its_routes_undone():
     restore = events.named("recovery_decision")[-1]
     assert restore["decision"] == "restore" and "routes to 10.0.2.11:25 undone" in restore["story"]
     assert [e["how"] for e in events.named("recovered")] == ["returned"]
+    assert prov.calls[-1] == {"action": "returned", "name": "mx1"}   # DNS lists it again
     clock.advance(10)
     assert rec.outages == {}
 
 
 def test_the_policy_may_keep_routes_when_a_server_returns():
-    rec, sched, prov, events, clock, *_ = make({"create": CREATED_DC2},
-                                               probes={"10.0.1.1:25": TIMEOUT},
-                                               restore_routes=False)
+    rec, sched, prov, events, clock, *_ = make(
+        {"create": CREATED_DC2, "returned": {"ok": False, "error": "mx1 is not known"}},
+        probes={"10.0.1.1:25": TIMEOUT}, restore_routes=False)
     rec.failed(MX1, "mx1.lab.example.org.")
     clock.advance(3)
     rec.succeeded(MX1)                 # the scheduler reached it itself
     assert sched.restored == [] and sched.back == [MX1]
+    assert events.named("provision_failed")[-1]["error"] == "mx1 is not known"
     assert "mail stays with 10.0.2.11:25" in events.named("recovery_decision")[-1]["story"]
 
 
@@ -380,3 +384,12 @@ def test_scheduler_flushes_at_once_when_the_server_is_recreated_in_place():
     clock.advance(0)
     assert not queue.stored and events.named("rerouted") == []
     assert [t for *_, t in net.delivered] == [1003] * 3       # not after the backoff
+
+
+def test_the_lab_plan_gives_the_sites_the_policy_reads():
+    from topologies.addressing import build_plan
+    sites = Sites.from_dict(build_plan(dcs=2, mx_per_dc=(1, 1)).sites())
+    dc1, dc2 = sites.of(MX1), sites.of(MX2)
+    assert (dc1.name, dc1.router, dc1.hosts) == ("dc1", "10.0.1.1:7",
+                                                 {"dns1": "10.0.1.2:53", "mx1": MX1})
+    assert (dc2.name, dc2.router, dc2.hosts) == ("dc2", "10.0.2.1:7", {"mx2": MX2})

@@ -61,3 +61,15 @@ def test_an_action_needs_the_token_json_and_its_own_origin():
     assert "Origin" in action_refusal(**dict(ok, origin="http://evil.example"))
     assert "Origin" in action_refusal(**dict(ok, origin="null"))
     assert "JSON" in action_refusal(**dict(ok, content_type="text/plain"))
+
+
+def test_web_options_on_run_demo_and_up():
+    from lab.maillab_cli import build_parser
+    from lab.web.options import DEFAULT_BIND, DEFAULT_PORT
+    p = build_parser()
+    assert p.parse_args(["run", "relay-failover"]).web is None
+    args = p.parse_args(["run", "relay-failover", "--web"])
+    assert (args.web, args.web_bind) == (DEFAULT_PORT, DEFAULT_BIND) == (7080, "127.0.0.1")
+    args = p.parse_args(["up", "one_dc", "--web", "8080", "--web-bind", "0.0.0.0"])
+    assert (args.web, args.web_bind) == (8080, "0.0.0.0")
+    assert p.parse_args(["demo", "--web", "9000"]).web == 9000

@@ -110,10 +110,15 @@ function drawTopology() {
   for (const g of d.groups) {
     const label = g.name === "site" ? "senders" : g.name.toUpperCase();
     out += `<g class="group"><rect x="${g.x}" y="${g.y}" width="${g.w}" height="${g.h}" rx="16"/>` +
-      `<text x="${g.x + 14}" y="${g.y + 28}">${esc(label)} <tspan class="subnet">${esc(g.subnet)}</tspan></text></g>`;
+      `<text x="${g.x + 12}" y="${g.y + 28}">${esc(label)}</text>` +
+      `<text class="subnet" x="${g.x + 12}" y="${g.y + g.h - 12}">${esc(g.subnet)}</text></g>`;
   }
   for (const l of d.links) out += drawLink(l);
   for (const n of d.nodes) out += drawNode(n);
+  if (!d.nodes.length) {
+    svg.setAttribute("viewBox", "0 0 900 300");
+    out = '<text class="waiting" x="450" y="150">Waiting for the lab to come up…</text>';
+  }
   setHTML(svg, out);
 }
 
@@ -181,7 +186,7 @@ function renderStatus() {
     pill.textContent = state.mode === "up" ? "lab up" : "running";
     pill.className = "pill running";
   } else {
-    pill.textContent = state.drawing.nodes.length ? "lab stopped" : "waiting for a lab";
+    pill.textContent = state.drawing.nodes.length ? "lab stopped" : "waiting";
     pill.className = "pill";
   }
   tickClock();
