@@ -435,7 +435,8 @@ class Run:
                 f.write(json.dumps(r) + "\n")
 
     def _files(self):
-        names = ["report.json", "report.md", "timeline.png", "events.jsonl", "ledger.jsonl"]
+        names = ["report.json", "report.md", "aggregate.png", "timeline.png", "events.jsonl",
+                 "ledger.jsonl"]
         pcaps = sorted(os.path.relpath(p, self.report_dir)
                        for p in glob.glob(os.path.join(self.pcap_dir, "*")))
         return names + pcaps
