@@ -192,7 +192,7 @@ class Run:
         paths = report.write(self.report_dir, s, verdict, evidence, seed=self.seed,
                              extra={"messages": self.count,
                                     "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
-                             files=self._files())
+                             files=self._files(), plan=self.lab.plan)
         if self.web is not None:
             self.web.finish(verdict, self.report_dir)
         self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
@@ -426,17 +426,24 @@ class Run:
                 for k in range(1, n + 1)}
 
     def _keep_raw(self, evidence):
-        """The raw evidence beside the report: every event and every ledger line."""
+        """The raw evidence beside the report: every event, every ledger line and
+        every look at the relay's queue on disk."""
         with open(os.path.join(self.report_dir, "events.jsonl"), "w") as f:
             for e in evidence.events:
                 f.write(json.dumps(e) + "\n")
         with open(os.path.join(self.report_dir, "ledger.jsonl"), "w") as f:
             for r in evidence.ledger:
                 f.write(json.dumps(r) + "\n")
+        if evidence.queue_snapshots:     # the relay's queue files as read from disk
+            with open(os.path.join(self.report_dir, "queue.jsonl"), "w") as f:
+                for snap in evidence.queue_snapshots:
+                    f.write(json.dumps(snap) + "\n")
 
     def _files(self):
-        names = ["report.json", "report.md", "aggregate.png", "timeline.png", "events.jsonl",
-                 "ledger.jsonl"]
+        names = ["report.html", "report.json", "report.md", "aggregate.png", "timeline.png",
+                 "events.jsonl", "ledger.jsonl"]
+        if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
+            names.append("queue.jsonl")
         pcaps = sorted(os.path.relpath(p, self.report_dir)
                        for p in glob.glob(os.path.join(self.pcap_dir, "*")))
         return names + pcaps
