@@ -117,7 +117,7 @@ def run(topology, web_args=None, **opts):
     from lab.lab import Lab
     signal.signal(signal.SIGTERM, _sigterm_to_exit)   # stop everything, as on Ctrl-C
     logging.getLogger("mininet").propagate = False     # it prints for itself
-    with live_view(web_args, "maillab up %s" % topology, allow_actions=True) as view, \
+    with live_view(web_args, "up %s" % topology, allow_actions=True) as view, \
             Lab(topology, **opts) as lab, watching(view, lab):
         print("*** maillab: %s up in %.1f s on %s; run directory %s" % (
             topology, lab.timings["up"], lab.switches, lab.rundir))
