@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || { echo "lab.sh needs root (Mininet creates namespaces); run it as root" >&2; exit 1; }
-    exec sudo --preserve-env=CI -- "$0" "$@"
+    exec sudo --preserve-env=CI,MAILLAB_FUZZ,MAILLAB_FUZZ_SEED -- "$0" "$@"
 fi
 
 what=${1:-}

@@ -171,8 +171,9 @@ def _ip_to_host(evidence):
     return m
 
 
-def host_of(evidence, value):
-    """The host a server reference names: "mx1", "mx1.lab.", "10.0.1.10:25", "10.0.1.10"."""
+def host_of(evidence, value, ips=None):
+    """The host a server reference names: "mx1", "mx1.lab.", "10.0.1.10:25", "10.0.1.10".
+    ``ips``: ``_ip_to_host(evidence)`` when the caller asks about many values."""
     if not value:
         return ""
     value = str(value)
@@ -185,15 +186,15 @@ def host_of(evidence, value):
         ip = parse_host_port(value)[0]
     except ValueError:
         ip = value
-    return _ip_to_host(evidence).get(ip, "")
+    return (_ip_to_host(evidence) if ips is None else ips).get(ip, "")
 
 
 TARGET_FIELDS = ("server", "target", "next_hop", "mx", "to_host", "peer", "new")
 
 
-def target_of(evidence, e):
+def target_of(evidence, e, ips=None):
     for f in TARGET_FIELDS:
-        h = host_of(evidence, e.get(f))
+        h = host_of(evidence, e.get(f), ips)
         if h:
             return h
     return ""
@@ -679,20 +680,22 @@ def check(ev):
 def message_paths(ev):
     """msgid -> ordered steps [(ts, what, host)] from the ledger, events and Maildirs."""
     paths = {}
+    ips = _ip_to_host(ev)
 
     def add(msgid, ts, what, host):
         if msgid:
             paths.setdefault(msgid, []).append((ts, what, host))
 
     for r in ev.ledger:
-        add(r.get("msgid"), r.get("ts", 0), "accepted", host_of(ev, r.get("mx") or r.get("server")))
+        add(r.get("msgid"), r.get("ts", 0), "accepted",
+            host_of(ev, r.get("mx") or r.get("server"), ips))
     for e in ev.events:
         kind = e.get("event")
         if kind == "send_failed":
             add(e.get("msgid"), e["ts"], "send_failed", "")
         elif e.get("service") == RELAY_SERVICE and kind in ("queued", "attempt", "deferred",
                                                             "rerouted", "delivered", "bounced"):
-            add(e.get("msgid"), e["ts"], "relay_" + kind, target_of(ev, e) or e.get("host", ""))
+            add(e.get("msgid"), e["ts"], "relay_" + kind, target_of(ev, e, ips) or e.get("host", ""))
         elif kind == "delivered":
             add(e.get("msgid"), e["ts"], "stored", e.get("host", ""))
     for m in ev.mails:

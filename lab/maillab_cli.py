@@ -75,6 +75,25 @@ def build_parser():
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_demo"))
 
+    s = sub.add_parser("exercises", help="list the workbook's exercises")
+    s.set_defaults(func=_lazy("lab.exercises.cli", "cmd_exercises"))
+
+    s = sub.add_parser("exercise", help="run exercise N; answers|solve|check N for its questions",
+                       description="maillab exercise N runs exercise N; maillab exercise "
+                       "answers N prints its blank answers file; check N --report DIR "
+                       "--answers FILE says which answers match the run's evidence; "
+                       "solve N --report DIR prints the answers computed from it.")
+    s.add_argument("what", metavar="N|answers|solve|check")
+    s.add_argument("number", nargs="?", metavar="N")
+    s.add_argument("--seed", type=int, help="seed (default: the exercise's, so a class "
+                   "sees the same run)")
+    s.add_argument("--messages", type=int, help="messages to send (default: the exercise's)")
+    s.add_argument("--report", metavar="DIR", help="run: where to write the report; "
+                   "check/solve: the run's report directory")
+    s.add_argument("--answers", metavar="FILE", help="check: the student's answers file")
+    s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
+    s.set_defaults(func=_lazy("lab.exercises.cli", "cmd_exercise"))
+
     s = sub.add_parser("up", help="bring a lab up with all services and open the Mininet CLI")
     s.add_argument("topology", nargs="?", default="two_dc",
                    help="one_dc, two_dc or n_dc (default two_dc)")

@@ -1,9 +1,11 @@
 """Reports of a run: report.json (the contract), report.md (a timeline a student can
-read) and timeline.png (each message's path over time, fault windows shaded)."""
+read), aggregate.png (the whole run at a glance, lab.plots) and timeline.png
+(each message's path over time, fault windows shaded)."""
 import json
 import os
 
-from lab import checker
+from lab import history, plots
+from lab.history import describe_fault as _describe_fault
 
 BULK = {"sent", "send_failed", "delivered", "queued", "attempt", "deferred", "rerouted",
         "bounced", "answer_changed"}
@@ -17,35 +19,6 @@ SAY = {
     "bounced": "bounced {n} message{s}",
     "answer_changed": "changed its MX answer {n} time{s}",
 }
-
-
-def _label(e):
-    return e.get("fault") or e.get("name") or e.get("kind") or "fault"
-
-
-def fault_windows(events, end):
-    """[(start, stop, label)] from fault_start/fault_end pairs, in start order."""
-    open_, windows = {}, []
-    for e in sorted(events, key=lambda e: e.get("ts", 0)):
-        key = (e.get("host"), _label(e), e.get("id"), str(e.get("args", "")))
-        if e.get("event") == "fault_start":
-            open_.setdefault(key, []).append(e)
-        elif e.get("event") == "fault_end" and open_.get(key):
-            s = open_[key].pop(0)
-            windows.append((s["ts"], e["ts"], _describe_fault(s)))
-    for starts in open_.values():
-        for s in starts:
-            windows.append((s["ts"], end, _describe_fault(s)))
-    return sorted(windows)
-
-
-def _describe_fault(e):
-    if e.get("summary"):
-        return e["summary"]
-    args = e.get("args")
-    if isinstance(args, list):
-        args = " ".join(str(a) for a in args)
-    return ("%s %s" % (_label(e), args or e.get("target", ""))).strip()
 
 
 def report_dict(scenario, verdict, seed=None, extra=None):
@@ -178,6 +151,16 @@ def _sentence(line, starts):
     return who, text
 
 
+def timeline_lines(evidence):
+    """The timeline's lines: [(first, last, event, who, text)], seconds from the
+    start of traffic."""
+    t0 = history.start_of(evidence)
+    starts = {e.get("id"): e for e in evidence.events
+              if e.get("event") == "fault_start" and e.get("id")}
+    return [(line["first"] - t0, line["last"] - t0, line["key"][2]) + _sentence(line, starts)
+            for line in _group(evidence.events)]
+
+
 def recovery_story(events):
     """One sentence per recovery: the relay's last decision for each outage and
     what came of it, e.g. "mx1 down 3.0 s -> dc1 healthy -> re-create in place
@@ -202,7 +185,6 @@ def recovery_story(events):
 
 
 def markdown(scenario, verdict, evidence, seed=None, files=()):
-    t0 = evidence.started or min((e.get("ts", 0) for e in evidence.events), default=0)
     out = ["# %s: %s" % (scenario.name, "PASSED" if verdict.ok else "FAILED"), ""]
     out += [scenario.description, ""]
     out += ["Claims exercised: %s. Topology: %s. DNS mode: %s. Seed: %s."
@@ -218,29 +200,21 @@ def markdown(scenario, verdict, evidence, seed=None, files=()):
                                                 else "n/a")
                                      for k in ("failover", "recovery_drain", "recreate",
                                                "total")), ""]
+    out += ["![The whole run: messages stored per server, the relay's queue, its retries, "
+            "the faults](aggregate.png)", ""]
     story = recovery_story(evidence.events)
     if story:
         out += ["## How the relay recovered", ""] + ["- %s" % line for line in story] + [""]
     out += ["## Timeline", "", "Seconds from the start of traffic.", "", "```"]
-    starts = {e.get("id"): e for e in evidence.events
-              if e.get("event") == "fault_start" and e.get("id")}
-    for line in _group(evidence.events):
-        who, text = _sentence(line, starts)
-        span = ("%7.2f" % (line["first"] - t0)) + (
-            "-%-7.2f" % (line["last"] - t0) if line["last"] - line["first"] >= 0.01 else " " * 8)
+    for first, last, _, who, text in timeline_lines(evidence):
+        span = ("%7.2f" % first) + ("-%-7.2f" % last if last - first >= 0.01 else " " * 8)
         out.append("%s  %-20s %s" % (span, who, text))
     out += ["```", "", "## What each server did", ""]
-    per_host = {}
-    for e in evidence.events:
-        per_host.setdefault(e.get("host", "?"), {}).setdefault(e.get("event"), 0)
-        per_host[e.get("host", "?")][e.get("event")] += 1
+    per_host, held = history.server_counts(evidence)
     for host in sorted(per_host):
         counts = per_host[host]
         out.append("- **%s**: %s" % (host, ", ".join("%s %d" % (k, v) for k, v in
                                                     sorted(counts.items()))))
-    held = {}
-    for m in evidence.mails:
-        held[m.host] = held.get(m.host, 0) + 1
     if held:
         out.append("- Maildirs at the end: " + ", ".join("%s holds %d" % kv
                                                          for kv in sorted(held.items())))
@@ -258,76 +232,20 @@ def markdown(scenario, verdict, evidence, seed=None, files=()):
     return "\n".join(out) + "\n"
 
 
-def timeline_png(path, scenario, evidence):
-    """Each message a row: from its first step to where it was stored, coloured by
-    the server that finally took it; relay attempts as ticks; faults shaded."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = checker.message_paths(evidence)
-    t0 = evidence.started or min((s[0] for p in paths.values() for s in p), default=0)
-    end = evidence.finished or max((s[0] for p in paths.values() for s in p), default=t0 + 1)
-    order = sorted(paths, key=lambda m: paths[m][0][0])
-    finals = {}
-    for m in order:
-        stored = [h for _, w, h in paths[m] if w == "stored"]
-        finals[m] = stored[-1] if stored else "not stored"
-    hosts = sorted(set(finals.values()))
-    palette = plt.get_cmap("tab10")
-    colour = {h: ("black" if h == "not stored" else palette(i % 10)) for i, h in enumerate(hosts)}
-    fig, ax = plt.subplots(figsize=(12, max(3, 0.22 * len(order) + 1.5)))
-    created = [e for e in evidence.events if e.get("event") == "created"]
-    for start, stop, label in fault_windows(evidence.events, end):
-        if stop - start < 0.05:
-            # an instant fault (destroy, kill): a host stays gone until one is created
-            back = [e["ts"] for e in created if e["ts"] > start]
-            if label.startswith("destroy"):
-                stop = back[0] if back else end
-            else:
-                ax.axvline(start - t0, color="red", ls="--", lw=1)
-        if stop - start >= 0.05:
-            ax.axvspan(start - t0, stop - t0, color="red", alpha=0.12)
-        ax.text(start - t0, len(order) - 0.3, label, fontsize=7, color="darkred",
-                va="bottom")
-    for y, m in enumerate(order):
-        steps = paths[m]
-        xs = [s[0] - t0 for s in steps]
-        ax.plot([min(xs), max(xs)], [y, y], color=colour[finals[m]], lw=2)
-        for ts, what, host in steps:
-            marker = {"accepted": "o", "relay_queued": "s", "relay_attempt": "|",
-                      "relay_deferred": "|",
-                      "relay_rerouted": "D", "stored": "*", "send_failed": "x"}.get(what)
-            if marker:
-                ax.plot(ts - t0, y, marker, color=colour[finals[m]], ms=6 if marker != "|" else 9)
-    for h in hosts:
-        ax.plot([], [], color=colour[h], lw=3, label="stored by %s" % h)
-    for marker, what in (("o", "250 to sender"), ("s", "queued at relay"),
-                         ("|", "relay attempt (or deferral)"), ("D", "re-routed"), ("*", "stored")):
-        ax.plot([], [], marker, color="grey", label=what)
-    ax.set_yticks(range(len(order)))
-    ax.set_yticklabels([m.strip("<>").split("@")[0] for m in order], fontsize=6)
-    ax.set_xlabel("seconds from the start of traffic")
-    ax.set_title("%s: each message's path (red: fault windows)" % scenario.name)
-    ax.set_ylim(-1, max(1, len(order)) + 0.5)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def write(directory, scenario, verdict, evidence, seed=None, extra=None, files=()):
-    """Write report.json, report.md and timeline.png into DIRECTORY; return their paths."""
+    """Write report.json, report.md, aggregate.png and timeline.png into
+    DIRECTORY; return their paths."""
     os.makedirs(directory, exist_ok=True)
-    paths = {name: os.path.join(directory, name)
-             for name in ("report.json", "report.md", "timeline.png")}
+    paths = {name: os.path.join(directory, name) for name in
+             ("report.json", "report.md", "aggregate.png", "timeline.png")}
+    d = report_dict(scenario, verdict, seed,
+                    dict(extra or {}, recovery=recovery_story(evidence.events)))
     with open(paths["report.json"], "w", encoding="utf-8") as f:
-        json.dump(report_dict(scenario, verdict, seed,
-                              dict(extra or {}, recovery=recovery_story(evidence.events))),
-                  f, indent=2)
+        json.dump(d, f, indent=2)
         f.write("\n")
     with open(paths["report.md"], "w", encoding="utf-8") as f:
         f.write(markdown(scenario, verdict, evidence, seed, files))
-    timeline_png(paths["timeline.png"], scenario, evidence)
+    plots.aggregate_png(paths["aggregate.png"], "%s: the whole run (%d messages sent)"
+                        % (scenario.name, verdict.sent), history.aggregate(evidence))
+    plots.timeline_png(paths["timeline.png"], scenario, evidence)
     return paths

@@ -125,5 +125,6 @@ def _cmd_demo(args, web):
     print()
     with open(paths["report.md"], encoding="utf-8") as f:
         print(f.read())
-    print("Plot: %s" % paths["timeline.png"])
+    print("Plots: %s (the whole run), %s (each message)"
+          % (paths["aggregate.png"], paths["timeline.png"]))
     return 0 if verdict.ok else 1

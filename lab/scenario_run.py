@@ -426,16 +426,24 @@ class Run:
                 for k in range(1, n + 1)}
 
     def _keep_raw(self, evidence):
-        """The raw evidence beside the report: every event and every ledger line."""
+        """The raw evidence beside the report: every event, every ledger line and
+        every look at the relay's queue on disk."""
         with open(os.path.join(self.report_dir, "events.jsonl"), "w") as f:
             for e in evidence.events:
                 f.write(json.dumps(e) + "\n")
         with open(os.path.join(self.report_dir, "ledger.jsonl"), "w") as f:
             for r in evidence.ledger:
                 f.write(json.dumps(r) + "\n")
+        if evidence.queue_snapshots:     # the relay's queue files as read from disk
+            with open(os.path.join(self.report_dir, "queue.jsonl"), "w") as f:
+                for snap in evidence.queue_snapshots:
+                    f.write(json.dumps(snap) + "\n")
 
     def _files(self):
-        names = ["report.json", "report.md", "timeline.png", "events.jsonl", "ledger.jsonl"]
+        names = ["report.json", "report.md", "aggregate.png", "timeline.png", "events.jsonl",
+                 "ledger.jsonl"]
+        if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
+            names.append("queue.jsonl")
         pcaps = sorted(os.path.relpath(p, self.report_dir)
                        for p in glob.glob(os.path.join(self.pcap_dir, "*")))
         return names + pcaps

@@ -81,3 +81,41 @@ def remote_run(tmp_path, wan_bytes=10_000):
     return checker.Evidence(scenario=s, ledger=ledger, mails=checker.read_maildir(root, "mx2"),
                             queued=[], events=events, topology=topo, started=T0,
                             finished=T0 + 8, queue_snapshots=snaps, wan_bytes=wan_bytes), root
+
+
+def loaded_run(n=2000, rate=20.0, fault=(10.0, 40.0), odd=3):
+    """A synthetic history of ``n`` messages, no files: mx1 black-holed during
+    ``fault`` (seconds); messages sent then go to the relay, which defers them
+    every second and delivers them all when the fault ends. The first ``odd``
+    of those had a failed send before the relay took them (a rarer path)."""
+    s = scenario.load("relay-failover")
+    start, stop = fault
+    events = [ev(start, "mx1", "faults", "fault_start", fault="blackhole", id="bh-1",
+                 summary="blackhole mx1: DROP tcp arriving (no RST, no ICMP)"),
+              ev(stop, "mx1", "faults", "fault_end", fault="blackhole", id="bh-1",
+                 summary="blackhole mx1: DROP tcp arriving (no RST, no ICMP)")]
+    ledger, odd_left = [], odd
+    for i in range(n):
+        t, m = i / rate, "<load-1-%d@maillab>" % i
+        if start <= t < stop:
+            if odd_left:
+                events.append(ev(t - 0.01, "client1", "sender", "send_failed", m))
+                odd_left -= 1
+            ledger.append({"ts": T0 + t, "msgid": m, "to": "user@example.org", "server": RELAY,
+                           "mx": "relay1.lab.", "code": 250})
+            events.append(ev(t, "relay1", "relay", "queued", m, next_hop="mx:example.org"))
+            k = 1
+            while t + k < stop:
+                events.append(ev(t + k, "relay1", "relay", "attempt", m, server=MX1))
+                events.append(ev(t + k + 0.5, "relay1", "relay", "deferred", m, server=MX1))
+                k += 1
+            done = stop + 0.5 + 0.001 * (i % 200)
+            events.append(ev(done, "relay1", "relay", "attempt", m, server=MX1))
+            events.append(ev(done, "relay1", "relay", "delivered", m, server=MX1))
+            events.append(ev(done, "mx1", "mx", "delivered", m, rcpt="user@example.org"))
+        else:
+            ledger.append({"ts": T0 + t, "msgid": m, "to": "user@example.org", "server": MX1,
+                           "mx": "mx1.lab.", "code": 250})
+            events.append(ev(t + 0.01, "mx1", "mx", "delivered", m, rcpt="user@example.org"))
+    return checker.Evidence(scenario=s, ledger=ledger, mails=[], queued=[], events=events,
+                            topology=dict(TOPO), started=T0, finished=T0 + n / rate + 2)

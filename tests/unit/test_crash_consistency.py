@@ -22,7 +22,7 @@ import pytest
 
 from twisted.internet import task
 
-from servers.mx.maildir import DEDUP_FILE, Maildirs, messages_in
+from servers.mx.maildir import DEDUP_FILE, Maildirs, messages_in, without_trace_headers
 from servers.mx.storage import MaildirStorage
 from servers.relay.backoff import RetryPolicy
 from servers.relay.inbound import build_inbound_factory
@@ -408,6 +408,96 @@ def relay_delivery_scenario(ram_path):
 def test_relay_power_loss_at_every_point_of_delivery_and_removal(ram_path):
     recording, (points, states) = relay_delivery_scenario(ram_path)
     report("relay deliver -> remove", recording, points, states)
+
+
+# -- the relay, the whole way: killed, restarted, then power loss --------------
+
+def record_relay(root, kill_at=None):
+    """The relay receives MESSAGES; with ``kill_at`` its process dies at that
+    operation.  Then a relay starts on what is there (queue, scheduler,
+    listener, as the service does), the client resends what got no 250, and
+    the relay delivers everything to the next hop and removes it."""
+    clock = task.Clock()
+    clock.advance(1_700_000_000)
+    thread = ManualThread()
+    directory = os.path.join(root, "queue")
+    network = MarkingNetwork(clock)
+    with FsRecorder(root) as recorder:
+        recorder.failing_after = kill_at
+        acked = []
+        try:
+            factory = relay_factory(directory, clock, thread)
+        except OSError:
+            pass                          # died while starting
+        else:
+            acked = run_sessions(factory, recorder, thread)
+        recorder.failing_after = None
+        network.recorder = recorder
+        queue = Queue(directory, now=clock.seconds)
+        scheduler = Scheduler(queue, RetryPolicy(2, 8, 600), Recorder(), clock, network.resolve,
+                              network.open_session, run_blocking=run_now)
+        for entry in queue.entries():
+            scheduler.add(entry)
+        client = Client(build_inbound_factory(
+            ["example.org"], queue, Recorder(), scheduler.add, hostname="relay.lab",
+            next_hop="10.0.0.1:25", clock=clock, run_in_thread=run_now), recorder)
+        for m in MESSAGES:
+            if m[0] not in acked:
+                client.submit(*m)
+        for _ in range(5):
+            clock.advance(2)
+        scheduler.stop()
+    assert sorted(acked + client.acked) == sorted(m[0] for m in MESSAGES)
+    assert Queue(directory).entries() == []
+    return recording_and_content(recorder.recording, network)
+
+
+def recording_and_content(recording, network):
+    """The recording, and each message's content as the next hop got it
+    without the relay's trace header (the same for every copy)."""
+    content = {}
+    for _, _, _, data, _ in network.delivered:
+        content.setdefault(message_id_of(data), set()).add(without_trace_headers(data))
+    assert all(len(copies) == 1 for copies in content.values()), content
+    return recording, {msgid: copies.pop() for msgid, copies in content.items()}
+
+
+def relay_check(recording, content):
+    def check(state, point, label):
+        marks = recording.markers_before(point)
+        acked = {m[1] for m in marks if m[0] == "ack"}
+        delivered = {m[1] for m in marks if m[0] == "delivered"}
+        directory = os.path.join(state, "queue")
+        if not os.path.isdir(directory):
+            assert not acked - delivered, "the queue directory is gone"
+            return
+        found = queued(directory)          # the restart loads the queue
+        for msgid, entries in found.items():
+            for entry in entries:
+                assert without_trace_headers(entry.data()) == content[msgid], \
+                    "a partial or corrupt entry for " + msgid
+        lost = acked - delivered - set(found)
+        assert not lost, "got a 250, neither delivered nor queued: %s" % sorted(lost)
+    return check
+
+
+def test_relay_killed_at_every_point_restarted_then_power_loss(ram_path):
+    """What the next hop gets twice (a message stored, then resent after a
+    250 the kill took) is the same content, which the Maildir's dedupe drops."""
+    os.mkdir(ram_path / "full")
+    full, _ = record_relay(str(ram_path / "full"))
+    total_points = total_states = 0
+    for kill_at in range(len(full.ops)):
+        run = ram_path / ("kill-%d" % kill_at)
+        os.mkdir(run)
+        os.mkdir(run / "disk")
+        recording, content = record_relay(str(run / "disk"), kill_at)
+        points, states = explore(recording, run, relay_check(recording, content))
+        total_points += points
+        total_states += states
+    print("crash points explored, relay killed at each of %d operations and restarted, "
+          "then delivering: %d crash points, %d distinct crash states"
+          % (len(full.ops), total_points, total_states))
 
 
 # -- the checks can fail: servers that break the rules, in test code only ------

@@ -1,7 +1,7 @@
 import json
 import os
 
-from lab import checker, report
+from lab import checker, plots, report
 from tests.unit.run_fixtures import T0, relay_failover_run, remote_run
 
 CONTRACT = {"scenario", "claims", "ok", "sent", "delivered", "lost", "duplicates", "timings",
@@ -56,18 +56,10 @@ def test_markdown_of_a_failure_names_what_failed(tmp_path):
     assert "FAIL **nothing lost**" in md and gone.msgid in md
 
 
-def test_fault_windows_pair_starts_and_ends():
-    evs = [{"ts": 1, "event": "fault_start", "host": "h", "fault": "cut", "args": ["a", "b"]},
-           {"ts": 2, "event": "fault_end", "host": "h", "fault": "cut", "args": ["a", "b"]},
-           {"ts": 3, "event": "fault_start", "host": "h", "fault": "cut", "args": ["a", "b"]},
-           {"ts": 4, "event": "fault_start", "host": "h", "fault": "destroy", "args": ["mx1"]}]
-    assert report.fault_windows(evs, 10) == [(1, 2, "cut a b"), (3, 10, "cut a b"),
-                                             (4, 10, "destroy mx1")]
-
 
 def test_timeline_png_is_a_png(tmp_path):
     evidence, _ = remote_run(tmp_path)
-    path = report.timeline_png(str(tmp_path / "t.png"), evidence.scenario, evidence)
+    path = plots.timeline_png(str(tmp_path / "t.png"), evidence.scenario, evidence)
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(path) > 5000
@@ -80,6 +72,16 @@ def test_text_from_events_is_not_a_template(tmp_path):
                             "summary": "{weird}", "error": "{n} {0}"})
     md = report.markdown(evidence.scenario, checker.check(evidence), evidence)
     assert "{weird}" in md and "{n} {0}" in md
+
+
+def test_the_aggregate_plot_comes_first_in_report_md(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    paths = report.write(str(tmp_path / "r"), evidence.scenario, checker.check(evidence), evidence)
+    md = open(paths["report.md"]).read()
+    assert md.index("](aggregate.png)") < md.index("## Timeline")
+    for name in ("aggregate.png", "timeline.png"):
+        with open(paths[name], "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_recovery_story_is_one_sentence_per_outage():
