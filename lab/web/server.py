@@ -203,12 +203,12 @@ class Worker:
 
 class LiveView:
     def __init__(self, title="maillab", port=DEFAULT_PORT, bind=DEFAULT_BIND,
-                 allow_actions=False, clock=time.time):
+                 allow_actions=False, now=time.time):
         self.title = title
         self.port = port
         self.bind = bind
         self.allow_actions = allow_actions
-        self.clock = clock
+        self.now = now
         self.token = secrets.token_urlsafe(18)
         self.reactor = new_reactor()
         self.state = LiveState(EMPTY_DRAWING, title, self._mode())
@@ -301,7 +301,7 @@ class LiveView:
         self._call(self._finish, summary, os.path.abspath(report_dir))
 
     def snapshot(self):
-        return self.state.snapshot(self.clock())
+        return self.state.snapshot(self.now())
 
     # --- in the reactor thread ---------------------------------------------------------
     def _call(self, f, *args, timeout=CALL_TIMEOUT):
@@ -343,17 +343,17 @@ class LiveView:
         if self.allow_actions:
             static_info["fault_menu"] = actions.fault_menu()
         self.state = LiveState(drawing_of(lab), title, self._mode(),
-                               mx=lab_zone.mx_set(lab.plan), started=self.clock(),
+                               mx=lab_zone.mx_set(lab.plan), started=self.now(),
                                static=static_info)
         self.lab = lab
-        self.watcher = LabWatcher(lab, self.state, self.clock)
+        self.watcher = LabWatcher(lab, self.state, self.now)
         self._tick()
 
     def _detach(self):
         self._tick()
         self.watcher = None
         self.lab = None
-        self.state.set_live(False, self.clock())
+        self.state.set_live(False, self.now())
         self._push()
 
     def _finish(self, summary, report_dir):
@@ -406,5 +406,5 @@ class LiveView:
 
     def _action_done(self, action_id, text, ok, result):
         self.state.note_action(action_id, text, "done" if ok else "failed", str(result or ""),
-                               ts=self.clock())
+                               ts=self.now())
         self._push()
