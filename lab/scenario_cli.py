@@ -127,4 +127,5 @@ def _cmd_demo(args, web):
         print(f.read())
     print("Plots: %s (the whole run), %s (each message)"
           % (paths["aggregate.png"], paths["timeline.png"]))
+    print("Open in a browser: %s" % paths["report.html"])
     return 0 if verdict.ok else 1

@@ -192,7 +192,7 @@ class Run:
         paths = report.write(self.report_dir, s, verdict, evidence, seed=self.seed,
                              extra={"messages": self.count,
                                     "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
-                             files=self._files())
+                             files=self._files(), plan=self.lab.plan)
         if self.web is not None:
             self.web.finish(verdict, self.report_dir)
         self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
@@ -440,8 +440,8 @@ class Run:
                     f.write(json.dumps(snap) + "\n")
 
     def _files(self):
-        names = ["report.json", "report.md", "aggregate.png", "timeline.png", "events.jsonl",
-                 "ledger.jsonl"]
+        names = ["report.html", "report.json", "report.md", "aggregate.png", "timeline.png",
+                 "events.jsonl", "ledger.jsonl"]
         if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
             names.append("queue.jsonl")
         pcaps = sorted(os.path.relpath(p, self.report_dir)
