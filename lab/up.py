@@ -115,7 +115,7 @@ def run(topology, web_args=None, **opts):
     from lab.net import describe_switches
     print("*** maillab: bringing %s up on %s" % (topology, describe_switches(
         opts.get("switch", "lxbr"))), flush=True)
-    with live_view(web_args, "maillab up %s" % topology, allow_actions=True) as view, \
+    with live_view(web_args, "up %s" % topology, allow_actions=True) as view, \
             Lab(topology, **opts) as lab, watching(view, lab):
         print("*** maillab: %s up in %.1f s on %s; run directory %s" % (
             topology, lab.timings["up"], lab.switches, lab.rundir))
