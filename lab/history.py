@@ -219,6 +219,27 @@ def aggregate(ev):
         marks=marks(ev.events, t0))
 
 
+FOCUS_SHARE = 0.4      # zoom in when the faults and the recovery take less of the run than this
+FOCUS_PAD = 0.08       # around them, as a share of their own length (at least 1 s)
+
+
+def focus(agg):
+    """(start, stop) of the part of the run where things happened - faults,
+    marked moments, the relay holding mail, deferrals - when it is a small
+    part of the whole run (so a plot of the whole run shows it too narrow);
+    else None."""
+    moments = [w.start for w in agg.faults] + [t for t, _ in agg.marks]
+    moments += [w.stop for w in agg.faults if w.stop < agg.end]
+    moments += [t for t, _ in agg.queue]
+    moments += [t + agg.bin_seconds for t, r in zip(agg.bins, agg.deferrals) if r]
+    if not moments:
+        return None
+    a, b = min(moments), max(moments)
+    pad = max(1.0, FOCUS_PAD * (b - a))
+    a, b = max(agg.start, a - pad), min(agg.end, b + pad)
+    return (a, b) if b - a < FOCUS_SHARE * (agg.end - agg.start) else None
+
+
 # -- which messages the per-message view shows -------------------------------------------
 
 def route(steps):

@@ -69,7 +69,7 @@ def coverage_table(results):
 
 
 def cmd_run(args):
-    with live_view(args, "maillab run %s" % args.scenario) as view:
+    with live_view(args, "run %s" % args.scenario) as view:
         rc = _cmd_run(args, view)
         hold(view)
     return rc
@@ -107,7 +107,7 @@ def _cmd_run(args, web):
 
 
 def cmd_demo(args):
-    with live_view(args, "maillab demo %s" % args.scenario) as view:
+    with live_view(args, "demo %s" % args.scenario) as view:
         rc = _cmd_demo(args, view)
         hold(view)
     return rc
@@ -127,4 +127,5 @@ def _cmd_demo(args, web):
         print(f.read())
     print("Plots: %s (the whole run), %s (each message)"
           % (paths["aggregate.png"], paths["timeline.png"]))
+    print("Open in a browser: %s" % paths["report.html"])
     return 0 if verdict.ok else 1

@@ -1,7 +1,7 @@
 """What the page shows, from the lab's events and the watcher's observations.
 
 Pure: no files, no clock of its own. ``apply(event)`` takes one event of the
-run's logs (the contract of docs/lab.md: ``fault_start``/``fault_end``,
+run's logs (the contract of docs/design.md: ``fault_start``/``fault_end``,
 ``delivered``, ``queued``, ``deferred``, ``created``, ``answer_changed``,
 ...); ``observe_services`` and ``observe_queue`` take what the watcher saw
 of the processes and the relay's queue directory. ``snapshot(now)`` is the
@@ -207,6 +207,26 @@ class LiveState:
     def _on_provision_requested(self, e):
         self._tell(e["ts"], "recover", "%s asks the provisioner for a server (%s)"
                    % (e.get("host"), short(e.get("next_hop", ""))))
+
+    def _on_server_down(self, e):
+        self._tell(e["ts"], "fault", "%s: %s does not answer" % (
+            e.get("host"), e.get("name") or short(e.get("server", ""))))
+
+    def _on_recovery_decision(self, e):
+        self._tell(e["ts"], "recover", "%s decides: %s" % (
+            e.get("host"), e.get("story") or e.get("decision")))
+
+    def _on_replaced(self, e):
+        self._tell(e["ts"], "recover", "%s moves %s stored messages from %s to %s" % (
+            e.get("host"), e.get("messages", "its"), e.get("name") or short(e.get("server", "")),
+            e.get("new_name") or short(e.get("new", ""))))
+
+    def _on_recovered(self, e):
+        self._tell(e["ts"], "recover", "%s: %s recovered (%s)" % (
+            e.get("host"), e.get("name") or short(e.get("server", "")), e.get("how", "")))
+
+    def _on_provision_refused(self, e):
+        self._tell(e["ts"], "fault", "the provisioner refused: %s" % e.get("error"))
 
     def _on_provision_failed(self, e):
         self._tell(e["ts"], "fault", "provisioning failed: %s" % e.get("error"))

@@ -49,15 +49,15 @@ class LabWatcher:
     """Feeds ``state`` from ``lab`` (a lab.lab.Lab, or anything with ``rundir``,
     ``plan``, ``net`` and ``services``)."""
 
-    def __init__(self, lab, state, clock):
+    def __init__(self, lab, state, now):
         self.lab = lab
         self.state = state
-        self.clock = clock
+        self.now = now
         self.tail = EventTail(lab.rundir)
         self._layout = self._layout_now()
 
     def tick(self):
-        now = self.clock()
+        now = self.now()
         self._redraw_if_grown()
         for event in self.tail.read():
             self.state.apply(event)

@@ -287,7 +287,11 @@ class Recovery:
             fields = {"dc": other.name}
             if o.name:
                 fields["replaces"] = o.name
+            # its mail waits for the answer, then follows its rewritten next hop
+            self.scheduler.hold_for_replacement(o.server)
             reply, why = yield self._ask(o, "create", **fields)
+            if reply is None or not self._current(o):
+                self.scheduler.hold_for_replacement(o.server, False)
             if not self._current(o):
                 return
             if reply is None:

@@ -2,11 +2,14 @@
 a relay that drops what it queued is caught by the checker."""
 import io
 import json
+import os
 
 import pytest
 
 from lab import scenario
 from lab.scenario_run import Run
+from tests.browser import headless_chromium
+from tests.report_in_browser import look_at
 
 pytestmark = pytest.mark.lab
 
@@ -31,6 +34,14 @@ def test_scenario_passes(name, clean_machine, tmp_path):
     assert rep["ok"] and rep["lost"] == 0 and rep["duplicates"] == 0
     assert rep["sent"] > 0 and rep["delivered"] == rep["sent"]
     assert "sent " in progress and "delivered " in progress   # live progress lines
+    assert os.path.getsize(paths["report.html"]) > 0
+    if name == "remote-failover":   # one real run's report, in a real browser
+        with headless_chromium() as driver:
+            seen = look_at(driver, paths["report.html"], tmp_path / "report.png")
+        assert seen["verdict"] == "PASSED" and len(seen["rows"]) == len(rep["checks"])
+        assert [img["width"] > 0 for img in seen["images"]] == [True, True]
+        assert ["mx1", "node role-mx destroyed"] in seen["nodes"]
+        assert any(n == "mx3" and "created" in cls for n, cls in seen["nodes"])
 
 
 def test_a_relay_that_drops_queued_mail_fails_the_verdict(clean_machine, tmp_path):

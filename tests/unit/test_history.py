@@ -103,3 +103,12 @@ def test_routes_say_where_a_message_went():
                           (2, "relay_deferred", "mx1"), (3, "relay_rerouted", "mx3"),
                           (4, "stored", "mx3")]) == "sender -> relay1 -> mx3 (retried, re-routed)"
     assert history.route([(0, "accepted", "mx1")]) == "sender -> mx1 (NOT STORED)"
+
+
+def test_a_plot_zooms_in_when_the_story_is_a_small_part_of_the_run():
+    agg = history.aggregate(loaded_run(n=2000, rate=20.0, fault=(10.0, 20.0)))
+    start, stop = history.focus(agg)
+    assert 8.0 <= start < 10.0 and 21.0 < stop <= 23.0    # the fault, the drain, a margin
+    # a fault over most of the run: the whole run already shows it
+    assert history.focus(history.aggregate(loaded_run(n=200, rate=2.0, fault=(5.0, 90.0)))) \
+        is None
