@@ -128,9 +128,14 @@ class Lab:
             self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
                                            os.path.join(self.rundir, "provisioner.secret"),
                                            capacity=Capacity(self.capacity, self.dc_down))
-        # every server checks its options and files before any namespace exists
+        # every kind of server checks its options and files before any namespace
+        # exists; the messaging servers share their options (each gets its own
+        # fresh directory from the lab), so the first one speaks for all
         servers = self._server_commands()
-        svc.check_configs([(info.name, argv) for info, _, argv in servers])
+        kinds = {}
+        for info, kind, argv in servers:
+            kinds.setdefault(kind, (info.name, argv))
+        svc.check_configs(list(kinds.values()))
         self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         if not self.keep:   # recorded after running_net's clean start, which sweeps these
             state.record("dirs", self.rundir)

@@ -1,6 +1,7 @@
-"""SIGTERM, SIGHUP and SIGINT sent to a real ``maillab run`` and ``maillab up`` at a
-seeded random moment: the command stops everything it started, says so in one
-line, exits 128 + N, and the machine is clean without ``maillab clean``.
+"""SIGTERM, SIGHUP and SIGINT sent to a real ``maillab run`` (twice: once more
+during its teardown) and ``maillab up`` at a seeded random moment: the command
+stops everything it started, says so in one line, exits 128 + N, and the
+machine is clean without ``maillab clean``.
 
 What "clean" means is measured here, not taken from lab.clean: this process is
 a child subreaper, so every process the command started and left running would
@@ -125,8 +126,14 @@ class Command:
                    "%r in the output" % text)
         assert self.saw(text), "\n".join(self.lines)
 
-    def stop(self, signum, timeout=90):
+    def stop(self, signum, again_after=None, timeout=90):
+        """Send ``signum`` (and once more ``again_after`` seconds later, as an impatient
+        user would, while the command tears down); its exit status."""
         self.proc.send_signal(signum)
+        if again_after is not None:
+            time.sleep(again_after)     # wait: the second signal must land in the teardown
+            if self.proc.poll() is None:
+                self.proc.send_signal(signum)
         status = self.proc.wait(timeout=timeout)
         self.proc.stdin.close()
         self.reader.join(10)
@@ -137,14 +144,14 @@ class Command:
         return "\n".join(self.lines)
 
 
-def signal_at_random_moment(command, progress, signum, spread):
+def signal_at_random_moment(command, progress, signum, spread, again_after=None):
     """Wait for a progress line, then a seeded random extra delay, then the signal."""
     rng = random.Random("%d-%s" % (SEED, signum.name))
     command.wait_for(progress)
     delay = rng.uniform(0, spread)
     print("%s %.2f s after %r (seed %d)" % (signum.name, delay, progress, SEED))
     time.sleep(delay)   # wait: the moment of the signal is the point of the test
-    return command.stop(signum)
+    return command.stop(signum, again_after)
 
 
 def assert_clean(before, command, signum, name):
@@ -169,7 +176,8 @@ def test_a_signal_stops_maillab_run_and_leaves_a_partial_report(signum, machine,
     report_dir = tmp_path / "report"
     command = Command(["run", "relay-failover", "--messages", "300", "--report",
                        str(report_dir)], machine, str(tmp_path))
-    status = signal_at_random_moment(command, "] traffic", signum, spread=3.0)
+    # twice: a second signal during the teardown must not abandon it
+    status = signal_at_random_moment(command, "] traffic", signum, spread=3.0, again_after=0.3)
     last = assert_clean(before, command, signum, "run")
     assert status == 128 + signum, command.output
     rundir = re.search(r"run dir (\S+)\)", command.output).group(1)
