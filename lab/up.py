@@ -13,6 +13,7 @@ import sys
 
 from mininet.cli import CLI
 
+from lab import ROOT
 from lab.interrupt import Interrupted, ctrl_c_ends_one_command, run_command
 from lab.web.options import live_view, watching
 from topologies.nodes import plain_logger
@@ -153,8 +154,7 @@ def _reexec_in_venv():
     python3): a topology script started with plain ``python3`` re-runs itself there."""
     if importlib.util.find_spec("twisted") is not None:
         return
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    venv_python = os.path.join(root, ".venv", "bin", "python")
+    venv_python = os.path.join(ROOT, ".venv", "bin", "python")
     if not os.access(venv_python, os.X_OK):
         raise SystemExit("maillab needs Twisted: run lab/provision.sh (it makes %s)" % venv_python)
     os.execv(venv_python, [venv_python] + sys.argv)

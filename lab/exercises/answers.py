@@ -5,6 +5,8 @@ by the exercises' ``exercise.toml`` (``compute = "NAME"``, ``args = {...}``).
 Each returns a number or a string, or None when the run holds no evidence for
 the question (a student is then told so, rather than marked wrong).
 """
+from servers.common.endpoints import host_part
+
 
 SMTP_PORT = 25
 FUNCTIONS = {}
@@ -66,7 +68,7 @@ def sender_mx(run, index=1):
 def sender_server(run, index=1):
     """The IP address the sender connected to for its ``index``-th accepted message."""
     row = _nth(sorted(run.ledger, key=lambda r: r.get("ts", 0)), index)
-    return str(row.get("server", "")).rsplit(":", 1)[0] if row else None
+    return host_part(row.get("server", "")) if row else None
 
 
 @answer

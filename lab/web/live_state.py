@@ -11,6 +11,8 @@ Link and host conditions are not stored: they follow from the faults in
 force (a ``cut`` in force on ``mx1|s1`` draws that link cut), so a fault
 that ends restores the drawing by itself.
 """
+from servers.common.endpoints import host_part
+
 QUEUE_POINTS = 400      # changes kept for the queue chart (halved when full)
 STORY_LINES = 14        # recent notable events shown
 ENDED_KEPT = 8          # ended faults listed
@@ -274,7 +276,7 @@ class LiveState:
         if name in SERVICE_EFFECTS:
             return [str(m.get("target", "")).partition("@")[2]]
         if name == "reset":
-            host = self.by_ip.get(str(m.get("server", "")).rpartition(":")[0])
+            host = self.by_ip.get(host_part(m.get("server", "")))
             return [host] if host else []
         if name in HOST_EFFECTS:
             return [m["target"]] if m.get("target") else []
