@@ -52,6 +52,18 @@ def count(run, event, service=None, host=None, distinct=False):
 
 
 @answer
+def count_during(run, event, fault, service=None, distinct=True):
+    """How many ``event`` events (different messages, if ``distinct``) fell between
+    the first start and the first end of ``fault``."""
+    starts = [e["ts"] for e in _events(run, "fault_start") if e.get("fault") == fault]
+    ends = [e["ts"] for e in _events(run, "fault_end") if e.get("fault") == fault]
+    if not starts or not ends:
+        return None
+    found = [e for e in _events(run, event, service) if starts[0] <= e["ts"] <= ends[0]]
+    return len({e.get("msgid") for e in found}) if distinct else len(found)
+
+
+@answer
 def sent_via(run, host):
     """Messages whose 250 the sender got from ``host`` (the MX it used, from its ledger)."""
     return sum(1 for r in run.ledger if mx_host(r.get("mx")) == host)
