@@ -29,7 +29,7 @@ def main():
         for _ in range(3):
             print("queue at %s:" % time.strftime("%H:%M:%S"))
             show(lab)
-            time.sleep(1.0)     # wait: the point is to watch the attempts grow
+            time.sleep(0.6)     # wait: the point is to watch the attempts grow
         hole.stop()
         wait_until(lambda: not lab.queue(), 20, "the relay's queue empty")
         print("black hole over: the queue is empty, mx1 has %d messages"

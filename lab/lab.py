@@ -19,7 +19,7 @@ import threading
 import time
 
 from lab import services as svc
-from lab import ROOT, lab_zone, state
+from lab import ROOT, interrupt, lab_zone, state
 from lab.lock import lab_lock
 from lab.net import describe_switches, prepare_host, running_net
 from lab.route_keeper import RouteKeeper
@@ -94,13 +94,21 @@ class Lab:
         try:
             self._start()
         except BaseException:
-            self._stack.close()
+            self._stop()
             raise
         return self
 
     def __exit__(self, *exc):
-        self._stack.close()
+        self._stop()
         return False
+
+    def _stop(self):
+        """Everything started, stopped in reverse order; a signal waits until it is done."""
+        with interrupt.shielded():
+            self._stack.close()
+        if self.rundir:
+            interrupt.note("lab torn down, run directory %s" % (
+                "kept: %s" % self.rundir if self.keep else "removed"))
 
     def _start(self):
         # the lock first, so that "up" measures the lab and not a wait for another one
@@ -120,9 +128,14 @@ class Lab:
             self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
                                            os.path.join(self.rundir, "provisioner.secret"),
                                            capacity=Capacity(self.capacity, self.dc_down))
-        # every server checks its options and files before any namespace exists
+        # every kind of server checks its options and files before any namespace
+        # exists; the messaging servers share their options (each gets its own
+        # fresh directory from the lab), so the first one speaks for all
         servers = self._server_commands()
-        svc.check_configs([(info.name, argv) for info, _, argv in servers])
+        kinds = {}
+        for info, kind, argv in servers:
+            kinds.setdefault(kind, (info.name, argv))
+        svc.check_configs(list(kinds.values()))
         self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         if not self.keep:   # recorded after running_net's clean start, which sweeps these
             state.record("dirs", self.rundir)

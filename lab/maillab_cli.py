@@ -117,7 +117,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    return args.func(args) or 0
+    from lab.interrupt import run_command
+    return run_command("maillab %s" % args.command, args.func, args) or 0
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def coverage_table(results):
 
 
 def cmd_run(args):
-    with live_view(args, "maillab run %s" % args.scenario) as view:
+    with live_view(args, "run %s" % args.scenario) as view:
         rc = _cmd_run(args, view)
         hold(view)
     return rc
@@ -107,7 +107,7 @@ def _cmd_run(args, web):
 
 
 def cmd_demo(args):
-    with live_view(args, "maillab demo %s" % args.scenario) as view:
+    with live_view(args, "demo %s" % args.scenario) as view:
         rc = _cmd_demo(args, view)
         hold(view)
     return rc

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from lab import checker, report
+from lab import checker, interrupt, report
 from lab.scenario import fault_plan
 from lab.web.options import watched
 from servers.mx.maildir import messages_under
@@ -142,6 +142,7 @@ class Run:
         self.anchors = {}
         self.snapshots = []
         self.senders = []
+        self.lab = None
         self.started = None
         self.phase = "starting"
         self._last_progress = 0.0
@@ -155,6 +156,8 @@ class Run:
 
     # -- the run ----------------------------------------------------------------
     def execute(self):
+        """The run; a signal (lab.interrupt) ends it early with a partial report,
+        then goes on up as Interrupted."""
         os.makedirs(self.report_dir, exist_ok=True)
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
@@ -164,21 +167,70 @@ class Run:
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
-        with factory(s, relay_args(s, self.relay_extra)) as lab:
-            self.lab = lab
-            self.say("lab up in %.1f s on %s (run dir %s)" % (time.monotonic() - t0, lab.switches,
-                                                               lab.rundir))
-            wan_before = self._wan_bytes()
-            try:
-                self._traffic_and_faults()
-            finally:
-                self._stop_faults()
-            wan_after = self._wan_bytes()
-            self.finished = time.time()
-            evidence = self._collect(wan_before, wan_after)
+        evidence, stopped = None, None
+        try:
+            with factory(s, relay_args(s, self.relay_extra)) as lab:
+                self.lab = lab
+                self.say("lab up in %.1f s on %s (run dir %s)" % (
+                    time.monotonic() - t0, lab.switches, lab.rundir))
+                try:
+                    evidence = self._in_lab()
+                except interrupt.Interrupted as e:
+                    stopped = e
+                    evidence = self._evidence_so_far()
+        except interrupt.Interrupted as e:      # while the lab came up or went down
+            stopped = stopped or e
+        if stopped is None:
+            self.say("lab torn down")
+        verdict = self._verdict(evidence)
+        interrupted = None
+        if stopped is not None:
+            interrupted = "%s %s" % (stopped.name, "%.1f s into the run" % self.now()
+                                     if self.started else "before traffic started")
+            verdict.checks.append(checker.Check(
+                "run finished", "", False, "stopped by %s: the counts are what happened "
+                "until then" % interrupted))
+            verdict.ok = False
+        paths = report.write(self.report_dir, s, verdict, evidence or self._nothing(),
+                             seed=self.seed, interrupted=interrupted,
+                             extra={"messages": self.count,
+                                    "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
+                             files=self._files(), plan=self.lab.plan if self.lab else None)
+        if self.web is not None:
+            self.web.finish(verdict, self.report_dir)
+        if stopped is not None:
+            interrupt.note("partial report (sent %d, delivered %d): %s" % (
+                verdict.sent, verdict.delivered, paths["report.md"]))
+            raise stopped
+        self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
+                 % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
+                    verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
+        return verdict, paths
+
+    def _in_lab(self):
+        """Traffic and faults in the running lab; the evidence."""
+        wan_before = self._wan_bytes()
+        try:
+            self._traffic_and_faults()
+        finally:
+            self._stop_faults()
+        wan_after = self._wan_bytes()
+        evidence = self._collect(wan_before, wan_after)
+        self._keep_raw(evidence)
+        return evidence
+
+    def _evidence_so_far(self):
+        """What happened until a signal, read before the lab and its run directory go."""
+        try:
+            evidence = self._collect(None, None)
             self._keep_raw(evidence)
-        self.say("lab torn down")
-        verdict = checker.check(evidence)
+            return evidence
+        except Exception as e:
+            log.warning("could not collect the evidence of the stopped run: %s", e)
+            return None
+
+    def _verdict(self, evidence):
+        verdict = checker.check(evidence or self._nothing())
         if self.failed_faults:
             verdict.checks.append(checker.Check(
                 "faults started", "", False, "; ".join(self.failed_faults)))
@@ -189,16 +241,14 @@ class Run:
                 "fault schedule ran", "", False, "never started: %s" % ", ".join(
                     "%s %s (after %s)" % (p.name, " ".join(p.args), p.after) for p in never)))
             verdict.ok = False
-        paths = report.write(self.report_dir, s, verdict, evidence, seed=self.seed,
-                             extra={"messages": self.count,
-                                    "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
-                             files=self._files(), plan=self.lab.plan)
-        if self.web is not None:
-            self.web.finish(verdict, self.report_dir)
-        self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
-                 % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
-                    verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
-        return verdict, paths
+        return verdict
+
+    def _nothing(self):
+        """The evidence of a run stopped before its lab was up."""
+        now = time.time()
+        return checker.Evidence(scenario=self.scenario, ledger=[], mails=[], queued=[], events=[],
+                                topology={}, started=now, finished=now,
+                                expected_ids=self.expected_ids())
 
     def _traffic_and_faults(self):
         s = self.scenario
@@ -361,7 +411,7 @@ class Run:
     def _counts(self):
         sent = sum(len(checker.read_ledger(p)) for p in self._ledgers())
         delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
-        queued = len(checker.read_queue(self._queue_dir(), suffix=relay_queue.SUFFIX))
+        queued = len(checker.read_queue(self._queue_dir()))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -377,8 +427,7 @@ class Run:
         time is when the reading began: a file read then may be rewritten before
         the reading ends, and must not count as seen after that rewrite."""
         began = time.time()
-        entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                     suffix=relay_queue.SUFFIX)
+        entries = checker.read_queue(self._queue_dir(), parse=read_queue_file)
         if entries:
             self.snapshots.append({"ts": began, "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
@@ -400,21 +449,22 @@ class Run:
         return total
 
     def _collect(self, wan_before, wan_after):
+        self.finished = time.time()
         ledger = []
         for path in self._ledgers():
             ledger += checker.read_ledger(path)
         mails = []
         for host, root in self._maildirs():
             mails += checker.read_maildir(root, host)
-        queued = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                    suffix=relay_queue.SUFFIX)
+        queued = checker.read_queue(self._queue_dir(), parse=read_queue_file)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
         wan = None if wan_before is None or wan_after is None else wan_after - wan_before
         return checker.Evidence(scenario=self.scenario, ledger=ledger, mails=mails,
                                 queued=queued, events=events, topology=topology,
-                                started=self.started, finished=self.finished,
+                                started=self.started or self.finished,
+                                finished=self.finished,
                                 queue_snapshots=self.snapshots, wan_bytes=wan,
                                 expected_ids=self.expected_ids())
 

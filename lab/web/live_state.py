@@ -1,7 +1,7 @@
 """What the page shows, from the lab's events and the watcher's observations.
 
 Pure: no files, no clock of its own. ``apply(event)`` takes one event of the
-run's logs (the contract of docs/lab.md: ``fault_start``/``fault_end``,
+run's logs (the contract of docs/design.md: ``fault_start``/``fault_end``,
 ``delivered``, ``queued``, ``deferred``, ``created``, ``answer_changed``,
 ...); ``observe_services`` and ``observe_queue`` take what the watcher saw
 of the processes and the relay's queue directory. ``snapshot(now)`` is the
@@ -11,6 +11,8 @@ Link and host conditions are not stored: they follow from the faults in
 force (a ``cut`` in force on ``mx1|s1`` draws that link cut), so a fault
 that ends restores the drawing by itself.
 """
+from servers.common.endpoints import host_part
+
 QUEUE_POINTS = 400      # changes kept for the queue chart (halved when full)
 STORY_LINES = 14        # recent notable events shown
 ENDED_KEPT = 8          # ended faults listed
@@ -208,6 +210,26 @@ class LiveState:
         self._tell(e["ts"], "recover", "%s asks the provisioner for a server (%s)"
                    % (e.get("host"), short(e.get("next_hop", ""))))
 
+    def _on_server_down(self, e):
+        self._tell(e["ts"], "fault", "%s: %s does not answer" % (
+            e.get("host"), e.get("name") or short(e.get("server", ""))))
+
+    def _on_recovery_decision(self, e):
+        self._tell(e["ts"], "recover", "%s decides: %s" % (
+            e.get("host"), e.get("story") or e.get("decision")))
+
+    def _on_replaced(self, e):
+        self._tell(e["ts"], "recover", "%s moves %s stored messages from %s to %s" % (
+            e.get("host"), e.get("messages", "its"), e.get("name") or short(e.get("server", "")),
+            e.get("new_name") or short(e.get("new", ""))))
+
+    def _on_recovered(self, e):
+        self._tell(e["ts"], "recover", "%s: %s recovered (%s)" % (
+            e.get("host"), e.get("name") or short(e.get("server", "")), e.get("how", "")))
+
+    def _on_provision_refused(self, e):
+        self._tell(e["ts"], "fault", "the provisioner refused: %s" % e.get("error"))
+
     def _on_provision_failed(self, e):
         self._tell(e["ts"], "fault", "provisioning failed: %s" % e.get("error"))
 
@@ -254,7 +276,7 @@ class LiveState:
         if name in SERVICE_EFFECTS:
             return [str(m.get("target", "")).partition("@")[2]]
         if name == "reset":
-            host = self.by_ip.get(str(m.get("server", "")).rpartition(":")[0])
+            host = self.by_ip.get(host_part(m.get("server", "")))
             return [host] if host else []
         if name in HOST_EFFECTS:
             return [m["target"]] if m.get("target") else []

@@ -28,7 +28,9 @@ deliver them over reused SMTP sessions.
   ``restore_routes`` (undo pins).
   A message that was being delivered (or whose retry was being recorded) when
   the answer came is attempted at the new destination as soon as that ends,
-  not after its backoff.
+  not after its backoff.  While the request is in flight (``awaiting``) the
+  destination's mail waits: the provisioner updates DNS before it answers,
+  and the mail must go by its rewritten next hop, not by the new MX record.
 - A queue file that cannot be read (EIO, vanished, corrupt since it was
   loaded) is tried again after ``policy.delay(failures)``; after
   ``max_read_failures`` it is moved to the queue's corrupt/ directory and
@@ -69,6 +71,7 @@ class Destination:
         self.provision_timer = None
         self.provisioning = False
         self.failed_servers = set()  # "host:port" that failed during this outage
+        self.awaiting = None         # what a replacement was asked for (its mail waits)
 
 
 class Scheduler:
@@ -209,6 +212,13 @@ class Scheduler:
                     self.busy.discard(entry.id)
                     if entry.id in self.entries:
                         self._schedule(entry, 0)
+                    continue
+                if dest.awaiting is not None:
+                    # a replacement was asked for: the mail waits for the answer, then
+                    # goes where its rewritten next hop says (not wherever DNS,
+                    # updated meanwhile by the provisioner, happens to point)
+                    yield self._fail_line(dest, entry, (
+                        "waiting for a replacement of %s" % dest.awaiting, False, False))
                     continue
                 try:
                     # small read from the page cache: cheaper inline than a thread hop
@@ -417,6 +427,7 @@ class Scheduler:
         if dest.outage_since is None or dest.provisioning or not self._bound_for(dest.key):
             return
         dest.provisioning = True
+        dest.awaiting = dest.key
         self.events.emit("provision_requested", next_hop=dest.key,
                          messages=len(self._bound_for(dest.key)),
                          outage_seconds=round(self.clock.seconds() - dest.outage_since, 3))
@@ -429,6 +440,7 @@ class Scheduler:
             log.warning("provisioning for %s failed: %s", dest.key, e)
             self.events.emit("provision_failed", next_hop=dest.key, error=str(e))
             dest.provisioning = False
+            dest.awaiting = None
             if dest.outage_since is not None:
                 self._arm_provision(dest)   # ask again one period later
             return
@@ -437,6 +449,7 @@ class Scheduler:
             yield self._reroute_destination(dest, new_hop)
         finally:
             dest.provisioning = False
+            dest.awaiting = None
             dest.outage_since = None
 
     @defer.inlineCallbacks
@@ -474,6 +487,12 @@ class Scheduler:
         keys = {d.key for d in self.destinations.values() if server in d.failed_servers}
         return sum(1 for e in self.entries.values() if e.next_hop in keys)
 
+    def hold_for_replacement(self, server, hold=True):
+        """A replacement of ``server`` was asked for (``hold=False``: refused):
+        mail of the destinations it leaves with no server waits for the answer."""
+        for dest in self._failing_destinations(server):
+            dest.awaiting = server if hold else None
+
     @defer.inlineCallbacks
     def replace_server(self, server, new_hop):
         """``server`` was replaced by ``new_hop`` (another data center): every
@@ -481,7 +500,10 @@ class Scheduler:
         A destination that another of its servers still serves keeps its mail."""
         moved = 0
         for dest in self._failing_destinations(server):
-            moved += yield self._reroute_destination(dest, new_hop, cause=server)
+            try:
+                moved += yield self._reroute_destination(dest, new_hop, cause=server)
+            finally:
+                dest.awaiting = None
             dest.outage_since = None
             dest.failed_servers.clear()
         return moved

@@ -193,6 +193,19 @@ def test_relay_recovery_is_told_once_per_route():
                      "relay1 re-routes its stored mail: mx1 -> mx3"]
 
 
+def test_the_relay_s_recovery_decisions_are_told_with_their_reasons():
+    s = new_state()
+    s.apply(ev(1, "server_down", host="relay1", service="relay", server="10.0.1.10:25", name="mx1"))
+    s.apply(ev(4, "recovery_decision", host="relay1", service="relay", server="10.0.1.10:25",
+               name="mx1", decision="recreate",
+               story="mx1 down 3.0 s -> dc1 healthy -> re-create in place"))
+    s.apply(ev(6, "recovered", host="relay1", service="relay", name="mx1", how="recreated"))
+    assert [x["text"] for x in s.story] == [
+        "relay1: mx1 does not answer",
+        "relay1 decides: mx1 down 3.0 s -> dc1 healthy -> re-create in place",
+        "relay1: mx1 recovered (recreated)"]
+
+
 def test_unknown_events_change_nothing():
     s = new_state()
     v = s.version

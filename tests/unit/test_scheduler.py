@@ -419,3 +419,22 @@ def test_the_body_type_goes_with_the_message_to_the_next_hop():
     entry.body = "8BITMIME"
     clock.advance(0)
     assert net.bodies == ["8BITMIME"]
+
+
+def test_while_the_provisioner_is_asked_held_mail_waits_for_its_answer():
+    """The fixed action too: mail is not sent by a route that appears while the
+    request is in flight (DNS updated by the provisioner before it answers)."""
+    answer = defer.Deferred()
+    sched, queue, net, events, clock = make(provision=lambda: answer, provision_after=3.0)
+    net.behaviour[HOP] = "down"
+    put(sched, queue, n=2)
+    for _ in range(4):
+        clock.advance(1)
+    assert len(events.named("provision_requested")) == 1
+    net.behaviour[HOP] = 250            # reachable again meanwhile: still waits for the answer
+    for _ in range(4):
+        clock.advance(1)
+    assert net.delivered == []
+    answer.callback({"ok": True, "ip": "10.0.2.10", "port": 25})
+    clock.advance(0)
+    assert {s for s, *_ in net.delivered} == {"10.0.2.10:25"} and not queue.stored
