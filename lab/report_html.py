@@ -86,8 +86,10 @@ def _summary(report, about):
     word = verdict_word(report)
     out = ['<section id="summary">']
     if report.get("interrupted"):
-        out.append('<p class="banner">This run was interrupted: the report shows what had '
-                   'happened so far.</p>')
+        how = report["interrupted"]
+        out.append('<p class="banner"><b>Stopped by %s.</b> The run did not finish: this '
+                   'report shows what happened until then.</p>'
+                   % _e(how if isinstance(how, str) else "a signal"))
     for paragraph in str(about.get("description", "")).strip().split("\n\n"):
         out.append('<p class="about">%s</p>' % _e(" ".join(paragraph.split())))
     tiles = []
