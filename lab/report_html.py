@@ -364,7 +364,8 @@ svg .node.created text.mark { fill: var(--created); }
 svg .node.blackholed .shape, svg .node.dns-outage .shape { fill: #222; }
 svg .node.blackholed .name, svg .node.blackholed .ip { fill: #fff; }
 svg .node.killed .shape, svg .node.paused .shape { fill: #fff3c4; }
-svg .node .cross { stroke: var(--cut); stroke-width: 6; stroke-linecap: round; fill: none; }
+svg .node .cross { stroke: var(--cut); stroke-width: 6; stroke-linecap: round; fill: none;
+                  opacity: .7; }
 .legend { font-size: 14px; color: var(--muted); }
 .legend .k { margin-right: 14px; }
 .legend .cut { color: var(--cut); } .legend .lossy { color: var(--lossy); }
