@@ -22,8 +22,9 @@ import email.parser
 import json
 import os
 
-from servers.common.endpoints import parse_host_port
+from servers.common.endpoints import host_part
 from servers.mx.maildir import messages_under
+from servers.relay.queue import message_files
 
 RELAY_SERVICE = "relay"
 
@@ -115,22 +116,15 @@ def read_maildir(root, host):
     return mails
 
 
-def read_queue(directory, parse=None, suffix=""):
-    """What is left in a relay queue: one entry per message file directly in DIR
-    (names ending in ``suffix``; dot-files are temporaries, DIR/corrupt/ is not
-    the queue).
+def read_queue(directory, parse=None):
+    """What is left in a relay queue: one entry per message file
+    (``servers.relay.queue.message_files``).
 
     ``parse(path) -> {msgid, next_hop}`` reads a queue file when the relay's
     queue module provides one; otherwise only the file is reported.
     """
     left = []
-    if not os.path.isdir(directory):
-        return left
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if name.startswith(".") or not name.endswith(suffix) or not os.path.isfile(path) \
-                or name.endswith(".tmp"):
-            continue
+    for path in message_files(directory):
         entry = {"file": path, "msgid": "", "next_hop": ""}
         if parse is not None:
             try:
@@ -182,10 +176,7 @@ def host_of(evidence, value, ips=None):
     name = value.rstrip(".").split(".")[0]
     if name in evidence.topology:
         return name
-    try:
-        ip = parse_host_port(value)[0]
-    except ValueError:
-        ip = value
+    ip = host_part(value)
     return (_ip_to_host(evidence) if ips is None else ips).get(ip, "")
 
 

@@ -411,7 +411,7 @@ class Run:
     def _counts(self):
         sent = sum(len(checker.read_ledger(p)) for p in self._ledgers())
         delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
-        queued = len(checker.read_queue(self._queue_dir(), suffix=relay_queue.SUFFIX))
+        queued = len(checker.read_queue(self._queue_dir()))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -427,8 +427,7 @@ class Run:
         time is when the reading began: a file read then may be rewritten before
         the reading ends, and must not count as seen after that rewrite."""
         began = time.time()
-        entries = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                     suffix=relay_queue.SUFFIX)
+        entries = checker.read_queue(self._queue_dir(), parse=read_queue_file)
         if entries:
             self.snapshots.append({"ts": began, "entries": [
                 {"msgid": e["msgid"], "next_hop": e["next_hop"]} for e in entries]})
@@ -457,8 +456,7 @@ class Run:
         mails = []
         for host, root in self._maildirs():
             mails += checker.read_maildir(root, host)
-        queued = checker.read_queue(self._queue_dir(), parse=read_queue_file,
-                                    suffix=relay_queue.SUFFIX)
+        queued = checker.read_queue(self._queue_dir(), parse=read_queue_file)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()

@@ -13,7 +13,8 @@ import sys
 
 from mininet.cli import CLI
 
-from lab.interrupt import Interrupted, run_command
+from lab import ROOT
+from lab.interrupt import Interrupted, ctrl_c_ends_one_command, run_command
 from lab.web.options import live_view, watching
 from topologies.nodes import plain_logger
 
@@ -26,6 +27,10 @@ class LabCLI(CLI):
     def __init__(self, lab, **kwargs):
         self.lab = lab
         super().__init__(lab.net, **kwargs)
+
+    def onecmd(self, line):
+        with ctrl_c_ends_one_command():     # (at the prompt itself Ctrl-C ends the lab)
+            return super().onecmd(line)
 
     def _say(self, text):
         self.stdout.write(text.rstrip("\n") + "\n")
@@ -149,8 +154,7 @@ def _reexec_in_venv():
     python3): a topology script started with plain ``python3`` re-runs itself there."""
     if importlib.util.find_spec("twisted") is not None:
         return
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    venv_python = os.path.join(root, ".venv", "bin", "python")
+    venv_python = os.path.join(ROOT, ".venv", "bin", "python")
     if not os.access(venv_python, os.X_OK):
         raise SystemExit("maillab needs Twisted: run lab/provision.sh (it makes %s)" % venv_python)
     os.execv(venv_python, [venv_python] + sys.argv)

@@ -4,8 +4,7 @@ import ipaddress
 
 from twisted.internet import defer, task
 
-from servers.relay.recovery import (ACCEPTED, REFUSED, TIMEOUT, Recovery, Site, Sites, judge,
-                                    split_addr)
+from servers.relay.recovery import ACCEPTED, REFUSED, TIMEOUT, Recovery, Site, Sites, judge
 from tests.unit.relay_fakes import Recorder
 from tests.unit.test_scheduler import put
 
@@ -319,7 +318,6 @@ def test_judge_and_sites():
     assert judge(site, [up])[0] and not judge(site, [up, down])[0]
     assert judge(site, [up, down, dict(down, outcome=ACCEPTED)])[0]
     assert judge(None, []) == (False, ["no data center is known for this address"])
-    assert split_addr("10.0.1.1:25") == ("10.0.1.1", 25)
     loaded = Sites.from_dict({"dcs": [{"name": "dc1", "subnet": "10.0.1.0/24"}]})
     assert loaded.of(MX1).name == "dc1" and loaded.of("junk") is None
 
