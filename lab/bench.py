@@ -19,6 +19,7 @@ import time
 from lab import ROOT
 from lab.lock import lab_lock
 from lab.wait import wait_until
+from servers.common.endpoints import parse_host_port
 
 DOMAIN = "lab"
 
@@ -154,7 +155,7 @@ class Server:
         with open(self.log_path) as f:
             for line in f:
                 if "listening on " in line:
-                    return int(line.rsplit(":", 1)[1])
+                    return parse_host_port(line.split("listening on ", 1)[1].split()[0])[1]
         return None
 
     def report_exit(self):

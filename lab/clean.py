@@ -39,25 +39,38 @@ def _pids_matching(pattern):
     return [int(p) for p in out.split() if int(p) != me]
 
 
-def kill_processes():
-    """SIGKILL every maillab process; returns how many there were."""
+def _maillab_pids():
     pids = set()
     for pattern in PROCESS_PATTERNS:
         pids.update(_pids_matching(pattern))
     for pid in state.recorded("pids"):
-        if pid.isdigit() and _is_alive(int(pid)):
+        if pid.isdigit():
             pids.add(int(pid))
     pids.discard(os.getpid())
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 5
-    while any(_is_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)  # reaping after SIGKILL
+    return {p for p in pids if _is_alive(p)}
+
+
+def kill_processes():
+    """SIGKILL every maillab process; returns how many there were.
+
+    Looked for again after each round: a shell (a route keeper's loop) can fork
+    once more between the look and its SIGKILL."""
+    killed = set()
+    for _ in range(5):
+        pids = _maillab_pids()
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        while any(_is_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)  # reaping after SIGKILL
+        killed |= pids
     state.forget("pids")
-    return len(pids)
+    return len(killed)
 
 
 def _is_alive(pid):

@@ -16,6 +16,7 @@ import os
 
 from servers.common.events import read_events
 from servers.mx.maildir import messages_under
+from servers.relay.queue import message_files
 
 # Where a piece of evidence comes from: the ``evidence`` of a check names these.
 WIRE = "wire"                   # packets captured on switch ports
@@ -120,17 +121,25 @@ def read_maildir(root, host):
     return mails
 
 
-def read_queue(directory, parse=None, suffix=""):
-    """What is left in a relay queue: one entry per message file directly in DIR
-    (names ending in ``suffix``; dot-files are temporaries, DIR/corrupt/ is not
-    the queue).
+def read_queue(directory, parse=None):
+    """What is left in a relay queue: one entry per message file
+    (``servers.relay.queue.message_files``).
 
     ``parse(path) -> {msgid, next_hop}`` reads a queue file when the relay's
     queue module provides one; otherwise only the file is reported.
     """
     left = []
-    if not os.path.isdir(directory):
-        return left
+    for path in message_files(directory):
+        entry = {"file": path, "msgid": "", "next_hop": ""}
+        if parse is not None:
+            try:
+                entry.update(parse(path))
+            except FileNotFoundError:
+                continue       # delivered and removed while we looked
+            except Exception as e:  # a half-written file still counts as queued
+                entry["error"] = str(e)
+        left.append(entry)
+    return left
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
         if name.startswith(".") or not name.endswith(suffix) or not os.path.isfile(path) \

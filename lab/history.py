@@ -84,16 +84,21 @@ def _mark_text(e):
         return "DNS updated"
     if kind == "answer_changed":
         return "DNS answer changed"
-    if kind == "started" and e.get("restarted"):
-        return "%s restarted" % e.get("host", "?")
     return None
 
 
 def marks(events, t0):
-    """[(t, text)]: provisioning and DNS changes, the moments a plot marks."""
-    out = []
+    """[(t, text)]: provisioning, DNS changes and servers started again, the
+    moments a plot marks."""
+    out, started = [], set()
+    created = {e.get("name") for e in events if e.get("event") == "created"}
     for e in sorted(events, key=lambda e: e.get("ts", 0)):
         text = _mark_text(e)
+        if e.get("event") == "started":
+            who = (e.get("host"), e.get("service"))
+            if who in started and e.get("host") not in created:   # re-created: marked so
+                text = "%s restarted" % (e.get("service") or e.get("host") or "?")
+            started.add(who)
         if text:
             out.append((e["ts"] - t0, text))
     return out
@@ -188,6 +193,27 @@ def aggregate(ev):
                        start, width, count),
         faults=faults,
         marks=marks(ev.events, t0))
+
+
+FOCUS_SHARE = 0.4      # zoom in when the faults and the recovery take less of the run than this
+FOCUS_PAD = 0.08       # around them, as a share of their own length (at least 1 s)
+
+
+def focus(agg):
+    """(start, stop) of the part of the run where things happened - faults,
+    marked moments, the relay holding mail, deferrals - when it is a small
+    part of the whole run (so a plot of the whole run shows it too narrow);
+    else None."""
+    moments = [w.start for w in agg.faults] + [t for t, _ in agg.marks]
+    moments += [w.stop for w in agg.faults if w.stop < agg.end]
+    moments += [t for t, _ in agg.queue]
+    moments += [t + agg.bin_seconds for t, r in zip(agg.bins, agg.deferrals) if r]
+    if not moments:
+        return None
+    a, b = min(moments), max(moments)
+    pad = max(1.0, FOCUS_PAD * (b - a))
+    a, b = max(agg.start, a - pad), min(agg.end, b + pad)
+    return (a, b) if b - a < FOCUS_SHARE * (agg.end - agg.start) else None
 
 
 # -- which messages the per-message view shows -------------------------------------------

@@ -19,10 +19,10 @@ import threading
 import time
 
 from lab import services as svc
-from lab import ROOT, lab_zone, state
+from lab import ROOT, interrupt, lab_zone, state
 from lab.lock import lab_lock
 from lab.net import describe_switches, prepare_host, running_net
-from lab.routes import RouteKeeper
+from lab.route_keeper import RouteKeeper
 from lab.wait import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
 from servers.mx.maildir import messages_under
@@ -98,13 +98,21 @@ class Lab:
         try:
             self._start()
         except BaseException:
-            self._stack.close()
+            self._stop()
             raise
         return self
 
     def __exit__(self, *exc):
-        self._stack.close()
+        self._stop()
         return False
+
+    def _stop(self):
+        """Everything started, stopped in reverse order; a signal waits until it is done."""
+        with interrupt.shielded():
+            self._stack.close()
+        if self.rundir:
+            interrupt.note("lab torn down, run directory %s" % (
+                "kept: %s" % self.rundir if self.keep else "removed"))
 
     def _start(self):
         # the lock first, so that "up" measures the lab and not a wait for another one
@@ -124,9 +132,14 @@ class Lab:
             self.provisioner = Provisioner(self, os.path.join(self.rundir, "provisioner.sock"),
                                            os.path.join(self.rundir, "provisioner.secret"),
                                            capacity=Capacity(self.capacity, self.dc_down))
-        # every server checks its options and files before any namespace exists
+        # every kind of server checks its options and files before any namespace
+        # exists; the messaging servers share their options (each gets its own
+        # fresh directory from the lab), so the first one speaks for all
         servers = self._server_commands()
-        svc.check_configs([(info.name, argv) for info, _, argv in servers])
+        kinds = {}
+        for info, kind, argv in servers:
+            kinds.setdefault(kind, (info.name, argv))
+        svc.check_configs(list(kinds.values()))
         self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         if not self.keep:   # recorded after running_net's clean start, which sweeps these
             state.record("dirs", self.rundir)
@@ -327,14 +340,20 @@ class Lab:
         events.sort(key=lambda e: e.get("ts", 0))
         return events[-last:] if last else events
 
+    def fault(self, name, *args, duration=None):
+        """Start fault ``name`` of ``lab.faults.FAULTS`` with its lab-level
+        arguments, e.g. ``lab.fault("cut", "mx1", "s1")``; returns once it is in
+        force. The handle's ``stop()`` undoes it; ``evidence()`` is what it did."""
+        from lab.faults.api import start_fault
+        return start_fault(self.net, name, [str(a) for a in args], self.rundir,
+                           self.events_path("faults"), duration=duration)
+
     def kill_host(self, name):
         """Make ``name`` a dead machine with the ``destroy`` fault: its interfaces
         deleted, its processes killed, and the fault's events (what it deleted
         and killed) in the run's fault log like any other fault's."""
-        from lab.faults.api import start_fault
         with self._mutex:
-            handle = start_fault(self.net, "destroy", [name], self.rundir,
-                                 self.events_path("faults"))
+            handle = self.fault("destroy", name)
             service = self.services.get(name)
             if service is not None:
                 service.kill()          # reaps the process the fault killed

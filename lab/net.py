@@ -9,7 +9,7 @@ runs on errors and signals too.
 import contextlib
 import logging
 
-from lab import ovs, state
+from lab import interrupt, ovs, state
 from lab.clean import clean_unlocked, leftovers
 from lab.lock import lab_lock
 
@@ -67,12 +67,25 @@ def running_net(topo, switch="lxbr", lock_timeout=600.0, **kwargs):
             net.start()
             yield net
         finally:
-            if net is not None:
-                try:
-                    net.stop()
-                except Exception:  # a half-built net: clean below removes the rest
-                    log.exception("net.stop failed; cleaning up")
-            clean_unlocked()
-            left = leftovers()
+            with interrupt.shielded():
+                _stop(net)
+                clean_unlocked()
+                left = leftovers()
             if left:
-                log.warning("left after teardown: %s", left)
+                log.warning("left after teardown: %s; `maillab clean` removes them", left)
+                interrupt.note("left behind: %s (run `maillab clean`)" % left)
+
+
+def _stop(net):
+    if net is None:
+        return
+    for node in net.values():
+        if node.waiting and node.shell and node.shell.poll() is None:
+            # stopped in the middle of a command (a signal): end it, as Mininet's CLI does
+            node.sendInt()
+            node.waitOutput()
+    try:
+        net.stop()
+    except Exception as e:  # a half-built net: clean_unlocked removes the rest
+        log.warning("net.stop failed (%s: %s); cleaning up", type(e).__name__, e)
+        log.debug("net.stop", exc_info=True)

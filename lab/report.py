@@ -1,10 +1,11 @@
 """Reports of a run: report.json (the contract), report.md (a timeline a student can
-read), aggregate.png (the whole run at a glance, lab.plots) and timeline.png
-(each message's path over time, fault windows shaded)."""
+read), aggregate.png (the whole run at a glance, lab.plots), timeline.png
+(each message's path over time, fault windows shaded) and report.html (all of
+it on one page for a browser, lab.report_html)."""
 import json
 import os
 
-from lab import history, plots
+from lab import history, plots, report_html
 from lab.history import describe_fault as _describe_fault
 
 BULK = {"sent", "send_failed", "delivered", "queued", "attempt", "deferred", "rerouted",
@@ -21,11 +22,12 @@ SAY = {
 }
 
 
-def report_dict(scenario, verdict, seed=None, extra=None):
+def report_dict(scenario, verdict, seed=None, extra=None, interrupted=None):
     d = {
         "scenario": scenario.name,
         "claims": list(scenario.claims),
         "ok": verdict.ok,
+        "interrupted": interrupted,
         "sent": verdict.sent,
         "delivered": verdict.delivered,
         "lost": verdict.lost,
@@ -184,8 +186,12 @@ def recovery_story(events):
     return lines + [s for s in open_.values() if s]
 
 
-def markdown(scenario, verdict, evidence, seed=None, files=()):
-    out = ["# %s: %s" % (scenario.name, "PASSED" if verdict.ok else "FAILED"), ""]
+def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None):
+    out = ["# %s: %s" % (scenario.name, "INTERRUPTED" if interrupted else
+                         "PASSED" if verdict.ok else "FAILED"), ""]
+    if interrupted:
+        out += ["**Stopped by %s.** The run did not finish: what follows is what "
+                "happened until then." % interrupted, ""]
     out += [scenario.description, ""]
     out += ["Claims exercised: %s. Topology: %s. DNS mode: %s. Seed: %s."
             % (", ".join(scenario.claims) or "none (a reliability exercise)",
@@ -234,20 +240,25 @@ def markdown(scenario, verdict, evidence, seed=None, files=()):
     return "\n".join(out) + "\n"
 
 
-def write(directory, scenario, verdict, evidence, seed=None, extra=None, files=()):
-    """Write report.json, report.md, aggregate.png and timeline.png into
-    DIRECTORY; return their paths."""
+def write(directory, scenario, verdict, evidence, seed=None, extra=None, files=(), plan=None,
+          interrupted=None):
+    """Write report.json, report.md, aggregate.png, timeline.png and report.html
+    into DIRECTORY; return their paths. ``plan``: the lab's address plan, for
+    the topology picture. ``interrupted``: how a run stopped early ("SIGTERM
+    3.2 s into the run"), or None."""
     os.makedirs(directory, exist_ok=True)
     paths = {name: os.path.join(directory, name) for name in
-             ("report.json", "report.md", "aggregate.png", "timeline.png")}
+             ("report.json", "report.md", "aggregate.png", "timeline.png", "report.html")}
     d = report_dict(scenario, verdict, seed,
-                    dict(extra or {}, recovery=recovery_story(evidence.events)))
+                    dict(extra or {}, recovery=recovery_story(evidence.events)), interrupted)
     with open(paths["report.json"], "w", encoding="utf-8") as f:
         json.dump(d, f, indent=2)
         f.write("\n")
     with open(paths["report.md"], "w", encoding="utf-8") as f:
-        f.write(markdown(scenario, verdict, evidence, seed, files))
-    plots.aggregate_png(paths["aggregate.png"], "%s: the whole run (%d messages sent)"
+        f.write(markdown(scenario, verdict, evidence, seed, files, interrupted))
+    plots.aggregate_png(paths["aggregate.png"], "%s: %d messages sent"
                         % (scenario.name, verdict.sent), history.aggregate(evidence))
     plots.timeline_png(paths["timeline.png"], scenario, evidence)
+    report_html.write(paths["report.html"], d, scenario, evidence, timeline_lines(evidence),
+                      files, plan)
     return paths

@@ -68,8 +68,15 @@ def coverage_table(results):
     return "\n".join(lines)
 
 
+def error_verdict(e):
+    """The verdict of a run that ended in an error instead of a verdict."""
+    from lab.verdict import Check, Verdict
+    return Verdict(False, 0, 0, 0, 0, 0, 0, {}, [Check("ran", "", False, "%s: %s" % (
+        type(e).__name__, e))], [], [])
+
+
 def cmd_run(args):
-    with live_view(args, "maillab run %s" % args.scenario) as view:
+    with live_view(args, "run %s" % args.scenario) as view:
         rc = _cmd_run(args, view)
         hold(view)
     return rc
@@ -93,9 +100,7 @@ def _cmd_run(args, web):
             verdict, _ = _run_one(s, args, os.path.join(base, s.name), web=web)
         except Exception as e:   # one broken scenario must not hide the others' verdicts
             print("%s: ERROR %s: %s" % (s.name, type(e).__name__, e), file=sys.stderr)
-            from lab.verdict import Check, Verdict
-            verdict = Verdict(False, 0, 0, 0, 0, 0, 0, {}, [Check("ran", "", False, str(e))],
-                              [], [])
+            verdict = error_verdict(e)
         results.append((s, verdict))
     table = coverage_table(results)
     os.makedirs(base, exist_ok=True)
@@ -107,7 +112,7 @@ def _cmd_run(args, web):
 
 
 def cmd_demo(args):
-    with live_view(args, "maillab demo %s" % args.scenario) as view:
+    with live_view(args, "demo %s" % args.scenario) as view:
         rc = _cmd_demo(args, view)
         hold(view)
     return rc
@@ -127,4 +132,5 @@ def _cmd_demo(args, web):
         print(f.read())
     print("Plots: %s (the whole run), %s (each message)"
           % (paths["aggregate.png"], paths["timeline.png"]))
+    print("Open in a browser: %s" % paths["report.html"])
     return 0 if verdict.ok else 1

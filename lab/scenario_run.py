@@ -14,7 +14,7 @@ import sys
 import time
 
 from lab import evidence as records
-from lab import report, verdict as judge, wire
+from lab import interrupt, report, verdict as judge, wire
 from lab.queue_watch import QueueWatch
 from lab.scenario import fault_plan
 from lab.wait import tcp_open_from
@@ -145,16 +145,18 @@ class Run:
         self.out = out
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
-        self.switch = switch
-        self.web = web          # a lab.web LiveView drawing the run, or None
         self.lab_options = dict(lab_options or {})
         self.dns_answers = []
-        self.watch = None
+        self.watch = self.capture = None
+        self.capture_paths, self.capture_points = {}, {}
+        self.switch = switch
+        self.web = web          # a lab.web LiveView drawing the run, or None
         self.schedule = Schedule(fault_plan(scenario, seed))
         self.handles = {}
         self.failed_faults = []
         self.anchors = {}
         self.senders = []
+        self.lab = None
         self.started = None
         self.phase = "starting"
         self._last_progress = 0.0
@@ -168,6 +170,8 @@ class Run:
 
     # -- the run ----------------------------------------------------------------
     def execute(self):
+        """The run; a signal (lab.interrupt) ends it early with a partial report,
+        then goes on up as Interrupted."""
         os.makedirs(self.report_dir, exist_ok=True)
         self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
         s = self.scenario
@@ -178,28 +182,91 @@ class Run:
         self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
                  % (s.name, self.count, s.topology, s.dns.mode, self.seed))
         t0 = time.monotonic()
-        with factory(s, relay_args(s, self.relay_extra)) as lab:
-            self.lab = lab
-            self.say("lab up in %.1f s on %s (run dir %s)" % (time.monotonic() - t0, lab.switches,
-                                                               lab.rundir))
-            wan_before = self._wan_bytes()
-            capture = wire.RunCapture(wire.capture_ports(lab), self.pcap_dir).start()
-            self._greet_servers()
-            self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
-                                    suffix=relay_queue.SUFFIX).start()
-            try:
-                self._traffic_and_faults()
-            finally:
-                self._stop_faults()
-                self.watch.stop()
-                self.capture_paths = capture.stop()
-                self.capture_points = capture.points()
-            wan_after = self._wan_bytes()
-            self.finished = time.time()
-            evidence = self._collect(wan_before, wan_after)
+        evidence, stopped = None, None
+        try:
+            with factory(s, relay_args(s, self.relay_extra)) as lab:
+                self.lab = lab
+                self.say("lab up in %.1f s on %s (run dir %s)" % (
+                    time.monotonic() - t0, lab.switches, lab.rundir))
+                try:
+                    evidence = self._in_lab()
+                except interrupt.Interrupted as e:
+                    stopped = e
+                    evidence = self._evidence_so_far()
+        except interrupt.Interrupted as e:      # while the lab came up or went down
+            stopped = stopped or e
+        if stopped is None:
+            self.say("lab torn down")
+        verdict = self._verdict(evidence)
+        interrupted = None
+        if stopped is not None:
+            interrupted = "%s %s" % (stopped.name, "%.1f s into the run" % self.now()
+                                     if self.started else "before traffic started")
+            verdict.checks.append(judge.Check(
+                "run finished", "", False, "stopped by %s: the counts are what happened "
+                "until then" % interrupted))
+            verdict.ok = False
+        paths = report.write(self.report_dir, s, verdict, evidence or self._nothing(),
+                             seed=self.seed, interrupted=interrupted,
+                             extra={"messages": self.count,
+                                    "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
+                             files=self._files(), plan=self.lab.plan if self.lab else None)
+        if self.web is not None:
+            self.web.finish(verdict, self.report_dir)
+        if stopped is not None:
+            interrupt.note("partial report (sent %d, delivered %d): %s" % (
+                verdict.sent, verdict.delivered, paths["report.md"]))
+            raise stopped
+        self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
+                 % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
+                    verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
+        return verdict, paths
+
+    def _in_lab(self):
+        """Traffic and faults in the running lab; the evidence."""
+        wan_before = self._wan_bytes()
+        self._start_watching()
+        try:
+            self._traffic_and_faults()
+        finally:
+            self._stop_faults()
+            self._stop_watching()
+        wan_after = self._wan_bytes()
+        evidence = self._collect(wan_before, wan_after)
+        self._keep_raw(evidence)
+        return evidence
+
+    def _start_watching(self):
+        """Captures on DC1's switch and the watch on the relay's queue directory,
+        the verdict's own evidence (lab.wire, lab.queue_watch); then a greeting
+        to every messaging server, so that the captures hold each one's
+        addresses from before any fault (claim 19)."""
+        self.capture = wire.RunCapture(wire.capture_ports(self.lab), self.pcap_dir).start()
+        self.capture_points = self.capture.points()
+        self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
+                                suffix=relay_queue.SUFFIX).start()
+        for info in self.lab.plan.by_role("mx"):
+            tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
+
+    def _stop_watching(self):
+        if self.watch is not None:
+            self.watch.stop()
+        if self.capture is not None:
+            self.capture_paths = self.capture.stop()
+
+    def _evidence_so_far(self):
+        """What happened until a signal, read before the lab and its run directory go."""
+        self._stop_watching()
+        try:
+            evidence = self._collect(None, None)
             self._keep_raw(evidence)
-        self.say("lab torn down")
-        verdict = judge.check(evidence)
+            return evidence
+        except Exception as e:
+            log.warning("could not collect the evidence of the stopped run: %s", e)
+            return None
+
+    def _verdict(self, evidence):
+        verdict = judge.check(evidence or self._nothing())
         if self.failed_faults:
             verdict.checks.append(judge.Check(
                 "faults started", "", False, "; ".join(self.failed_faults)))
@@ -210,16 +277,14 @@ class Run:
                 "fault schedule ran", "", False, "never started: %s" % ", ".join(
                     "%s %s (after %s)" % (p.name, " ".join(p.args), p.after) for p in never)))
             verdict.ok = False
-        paths = report.write(self.report_dir, s, verdict, evidence, seed=self.seed,
-                             extra={"messages": self.count,
-                                    "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
-                             files=self._files())
-        if self.web is not None:
-            self.web.finish(verdict, self.report_dir)
-        self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
-                 % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
-                    verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
-        return verdict, paths
+        return verdict
+
+    def _nothing(self):
+        """The evidence of a run stopped before its lab was up."""
+        now = time.time()
+        return records.Evidence(scenario=self.scenario, ledger=[], mails=[], queued=[], events=[],
+                                topology={}, started=now, finished=now,
+                                expected_ids=self.expected_ids())
 
     def _traffic_and_faults(self):
         s = self.scenario
@@ -279,13 +344,6 @@ class Run:
                                                              len(self.schedule.never_started())))
                 return
             time.sleep(POLL)  # wait: the lab runs on its own; we look at it every POLL seconds
-
-    def _greet_servers(self):
-        """Open a connection to every messaging server from the first client, so
-        that the captures hold each server's addresses as they were before any
-        fault (claim 19 compares a re-created host with them)."""
-        for info in self.lab.plan.by_role("mx"):
-            tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
 
     # -- traffic -------------------------------------------------------------------
     def _start_sender(self, client, n):
@@ -389,7 +447,7 @@ class Run:
     def _counts(self):
         sent = sum(len(records.read_ledger(p)) for p in self._ledgers())
         delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
-        queued = len(records.read_queue(self._queue_dir(), suffix=relay_queue.SUFFIX))
+        queued = len(records.read_queue(self._queue_dir()))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -426,22 +484,23 @@ class Run:
         return total
 
     def _collect(self, wan_before, wan_after):
+        self.finished = time.time()
         ledger = []
         for path in self._ledgers():
             ledger += records.read_ledger(path)
         mails = []
         for host, root in self._maildirs():
             mails += records.read_maildir(root, host)
-        queued = records.read_queue(self._queue_dir(), parse=read_queue_file,
-                                    suffix=relay_queue.SUFFIX)
+        queued = records.read_queue(self._queue_dir(), parse=read_queue_file)
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
         wan = None if wan_before is None or wan_after is None else wan_after - wan_before
         return records.Evidence(scenario=self.scenario, ledger=ledger, mails=mails,
                                 queued=queued, events=events, topology=topology,
-                                started=self.started, finished=self.finished,
-                                queue_snapshots=self.watch.snapshots(),
+                                started=self.started or self.finished,
+                                finished=self.finished,
+                                queue_snapshots=self.watch.snapshots() if self.watch else [],
                                 queue_watched=self.watch is not None, wan_bytes=wan,
                                 expected_ids=self.expected_ids(),
                                 frames=wire.read_all(self.capture_paths),
@@ -470,8 +529,8 @@ class Run:
                     f.write(json.dumps(snap) + "\n")
 
     def _files(self):
-        names = ["report.json", "report.md", "aggregate.png", "timeline.png", "events.jsonl",
-                 "ledger.jsonl"]
+        names = ["report.html", "report.json", "report.md", "aggregate.png", "timeline.png",
+                 "events.jsonl", "ledger.jsonl"]
         if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
             names.append("queue.jsonl")
         pcaps = sorted(os.path.relpath(p, self.report_dir)

@@ -215,15 +215,22 @@ def check_configs(commands, timeout=30.0):
                                        text=True))
                for name, argv in commands]
     failed = []
-    for name, proc in running:
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-            out += "(--check did not finish in %.0f s)" % timeout
-        if proc.returncode != 0:
-            failed.append("%s: %s" % (name, out.strip()))
+    try:
+        for name, proc in running:
+            try:
+                out, _ = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+                out += "(--check did not finish in %.0f s)" % timeout
+            if proc.returncode != 0:
+                failed.append("%s: %s" % (name, out.strip()))
+    except BaseException:       # a signal stopped the command: the checks go with it
+        for _, proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        raise
     if failed:
         raise ServiceFailed("configuration check failed, nothing started:\n"
                             + "\n".join(failed))

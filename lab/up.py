@@ -9,11 +9,12 @@ import importlib.util
 import json
 import logging
 import os
-import signal
 import sys
 
 from mininet.cli import CLI
 
+from lab import ROOT
+from lab.interrupt import Interrupted, ctrl_c_ends_one_command, run_command
 from lab.web.options import live_view, watching
 from topologies.nodes import plain_logger
 
@@ -26,6 +27,10 @@ class LabCLI(CLI):
     def __init__(self, lab, **kwargs):
         self.lab = lab
         super().__init__(lab.net, **kwargs)
+
+    def onecmd(self, line):
+        with ctrl_c_ends_one_command():     # (at the prompt itself Ctrl-C ends the lab)
+            return super().onecmd(line)
 
     def _say(self, text):
         self.stdout.write(text.rstrip("\n") + "\n")
@@ -109,22 +114,32 @@ def send_summary(rows, count):
     return "%d of %d accepted: %s" % (len(rows), count, json.dumps(by_server))
 
 
-def _sigterm_to_exit(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def run(topology, web_args=None, **opts):
     from lab.lab import Lab
-    signal.signal(signal.SIGTERM, _sigterm_to_exit)   # stop everything, as on Ctrl-C
     logging.getLogger("mininet").propagate = False     # it prints for itself
-    with live_view(web_args, "maillab up %s" % topology, allow_actions=True) as view, \
+    from lab.net import describe_switches
+    print("*** maillab: bringing %s up on %s" % (topology, describe_switches(
+        opts.get("switch", "lxbr"))), flush=True)
+    with live_view(web_args, "up %s" % topology, allow_actions=True) as view, \
             Lab(topology, **opts) as lab, watching(view, lab):
         print("*** maillab: %s up in %.1f s on %s; run directory %s" % (
             topology, lab.timings["up"], lab.switches, lab.rundir))
         print("*** lab commands: send N, mail HOST, queue, status, events [N], "
               "recreate NAME, create DC, fault ...")
-        LabCLI(lab)
+        try:
+            LabCLI(lab)
+        except Interrupted:
+            _end_line()
+            raise
     return 0
+
+
+def _end_line():
+    """A signal leaves the prompt (or a command's output) without its newline."""
+    try:
+        print(flush=True)
+    except OSError:     # the terminal is gone (SIGHUP)
+        pass
 
 
 def cmd_up(args):
@@ -139,8 +154,7 @@ def _reexec_in_venv():
     python3): a topology script started with plain ``python3`` re-runs itself there."""
     if importlib.util.find_spec("twisted") is not None:
         return
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    venv_python = os.path.join(root, ".venv", "bin", "python")
+    venv_python = os.path.join(ROOT, ".venv", "bin", "python")
     if not os.access(venv_python, os.X_OK):
         raise SystemExit("maillab needs Twisted: run lab/provision.sh (it makes %s)" % venv_python)
     os.execv(venv_python, [venv_python] + sys.argv)
@@ -157,7 +171,7 @@ def main_for_topology(name, argv=()):
         opts["dcs"] = int(argv[0])
         if len(argv) > 1:
             opts["mx_per_dc"] = int(argv[1])
-    return run(name, **opts)
+    return run_command("topologies/%s.py" % name, run, name, **opts)
 
 
 __all__ = ["LabCLI", "cmd_up", "main_for_topology", "run"]

@@ -28,7 +28,7 @@ import os
 from lab.evidence import (DNS_CLIENT, DNS_LOG, FAULT_LOG, LEDGER, MAILDIR, PROVISIONER_LOG,
                           PROVISIONER_SERVICE, QUEUE_DISK, RELAY_LOG, RELAY_SERVICE, TOPOLOGY,
                           WAN_COUNTERS, WIRE, Evidence, Mail, fault_windows)
-from servers.common.endpoints import parse_host_port
+from servers.common.endpoints import host_part, parse_host_port
 from servers.relay.backoff import RetryPolicy
 
 OBSERVED, INFO = "observed", "info"
@@ -114,10 +114,7 @@ def host_of(evidence, value, ips=None):
     name = value.rstrip(".").split(".")[0]
     if name in evidence.topology:
         return name
-    try:
-        ip = parse_host_port(value)[0]
-    except ValueError:
-        ip = value
+    ip = host_part(value)
     return (_ip_to_host(evidence) if ips is None else ips).get(ip, "")
 
 

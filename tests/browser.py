@@ -33,6 +33,7 @@ def headless_chromium(window=WINDOW):
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     options = Options()
+    options.binary_location = shutil.which("chromium")   # Debian's, never a downloaded one
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=%d,%d" % window):
         options.add_argument(arg)

@@ -1,6 +1,7 @@
 import os
 import pathlib
 import shutil
+import signal
 import tempfile
 
 import pytest
@@ -14,6 +15,17 @@ def _lab_unavailable():
     if not shutil.which("mnexec"):
         return "Mininet is not installed (run lab/provision.sh)"
     return None
+
+
+def _as_ctrl_c(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def pytest_configure(config):
+    """A CI job that times out (SIGTERM) or a closed terminal (SIGHUP) stops the
+    tests as Ctrl-C does: the running test's lab and the fixtures are torn down."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _as_ctrl_c)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,6 +5,8 @@ by the exercises' ``exercise.toml`` (``compute = "NAME"``, ``args = {...}``).
 Each returns a number or a string, or None when the run holds no evidence for
 the question (a student is then told so, rather than marked wrong).
 """
+from servers.common.endpoints import host_part
+
 
 SMTP_PORT = 25
 FUNCTIONS = {}
@@ -50,6 +52,18 @@ def count(run, event, service=None, host=None, distinct=False):
 
 
 @answer
+def count_during(run, event, fault, service=None, distinct=True):
+    """How many ``event`` events (different messages, if ``distinct``) fell between
+    the first start and the first end of ``fault``."""
+    starts = [e["ts"] for e in _events(run, "fault_start") if e.get("fault") == fault]
+    ends = [e["ts"] for e in _events(run, "fault_end") if e.get("fault") == fault]
+    if not starts or not ends:
+        return None
+    found = [e for e in _events(run, event, service) if starts[0] <= e["ts"] <= ends[0]]
+    return len({e.get("msgid") for e in found}) if distinct else len(found)
+
+
+@answer
 def sent_via(run, host):
     """Messages whose 250 the sender got from ``host`` (the MX it used, from its ledger)."""
     return sum(1 for r in run.ledger if mx_host(r.get("mx")) == host)
@@ -66,7 +80,7 @@ def sender_mx(run, index=1):
 def sender_server(run, index=1):
     """The IP address the sender connected to for its ``index``-th accepted message."""
     row = _nth(sorted(run.ledger, key=lambda r: r.get("ts", 0)), index)
-    return str(row.get("server", "")).rsplit(":", 1)[0] if row else None
+    return host_part(row.get("server", "")) if row else None
 
 
 @answer

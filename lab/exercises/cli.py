@@ -46,7 +46,9 @@ def where_to_look(exercise, report_dir):
     html = os.path.join(report_dir, "report.html")
     if os.path.exists(html):
         lines.append("  in a browser: %s" % rel(html))
-    lines.append("  timeline:   %s" % rel(os.path.join(report_dir, "timeline.png")))
+    for name, what in (("aggregate.png", "the run:   "), ("timeline.png", "timeline:  ")):
+        if os.path.exists(os.path.join(report_dir, name)):
+            lines.append("  %s %s" % (what, rel(os.path.join(report_dir, name))))
     pcaps = sorted(os.listdir(os.path.join(report_dir, "pcaps"))) \
         if os.path.isdir(os.path.join(report_dir, "pcaps")) else []
     for p in pcaps:

@@ -128,7 +128,17 @@ def start_fault(net, name, args, run_dir, events_file, duration=None, timeout=30
             proc = launch.node.popen(argv, env=env, cwd=ROOT, stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     handle = FaultHandle(fault_id, spec, launch, proc, events_file, log_path)
-    _wait_in_force(handle, timeout)
+    try:
+        _wait_in_force(handle, timeout)
+    except BaseException:
+        # not in force (failed, too slow, or the lab command was stopped by a signal):
+        # it undoes whatever it did and stops its captures
+        if handle.running:
+            try:
+                handle.stop()
+            except FaultFailed:
+                pass
+        raise
     return handle
 
 
@@ -156,8 +166,6 @@ def _wait_in_force(handle, timeout):
             raise FaultFailed("fault %s exited with %s before starting:\n%s" % (
                 handle.id, handle.proc.returncode, _log_tail(handle.log_path)))
         if time.monotonic() >= deadline:
-            handle.proc.kill()
-            handle.proc.wait()
             raise FaultFailed("fault %s did not start within %.0f s:\n%s" % (
                 handle.id, timeout, _log_tail(handle.log_path)))
         time.sleep(0.05)  # polling the events file for the fault's own report

@@ -28,9 +28,11 @@ def pcap_path(directory, fault_id, intf):
 def tcpdump_cmd(ns_pid, intf, path, bpf=()):
     # --immediate-mode: without it the kernel hands packets over in blocks once
     # a second, and a capture stopped sooner loses them; -U: each packet is
-    # written at once, so the pcap is readable while the fault runs.
-    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-w", path]
-                 + list(bpf))
+    # written at once, so the pcap is readable while the fault runs. -Z root: Debian's
+    # tcpdump drops to its own user, and a change of user clears the parent-death
+    # signal (_die_with_parent), so a fault process killed with -9 would leave it running.
+    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-Z", "root",
+                          "-w", path] + list(bpf))
 
 
 class Captures:

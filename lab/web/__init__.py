@@ -13,6 +13,7 @@ links are cut and hosts destroyed.
 - ``watcher``: reads the run directory and the processes, feeds live_state.
 - ``actions``: what the page may ask of ``maillab up`` (send, fault, stop,
   re-create), run through the lab's own verbs.
-- ``server``: the web resources, the token guard and Server-Sent Events.
+- ``guard``: who may look and who may act (Host, token, Origin). Pure.
+- ``server``: the web resources, Server-Sent Events, the reactor thread.
 - ``page/``: the page itself (HTML, JavaScript, CSS; nothing from elsewhere).
 """

@@ -11,15 +11,12 @@ the tests) and the global reactor stays free. Everything that touches the
 state runs in the reactor's thread; the lab's verbs asked from the page run
 one at a time in a worker thread of their own.
 
-Guards: the server answers only to a Host that is an IP address or
-``localhost`` (a DNS-rebinding page has a name of its own); an action needs
-the per-run token of the page's URL, a JSON body and, when the browser says
-where it comes from, an Origin equal to the page's own. Without them it gets
-403 and changes nothing.
+Guards (``lab.web.guard``): the server answers only to a Host that is an IP
+address or ``localhost``; an action needs the per-run token of the page's
+URL, a JSON body and the page's own Origin. Without them it gets 403 and
+changes nothing.
 """
 import contextlib
-import hmac
-import ipaddress
 import itertools
 import json
 import logging
@@ -35,6 +32,7 @@ from twisted.python import failure
 from twisted.web import pages, resource, server
 
 from lab.web import actions
+from lab.web.guard import action_refusal, host_allowed
 from lab.web.live_state import LiveState
 from lab.web.options import DEFAULT_BIND, DEFAULT_PORT
 from lab.web.watcher import LabWatcher, drawing_of
@@ -54,38 +52,6 @@ def new_reactor():
     except ImportError:         # not Linux
         from twisted.internet.selectreactor import SelectReactor as Reactor
     return Reactor()
-
-
-def _host_name(host_header):
-    host = host_header.strip()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def host_allowed(host_header):
-    """True if the browser reached us by IP address or as localhost."""
-    if not host_header:
-        return False
-    name = _host_name(host_header)
-    if name.lower() == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-def action_refusal(token, given_token, host, origin, content_type):
-    """Why an action request is refused (None: it may go on). Pure."""
-    if not given_token or not hmac.compare_digest(given_token.encode(), token.encode()):
-        return "the page's token is missing or wrong"
-    if origin is not None and origin != "http://%s" % host:
-        return "cross-origin request refused (Origin %s)" % origin
-    if not (content_type or "").startswith("application/json"):
-        return "actions are JSON (Content-Type: application/json)"
-    return None
 
 
 def report_link(report_dir):
@@ -117,13 +83,12 @@ class Files(resource.Resource):
     """The files of one directory, read whole (twisted.web's static.File
     streams through the global reactor, which is not the one running here)."""
 
+    isLeaf = True       # the rest of the path names the file
+
     def __init__(self, directory, index=None):     # index: the file of a bare path
         super().__init__()
         self.directory = directory
         self.index = index
-
-    def getChild(self, path, request):
-        return self
 
     def render_GET(self, request):
         parts = [p.decode("utf-8", "replace") for p in request.postpath] or [""]
@@ -237,12 +202,12 @@ class Worker:
 
 class LiveView:
     def __init__(self, title="maillab", port=DEFAULT_PORT, bind=DEFAULT_BIND,
-                 allow_actions=False, clock=time.time):
+                 allow_actions=False, now=time.time):
         self.title = title
         self.port = port
         self.bind = bind
         self.allow_actions = allow_actions
-        self.clock = clock
+        self.now = now
         self.token = secrets.token_urlsafe(18)
         self.reactor = new_reactor()
         self.state = LiveState(EMPTY_DRAWING, title, self._mode())
@@ -335,7 +300,7 @@ class LiveView:
         self._call(self._finish, summary, os.path.abspath(report_dir))
 
     def snapshot(self):
-        return self.state.snapshot(self.clock())
+        return self.state.snapshot(self.now())
 
     # --- in the reactor thread ---------------------------------------------------------
     def _call(self, f, *args, timeout=CALL_TIMEOUT):
@@ -377,17 +342,17 @@ class LiveView:
         if self.allow_actions:
             static_info["fault_menu"] = actions.fault_menu()
         self.state = LiveState(drawing_of(lab), title, self._mode(),
-                               mx=lab_zone.mx_set(lab.plan), started=self.clock(),
+                               mx=lab_zone.mx_set(lab.plan), started=self.now(),
                                static=static_info)
         self.lab = lab
-        self.watcher = LabWatcher(lab, self.state, self.clock)
+        self.watcher = LabWatcher(lab, self.state, self.now)
         self._tick()
 
     def _detach(self):
         self._tick()
         self.watcher = None
         self.lab = None
-        self.state.set_live(False, self.clock())
+        self.state.set_live(False, self.now())
         self._push()
 
     def _finish(self, summary, report_dir):
@@ -440,5 +405,5 @@ class LiveView:
 
     def _action_done(self, action_id, text, ok, result):
         self.state.note_action(action_id, text, "done" if ok else "failed", str(result or ""),
-                               ts=self.clock())
+                               ts=self.now())
         self._push()

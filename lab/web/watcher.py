@@ -11,7 +11,7 @@ import json
 import os
 
 from lab.web import topology
-from servers.relay.queue import SUFFIX as QUEUE_SUFFIX
+from servers.relay.queue import message_files
 
 EVENT_FILES = ("*events.jsonl", "*/events.jsonl", "*/*/events.jsonl")
 
@@ -49,15 +49,15 @@ class LabWatcher:
     """Feeds ``state`` from ``lab`` (a lab.lab.Lab, or anything with ``rundir``,
     ``plan``, ``net`` and ``services``)."""
 
-    def __init__(self, lab, state, clock):
+    def __init__(self, lab, state, now):
         self.lab = lab
         self.state = state
-        self.clock = clock
+        self.now = now
         self.tail = EventTail(lab.rundir)
         self._layout = self._layout_now()
 
     def tick(self):
-        now = self.clock()
+        now = self.now()
         self._redraw_if_grown()
         for event in self.tail.read():
             self.state.apply(event)
@@ -81,11 +81,8 @@ class LabWatcher:
         return {host: (s.kind, s.alive()) for host, s in list(self.lab.services.items())}
 
     def _queue_depth(self):
-        try:
-            names = os.listdir(os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue"))
-        except OSError:
-            return None
-        return sum(1 for n in names if n.endswith(QUEUE_SUFFIX) and not n.startswith("."))
+        directory = os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue")
+        return len(message_files(directory)) if os.path.isdir(directory) else None
 
 
 def drawing_of(lab):

@@ -5,5 +5,7 @@
 - ``endpoints``: the one HOST:PORT parser;
 - ``mx_lookup``: MX lookup through a given DNS server, in RFC 5321 order;
 - ``smtpclient``: the SMTP client the relay and the sender deliver with;
-- ``provision_proto``: the signed requests the relay sends the provisioner.
+- ``provision_proto``: the signed requests the relay sends the provisioner;
+- ``config_check``: the file checks behind every server's ``--check``;
+- ``startup``: what every server's ``main`` does first (``--check``, logging).
 """

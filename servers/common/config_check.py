@@ -23,14 +23,18 @@ def add_check_option(parser):
                              "(0: usable) without listening")
 
 
-def readable_file(path, what):
-    """``path`` opens for reading; returns it."""
+def _opens(path, mode, what):
     try:
-        with open(path, "rb"):
+        with open(path, mode):
             pass
     except OSError as e:
         raise ConfigError("%s %s: %s" % (what, path, e.strerror or e)) from None
     return path
+
+
+def readable_file(path, what):
+    """``path`` opens for reading; returns it."""
+    return _opens(path, "rb", what)
 
 
 def _probe_dir(directory, what, path):
@@ -67,12 +71,7 @@ def writable_file(path, what):
     if os.path.isdir(path):
         raise ConfigError("%s %s: is a directory" % (what, path))
     if os.path.exists(path):
-        try:
-            with open(path, "ab"):
-                pass
-        except OSError as e:
-            raise ConfigError("%s %s: %s" % (what, path, e.strerror or e)) from None
-        return path
+        return _opens(path, "ab", what)
     writable_dir(os.path.dirname(os.path.abspath(path)), what + "'s directory")
     return path
 

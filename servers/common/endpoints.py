@@ -10,6 +10,15 @@ def parse_host_port(text):
     return host, int(port)
 
 
+def host_part(text):
+    """The host of "HOST:PORT" ("10.0.1.10:25" -> "10.0.1.10"); text without a
+    port as it is."""
+    try:
+        return parse_host_port(text)[0]
+    except ValueError:
+        return str(text)
+
+
 def host_port_arg(text):
     """``parse_host_port`` as an argparse ``type``."""
     try:

@@ -3,21 +3,17 @@ import logging
 import sys
 
 from twisted.internet import error
-from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from servers.common.config_check import run_check
+from servers.common.startup import begin
 from servers.dns.service import build_parser, check_config, make_service
 from servers.dns.zone import ZoneError
 
 
 def main(argv=None):
     options = build_parser().parse_args(argv)
-    if options.check:
-        return run_check("servers.dns", check_config, options)
-    logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Twisted's own log (unhandled errors included) goes to the same place.
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+    status = begin("servers.dns", options, check_config, default_level=logging.INFO)
+    if status is not None:
+        return status
     from twisted.internet import reactor
     try:
         top = make_service(options, reactor)

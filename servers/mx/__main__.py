@@ -2,8 +2,7 @@
 import logging
 import sys
 
-from servers.common.config_check import run_check
-from servers.common.events import EventLog, default_host
+from servers.common.startup import begin
 from servers.mx.service import build_parser, check_config, make_service
 
 log = logging.getLogger("servers.mx")
@@ -11,16 +10,13 @@ log = logging.getLogger("servers.mx")
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.check:
-        return run_check("servers.mx", check_config, args)
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    status = begin("servers.mx", args, check_config)
+    if status is not None:
+        return status
     from twisted.internet import reactor
-    from twisted.python import log as twisted_log
-    twisted_log.PythonLoggingObserver(loggerName="twisted").start()
 
-    events = EventLog(args.events, service="mx")
-    top = make_service(args, reactor, events, args.hostname or default_host())
+    top = make_service(args, reactor)
+    events = top.events
     top.startService()
     bound = top.listener._port.getHost()
     print("listening on %s:%d" % (bound.host, bound.port), file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ from twisted.application.internet import TCPServer
 
 from servers.common.config_check import add_check_option, readable_file, writable_dir, \
     writable_file
+from servers.common.events import EventLog, default_host
 from servers.mx.maildir import Maildirs
 from servers.mx.storage import MaildirStorage
 from servers.smtpd.protocol import DEFAULT_MAX_SIZE, ReceiveFactory
@@ -56,8 +57,11 @@ def check_config(options):
     return checked
 
 
-def make_service(options, reactor, events, hostname):
-    """The listening messaging server for parsed ``options``."""
+def make_service(options, reactor):
+    """The listening messaging server for parsed ``options`` (``.events``,
+    ``.listener``)."""
+    events = EventLog(options.events, service="mx")
+    hostname = options.hostname or default_host()
     recipients = read_recipients_file(options.recipients) if options.recipients else None
     policy = RecipientPolicy(options.domain, recipients)
     storage = MaildirStorage(Maildirs(options.maildir, hostname), events)
@@ -66,6 +70,7 @@ def make_service(options, reactor, events, hostname):
     listener = TCPServer(options.port, factory, interface=options.listen, reactor=reactor)
     listener.setServiceParent(top)
     top.listener = listener
+    top.events = events
     top.domains = sorted(policy.domains)
     top.maildir = os.path.abspath(options.maildir)
     return top

@@ -4,7 +4,7 @@ import os
 import signal
 import sys
 
-from servers.common.config_check import run_check
+from servers.common.startup import begin
 from servers.relay.service import (build_parser, check_args, check_config, flush_queue,
                                    list_queue, make_service, pid_path, write_pid)
 
@@ -15,10 +15,9 @@ def main(argv=None):
     p = build_parser()
     args = p.parse_args(argv)
     check_args(p, args)
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if args.check:
-        return run_check("servers.relay", check_config, args)
+    status = begin("servers.relay", args, check_config)
+    if status is not None:
+        return status
     if args.list:
         return list_queue(args.queue)
     if args.flush:

@@ -99,6 +99,17 @@ def message_id_of(data):
     return find_message_id(lines[:header_block(lines)]) or ""
 
 
+def message_files(directory):
+    """Paths of the queued messages' files in ``directory``, sorted by name
+    (temporaries are dot-files; ``corrupt/`` and the pid file are not messages)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return [os.path.join(directory, n) for n in sorted(names)
+            if n.endswith(SUFFIX) and not n.startswith(".")]
+
+
 class Queue:
     def __init__(self, directory, events=None, now=time.time):
         self.directory = os.path.abspath(directory)
@@ -159,10 +170,8 @@ class Queue:
     def entries(self):
         """Every valid entry, oldest first; corrupt files are set aside."""
         found = []
-        for name in sorted(os.listdir(self.directory)):
-            if not name.endswith(SUFFIX) or name.startswith("."):
-                continue
-            path = os.path.join(self.directory, name)
+        for path in message_files(self.directory):
+            name = os.path.basename(path)
             try:
                 with open(path, "rb") as f:
                     meta, _ = parse(f.read())

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 from twisted.internet import defer, task
 
+from servers.common.endpoints import parse_host_port
+
 log = logging.getLogger(__name__)
 
 ACCEPTED, REFUSED, TIMEOUT, UNREACHABLE = "accepted", "refused", "timeout", "unreachable"
@@ -47,11 +49,6 @@ ACCEPTED, REFUSED, TIMEOUT, UNREACHABLE = "accepted", "refused", "timeout", "unr
 def is_up(outcome):
     """A host that accepted or refused a connection is up."""
     return outcome in (ACCEPTED, REFUSED)
-
-
-def split_addr(addr):
-    host, _, port = addr.rpartition(":")
-    return host, int(port)
 
 
 @dataclass
@@ -64,7 +61,7 @@ class Site:
 
     def holds(self, addr):
         try:
-            return ipaddress.ip_address(split_addr(addr)[0]) in self.subnet
+            return ipaddress.ip_address(parse_host_port(addr)[0]) in self.subnet
         except ValueError:
             return False
 
@@ -173,7 +170,7 @@ class Recovery:
 
     def _probe(self, what, name, addr):
         """Deferred (what, name, addr, outcome); never fails."""
-        host, port = split_addr(addr)
+        host, port = parse_host_port(addr)
         d = defer.maybeDeferred(self.probe, host, port, self.probe_timeout)
         d.addErrback(lambda f: "%s (%s)" % (UNREACHABLE, f.getErrorMessage()))
         d.addCallback(lambda outcome: {"what": what, "name": name, "addr": addr,
@@ -287,24 +284,22 @@ class Recovery:
             fields = {"dc": other.name}
             if o.name:
                 fields["replaces"] = o.name
-            if self.scheduler is not None:
-                self.scheduler.replacement_begins(o.server)
-            try:
-                reply, why = yield self._ask(o, "create", **fields)
-                if not self._current(o):
-                    return
-                if reply is None:
-                    reasons = reasons + ["%s: %s" % (other.name, why)]
-                    story = "%s -> %s" % (step, why)
-                    continue
-                new_hop = "%s:%d" % (reply["ip"], int(reply.get("port", 25)))
-                if reply.get("name"):
-                    self.names[new_hop] = reply["name"]
-                o.state, o.replacement = "replaced", new_hop
-                moved = yield self.scheduler.replace_server(o.server, new_hop)
-            finally:
-                if self.scheduler is not None:
-                    self.scheduler.replacement_ends(o.server)
+            # its mail waits for the answer, then follows its rewritten next hop
+            self.scheduler.hold_for_replacement(o.server)
+            reply, why = yield self._ask(o, "create", **fields)
+            if reply is None or not self._current(o):
+                self.scheduler.hold_for_replacement(o.server, False)
+            if not self._current(o):
+                return
+            if reply is None:
+                reasons = reasons + ["%s: %s" % (other.name, why)]
+                story = "%s -> %s" % (step, why)
+                continue
+            new_hop = "%s:%d" % (reply["ip"], int(reply.get("port", 25)))
+            if reply.get("name"):
+                self.names[new_hop] = reply["name"]
+            o.state, o.replacement = "replaced", new_hop
+            moved = yield self.scheduler.replace_server(o.server, new_hop)
             self.events.emit("replaced", server=o.server, name=o.name, new=new_hop,
                              new_name=reply.get("name"), dc=reply.get("dc"), messages=moved)
             self._watch(o)

@@ -28,7 +28,9 @@ deliver them over reused SMTP sessions.
   ``restore_routes`` (undo pins).
   A message that was being delivered (or whose retry was being recorded) when
   the answer came is attempted at the new destination as soon as that ends,
-  not after its backoff.
+  not after its backoff.  While the request is in flight (``awaiting``) the
+  destination's mail waits: the provisioner updates DNS before it answers,
+  and the mail must go by its rewritten next hop, not by the new MX record.
 - A queue file that cannot be read (EIO, vanished, corrupt since it was
   loaded) is tried again after ``policy.delay(failures)``; after
   ``max_read_failures`` it is moved to the queue's corrupt/ directory and
@@ -69,6 +71,7 @@ class Destination:
         self.provision_timer = None
         self.provisioning = False
         self.failed_servers = set()  # "host:port" that failed during this outage
+        self.awaiting = None         # what a replacement was asked for (its mail waits)
 
 
 class Scheduler:
@@ -102,8 +105,6 @@ class Scheduler:
         self.idle_timeout = idle_timeout
         self.max_read_failures = max_read_failures
         self.read_failures = {}      # id -> failed reads of its queue file so far
-        self.replacing = set()       # "host:port" whose replacement is being provisioned
-        self.held_back = {}          # id -> entry set aside until a replacement ends
         self.entries = {}            # id -> QueueEntry still queued
         self.timers = {}             # id -> IDelayedCall of its next attempt
         self.busy = set()            # ids being delivered (or waiting in a ready line)
@@ -164,8 +165,6 @@ class Scheduler:
         self.timers.pop(entry.id, None)
         if entry.id not in self.entries or entry.id in self.busy:
             return
-        if self._wait_for_replacement(entry):
-            return
         self.busy.add(entry.id)
         dest = self._destination(entry.next_hop)
         dest.ready.append(entry)
@@ -214,8 +213,12 @@ class Scheduler:
                     if entry.id in self.entries:
                         self._schedule(entry, 0)
                     continue
-                if self._wait_for_replacement(entry):
-                    self.busy.discard(entry.id)
+                if dest.awaiting is not None:
+                    # a replacement was asked for: the mail waits for the answer, then
+                    # goes where its rewritten next hop says (not wherever DNS,
+                    # updated meanwhile by the provisioner, happens to point)
+                    yield self._fail_line(dest, entry, (
+                        "waiting for a replacement of %s" % dest.awaiting, False, False))
                     continue
                 try:
                     # small read from the page cache: cheaper inline than a thread hop
@@ -424,6 +427,7 @@ class Scheduler:
         if dest.outage_since is None or dest.provisioning or not self._bound_for(dest.key):
             return
         dest.provisioning = True
+        dest.awaiting = dest.key
         self.events.emit("provision_requested", next_hop=dest.key,
                          messages=len(self._bound_for(dest.key)),
                          outage_seconds=round(self.clock.seconds() - dest.outage_since, 3))
@@ -436,7 +440,7 @@ class Scheduler:
             log.warning("provisioning for %s failed: %s", dest.key, e)
             self.events.emit("provision_failed", next_hop=dest.key, error=str(e))
             dest.provisioning = False
-            self._release_held_back()
+            dest.awaiting = None
             if dest.outage_since is not None:
                 self._arm_provision(dest)   # ask again one period later
             return
@@ -445,27 +449,8 @@ class Scheduler:
             yield self._reroute_destination(dest, new_hop)
         finally:
             dest.provisioning = False
+            dest.awaiting = None
             dest.outage_since = None
-            self._release_held_back()
-
-    def _wait_for_replacement(self, entry):
-        """True, with ``entry`` set aside, while a server of its destination is
-        being replaced: sent meanwhile, it could reach the new server through an
-        MX lookup (the provisioner updates DNS before it answers) before its
-        stored next hop names that server. It is tried again when the
-        replacement ends, and after the minimum retry delay at the latest."""
-        dest = self.destinations.get(entry.next_hop)
-        if dest is None or not (dest.provisioning or dest.failed_servers & self.replacing):
-            return False
-        self.held_back[entry.id] = entry
-        self._schedule(entry, self.policy.minimum)
-        return True
-
-    def _release_held_back(self):
-        held, self.held_back = self.held_back, {}
-        for entry in held.values():
-            if entry.id in self.entries and entry.id not in self.busy:
-                self._schedule(entry, 0)
 
     @defer.inlineCallbacks
     def _reroute_destination(self, dest, new_hop, cause=None):
@@ -502,14 +487,11 @@ class Scheduler:
         keys = {d.key for d in self.destinations.values() if server in d.failed_servers}
         return sum(1 for e in self.entries.values() if e.next_hop in keys)
 
-    def replacement_begins(self, server):
-        """The provisioner is asked for a server to replace ``server``: hold the
-        mail bound for destinations it failed until ``replacement_ends``."""
-        self.replacing.add(server)
-
-    def replacement_ends(self, server):
-        self.replacing.discard(server)
-        self._release_held_back()
+    def hold_for_replacement(self, server, hold=True):
+        """A replacement of ``server`` was asked for (``hold=False``: refused):
+        mail of the destinations it leaves with no server waits for the answer."""
+        for dest in self._failing_destinations(server):
+            dest.awaiting = server if hold else None
 
     @defer.inlineCallbacks
     def replace_server(self, server, new_hop):
@@ -518,7 +500,10 @@ class Scheduler:
         A destination that another of its servers still serves keeps its mail."""
         moved = 0
         for dest in self._failing_destinations(server):
-            moved += yield self._reroute_destination(dest, new_hop, cause=server)
+            try:
+                moved += yield self._reroute_destination(dest, new_hop, cause=server)
+            finally:
+                dest.awaiting = None
             dest.outage_since = None
             dest.failed_servers.clear()
         return moved

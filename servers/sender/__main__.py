@@ -1,19 +1,17 @@
 """python -m servers.sender: send test traffic through the lab's MX records."""
-import logging
 import sys
 
 from twisted.internet import task
 
-from servers.common.config_check import run_check
+from servers.common.startup import begin
 from servers.sender.service import build_parser, check_config, make_service
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.check:
-        return run_check("servers.sender", check_config, args)
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    status = begin("servers.sender", args, check_config)
+    if status is not None:
+        return status
     code = []
 
     def go(reactor):

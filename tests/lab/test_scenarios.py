@@ -2,11 +2,14 @@
 (broken systems that it fails: tests/lab/test_variants.py)."""
 import io
 import json
+import os
 
 import pytest
 
 from lab import scenario
 from lab.scenario_run import Run
+from tests.browser import headless_chromium
+from tests.report_in_browser import look_at
 
 pytestmark = pytest.mark.lab
 
@@ -31,4 +34,12 @@ def test_scenario_passes(name, clean_machine, tmp_path):
     assert rep["ok"] and rep["lost"] == 0 and rep["duplicates"] == 0
     assert rep["sent"] > 0 and rep["delivered"] == rep["sent"]
     assert "sent " in progress and "delivered " in progress   # live progress lines
+    assert os.path.getsize(paths["report.html"]) > 0
+    if name == "remote-failover":   # one real run's report, in a real browser
+        with headless_chromium() as driver:
+            seen = look_at(driver, paths["report.html"], tmp_path / "report.png")
+        assert seen["verdict"] == "PASSED" and len(seen["rows"]) == len(rep["checks"])
+        assert [img["width"] > 0 for img in seen["images"]] == [True, True]
+        assert ["mx1", "node role-mx destroyed"] in seen["nodes"]
+        assert any(n == "mx3" and "created" in cls for n, cls in seen["nodes"])
 

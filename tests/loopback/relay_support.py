@@ -3,7 +3,7 @@ import os
 
 from servers.common.events import read_events
 from servers.mx.maildir import messages_under
-from servers.relay.queue import SUFFIX
+from servers.relay.queue import message_files
 from tests.support import ServerProcess
 
 
@@ -47,4 +47,4 @@ def maildir_files(maildir):
 
 
 def queue_files(queue_dir):
-    return [f for f in os.listdir(queue_dir) if f.endswith(SUFFIX) and not f.startswith(".")]
+    return [os.path.basename(p) for p in message_files(queue_dir)]

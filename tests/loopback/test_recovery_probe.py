@@ -6,9 +6,9 @@ import socket
 import subprocess
 import sys
 
+from lab import ROOT
 from servers.relay.recovery import ACCEPTED, REFUSED, is_up
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROBE_BOTH = """
 import sys
 from twisted.internet import defer, reactor

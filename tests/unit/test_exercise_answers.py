@@ -20,6 +20,9 @@ def test_counts_from_events_and_the_ledger(failover):
     assert answers.count(failover, "queued", service="relay", distinct=True) == 3
     assert answers.count(failover, "delivered", service="mx", host="mx1") == 5
     assert answers.count(failover, "queued", service="mx") == 0
+    assert answers.count_during(failover, "queued", "blackhole", service="relay") == 3
+    assert answers.count_during(failover, "delivered", "blackhole", service="mx") == 0
+    assert answers.count_during(failover, "queued", "partition") is None
     assert answers.sent_via(failover, "mx1") == 2
     assert answers.sent_via(failover, "relay1") == 3
     assert answers.sender_mx(failover) == "mx1"

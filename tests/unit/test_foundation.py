@@ -1,6 +1,6 @@
 import contextlib
+import fcntl
 import os
-import shutil
 import subprocess
 import sys
 
@@ -79,7 +79,7 @@ def test_wait_until_returns_value_or_names_what_timed_out():
         wait_until(lambda: False, 0.05, "the mx", interval=0.01)
 
 
-@pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed")
+@pytest.mark.needs_cmd("vagrant")      # CI installs it (lab/provision.sh --vagrant)
 def test_vagrantfile_validates():
     env = dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1")
     res = subprocess.run(["vagrant", "validate"], cwd=ROOT, capture_output=True, text=True,
@@ -135,3 +135,22 @@ def test_require_cmd_skips_with_the_reason_but_fails_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI: needs no-such-tool-here"):
         require_cmd("no-such-tool-here")
+
+
+def test_a_command_locks_through_the_descriptor_its_caller_holds(tmp_path):
+    """MAILLAB_LOCK_FD: a child of the lock's holder gets the lock at once; a
+    process without the descriptor still finds it busy."""
+    path = str(tmp_path / "lock")
+    probe = ("import sys; from lab.lock import lab_lock, LabBusy\n"
+             "try:\n    with lab_lock(timeout=0.2, path=sys.argv[1]): print('got it')\n"
+             "except LabBusy: print('busy')")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)      # as the shell's `exec 9>>lock; flock 9`
+        other = subprocess.run([sys.executable, "-c", probe, path], env=env,
+                               capture_output=True, text=True, timeout=30)
+        child = subprocess.run([sys.executable, "-c", probe, path], pass_fds=(f.fileno(),),
+                               env=dict(env, MAILLAB_LOCK_FD=str(f.fileno())),
+                               capture_output=True, text=True, timeout=30)
+    assert other.stdout.strip() == "busy"
+    assert child.stdout.strip() == "got it"

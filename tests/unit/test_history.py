@@ -103,3 +103,23 @@ def test_routes_say_where_a_message_went():
                           (2, "relay_deferred", "mx1"), (3, "relay_rerouted", "mx3"),
                           (4, "stored", "mx3")]) == "sender -> relay1 -> mx3 (retried, re-routed)"
     assert history.route([(0, "accepted", "mx1")]) == "sender -> mx1 (NOT STORED)"
+
+
+def test_a_plot_zooms_in_when_the_story_is_a_small_part_of_the_run():
+    agg = history.aggregate(loaded_run(n=2000, rate=20.0, fault=(10.0, 20.0)))
+    start, stop = history.focus(agg)
+    assert 8.0 <= start < 10.0 and 21.0 < stop <= 23.0    # the fault, the drain, a margin
+    # a fault over most of the run: the whole run already shows it
+    assert history.focus(history.aggregate(loaded_run(n=200, rate=2.0, fault=(5.0, 90.0)))) \
+        is None
+
+
+def test_a_server_started_again_is_marked():
+    evs = [{"ts": T0 + 1, "host": "relay1", "service": "relay", "event": "started"},
+           {"ts": T0 + 2, "host": "mx1", "service": "mx", "event": "started"},
+           {"ts": T0 + 5, "host": "relay1", "service": "relay", "event": "started"},
+           {"ts": T0 + 6, "host": "dns1", "service": "dns", "event": "updated"},
+           {"ts": T0 + 7, "host": "mx1", "service": "mx", "event": "started"},
+           {"ts": T0 + 7.5, "host": "lab", "event": "created", "name": "mx1", "dc": "dc1"}]
+    assert history.marks(evs, T0) == [(5, "relay restarted"), (6, "DNS updated"),
+                                      (7.5, "created mx1 in dc1")]

@@ -40,7 +40,7 @@ def test_a_tick_feeds_events_processes_and_the_queue_depth(tmp_path):
     plan = build_plan()
     lab = fake_lab(tmp_path, plan)
     state = LiveState(drawing(plan), started=0.0)
-    watcher = LabWatcher(lab, state, clock=lambda: 5.0)
+    watcher = LabWatcher(lab, state, now=lambda: 5.0)
     for name in ("a.q", "b.q", ".c.q", "d.tmp"):
         (tmp_path / "relay1" / "queue" / name).write_text("")
     write(str(tmp_path / "mx1" / "events.jsonl"),
@@ -55,7 +55,7 @@ def test_a_server_created_in_another_data_center_is_drawn(tmp_path):
     plan = build_plan(dcs=2, mx_per_dc=(1, 1))
     lab = fake_lab(tmp_path, plan)
     state = LiveState(drawing(plan), started=0.0)
-    watcher = LabWatcher(lab, state, clock=lambda: 1.0)
+    watcher = LabWatcher(lab, state, now=lambda: 1.0)
     plan.plan_new_mx("dc2")
     watcher.tick()
     mx3 = [n for n in state.snapshot()["drawing"]["nodes"] if n["name"] == "mx3"]

@@ -4,8 +4,7 @@ import ipaddress
 
 from twisted.internet import defer, task
 
-from servers.relay.recovery import (ACCEPTED, REFUSED, TIMEOUT, Recovery, Site, Sites, judge,
-                                    split_addr)
+from servers.relay.recovery import ACCEPTED, REFUSED, TIMEOUT, Recovery, Site, Sites, judge
 from tests.unit.relay_fakes import Recorder
 from tests.unit.test_scheduler import put
 
@@ -23,14 +22,10 @@ ALL_UP = {"10.0.1.1:25": REFUSED, "10.0.1.2:53": ACCEPTED, "10.0.2.1:25": REFUSE
 
 class FakeScheduler:
     def __init__(self):
-        self.replaced, self.back, self.restored = [], [], []
-        self.replacing = []
+        self.replaced, self.back, self.restored, self.held = [], [], [], []
 
-    def replacement_begins(self, server):
-        self.replacing.append(server)
-
-    def replacement_ends(self, server):
-        self.replacing.remove(server)
+    def hold_for_replacement(self, server, hold=True):
+        self.held.append((server, hold))
 
     def held_for(self, server):
         return 4
@@ -234,6 +229,8 @@ def test_refusal_and_dead_router_move_on_to_the_next_dc():
     assert [c["dc"] for c in prov.calls] == ["dc2", "dc3"]
     assert decisions(events) == [("create", "dc2"), ("create", "dc3")]
     assert sched.replaced == [(MX1, "10.0.3.10:25")]
+    # mail waited during each request; the refusal let it go, the success rerouted it
+    assert sched.held == [(MX1, True), (MX1, False), (MX1, True)]
 
 
 def test_nobody_can_take_over_then_decides_again():
@@ -321,7 +318,6 @@ def test_judge_and_sites():
     assert judge(site, [up])[0] and not judge(site, [up, down])[0]
     assert judge(site, [up, down, dict(down, outcome=ACCEPTED)])[0]
     assert judge(None, []) == (False, ["no data center is known for this address"])
-    assert split_addr("10.0.1.1:25") == ("10.0.1.1", 25)
     loaded = Sites.from_dict({"dcs": [{"name": "dc1", "subnet": "10.0.1.0/24"}]})
     assert loaded.of(MX1).name == "dc1" and loaded.of("junk") is None
 
@@ -400,3 +396,29 @@ def test_the_lab_plan_gives_the_sites_the_policy_reads():
     assert (dc1.name, dc1.router, dc1.hosts) == ("dc1", "10.0.1.1:7",
                                                  {"dns1": "10.0.1.2:53", "mx1": MX1})
     assert (dc2.name, dc2.router, dc2.hosts) == ("dc2", "10.0.2.1:7", {"mx2": MX2})
+
+
+def test_held_mail_waits_for_the_replacement_not_for_dns():
+    """The provisioner updates DNS before it answers: a retry in between must not
+    deliver by the new MX record, or the stored next hop never changes (claim 4)."""
+    sched, queue, net, events, clock, outcomes, prov = scheduler_with_policy(
+        {"create": "hang"}, probes={"10.0.1.1:25": TIMEOUT})
+    answer = defer.Deferred()
+    prov.replies["create"] = lambda **_: answer
+    dns = [("mx1.lab.example.org.", "10.0.1.10", 25)]
+    sched.resolve = lambda hop: defer.succeed(list(dns)) if hop == "mx:example.org" \
+        else net.resolve(hop)
+    net.behaviour[MX1] = "down"
+    put(sched, queue, n=3, hop="mx:example.org")
+    for _ in range(4):
+        clock.advance(1)
+    assert events.named("provision_requested")[-1]["action"] == "create"
+    dns[:] = [("mx3.lab.example.org.", "10.0.2.11", 25)]      # the UPDATE is in
+    for _ in range(3):
+        clock.advance(1)
+    assert net.delivered == [] and len(queue.stored) == 3
+    assert "waiting for a replacement of 10.0.1.10:25" in events.named("deferred")[-1]["error"]
+    answer.callback(CREATED_DC2)
+    clock.advance(0)
+    assert [r["new"] for r in events.named("rerouted")] == ["10.0.2.11:25"] * 3
+    assert not queue.stored

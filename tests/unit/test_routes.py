@@ -79,3 +79,15 @@ def test_a_damaged_routes_file_is_ignored_not_fatal(tmp_path):
     routes = Routes(str(path), lifetime=60)
     routes.bind(make()[4], Recorder())
     assert routes.get(HOP) == HOP
+
+
+def test_by_default_a_pin_does_not_outlive_a_day():
+    """#12 defect 6 as first written, with only the scheduler's old options: on
+    the code before routes.py the destination stayed pinned forever."""
+    sched, queue, net, events, clock = make(provision=provision, provision_after=3.0)
+    reroute_all(sched, queue, net, clock)
+    clock.advance(86400)
+    net.behaviour[HOP] = 250
+    put(sched, queue)
+    clock.advance(0)
+    assert net.delivered[-1][0] == HOP, "still pinned to %s a day later" % net.delivered[-1][0]

@@ -1,3 +1,8 @@
+import io
+import json
+
+import pytest
+
 from lab import scenario
 from lab.scenario_run import Schedule, progress_line, relay_args, sender_args, split_count
 from lab.scenario import fault_plan
@@ -119,3 +124,26 @@ def test_demo_and_run_print_the_story_and_exit_on_the_verdict(tmp_path, capsys, 
     verdict.ok = False
     assert main(["run", "relay-failover", "--seed", "4", "--report", str(tmp_path / "r")]) == 1
     assert (tmp_path / "r" / "report.json").exists()
+
+
+def test_a_run_stopped_before_its_lab_was_up_still_writes_a_report_marked_interrupted(tmp_path):
+    import contextlib
+    import signal
+
+    from lab import interrupt, scenario
+    from lab.scenario_run import Run
+
+    @contextlib.contextmanager
+    def stopped_while_starting(s, relay_argv):
+        raise interrupt.Interrupted(signal.SIGTERM)
+        yield
+    run = Run(scenario.load("relay-failover"), report_dir=str(tmp_path), out=io.StringIO(),
+              lab_factory=stopped_while_starting)
+    with pytest.raises(interrupt.Interrupted):
+        run.execute()
+    with open(tmp_path / "report.json") as f:
+        rep = json.load(f)
+    assert rep["interrupted"] == "SIGTERM before traffic started"
+    assert (rep["ok"], rep["sent"], rep["delivered"]) == (False, 0, 0)
+    assert any(c["name"] == "run finished" and not c["ok"] for c in rep["checks"])
+    assert (tmp_path / "report.md").read_text().startswith("# relay-failover: INTERRUPTED")

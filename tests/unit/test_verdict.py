@@ -427,9 +427,10 @@ def test_read_helpers(tmp_path):
     assert records.read_ledger(str(ledger)) == [{"msgid": "<a@b>", "to": "u@x", "code": 250}]
     q = tmp_path / "q"
     (q / "corrupt").mkdir(parents=True)
-    (q / "m1").write_text("x")
-    (q / "m2.tmp").write_text("x")
-    assert [e["file"] for e in records.read_queue(str(q))] == [str(q / "m1")]
+    (q / "m1.q").write_text("x")
+    (q / ".m2.q.tmp").write_text("x")
+    (q / "relay.pid").write_text("1")
+    assert [e["file"] for e in records.read_queue(str(q))] == [str(q / "m1.q")]
 
 
 def test_message_paths_follow_each_message(tmp_path):

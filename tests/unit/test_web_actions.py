@@ -2,7 +2,7 @@
 import pytest
 
 from lab.web import actions
-from lab.web.server import action_refusal, host_allowed
+from lab.web.guard import action_refusal, host_allowed
 
 TOKEN = "s3cret-token"
 

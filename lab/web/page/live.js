@@ -234,7 +234,9 @@ function duration() {
 }
 
 function fault(name, args) {
-  return act({kind: "fault", name, args, for: duration()});
+  const spec = (state.fault_menu || []).find((f) => f.name === name);
+  const lasting = !spec || spec.lasting;      // restore, kill, destroy... are done at once
+  return act({kind: "fault", name, args, for: lasting ? duration() : null});
 }
 
 function selectionButtons() {

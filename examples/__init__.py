@@ -1,0 +1,1 @@
+"""Short runnable programs on ``lab.lab.Lab``: ``sudo .venv/bin/python -m examples.NAME``."""
