@@ -140,21 +140,6 @@ def read_queue(directory, parse=None):
                 entry["error"] = str(e)
         left.append(entry)
     return left
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if name.startswith(".") or not name.endswith(suffix) or not os.path.isfile(path) \
-                or name.endswith(".tmp"):
-            continue
-        entry = {"file": path, "msgid": "", "next_hop": ""}
-        if parse is not None:
-            try:
-                entry.update(parse(path))
-            except FileNotFoundError:
-                continue       # delivered and removed while we looked
-            except Exception as e:  # a half-written file still counts as queued
-                entry["error"] = str(e)
-        left.append(entry)
-    return left
 
 
 # -- faults, from the fault scripts' own start and end records -------------------------

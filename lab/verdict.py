@@ -684,14 +684,22 @@ def _request_ts(ev):
     return req[0]["ts"] if req else None
 
 
+def _asked_and_created(ev, claim, name):
+    """(the created server, the time the relay asked, None), or (None, None, [the
+    failed check ``name``]) when either is missing."""
+    new, t = _new_server(ev), _request_ts(ev)
+    if new and t is not None:
+        return new, t, None
+    return None, None, [_ok(name, claim, False, "no server was created" if not new else
+                            "the relay never asked for one", (PROVISIONER_LOG, RELAY_LOG))]
+
+
 def claim_route_other(ev, claim):
     """The relay opened connections to the new server after it was created, and
     everything it held when it asked went there."""
-    new, t = _new_server(ev), _request_ts(ev)
-    if not new or t is None:
-        return [_ok("relay routes stored mail to the other server", claim, False,
-                    "no server was created" if not new else "the relay never asked for one",
-                    (PROVISIONER_LOG, RELAY_LOG))]
+    new, t, failed = _asked_and_created(ev, claim, "relay routes stored mail to the other server")
+    if failed:
+        return failed
     name = new.get("name")
     answers = [a for a in _wire_answers(ev, new.get("ip")) if a >= new["ts"] - 0.01]
     attempts = [a for a in _wire_attempts(ev, new.get("ip")) if a >= new["ts"] - 0.01]
@@ -710,14 +718,13 @@ def claim_route_other(ev, claim):
 def claim_change_stored(ev, claim):
     """Each held message's file was seen on disk with the old next hop, then with
     the new server's address, before that message reached the new server."""
-    new, t = _new_server(ev), _request_ts(ev)
     name = "stored messages' server information changed"
     if not ev.queue_watched:
         return [_ok(name, claim, False, "the queue directory was not watched: no evidence "
                     "from the disk", (QUEUE_DISK,))]
-    if not new or t is None:
-        return [_ok(name, claim, False, "no server was created" if not new else
-                    "the relay never asked for one", (PROVISIONER_LOG, RELAY_LOG))]
+    new, t, failed = _asked_and_created(ev, claim, name)
+    if failed:
+        return failed
     hop = "%s:%d" % (new.get("ip"), int(new.get("port", 25)))
     seen = {}
     for snap in ev.queue_snapshots:
@@ -749,11 +756,9 @@ def claim_change_stored(ev, claim):
 def claim_send_other(ev, claim):
     """Every message held when the relay asked is in the new server's Maildir,
     written after the server was created."""
-    new, t = _new_server(ev), _request_ts(ev)
-    if not new or t is None:
-        return [_ok("relay delivers to the other server", claim, False,
-                    "no server was created" if not new else "the relay never asked for one",
-                    (PROVISIONER_LOG, RELAY_LOG))]
+    new, t, failed = _asked_and_created(ev, claim, "relay delivers to the other server")
+    if failed:
+        return failed
     name = new.get("name")
     held = _held_at(ev, t)
     missing = sorted(m for m in held if _delivered_to(ev, m, {name}) is None)

@@ -22,6 +22,13 @@ def claim_check(evidence, claim, name):
     return by_name(checker.check(evidence))[(claim, name)]
 
 
+def _set(evidence, event, **fields):
+    """Change every ``event`` of the history."""
+    for e in evidence.events:
+        if e["event"] == event:
+            e.update(fields)
+
+
 PERIODIC = "periodic retry to the messaging server"
 AFTER_RETRY = "relay sends to the messaging server once it is back"
 INVOKE = "relay invokes another messaging server"
@@ -196,9 +203,7 @@ def test_5_fails_for_retries_faster_than_the_backoff(tmp_path):
 
 def test_5_needs_an_outage_long_enough_for_three_attempts(tmp_path):
     evidence, _ = relay_failover_run(tmp_path)
-    for e in evidence.events:
-        if e["event"] == "fault_end":
-            e["ts"] = T0 + 3.0
+    _set(evidence, "fault_end", ts=T0 + 3.0)
     c = claim_check(evidence, "5", PERIODIC)
     assert not c.ok and "too short" in c.detail
 
@@ -215,9 +220,7 @@ def test_7_fails_for_a_delivery_with_no_failed_attempt(tmp_path):
 
 def test_15_fails_for_a_delivery_during_the_fault(tmp_path):
     evidence, _ = relay_failover_run(tmp_path)
-    for e in evidence.events:
-        if e["event"] == "fault_end":
-            e["ts"] = T0 + 7.65
+    _set(evidence, "fault_end", ts=T0 + 7.65)
     c = claim_check(evidence, "15", AFTER_RETRY)
     assert not c.ok and "while a fault was in force" in c.detail
 
@@ -288,27 +291,21 @@ def test_chain_fails_without_failed_attempts_on_the_wire(tmp_path):
 
 def test_chain_fails_for_a_request_before_provision_after(tmp_path):
     evidence, _ = remote_run(tmp_path)
-    for e in evidence.events:
-        if e["event"] == "provision_requested":
-            e["ts"] = T0 + 2.5
+    _set(evidence, "provision_requested", ts=T0 + 2.5)
     c = claim_check(evidence, "10", INVOKE)
     assert not c.ok and "sooner than provision_after" in c.detail
 
 
 def test_chain_fails_without_the_provisioners_created(tmp_path):
     evidence, _ = recreate_run(tmp_path)
-    for e in evidence.events:
-        if e["event"] == "created":
-            e["service"] = "relay"    # the relay claiming it: not the provisioner's log
+    _set(evidence, "created", service="relay")    # the relay claiming it: not the provisioner's log
     c = claim_check(evidence, "14", INVOKE)
     assert not c.ok and "provisioner's log has no `created`" in c.detail
 
 
 def test_chain_fails_for_a_creation_before_the_request(tmp_path):
     evidence, _ = remote_run(tmp_path)
-    for e in evidence.events:
-        if e["event"] == "created":
-            e["ts"] = T0 + 3.9
+    _set(evidence, "created", ts=T0 + 3.9)
     c = claim_check(evidence, "2", INVOKE)
     assert not c.ok and "no `created` after the request" in c.detail
 
@@ -322,9 +319,7 @@ def test_chain_fails_when_nothing_reached_the_new_server(tmp_path):
 
 def test_6_fails_for_a_request_without_a_retry_before_it(tmp_path):
     evidence, _ = recreate_run(tmp_path)
-    for e in evidence.events:
-        if e["event"] == "provision_requested":
-            e["ts"] = T0 + 2.5      # after each message's first failure only
+    _set(evidence, "provision_requested", ts=T0 + 2.5)      # after each message's first failure only
     evidence.scenario.relay.provision_after = 0.5
     c = claim_check(evidence, "6", "invoked after periodic retries failed")
     assert not c.ok and "without a held message retried" in c.detail
@@ -408,9 +403,7 @@ def test_18_needs_bytes_across_the_wan(tmp_path):
 
 def test_18_fails_for_a_server_in_the_same_dc(tmp_path):
     evidence, _ = remote_run(tmp_path)
-    for e in evidence.events:
-        if e["event"] == "created":
-            e["dc"] = "dc1"
+    _set(evidence, "created", dc="dc1")
     assert not claim_check(evidence, "18", "the other server is in a remote data center").ok
 
 
