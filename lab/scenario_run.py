@@ -14,10 +14,10 @@ import sys
 import time
 
 from lab import evidence as records
-from lab import interrupt, report, verdict as judge, wire
+from lab import interrupt, lab_zone, report, verdict as judge, wire
 from lab.queue_watch import QueueWatch
 from lab.scenario import fault_plan
-from lab.wait import tcp_open_from
+from lab.wait import NotReady, tcp_open_from, wait_until
 from lab.web.options import watched
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
@@ -30,6 +30,7 @@ PROGRESS_EVERY = 1.0    # seconds between progress lines
 SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
 DNS_ASK_EVERY = 0.25    # seconds between a client's MX lookups in health-checked scenarios
+DNS_SETTLE = 10.0       # seconds to wait, after the run, for the MX answer to list mx1 again
 
 
 def read_queue_file(path):
@@ -228,6 +229,8 @@ class Run:
         self._start_watching()
         try:
             self._traffic_and_faults()
+            if self.scenario.dns.mode == "health-checked":
+                self._dns_settles()
         finally:
             self._stop_faults()
             self._stop_watching()
@@ -458,14 +461,27 @@ class Run:
         self.say(progress_line(now, self.phase, counts["sent"], self.count, counts["delivered"],
                                counts["queued"], active))
 
-    def _ask_dns(self, now):
+    def _dns_settles(self):
+        """Health-checked DNS: keep asking, as a client, until the MX answer lists
+        every messaging server again (the end of claim 9's story: the relay may
+        have delivered everything before the next health probe); at most
+        DNS_SETTLE seconds, after which the check judges what was seen."""
+        full = [target for _, target in lab_zone.mx_set(self.lab.plan)]
+        try:
+            wait_until(lambda: self._ask_dns(self.now(), every=0.0) == full, DNS_SETTLE,
+                       "the MX answer listing %s again" % ", ".join(full), interval=DNS_ASK_EVERY)
+        except NotReady:
+            pass
+
+    def _ask_dns(self, now, every=DNS_ASK_EVERY):
         """The MX answer a client gets now (claim 9, health-checked): asked with dig
         from the first client, at most every DNS_ASK_EVERY seconds."""
-        if self.dns_answers and now - (self.dns_answers[-1]["ts"] - self.started) < DNS_ASK_EVERY:
-            return
+        if self.dns_answers and now - (self.dns_answers[-1]["ts"] - self.started) < every:
+            return None
         ts = time.time()
         answer = [target for _, target in self.lab.mx_records()]
         self.dns_answers.append({"ts": ts, "answer": answer})
+        return answer
 
     def _wan_bytes(self):
         """Bytes through the WAN link (both directions, at the DC2 end), or None."""

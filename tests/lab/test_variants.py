@@ -48,7 +48,7 @@ VARIANTS = [
      {"count": 6, "rate": 4.0, "fault_for": 2.0}, {"17": "at the router's port"}),
     ("relay-provisions-at-once", "recreate", relay("relay_provisions_at_once"),
      {"count": 4, "claims": ["2", "6", "10", "14"]},
-     {"2": "sooner than provision_after", "6": "without a held message retried",
+     {"2": "sooner than provision_after", "6": "before the relay had retried the server",
       "10": "sooner than provision_after", "14": "sooner than provision_after"}),
     ("relay-sticks-to-the-dead-server", "remote-failover",
      relay("relay_sticks_to_the_dead_server"),
