@@ -92,6 +92,7 @@ def build_parser():
                    "check/solve: the run's report directory")
     s.add_argument("--answers", metavar="FILE", help="check: the student's answers file")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
+    web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.exercises.cli", "cmd_exercise"))
 
     s = sub.add_parser("up", help="bring a lab up with all services and open the Mininet CLI")
