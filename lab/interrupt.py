@@ -11,6 +11,8 @@ Exception`` clean-up paths let it through, and the ``with`` blocks and
 signals are ignored (SIG_IGN, which the programs teardown starts, such as
 ``ip link del``, inherit: a second Ctrl-C reaches the whole foreground process
 group), so a second signal cannot abandon the teardown half-way.
+At a prompt, a typed command runs in ``ctrl_c_ends_one_command()``, where
+Ctrl-C ends just that command, as in Mininet's CLI.
 Teardown code that may run without a signal (the end of a normal run, a
 failed start) runs ``shielded()``: a signal that arrives there waits until
 it is over. Layers add what they did to the final line with ``note()``;
@@ -49,6 +51,7 @@ class _State:
     stop = None         # the Interrupted in flight, once a signal arrived
     shield = 0          # depth of shielded() sections
     pending = None      # a signal that arrived in a shielded section
+    one_command = 0     # depth of ctrl_c_ends_one_command() sections
 
 
 _state = _State()
@@ -78,6 +81,8 @@ def _handler(signum, _frame):
     if _state.shield:
         _state.pending = _state.pending or signum
         return
+    if signum == signal.SIGINT and _state.one_command:
+        raise KeyboardInterrupt
     _stop(signum)
 
 
@@ -93,6 +98,18 @@ def shielded():
         if not _state.shield and _state.pending and _state.stop is None:
             signum, _state.pending = _state.pending, None
             _stop(signum)
+
+
+@contextlib.contextmanager
+def ctrl_c_ends_one_command():
+    """For a command typed at a prompt: Ctrl-C (SIGINT) raises KeyboardInterrupt,
+    which ends that command only (Mininet's CLI then prompts again, as in Mininet);
+    SIGTERM and SIGHUP still stop everything."""
+    _state.one_command += 1
+    try:
+        yield
+    finally:
+        _state.one_command -= 1
 
 
 @contextlib.contextmanager

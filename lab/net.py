@@ -80,7 +80,8 @@ def _stop(net):
     if net is None:
         return
     for node in net.values():
-        if node.waiting:        # stopped in the middle of a command (a signal)
+        if node.waiting and node.shell and node.shell.poll() is None:
+            # stopped in the middle of a command (a signal): end it, as Mininet's CLI does
             node.sendInt()
             node.waitOutput()
     try:

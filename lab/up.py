@@ -14,7 +14,7 @@ import sys
 from mininet.cli import CLI
 
 from lab import ROOT
-from lab.interrupt import Interrupted, run_command
+from lab.interrupt import Interrupted, ctrl_c_ends_one_command, run_command
 from lab.web.options import live_view, watching
 from topologies.nodes import plain_logger
 
@@ -27,6 +27,10 @@ class LabCLI(CLI):
     def __init__(self, lab, **kwargs):
         self.lab = lab
         super().__init__(lab.net, **kwargs)
+
+    def onecmd(self, line):
+        with ctrl_c_ends_one_command():     # (at the prompt itself Ctrl-C ends the lab)
+            return super().onecmd(line)
 
     def _say(self, text):
         self.stdout.write(text.rstrip("\n") + "\n")

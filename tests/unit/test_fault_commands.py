@@ -429,11 +429,10 @@ def test_cut_puts_back_the_routes_the_kernel_deletes_with_the_link():
     assert p.matched["routes"] == ["10.0.2.0/24 via 10.255.0.2 dev r1-eth2"]
 
 
-def test_capture_sees_listening_written_in_the_same_burst_as_a_warning():
+def test_capture_sees_listening_written_in_the_same_burst_as_a_warning(caplog):
     """tcpdump -i any writes a warning and "listening on" at once; both must be seen
-    at once, not after the 5 s timeout."""
+    at once, not after the timeout (which logs that tcpdump never said so)."""
     import subprocess
-    import time
 
     from lab.faults.capture import Captures
     proc = subprocess.Popen(
@@ -441,9 +440,8 @@ def test_capture_sees_listening_written_in_the_same_burst_as_a_warning():
          "tcpdump: listening on any\\n' >&2; exec cat"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        started = time.monotonic()
         Captures._wait_listening(proc, "x.pcap", timeout=5.0)
-        assert time.monotonic() - started < 2.0
+        assert "did not report listening" not in caplog.text
     finally:
         proc.stdin.close()
         proc.wait(timeout=5)

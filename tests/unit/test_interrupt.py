@@ -57,3 +57,19 @@ def test_interrupted_is_not_swallowed_by_except_exception():
         except Exception:       # a clean-up path that handles errors
             return 0
     assert interrupt.run_command("maillab run", work) == 130
+
+
+def test_ctrl_c_in_a_typed_command_ends_that_command_only():
+    seen = []
+
+    def work():
+        with interrupt.ctrl_c_ends_one_command():
+            try:
+                send(signal.SIGINT)
+            except KeyboardInterrupt:
+                seen.append("command ended")
+        with interrupt.ctrl_c_ends_one_command():
+            send(signal.SIGTERM)
+            seen.append("went on")
+    assert interrupt.run_command("maillab up", work) == 143
+    assert seen == ["command ended"]
