@@ -69,8 +69,8 @@ def _link_path(link):
     return "M%g,%g Q%g,%g %g,%g" % (link["ax"], link["ay"], mx, my, link["bx"], link["by"])
 
 
-def _link(link, marks):
-    kinds = {k for k, _ in marks}
+def _link(link, marks, gone=False):
+    kinds = {k for k, _ in marks} | ({"gone"} if gone else set())
     cls = "link" + "".join(" " + k for k in sorted(kinds))
     out = ['<g class="%s" data-link="%s"><path class="wire" d="%s"/>'
            % (escape(cls), escape(link["id"]), _link_path(link))]
@@ -142,8 +142,11 @@ def svg(plan, events, t0, per_host=None):
                    '<text x="%g" y="%g">%s</text><text class="subnet" x="%g" y="%g">%s</text></g>'
                    % (g["x"], g["y"], g["w"], g["h"], g["x"] + 12, g["y"] + 26, escape(label),
                       g["x"] + 12, g["y"] + g["h"] - 12, escape(g["subnet"])))
+    gone = {h for h, ms in marks["hosts"].items()
+            if any(k == "destroyed" for k, _ in ms) and not any(k == "created" for k, _ in ms)}
     for link in d["links"]:
-        out.append(_link(link, marks["links"].get(link["id"], [])))
+        out.append(_link(link, marks["links"].get(link["id"], []),
+                         gone=bool({link["a"], link["b"]} & gone)))
     for n in d["nodes"]:
         out.append(_node(n, marks["hosts"].get(n["name"], []),
                          counts_of(n["role"], per_host.get(n["name"], {}))

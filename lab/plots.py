@@ -28,20 +28,24 @@ def _pyplot():
     return plt
 
 
-def stagger(labels, px_per_second, rows=STRIP_ROWS, char_px=CHAR_PX, gap_px=8):
-    """A row for each (t, text) label so that none overlaps the one before it in
-    its row, or None when no row has room (the line is still drawn)."""
+def stagger(labels, px_per_second, width_px=None, rows=STRIP_ROWS, char_px=CHAR_PX, gap_px=8):
+    """Where to put each (t, text) label so that none overlaps another in its row:
+    (row, "left") starts the label at its moment, (row, "right") ends it there
+    (near the right edge of ``width_px``); (None, None) when no row has room
+    (the moment's line is still drawn)."""
     ends = [float("-inf")] * rows
     placed = []
     for t, text in labels:
-        x = t * px_per_second
+        x, w = t * px_per_second, len(text) * char_px
+        align = "right" if width_px is not None and x + w > width_px else "left"
+        left, right = (x - w, x) if align == "right" else (x, x + w)
         for row in range(rows):
-            if x >= ends[row] + gap_px:
-                ends[row] = x + len(text) * char_px
-                placed.append(row)
+            if left >= ends[row] + gap_px:
+                ends[row] = right
+                placed.append((row, align))
                 break
         else:
-            placed.append(None)
+            placed.append((None, None))
     return placed
 
 
@@ -60,12 +64,13 @@ def _strip(ax, agg, px_per_second, xlim):
     labels = [(w.start, w.label, FAULT_COLOUR) for w in agg.faults] + \
         [(t, text, MARK_COLOUR) for t, text in agg.marks]
     labels = sorted(l for l in labels if xlim[0] <= l[0] <= xlim[1])
-    rows = stagger([(t - xlim[0], text) for t, text, _ in labels], px_per_second)
-    for (t, text, colour), row in zip(labels, rows):
+    rows = stagger([(t - xlim[0], text) for t, text, _ in labels], px_per_second,
+                   (xlim[1] - xlim[0]) * px_per_second)
+    for (t, text, colour), (row, align) in zip(labels, rows):
         if row is None:
             continue
-        ax.text(t, STRIP_ROWS - 0.5 - row, " " + text, color=colour, fontsize=8,
-                va="center", ha="left", clip_on=True,
+        ax.text(t, STRIP_ROWS - 0.5 - row, " %s " % text, color=colour, fontsize=8,
+                va="center", ha=align, clip_on=True,
                 fontweight="bold" if colour == FAULT_COLOUR else "normal")
         ax.plot([t, t], [STRIP_ROWS - 0.5 - row, 0], color=colour, lw=0.6,
                 ls="--" if colour == FAULT_COLOUR else ":")
@@ -173,22 +178,20 @@ STEP_MARKERS = {"accepted": "o", "relay_queued": "s", "relay_attempt": "|",
 
 
 def timeline_png(path, scenario, evidence):
-    """Each message a row, from its first step to where it was stored, coloured
-    by the server that finally took it; relay attempts as ticks; faults shaded.
-    Past history.SAMPLE_SIZE messages, a sample (said so in the title)."""
+    """Each message a row (the first sent on top), from its first step to where
+    it was stored, coloured by the kind of path it took; relay attempts as
+    ticks; faults shaded. Past history.SAMPLE_SIZE messages, a sample (said so
+    in the title)."""
     plt = _pyplot()
     paths = checker.message_paths(evidence)
     sample = history.message_sample(paths)
     order = sample.ids
     t0 = history.start_of(evidence)
     end = evidence.finished or max((s[0] for p in paths.values() for s in p), default=t0 + 1)
-    finals = {}
-    for m in order:
-        stored = [h for _, w, h in paths[m] if w == "stored"]
-        finals[m] = stored[-1] if stored else "not stored"
-    hosts = sorted(set(finals.values()))
+    routes = {m: history.route(paths[m]) for m in order}
+    kinds = sorted(set(routes.values()), key=lambda r: -sample.routes[r][1])
     palette = plt.get_cmap("tab10")
-    colour = {h: ("black" if h == "not stored" else palette(i % 10)) for i, h in enumerate(hosts)}
+    colour = {r: ("black" if "NOT STORED" in r else palette(i % 10)) for i, r in enumerate(kinds)}
     height = min(MAX_HEIGHT_PX / DPI, max(3.5, ROW_IN * len(order) + 2.2))
     fig, ax = plt.subplots(figsize=(WIDTH_IN, height), dpi=DPI)
     for w in history.fault_spans(evidence.events, t0, end):
@@ -196,28 +199,30 @@ def timeline_png(path, scenario, evidence):
             ax.axvline(w.start, color=FAULT_COLOUR, ls="--", lw=1)
         else:
             ax.axvspan(w.start, w.stop, color=FAULT_COLOUR, alpha=0.12, lw=0)
-        ax.text(w.start, len(order) - 0.3, w.label, fontsize=7, color="darkred", va="bottom")
+        ax.text(w.start, -1.0, " " + w.label, fontsize=8, color="darkred", va="center")
     for y, m in enumerate(order):
-        steps = paths[m]
+        steps, c = paths[m], colour[routes[m]]
         xs = [s[0] - t0 for s in steps]
-        ax.plot([min(xs), max(xs)], [y, y], color=colour[finals[m]], lw=2)
+        ax.plot([min(xs), max(xs)], [y, y], color=c, lw=2)
         for ts, what, host in steps:
             marker = STEP_MARKERS.get(what)
             if marker:
-                ax.plot(ts - t0, y, marker, color=colour[finals[m]],
-                        ms=6 if marker != "|" else 9)
-    for h in hosts:
-        ax.plot([], [], color=colour[h], lw=3, label="stored by %s" % h)
-    for marker, what in (("o", "250 to sender"), ("s", "queued at relay"),
-                         ("|", "relay attempt (or deferral)"), ("D", "re-routed"), ("*", "stored")):
-        ax.plot([], [], marker, color="grey", label=what)
+                ax.plot(ts - t0, y, marker, color=c, ms=6 if marker != "|" else 9)
+    lines = [ax.plot([], [], color=colour[r], lw=3)[0] for r in kinds]
+    ax.add_artist(ax.legend(lines, ["%s: %d of %d" % ((r,) + sample.routes[r]) if
+                                    not sample.complete else "%s: %d" % (r, sample.routes[r][1])
+                                    for r in kinds], fontsize=8, loc="best",
+                            title="path taken", title_fontsize=8, framealpha=0.9))
+    markers = [ax.plot([], [], marker, color="grey")[0] for marker in "os|D*"]
+    ax.legend(markers, ["250 to the sender", "queued at the relay",
+                        "relay attempt (or deferral)", "re-routed", "stored"],
+              fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_yticks(range(len(order)))
     ax.set_yticklabels([m.strip("<>").split("@")[0] for m in order], fontsize=6)
     ax.set_xlabel("seconds from the start of traffic")
     ax.set_title("%s: each message's path (red: fault windows)\n%s"
                  % (scenario.name, sample.caption()), fontsize=10, loc="left")
-    ax.set_ylim(-1, max(1, len(order)) + 0.5)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(max(1, len(order)) - 0.5, -1.6)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

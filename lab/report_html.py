@@ -33,6 +33,11 @@ TIMINGS = (("failover", "failover: fault to the first message queued at the rela
            ("recovery_drain", "recovery drain: server back to the last relayed delivery"),
            ("recreate", "re-creation: provisioning asked to server created"),
            ("total", "total: first message to the last one stored"))
+FILES = {"report.html": "this page", "report.json": "the verdict as data (the contract)",
+         "report.md": "the same report as text", "aggregate.png": "the whole run at a glance",
+         "timeline.png": "each message's path", "events.jsonl": "every event every server wrote",
+         "ledger.jsonl": "every 250 the senders got",
+         "queue.jsonl": "the relay's queue files as read from disk during the run"}
 STORY_CLASSES = {"fault_start": "fault", "fault_end": "fault-end", "provision_requested": "recover",
                  "created": "recover", "updated": "dns", "answer_changed": "dns",
                  "rerouted": "recover", "recovery_decision": "recover", "bounced": "fault",
@@ -83,7 +88,8 @@ def _summary(report, about):
     if report.get("interrupted"):
         out.append('<p class="banner">This run was interrupted: the report shows what had '
                    'happened so far.</p>')
-    out.append('<p class="about">%s</p>' % _e(about.get("description", "")))
+    for paragraph in str(about.get("description", "")).strip().split("\n\n"):
+        out.append('<p class="about">%s</p>' % _e(" ".join(paragraph.split())))
     tiles = []
     for key, label in NUMBERS:
         n = report.get(key)
@@ -191,7 +197,8 @@ def _files(files):
         out.append("<p>No packet captures in this run.</p>")
     if others:
         out.append("<h3>The report and its evidence</h3><ul>%s</ul>" % "".join(
-            '<li><a href="%s">%s</a></li>' % (_e(f), _e(f)) for f in others))
+            '<li><a href="%s">%s</a>%s</li>' % (_e(f), _e(f), (": " + _e(FILES[f]))
+                                                if f in FILES else "") for f in others))
     out.append("</section>")
     return "".join(out)
 
@@ -287,7 +294,7 @@ h3 { font-size: 17px; margin: 14px 0 6px; }
 .verdict.failed { background: var(--fail); }
 .verdict.interrupted { background: #8a6d00; }
 .banner { background: #fff3c4; border: 1px solid #e0c55a; padding: 8px 12px; border-radius: 6px; }
-.about { white-space: pre-line; font-size: 17px; }
+.about { font-size: 17px; max-width: 900px; }
 .tiles { display: flex; gap: 12px; flex-wrap: wrap; margin: 12px 0; }
 .tile { border: 1px solid #d8dee6; border-radius: 8px; padding: 8px 18px; min-width: 120px;
         text-align: center; background: #f9fafc; }
@@ -313,6 +320,7 @@ tr.info td.verdict { color: var(--muted); }
 .field ul { margin: 2px 0; padding-left: 20px; }
 .scroll { max-height: 520px; overflow: auto; border: 1px solid #e6eaef; border-radius: 6px; }
 table.story td { font-size: 14px; padding: 3px 10px; }
+table.story td:nth-child(2) { white-space: nowrap; }
 table.story td.t { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; }
 table.story tr.fault td { color: var(--fail); font-weight: 600; }
 table.story tr.fault-end td { color: #8a2a2a; }
@@ -329,6 +337,7 @@ svg .group text { font-size: 20px; font-weight: 700; fill: var(--muted); }
 svg .group text.subnet { font-size: 14px; font-weight: normal; }
 svg .link path.wire { fill: none; stroke: var(--line); stroke-width: 5; stroke-linecap: round; }
 svg .link.cut path.wire { stroke: var(--cut); stroke-dasharray: 10 9; stroke-width: 6; }
+svg .link.gone path.wire { stroke: #c0c6cf; stroke-dasharray: 3 8; }
 svg .link.lossy path.wire, svg .link.delayed path.wire { stroke: var(--lossy); stroke-width: 7; }
 svg .link .cross { font-size: 28px; font-weight: 900; fill: var(--cut); text-anchor: middle; }
 svg text.mark { font-size: 13px; font-weight: 700; fill: var(--fail); paint-order: stroke;

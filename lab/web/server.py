@@ -83,13 +83,12 @@ class Files(resource.Resource):
     """The files of one directory, read whole (twisted.web's static.File
     streams through the global reactor, which is not the one running here)."""
 
+    isLeaf = True       # the rest of the path names the file
+
     def __init__(self, directory, index=None):     # index: the file of a bare path
         super().__init__()
         self.directory = directory
         self.index = index
-
-    def getChild(self, path, request):
-        return self
 
     def render_GET(self, request):
         parts = [p.decode("utf-8", "replace") for p in request.postpath] or [""]

@@ -159,3 +159,23 @@ def test_a_busy_port_is_a_clear_error():
             with live_view(args, "test"):
                 pass
     assert "--web PORT" in str(e.value)
+
+
+def test_the_verdict_links_the_report_served_from_here(view, tmp_path):
+    import types
+    report = tmp_path / "report"
+    (report / "pcaps").mkdir(parents=True)
+    (report / "report.md").write_text("# relay-failover: PASS\n")
+    (report / "report.html").write_text("<h1>relay-failover</h1>")
+    (report / "pcaps" / "cut-1.pcap").write_bytes(b"\xd4\xc3\xb2\xa1")
+    check = types.SimpleNamespace(name="nothing lost", claim="1", ok=True)
+    verdict = types.SimpleNamespace(ok=True, sent=20, delivered=20, lost=0, duplicates=0,
+                                    queued=0, checks=[check])
+    view.finish(verdict, str(report))
+    shown = view.snapshot()["verdict"]
+    assert shown["ok"] and shown["report"] == "/report/report.html"
+    assert shown["checks"] == [{"name": "nothing lost", "claim": "1", "ok": True}]
+    assert request(view, "GET", "/report/report.html") == (200, b"<h1>relay-failover</h1>")
+    assert request(view, "GET", "/report/pcaps/cut-1.pcap")[0] == 200
+    assert request(view, "GET", "/report/../report.md")[0] in (200, 404)   # never outside
+    assert request(view, "GET", "/report/%2e%2e/%2e%2e/etc/passwd")[0] == 404

@@ -1,7 +1,6 @@
 import contextlib
 import fcntl
 import os
-import shutil
 import subprocess
 import sys
 
@@ -80,7 +79,7 @@ def test_wait_until_returns_value_or_names_what_timed_out():
         wait_until(lambda: False, 0.05, "the mx", interval=0.01)
 
 
-@pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed")
+@pytest.mark.needs_cmd("vagrant")      # CI installs it (lab/provision.sh --vagrant)
 def test_vagrantfile_validates():
     env = dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1")
     res = subprocess.run(["vagrant", "validate"], cwd=ROOT, capture_output=True, text=True,

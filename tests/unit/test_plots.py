@@ -25,4 +25,9 @@ def test_labels_are_staggered_so_that_none_overlaps():
     labels = [(4.3, "relay asks for a new server"), (4.67, "DNS updated"),
               (4.69, "created mx3 in dc2"), (9.0, "cut r1-r2 1"), (9.1, "cut r1-r2 2"),
               (9.2, "cut r1-r2 3"), (9.3, "cut r1-r2 4"), (9.4, "cut r1-r2 5")]
-    assert plots.stagger(labels, 100) == [0, 1, 2, 0, 1, 2, 3, None]
+    assert [row for row, _ in plots.stagger(labels, 100)] == [0, 1, 2, 0, 1, 2, 3, None]
+
+
+def test_a_label_near_the_right_edge_ends_at_its_moment():
+    assert plots.stagger([(1.0, "fault"), (9.5, "created mx3 in dc2")], 100, 1000) == \
+        [(0, "left"), (0, "right")]
