@@ -114,16 +114,21 @@ def _mark_text(e):
         return "DNS updated"
     if kind == "answer_changed":
         return "DNS answer changed"
-    if kind == "started" and e.get("restarted"):
-        return "%s restarted" % e.get("host", "?")
     return None
 
 
 def marks(events, t0):
-    """[(t, text)]: provisioning and DNS changes, the moments a plot marks."""
-    out = []
+    """[(t, text)]: provisioning, DNS changes and servers started again, the
+    moments a plot marks."""
+    out, started = [], set()
+    created = {e.get("name") for e in events if e.get("event") == "created"}
     for e in sorted(events, key=lambda e: e.get("ts", 0)):
         text = _mark_text(e)
+        if e.get("event") == "started":
+            who = (e.get("host"), e.get("service"))
+            if who in started and e.get("host") not in created:   # re-created: marked so
+                text = "%s restarted" % (e.get("service") or e.get("host") or "?")
+            started.add(who)
         if text:
             out.append((e["ts"] - t0, text))
     return out

@@ -66,6 +66,13 @@ def build_parser():
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.scenario_cli", "cmd_run"))
 
+    s = sub.add_parser("chaos", help="random overlapping faults from a seed; a failing "
+                       "schedule is shrunk to the smallest that still fails")
+    from lab.chaos_cli import add_arguments as chaos_arguments
+    chaos_arguments(s)
+    s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
+    s.set_defaults(func=_lazy("lab.chaos_cli", "cmd_chaos"))
+
     s = sub.add_parser("demo", help="run the relay-failover scenario and explain it")
     s.add_argument("scenario", nargs="?", default="relay-failover")
     s.add_argument("--messages", type=int)

@@ -86,8 +86,10 @@ def _summary(report, about):
     word = verdict_word(report)
     out = ['<section id="summary">']
     if report.get("interrupted"):
-        out.append('<p class="banner">This run was interrupted: the report shows what had '
-                   'happened so far.</p>')
+        how = report["interrupted"]
+        out.append('<p class="banner"><b>Stopped by %s.</b> The run did not finish: this '
+                   'report shows what happened until then.</p>'
+                   % _e(how if isinstance(how, str) else "a signal"))
     for paragraph in str(about.get("description", "")).strip().split("\n\n"):
         out.append('<p class="about">%s</p>' % _e(" ".join(paragraph.split())))
     tiles = []
@@ -362,7 +364,8 @@ svg .node.created text.mark { fill: var(--created); }
 svg .node.blackholed .shape, svg .node.dns-outage .shape { fill: #222; }
 svg .node.blackholed .name, svg .node.blackholed .ip { fill: #fff; }
 svg .node.killed .shape, svg .node.paused .shape { fill: #fff3c4; }
-svg .node .cross { stroke: var(--cut); stroke-width: 6; stroke-linecap: round; fill: none; }
+svg .node .cross { stroke: var(--cut); stroke-width: 6; stroke-linecap: round; fill: none;
+                  opacity: .7; }
 .legend { font-size: 14px; color: var(--muted); }
 .legend .k { margin-right: 14px; }
 .legend .cut { color: var(--cut); } .legend .lossy { color: var(--lossy); }

@@ -68,6 +68,13 @@ def coverage_table(results):
     return "\n".join(lines)
 
 
+def error_verdict(e):
+    """The verdict of a run that ended in an error instead of a verdict."""
+    from lab.checker import Check, Verdict
+    return Verdict(False, 0, 0, 0, 0, 0, 0, {}, [Check("ran", "", False, "%s: %s" % (
+        type(e).__name__, e))], [], [])
+
+
 def cmd_run(args):
     with live_view(args, "run %s" % args.scenario) as view:
         rc = _cmd_run(args, view)
@@ -93,9 +100,7 @@ def _cmd_run(args, web):
             verdict, _ = _run_one(s, args, os.path.join(base, s.name), web=web)
         except Exception as e:   # one broken scenario must not hide the others' verdicts
             print("%s: ERROR %s: %s" % (s.name, type(e).__name__, e), file=sys.stderr)
-            from lab.checker import Check, Verdict
-            verdict = Verdict(False, 0, 0, 0, 0, 0, 0, {}, [Check("ran", "", False, str(e))],
-                              [], [])
+            verdict = error_verdict(e)
         results.append((s, verdict))
     table = coverage_table(results)
     os.makedirs(base, exist_ok=True)

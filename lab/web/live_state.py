@@ -200,19 +200,20 @@ class LiveState:
         self._tell(e["ts"], "fault", "%s bounced %s" % (e.get("host"), e.get("msgid", "")))
 
     def _on_rerouted(self, e):
-        pair = (short(e.get("old", "")), short(e.get("new", "")))
+        pair = (self._place(e.get("old", "")), self._place(e.get("new", "")))
         if pair not in self._reroutes:
             self._reroutes.add(pair)
             self._tell(e["ts"], "recover", "%s re-routes its stored mail: %s -> %s"
                        % (e.get("host"), pair[0], pair[1]))
 
     def _on_provision_requested(self, e):
-        self._tell(e["ts"], "recover", "%s asks the provisioner for a server (%s)"
-                   % (e.get("host"), short(e.get("next_hop", ""))))
+        held = " (%s messages held)" % e["messages"] if "messages" in e else ""
+        self._tell(e["ts"], "recover", "%s asks the provisioner for a server for %s%s"
+                   % (e.get("host"), self._place(e.get("next_hop", "")), held))
 
     def _on_server_down(self, e):
         self._tell(e["ts"], "fault", "%s: %s does not answer" % (
-            e.get("host"), e.get("name") or short(e.get("server", ""))))
+            e.get("host"), e.get("name") or self._place(e.get("server", ""))))
 
     def _on_recovery_decision(self, e):
         self._tell(e["ts"], "recover", "%s decides: %s" % (
@@ -220,12 +221,12 @@ class LiveState:
 
     def _on_replaced(self, e):
         self._tell(e["ts"], "recover", "%s moves %s stored messages from %s to %s" % (
-            e.get("host"), e.get("messages", "its"), e.get("name") or short(e.get("server", "")),
-            e.get("new_name") or short(e.get("new", ""))))
+            e.get("host"), e.get("messages", "its"), e.get("name") or self._place(e.get("server", "")),
+            e.get("new_name") or self._place(e.get("new", ""))))
 
     def _on_recovered(self, e):
         self._tell(e["ts"], "recover", "%s: %s recovered (%s)" % (
-            e.get("host"), e.get("name") or short(e.get("server", "")), e.get("how", "")))
+            e.get("host"), e.get("name") or self._place(e.get("server", "")), e.get("how", "")))
 
     def _on_provision_refused(self, e):
         self._tell(e["ts"], "fault", "the provisioner refused: %s" % e.get("error"))
@@ -253,6 +254,17 @@ class LiveState:
         self.mx.sort()
 
     # --- helpers --------------------------------------------------------------------
+    def _place(self, hop):
+        """A relay's next hop for people: ``10.0.2.11:25`` -> ``mx3``,
+        ``mx:example.org`` -> ``the MX of example.org``, ``mx1.lab.example.org`` -> ``mx1``."""
+        hop = str(hop)
+        if hop.startswith("mx:"):
+            return "the MX of %s" % hop[3:]
+        host = hop.rsplit(":", 1)[0] if hop.count(":") == 1 else hop
+        if host in self.by_ip:
+            return self.by_ip[host]
+        return host if host.replace(".", "").isdigit() else short(host)
+
     def _links_of(self, name, m):
         if name not in LINK_EFFECTS:
             return []

@@ -17,8 +17,9 @@ def add_arguments(parser, actions=False):
 
 
 @contextlib.contextmanager
-def live_view(args, title, allow_actions=False, out=sys.stdout):
+def live_view(args, title, allow_actions=False, out=None):
     """A running LiveView when ``--web`` was given, else None."""
+    out = out or sys.stdout
     if getattr(args, "web", None) is None:
         yield None
         return
@@ -54,8 +55,9 @@ def watched(factory, view, title):
     return make
 
 
-def hold(view, out=sys.stdout, stdin=sys.stdin):
+def hold(view, out=None, stdin=None):
     """Keep the page up after a run until Enter, when a person is at the terminal."""
+    out, stdin = out or sys.stdout, stdin or sys.stdin
     if view is None or not stdin.isatty():
         return
     print("*** the live page shows the verdict at %s; press Enter to stop it" % view.url,

@@ -7,5 +7,5 @@
 - ``smtpclient``: the SMTP client the relay and the sender deliver with;
 - ``provision_proto``: the signed requests the relay sends the provisioner;
 - ``config_check``: the file checks behind every server's ``--check``;
-- ``cli``: what every server's ``main`` does first (``--check``, logging).
+- ``startup``: what every server's ``main`` does first (``--check``, logging).
 """

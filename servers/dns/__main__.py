@@ -4,7 +4,7 @@ import sys
 
 from twisted.internet import error
 
-from servers.common.cli import begin
+from servers.common.startup import begin
 from servers.dns.service import build_parser, check_config, make_service
 from servers.dns.zone import ZoneError
 

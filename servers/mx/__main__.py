@@ -2,7 +2,7 @@
 import logging
 import sys
 
-from servers.common.cli import begin
+from servers.common.startup import begin
 from servers.mx.service import build_parser, check_config, make_service
 
 log = logging.getLogger("servers.mx")

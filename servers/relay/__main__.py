@@ -4,7 +4,7 @@ import os
 import signal
 import sys
 
-from servers.common.cli import begin
+from servers.common.startup import begin
 from servers.relay.service import (build_parser, check_args, check_config, flush_queue,
                                    list_queue, make_service, pid_path, write_pid)
 

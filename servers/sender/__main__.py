@@ -3,7 +3,7 @@ import sys
 
 from twisted.internet import task
 
-from servers.common.cli import begin
+from servers.common.startup import begin
 from servers.sender.service import build_parser, check_config, make_service
 
 

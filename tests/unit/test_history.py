@@ -112,3 +112,14 @@ def test_a_plot_zooms_in_when_the_story_is_a_small_part_of_the_run():
     # a fault over most of the run: the whole run already shows it
     assert history.focus(history.aggregate(loaded_run(n=200, rate=2.0, fault=(5.0, 90.0)))) \
         is None
+
+
+def test_a_server_started_again_is_marked():
+    evs = [{"ts": T0 + 1, "host": "relay1", "service": "relay", "event": "started"},
+           {"ts": T0 + 2, "host": "mx1", "service": "mx", "event": "started"},
+           {"ts": T0 + 5, "host": "relay1", "service": "relay", "event": "started"},
+           {"ts": T0 + 6, "host": "dns1", "service": "dns", "event": "updated"},
+           {"ts": T0 + 7, "host": "mx1", "service": "mx", "event": "started"},
+           {"ts": T0 + 7.5, "host": "lab", "event": "created", "name": "mx1", "dc": "dc1"}]
+    assert history.marks(evs, T0) == [(5, "relay restarted"), (6, "DNS updated"),
+                                      (7.5, "created mx1 in dc1")]

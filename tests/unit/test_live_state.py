@@ -182,15 +182,20 @@ def test_dns_answer_changes_and_updates():
     assert snap["dns_log"][0]["text"] == "MX example.org.: relay1"
 
 
-def test_relay_recovery_is_told_once_per_route():
+def test_relay_recovery_is_told_once_per_route_in_host_names():
     s = new_state()
-    s.apply(ev(1, "provision_requested", host="relay1", service="relay", next_hop="mx1.lab.example.org:25"))
+    s.apply(ev(1, "provision_requested", host="relay1", service="relay",
+               next_hop="mx:example.org", messages=12))
     for i in range(3):
         s.apply(ev(2, "rerouted", host="relay1", service="relay", msgid="m%d" % i,
-                   old="mx1.lab.example.org:25", new="mx3.lab.example.org:25"))
+                   old="mx:example.org", new="10.0.1.10:25"))
+    s.apply(ev(3, "rerouted", host="relay1", service="relay", msgid="m9",
+               old="mx1.lab.example.org:25", new="10.0.2.11:25"))
     texts = [x["text"] for x in s.story]
-    assert texts == ["relay1 asks the provisioner for a server (mx1)",
-                     "relay1 re-routes its stored mail: mx1 -> mx3"]
+    assert texts == [
+        "relay1 asks the provisioner for a server for the MX of example.org (12 messages held)",
+        "relay1 re-routes its stored mail: the MX of example.org -> mx1",
+        "relay1 re-routes its stored mail: mx1 -> 10.0.2.11"]     # not in this plan
 
 
 def test_the_relay_s_recovery_decisions_are_told_with_their_reasons():

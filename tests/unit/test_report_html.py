@@ -53,9 +53,11 @@ def test_checks_show_whatever_fields_they_carry():
 
 
 def test_an_interrupted_run_says_so():
-    html = report_html.page({"scenario": "x", "ok": False, "interrupted": True, "checks": []},
+    html = report_html.page({"scenario": "x", "ok": False, "checks": [],
+                             "interrupted": "SIGTERM 3.2 s into the run"},
                             {}, [], {}, {}, {}, None, [])
-    assert 'id="verdict">INTERRUPTED<' in html and "was interrupted" in html
+    assert 'id="verdict">INTERRUPTED<' in html
+    assert "Stopped by SIGTERM 3.2 s into the run." in html
 
 
 def test_the_picture_marks_what_the_faults_did():
