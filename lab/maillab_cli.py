@@ -126,7 +126,12 @@ def main(argv=None):
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     from lab.interrupt import run_command
-    return run_command("maillab %s" % args.command, args.func, args) or 0
+    from lab.ovs import OVSUnavailable
+    try:
+        return run_command("maillab %s" % args.command, args.func, args) or 0
+    except OVSUnavailable as e:     # --switch ovs where Open vSwitch cannot run: say how
+        print("maillab %s: %s" % (args.command, e), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
