@@ -236,10 +236,11 @@ def syn_gap(run, src, dst, which=1, port=SMTP_PORT, pcap=None):
 
 
 @answer
-def resets(run, port=SMTP_PORT):
-    """TCP segments with RST set on ``port``, in the pcaps."""
+def resets(run, port=SMTP_PORT, pcap=None):
+    """TCP segments with RST set on ``port``, in the pcaps (whose names start with
+    ``pcap``, if given)."""
     return sum(1 for p in run.packets if p.kind == "tcp" and "R" in p.flags
-               and port in (p.sport, p.dport))
+               and port in (p.sport, p.dport) and (pcap is None or p.pcap.startswith(pcap)))
 
 
 @answer

@@ -73,6 +73,7 @@ def test_the_mac_of_the_recreated_host_comes_from_frames_after_its_creation(recr
     assert answers.field(recreated, "created", "dc") == "dc1"
     assert answers.field(recreated, "provision_requested", "outage_seconds") == 2.01
     assert answers.resets(recreated) == 1
+    assert answers.resets(recreated, pcap="reset") == 0
 
 
 def test_stored_next_hops_are_read_from_the_queue_snapshots(recreated, failover):
