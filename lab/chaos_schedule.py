@@ -157,7 +157,7 @@ def generate(topo, seed, duration=60.0, kinds=KINDS, intensity=1.0, messages=Non
         topology=plan_name(topo),
         traffic=Traffic(count=count, rate=round(count / duration, 3),
                         clients=[c.name for c in plan.clients]),
-        dns=Dns(mx=sorted(h for h, role in t.servers.items() if role == "mx")),
+        dns=Dns(mx=[plan.primary_mx]),     # the zone as designed: MX 10 mx1, MX 20 the relay
         relay=Relay(retry_interval=1.0, max_retry_interval=2.0,
                     provision_after=PROVISION_AFTER if destroyed else 0.0),
         faults=faults,

@@ -99,6 +99,7 @@ def build_parser():
                    "check/solve: the run's report directory")
     s.add_argument("--answers", metavar="FILE", help="check: the student's answers file")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
+    web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.exercises.cli", "cmd_exercise"))
 
     s = sub.add_parser("up", help="bring a lab up with all services and open the Mininet CLI")
@@ -125,7 +126,12 @@ def main(argv=None):
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     from lab.interrupt import run_command
-    return run_command("maillab %s" % args.command, args.func, args) or 0
+    from lab.ovs import OVSUnavailable
+    try:
+        return run_command("maillab %s" % args.command, args.func, args) or 0
+    except OVSUnavailable as e:     # --switch ovs where Open vSwitch cannot run: say how
+        print("maillab %s: %s" % (args.command, e), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

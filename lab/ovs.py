@@ -92,8 +92,9 @@ def ensure_daemons():
         state.record("ovs", name)
         r = _run(argv)
         if r.returncode != 0 or not daemon_running(name):
-            raise OVSUnavailable("could not start %s (%s): %s" % (
-                name, " ".join(argv), (r.stdout + r.stderr).strip() or "no output"))
+            raise OVSUnavailable("could not start %s (%s): %s; %s" % (
+                name, " ".join(argv), (r.stdout + r.stderr).strip() or "no output",
+                HOW_TO_START))
         started.append(name)
     return started
 

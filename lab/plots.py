@@ -121,7 +121,7 @@ def _panels(fig, cells, agg, xlim, legends, title):
 
     edges = agg.bins + [agg.bins[-1] + agg.bin_seconds] if agg.bins else []
     if edges:
-        rates.stairs(agg.attempts, edges, color="#1f77b4", lw=1.5, label="relay attempts")
+        rates.stairs(agg.attempts, edges, color="#1f77b4", lw=3, label="relay attempts")
         rates.stairs(agg.deferrals, edges, color=FAULT_COLOUR, lw=1.5, label="relay deferrals")
     rates.set_ylim(bottom=0)
     rates.set_xlabel("seconds from the start of traffic")

@@ -95,9 +95,10 @@ def report_value(run, key):
 
 
 @answer
-def field(run, event, name, service=None, index=1, length=False):
-    """Field ``name`` of the ``index``-th ``event`` event (``length``: how many items it lists)."""
-    e = _nth(_events(run, event, service), index)
+def field(run, event, name, service=None, index=1, length=False, where=None):
+    """Field ``name`` of the ``index``-th ``event`` event whose fields match ``where``
+    (a table, e.g. {name = "mx2"}); ``length``: how many items the field lists."""
+    e = _nth(_events(run, event, service, **(where or {})), index)
     if e is None or name not in e:
         return None
     value = e[name]
@@ -236,10 +237,11 @@ def syn_gap(run, src, dst, which=1, port=SMTP_PORT, pcap=None):
 
 
 @answer
-def resets(run, port=SMTP_PORT):
-    """TCP segments with RST set on ``port``, in the pcaps."""
+def resets(run, port=SMTP_PORT, pcap=None):
+    """TCP segments with RST set on ``port``, in the pcaps (whose names start with
+    ``pcap``, if given)."""
     return sum(1 for p in run.packets if p.kind == "tcp" and "R" in p.flags
-               and port in (p.sport, p.dport))
+               and port in (p.sport, p.dport) and (pcap is None or p.pcap.startswith(pcap)))
 
 
 @answer

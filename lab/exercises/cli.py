@@ -61,13 +61,18 @@ def where_to_look(exercise, report_dir):
 
 
 def _run(exercise, args):
+    """The exercise's scenario through the same run as ``maillab run`` (and its live
+    page with ``--web``)."""
     from lab.scenario_cli import _run_one
+    from lab.web.options import hold, live_view
     report_dir = args.report or _report_dir(exercise)
     args.seed = exercise.seed if args.seed is None else args.seed
     print("Exercise %d: %s (seed %d; worksheet %s)" % (
         exercise.number, exercise.title, args.seed, _shown(exercise.readme)))
-    verdict, _ = _run_one(exercise.scenario, args, report_dir)
-    print(where_to_look(exercise, report_dir))
+    with live_view(args, "exercise %d" % exercise.number) as view:
+        verdict, _ = _run_one(exercise.scenario, args, report_dir, out=sys.stdout, web=view)
+        print(where_to_look(exercise, report_dir))
+        hold(view)
     return 0 if verdict.ok else 1
 
 

@@ -154,3 +154,11 @@ def test_a_command_locks_through_the_descriptor_its_caller_holds(tmp_path):
                                capture_output=True, text=True, timeout=30)
     assert other.stdout.strip() == "busy"
     assert child.stdout.strip() == "got it"
+
+
+def test_ovs_switches_without_open_vswitch_say_how_to_get_it(monkeypatch):
+    from lab import ovs
+    monkeypatch.setattr(ovs.shutil, "which", lambda name: None)
+    with pytest.raises(ovs.OVSUnavailable) as missing:
+        ovs.ensure_daemons()
+    assert "lab/provision.sh" in str(missing.value) and "--switch lxbr" in str(missing.value)
