@@ -450,7 +450,10 @@ def claim_send_after_retry(ev, claim):
     wire = _wire_attempts(ev, mx1)
     window = _attempt_window(ev)
     windows = _windows(ev)
-    held = sorted(_held_ids(ev))
+    # the messages the claim counts: those the relay took while a fault was in force
+    taken = {r.get("msgid"): r.get("ts", 0) for r in ev.ledger if r.get("msgid") in _held_ids(ev)}
+    held = sorted(m for m, t in taken.items() if any(a <= t <= b for a, b, _ in windows))
+    late = len(taken) - len(held)
     missing, untried, during, last = [], [], [], None
     for msgid in held:
         at = _delivered_to(ev, msgid, {"mx1"})
@@ -467,11 +470,13 @@ def claim_send_after_retry(ev, claim):
             during.append(msgid)
     ok = held and not missing and not untried and not during
     if ok:
-        detail = ("all %d held messages reached mx1 (its Maildir) after at least one failed "
-                  "attempt on the wire and after the fault ended; the last at %s"
-                  % (len(held), _fmt_t(ev, last)))
+        detail = ("all %d messages the relay took during the fault reached mx1 (its Maildir) "
+                  "after at least one failed attempt on the wire and after the fault ended; "
+                  "the last at %s" % (len(held), _fmt_t(ev, last)))
+        if late:
+            detail += " (%d more came to the relay after the fault ended)" % late
     elif not held:
-        detail = "the relay held nothing"
+        detail = "the relay took nothing while the fault was in force"
     else:
         detail = "; ".join(x for x in (
             missing and "%d held messages never reached mx1: %s" % (len(missing), _short(missing)),

@@ -477,3 +477,16 @@ def test_each_outage_has_its_own_chain(tmp_path):
     c = claim_check(evidence, "2", INVOKE)
     assert not c.ok and "chain broken for 10.0.1.77:25: no unanswered attempt" in c.detail
     assert "mx1 unanswered on the wire from" in c.detail     # mx1's own chain is whole
+
+
+def test_7_counts_only_what_the_relay_took_during_the_fault(tmp_path):
+    """A sender whose attempt at mx1 timed out during the fault may reach the relay
+    after it ended: delivered at once, that message proves nothing either way."""
+    evidence, root = relay_failover_run(tmp_path)
+    m = "<t-1-9@maillab>"
+    evidence.ledger.append({"ts": T0 + 7.1, "msgid": m, "to": "user@example.org",
+                            "server": "10.0.1.20:25", "mx": "relay1.lab.", "code": 250})
+    write_mail(root, "user@example.org", m, ts=7.15)
+    evidence.mails = records.read_maildir(root, "mx1")
+    c = claim_check(evidence, "7", AFTER_RETRY)
+    assert c.ok and "1 more came to the relay after the fault ended" in c.detail, c.detail
