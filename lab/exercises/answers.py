@@ -95,9 +95,10 @@ def report_value(run, key):
 
 
 @answer
-def field(run, event, name, service=None, index=1, length=False):
-    """Field ``name`` of the ``index``-th ``event`` event (``length``: how many items it lists)."""
-    e = _nth(_events(run, event, service), index)
+def field(run, event, name, service=None, index=1, length=False, where=None):
+    """Field ``name`` of the ``index``-th ``event`` event whose fields match ``where``
+    (a table, e.g. {name = "mx2"}); ``length``: how many items the field lists."""
+    e = _nth(_events(run, event, service, **(where or {})), index)
     if e is None or name not in e:
         return None
     value = e[name]

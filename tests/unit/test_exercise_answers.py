@@ -71,6 +71,8 @@ def test_the_mac_of_the_recreated_host_comes_from_frames_after_its_creation(recr
     assert answers.mac_of(recreated, runs.MX1) == "02:00:00:00:00:99"
     assert answers.mac_of(recreated, "10.9.9.9") is None
     assert answers.field(recreated, "created", "dc") == "dc1"
+    assert answers.field(recreated, "created", "dc", where={"name": "mx1"}) == "dc1"
+    assert answers.field(recreated, "created", "dc", where={"name": "mx9"}) is None
     assert answers.field(recreated, "provision_requested", "outage_seconds") == 2.01
     assert answers.resets(recreated) == 1
     assert answers.resets(recreated, pcap="reset") == 0
