@@ -400,7 +400,9 @@ class Run:
         if service.alive():
             service.kill()
         service.start()
-        svc.wait_ready([service], self.lab.probe_host, svc.START_TIMEOUT)
+        # probed from its own host: other faults (a partition) may still cut it off
+        # from the clients, and it must be back all the same
+        svc.wait_ready([service], service.host, svc.START_TIMEOUT)
         self.say("[%6.1fs] %s restarted" % (self.now(), what))
 
     def _stop_faults(self):

@@ -147,3 +147,33 @@ def test_a_run_stopped_before_its_lab_was_up_still_writes_a_report_marked_interr
     assert (rep["ok"], rep["sent"], rep["delivered"]) == (False, 0, 0)
     assert any(c["name"] == "run finished" and not c["ok"] for c in rep["checks"])
     assert (tmp_path / "report.md").read_text().startswith("# relay-failover: INTERRUPTED")
+
+
+def test_a_restarted_server_is_probed_from_its_own_host(tmp_path, monkeypatch):
+    """A partition may still cut the clients off from a server that a kill fault
+    restarts; it is back all the same, and the run must go on (found by chaos)."""
+    import types
+
+    from lab import scenario, services
+    from lab.scenario_run import Run
+
+    class Relay:
+        host = "relay1 node"
+
+        def __init__(self):
+            self.started = 0
+
+        def alive(self):
+            return False
+
+        def start(self):
+            self.started += 1
+    relay = Relay()
+    probed = []
+    monkeypatch.setattr(services, "wait_ready",
+                        lambda svcs, probe_from, timeout: probed.append((svcs, probe_from)))
+    run = Run(scenario.load("relay-crash"), report_dir=str(tmp_path), out=io.StringIO())
+    run.lab = types.SimpleNamespace(services={"relay1": relay}, probe_host="client1 node")
+    run.started = 0.0
+    run._restart("relay@relay1")
+    assert relay.started == 1 and probed == [([relay], "relay1 node")]
