@@ -378,9 +378,12 @@ def _policy(ev):
                        give_up=float("inf"))
 
 
-def _failures(ev, msgid):
-    return [e["ts"] for e in _events(ev, "deferred", service=RELAY_SERVICE)
-            if e.get("msgid") == msgid]
+def _failures_by_message(ev):
+    """{msgid: [ts of each `deferred`]} in time order, read in one pass."""
+    failures = {}
+    for e in _events(ev, "deferred", service=RELAY_SERVICE):
+        failures.setdefault(e.get("msgid"), []).append(e["ts"])
+    return failures
 
 
 def _attempt_window(ev):
@@ -403,8 +406,9 @@ def claim_periodic(ev, claim):
     windows = _windows(ev)
     eligible, short, unbacked, early, spacing = [], [], [], [], {}
     need = policy.delay(1) + ct + policy.delay(2) + TOLERANCE
+    failures = _failures_by_message(ev)
     for msgid in sorted(_held_ids(ev)):
-        fails = _failures(ev, msgid)
+        fails = failures.get(msgid, [])
         backed = [t for t in fails if _backed(wire, t, window)]
         unbacked += [msgid] if len(backed) < len(fails) else []
         delivered = _delivered_to(ev, msgid, {"mx1"})
@@ -451,17 +455,19 @@ def claim_send_after_retry(ev, claim):
     window = _attempt_window(ev)
     windows = _windows(ev)
     # the messages the claim counts: those the relay took while a fault was in force
-    taken = {r.get("msgid"): r.get("ts", 0) for r in ev.ledger if r.get("msgid") in _held_ids(ev)}
+    held_ids = _held_ids(ev)
+    taken = {r.get("msgid"): r.get("ts", 0) for r in ev.ledger if r.get("msgid") in held_ids}
     held = sorted(m for m, t in taken.items() if any(a <= t <= b for a, b, _ in windows))
     late = len(taken) - len(held)
     missing, untried, during, last = [], [], [], None
+    failures = _failures_by_message(ev)
     for msgid in held:
         at = _delivered_to(ev, msgid, {"mx1"})
         if at is None:
             missing.append(msgid)
             continue
         last = max(last or at, at)
-        if not any(t < at and _backed(wire, t, window) for t in _failures(ev, msgid)):
+        if not any(t < at and _backed(wire, t, window) for t in failures.get(msgid, [])):
             untried.append(msgid)
         # a file's time may lag its write by FILE_TIME; a fault's end is logged
         # just after the fault is undone
