@@ -33,6 +33,9 @@ HOW_TO_START = ("start them with `%s start --system-id=random` (or `service "
                 "openvswitch-switch start`), or use --switch lxbr" % OVS_CTL)
 
 
+TUN_DEVICE = "/dev/net/tun"
+
+
 class OVSUnavailable(RuntimeError):
     pass
 
@@ -81,6 +84,10 @@ def ensure_daemons():
     if shutil.which("ovs-vsctl") is None:
         raise OVSUnavailable("Open vSwitch is not installed: run lab/provision.sh "
                              "(it installs openvswitch-switch), or use --switch lxbr")
+    if not kernel_datapath() and not os.path.exists(TUN_DEVICE):
+        # ovs-vswitchd starts without it, but then fails to create every bridge
+        raise OVSUnavailable("the userspace datapath needs %s, which this machine lacks: "
+                             "`modprobe tun`, or use --switch lxbr" % TUN_DEVICE)
     started = []
     for name in DAEMONS:
         if daemon_running(name):

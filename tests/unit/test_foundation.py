@@ -162,3 +162,14 @@ def test_ovs_switches_without_open_vswitch_say_how_to_get_it(monkeypatch):
     with pytest.raises(ovs.OVSUnavailable) as missing:
         ovs.ensure_daemons()
     assert "lab/provision.sh" in str(missing.value) and "--switch lxbr" in str(missing.value)
+
+
+def test_ovs_userspace_datapath_without_a_tun_device_says_so(monkeypatch, tmp_path):
+    from lab import ovs
+    monkeypatch.setattr(ovs.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(ovs, "kernel_datapath", lambda: False)
+    monkeypatch.setattr(ovs, "TUN_DEVICE", str(tmp_path / "no-tun"))
+    monkeypatch.setattr(ovs, "daemon_running", lambda name: pytest.fail("went on to the daemons"))
+    with pytest.raises(ovs.OVSUnavailable) as missing:
+        ovs.ensure_daemons()
+    assert "no-tun" in str(missing.value) and "--switch lxbr" in str(missing.value)
