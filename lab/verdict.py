@@ -615,9 +615,15 @@ def _chain(ev, server, requests):
         return steps, "the provisioner's log has no `created` after the request"
     steps.append("%s created (%s, %s) at %s" % (made.get("name"), made.get("ip"),
                                                  made.get("dc"), _fmt_t(ev, made["ts"])))
+    held = _held_at(ev, req["ts"])
+    if not held:
+        # two servers down: a server created for the other outage may already
+        # have taken every held message, so none is left for this one to receive
+        steps.append("no held message was left undelivered when the relay asked")
+        return steps, ""
     # the held mail may go to a server created for another outage (two servers down)
     new = {c.get("name"): c["ts"] for c in _created(ev)}
-    firsts = sorted((m.ts, m.host) for m in ev.mails if m.msgid in _held_at(ev, req["ts"])
+    firsts = sorted((m.ts, m.host) for m in ev.mails if m.msgid in held
                     and m.host in new and m.ts >= new[m.host] - FILE_TIME
                     and m.ts >= req["ts"])
     if not firsts:

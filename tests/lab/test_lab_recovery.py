@@ -42,5 +42,7 @@ def test_after_a_remote_failover_dns_and_senders_leave_the_dead_server(clean_mac
         blackhole.stop()                # mx1 was never dead, only unreachable: it is back
         wait_until(lambda: (10, "mx1.lab.example.org.") in lab.mx_records(), 30,
                    "mx1 listed in DNS again")
+        # the lab logs mx_restored once its DNS UPDATE has been answered: just after
+        wait_until(lambda: named(lab, "mx_restored"), 10, "the lab's mx_restored event")
         assert [e["old"] for e in named(lab, "route_restored")] == ["mx:example.org"]
         assert [e["why"] for e in named(lab, "mx_restored")] == ["returned"]

@@ -318,6 +318,19 @@ def test_chain_fails_when_nothing_reached_the_new_server(tmp_path):
         in c.detail
 
 
+def test_chain_holds_when_another_outages_server_took_the_held_mail_first(tmp_path):
+    """two-servers-down: a server created for mx2's outage takes every held message
+    before the relay asks to re-create mx1; nothing is left for mx1's chain to carry."""
+    evidence, _ = remote_run(tmp_path)
+    for m in evidence.mails:
+        m.ts = T0 + 3.9                       # all stored before the request at t=4.1
+    c = claim_check(evidence, "2", INVOKE)
+    assert c.ok and "no held message was left undelivered when the relay asked" in c.detail
+    evidence.mails = evidence.mails[1:]       # one held message in no Maildir: broken
+    c = claim_check(evidence, "2", INVOKE)
+    assert not c.ok and "none of the messages held" in c.detail
+
+
 def test_6_fails_for_a_request_without_a_retry_before_it(tmp_path):
     evidence, _ = recreate_run(tmp_path)
     _set(evidence, "provision_requested", ts=T0 + 1.5)   # after the first attempt only
