@@ -7,7 +7,9 @@ so that ``maillab clean`` can remove it after a crash, and teardown that
 runs on errors and signals too.
 """
 import contextlib
+import functools
 import logging
+import socket
 
 from lab import interrupt, ovs, state
 from lab.clean import clean_unlocked, leftovers
@@ -42,8 +44,37 @@ def prepare_host(node, switch):
         ovs.software_checksums(node)
 
 
+def named_in_hosts(hosts_text, name):
+    """True if ``name`` is one of the names in an /etc/hosts text."""
+    for line in hosts_text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if name in fields[1:]:
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def warn_if_machine_name_needs_dns(hosts_file="/etc/hosts"):
+    """A lab host cannot reach the machine's DNS server, so a process in one that
+    looks up the machine's own name (Twisted's SMTP module does, at import) waits
+    out the resolver's timeout, 5 s, unless /etc/hosts names it."""
+    name = socket.gethostname()
+    try:
+        with open(hosts_file) as f:
+            if named_in_hosts(f.read(), name):
+                return False
+    except OSError:
+        pass
+    log.warning("note: this machine's name %r is not in %s, so every server in the lab "
+                "waits 5 s for a DNS server it cannot reach before it starts; add "
+                "'127.0.1.1 %s' there (lab/provision.sh does, as Debian's installer does)",
+                name, hosts_file, name)
+    return True
+
+
 def build_net(topo, switch="lxbr", **kwargs):
     from mininet.net import Mininet
+    warn_if_machine_name_needs_dns()
     cls = switch_class(switch)
     if switch == "ovs":
         ovs.ensure_daemons()

@@ -60,6 +60,15 @@ if command -v systemctl >/dev/null && systemctl is-enabled postfix >/dev/null 2>
     systemctl disable --now postfix >/dev/null 2>&1 || true
 fi
 
+# A process in a lab host cannot reach this machine's DNS server; one that looks
+# up the machine's own name (every server: Twisted's SMTP module does at import)
+# waits out the resolver's 5 s timeout unless /etc/hosts names it. Debian's
+# installer writes this line; debootstrap roots and some images lack it.
+if ! getent -s files hosts "$(hostname)" >/dev/null 2>&1; then
+    say "adding this machine's name to /etc/hosts (127.0.1.1 $(hostname), as Debian's installer does)"
+    printf '127.0.1.1\t%s\n' "$(hostname)" >> /etc/hosts
+fi
+
 # The virtualenv is made from Debian's interpreter so that `import mininet`
 # (a Debian package) works inside it.
 if [ ! -x "$venv/bin/python" ]; then

@@ -173,3 +173,27 @@ def test_ovs_userspace_datapath_without_a_tun_device_says_so(monkeypatch, tmp_pa
     with pytest.raises(ovs.OVSUnavailable) as missing:
         ovs.ensure_daemons()
     assert "no-tun" in str(missing.value) and "--switch lxbr" in str(missing.value)
+
+
+def test_the_machine_name_is_found_in_hosts_files_as_debian_writes_them():
+    from lab.net import named_in_hosts
+    hosts = ("127.0.0.1\tlocalhost\n127.0.1.1\tlabvm.example.org labvm\n"
+             "# 10.0.0.5 ghost\n::1 localhost ip6-localhost\n")
+    assert named_in_hosts(hosts, "labvm") and named_in_hosts(hosts, "labvm.example.org")
+    assert not named_in_hosts(hosts, "ghost")        # commented out
+    assert not named_in_hosts(hosts, "127.0.1.1")    # an address is not a name
+    assert not named_in_hosts("127.0.0.1 localhost\n", "labvm")
+
+
+def test_a_machine_name_missing_from_hosts_is_reported(tmp_path, caplog, monkeypatch):
+    from lab import net
+    monkeypatch.setattr(net.socket, "gethostname", lambda: "labvm")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    net.warn_if_machine_name_needs_dns.cache_clear()
+    assert net.warn_if_machine_name_needs_dns(str(hosts)) is True
+    assert "'labvm' is not in" in caplog.text and "127.0.1.1 labvm" in caplog.text
+    hosts.write_text("127.0.0.1 localhost\n127.0.1.1 labvm\n")
+    net.warn_if_machine_name_needs_dns.cache_clear()
+    assert net.warn_if_machine_name_needs_dns(str(hosts)) is False
+    net.warn_if_machine_name_needs_dns.cache_clear()
