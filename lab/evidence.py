@@ -104,21 +104,6 @@ def read_maildir(root, host):
         st = os.stat(path)
         mails.append(Mail(host, rcpt.lower(), _message_id(path), path, st.st_size, st.st_mtime))
     return mails
-    for rcpt in sorted(os.listdir(root)):
-        if rcpt.startswith("."):
-            continue
-        for sub in ("new", "cur"):
-            d = os.path.join(root, rcpt, sub)
-            if not os.path.isdir(d):
-                continue
-            for name in sorted(os.listdir(d)):
-                path = os.path.join(d, name)
-                if name.startswith(".") or not os.path.isfile(path):
-                    continue
-                st = os.stat(path)
-                mails.append(Mail(host, rcpt.lower(), _message_id(path), path,
-                                  st.st_size, st.st_mtime))
-    return mails
 
 
 def read_queue(directory, parse=None):

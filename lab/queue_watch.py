@@ -17,6 +17,8 @@ import struct
 import threading
 import time
 
+from servers.relay.queue import SUFFIX as QUEUE_SUFFIX
+
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_DELETE = 0x00000200
@@ -41,7 +43,7 @@ def parse_events(data):
 class QueueWatch:
     """``parse(raw bytes) -> {msgid, next_hop}``; ``suffix``: queue files' ending."""
 
-    def __init__(self, directory, parse, suffix=".q", clock=time.time):
+    def __init__(self, directory, parse, suffix=QUEUE_SUFFIX, clock=time.time):
         self.directory = directory
         self.parse = parse
         self.suffix = suffix

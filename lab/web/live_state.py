@@ -260,7 +260,7 @@ class LiveState:
         hop = str(hop)
         if hop.startswith("mx:"):
             return "the MX of %s" % hop[3:]
-        host = hop.rsplit(":", 1)[0] if hop.count(":") == 1 else hop
+        host = host_part(hop)
         if host in self.by_ip:
             return self.by_ip[host]
         return host if host.replace(".", "").isdigit() else short(host)

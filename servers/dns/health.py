@@ -19,8 +19,9 @@ import tomllib
 
 from dnslib import QTYPE, RR, DNSLabel
 from twisted.application import service
-from twisted.internet import defer, protocol, task
+from twisted.internet import defer, task
 
+from servers.common.tcp_probe import ACCEPTED, connect_outcome
 from servers.dns.answer import find_zone
 
 log = logging.getLogger("maillab.dns.health")
@@ -45,14 +46,8 @@ def load_config(path):
 
 def tcp_probe(reactor, ip, port, timeout):
     """Deferred[bool]: whether a TCP connection to ip:port opens within ``timeout``."""
-    # ClientCreator rather than endpoints: importing endpoints pulls in TLS
-    # modules (service_identity) that the lab does not need.
-    d = protocol.ClientCreator(reactor, protocol.Protocol).connectTCP(ip, port, timeout=timeout)
-
-    def connected(proto):
-        proto.transport.loseConnection()
-        return True
-    return d.addCallbacks(connected, lambda failure: False)
+    return connect_outcome(reactor, ip, port, timeout).addCallback(
+        lambda outcome: outcome == ACCEPTED)
 
 
 class HealthChecker(service.Service):

@@ -32,6 +32,7 @@ The policy does no I/O of its own: ``probe(host, port, timeout)`` and
 ``provision(action, **fields)`` are given to it (``tcp_probe`` and the
 provisioner client in the service, fakes in tests), and so is the clock.
 """
+import functools
 import ipaddress
 import json
 import logging
@@ -40,10 +41,10 @@ from dataclasses import dataclass, field
 from twisted.internet import defer, task
 
 from servers.common.endpoints import parse_host_port
+from servers.common.tcp_probe import ACCEPTED, REFUSED, UNREACHABLE, connect_outcome
 
 log = logging.getLogger(__name__)
 
-ACCEPTED, REFUSED, TIMEOUT, UNREACHABLE = "accepted", "refused", "timeout", "unreachable"
 
 
 def is_up(outcome):
@@ -376,22 +377,4 @@ def judge(site, probes):
 
 def tcp_probe(reactor):
     """``probe(host, port, timeout)`` -> Deferred outcome, with real connections."""
-    from twisted.internet import endpoints, error, protocol
-
-    def probe(host, port, timeout):
-        endpoint = endpoints.TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
-        d = endpoint.connect(protocol.Factory.forProtocol(protocol.Protocol))
-
-        def connected(proto):
-            proto.transport.abortConnection()
-            return ACCEPTED
-
-        def failed(f):
-            if f.check(error.ConnectionRefusedError):
-                return REFUSED
-            if f.check(error.TimeoutError):
-                return TIMEOUT
-            return "%s (%s)" % (UNREACHABLE, f.getErrorMessage())
-        d.addCallbacks(connected, failed)
-        return d
-    return probe
+    return functools.partial(connect_outcome, reactor)

@@ -2,8 +2,8 @@
 
 - ``replies``  : every reply code and text we send, by name
 - ``address``  : envelope address parsing (source routes, quoting)
-- ``policy``   : which recipients are accepted (never an open relay)
-- ``message``  : the received message: Received: header, Message-ID
+- ``recipients``: which recipients are accepted (never an open relay)
+- ``received`` : the received message: Received: header, Message-ID
 - ``protocol`` : the ESMTP server protocol (a ``twisted.mail.smtp.ESMTP``)
 - ``batch``    : group commit of blocking storage work in a thread
 """

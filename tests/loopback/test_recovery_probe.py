@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 from lab import ROOT
-from servers.relay.recovery import ACCEPTED, REFUSED, is_up
+from servers.common.tcp_probe import ACCEPTED, REFUSED
+from servers.relay.recovery import is_up
 
 PROBE_BOTH = """
 import sys

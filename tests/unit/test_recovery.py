@@ -4,7 +4,8 @@ import ipaddress
 
 from twisted.internet import defer, task
 
-from servers.relay.recovery import ACCEPTED, REFUSED, TIMEOUT, Recovery, Site, Sites, judge
+from servers.common.tcp_probe import ACCEPTED, REFUSED, TIMEOUT
+from servers.relay.recovery import Recovery, Site, Sites, judge
 from tests.unit.relay_fakes import Recorder
 from tests.unit.test_scheduler import put
 
