@@ -106,9 +106,10 @@ def run_dirs():
 class Command:
     """A maillab command in its own process, its output lines collected as they come."""
 
-    def __init__(self, argv, lock_fd, cwd):
+    def __init__(self, argv, lock_fd, cwd, program=None):
         env = dict(os.environ, PYTHONPATH=ROOT)
-        self.proc = subprocess.Popen([sys.executable, "-m", "lab.maillab_cli"] + argv,
+        program = program or [sys.executable, "-m", "lab.maillab_cli"]
+        self.proc = subprocess.Popen(program + argv,
                                      cwd=cwd, env=env, pass_fds=(lock_fd,),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
@@ -164,7 +165,7 @@ def assert_clean(before, command, signum, name):
     out = command.output
     assert "Traceback" not in out, out
     last = command.lines[-1]
-    assert re.fullmatch(r"maillab %s: stopped by %s(; .*)?" % (name, signum.name), last), out
+    assert re.fullmatch(r"%s: stopped by %s(; .*)?" % (re.escape(name), signum.name), last), out
     return last
 
 
@@ -180,7 +181,7 @@ def test_a_signal_stops_maillab_run_and_leaves_a_partial_report(signum, machine,
                        str(report_dir)], machine, str(tmp_path))
     # twice: a second signal during the teardown must not abandon it
     status = signal_at_random_moment(command, "] traffic", signum, spread=3.0, again_after=0.3)
-    last = assert_clean(before, command, signum, "run")
+    last = assert_clean(before, command, signum, "maillab run")
     assert status == 128 + signum, command.output
     rundir = re.search(r"run dir (\S+)\)", command.output).group(1)
     assert not os.path.exists(rundir)
@@ -203,5 +204,24 @@ def test_a_signal_stops_maillab_up(signum, machine, tmp_path):
     # anywhere from the network being built to the lab idle at its prompt
     status = signal_at_random_moment(command, "*** maillab: bringing one_dc up", signum,
                                      spread=3.0)
-    assert_clean(before, command, signum, "up")
+    assert_clean(before, command, signum, "maillab up")
     assert status == 128 + signum, command.output
+
+
+ENTRIES = {   # what a user starts: (program, progress line to wait for, its name in the last line)
+    "topology script": (["/usr/bin/python3", os.path.join(ROOT, "topologies", "one_dc.py")],
+                        "*** maillab: bringing one_dc up", "topologies/one_dc.py"),
+    "lab.sh demo": ([os.path.join(ROOT, "lab.sh"), "demo"], "] traffic", "maillab demo"),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+def test_sigterm_stops_a_topology_script_and_lab_sh(entry, machine, tmp_path):
+    """The README's other ways in: ``sudo python3 topologies/one_dc.py`` (plain
+    python3, re-run in the virtualenv) and ``./lab.sh demo``."""
+    program, progress, name = ENTRIES[entry]
+    before = snapshot()
+    command = Command([], machine, str(tmp_path), program=program)
+    status = signal_at_random_moment(command, progress, signal.SIGTERM, spread=2.0)
+    assert_clean(before, command, signal.SIGTERM, name)
+    assert status == 128 + signal.SIGTERM, command.output
