@@ -70,7 +70,7 @@ def test_a_signal_stops_maillab_chaos_in_order(machine, tmp_path):
                        str(report_dir)], machine, str(tmp_path))
     command.wait_for("in force")
     status = command.stop(signal.SIGTERM)
-    last = assert_clean(before, command, signal.SIGTERM, "chaos")
+    last = assert_clean(before, command, signal.SIGTERM, "maillab chaos")
     assert status == 128 + signal.SIGTERM, command.output
     assert "partial report" in last and "shrink" not in command.output
     assert json.load(open(report_dir / "report.json"))["interrupted"].startswith("SIGTERM")

@@ -17,16 +17,22 @@ def test_every_version_and_removal_is_seen(tmp_path):
     d.mkdir()
     write_atomic(str(d / "a.q"), b"<a@x> mx:example.org")
     watch = QueueWatch(str(d), parse).start()
+
+    def then_seen(n, what):
+        # each change waits until the watch has read the one before: it reads a
+        # file when its event arrives, so two renames in a row on a busy machine
+        # are read as the later version twice (and a removal as `missed`, below)
+        wait_until(lambda: len(watch.seen) >= n, 10, what)
     try:
+        then_seen(1, "the file that was there before the watch")
         write_atomic(str(d / "b.q"), b"<b@x> mx:example.org")
-        for hop in ("10.0.2.11:25", "10.0.2.12:25"):
+        then_seen(2, "a new file")
+        for n, hop in ((3, "10.0.2.11:25"), (4, "10.0.2.12:25")):
             write_atomic(str(d / "a.q"), ("<a@x> %s" % hop).encode())
+            then_seen(n, "a.q's version via %s" % hop)
         (d / ".c.tmp").write_text("ignored")
-        # b.q removed only once read: a file gone before the watch reads it is
-        # `missed` (the test below), and a loaded machine can be that slow
-        wait_until(lambda: len(watch.seen) >= 4, 10, "the watch read every version")
         os.unlink(str(d / "b.q"))
-        wait_until(lambda: len(watch.seen) >= 5, 10, "the watch saw the removal")
+        then_seen(5, "the removal")
     finally:
         watch.stop()
     hops = [(s["msgid"], s["next_hop"]) for s in watch.seen if "msgid" in s]
