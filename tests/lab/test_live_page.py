@@ -16,8 +16,12 @@ SHOWN = 10          # seconds the page may take to show what happened
 
 
 def wait_for(driver, what, condition, timeout=SHOWN):
+    """``condition`` until true; the page redraws on every change, so an element
+    found may be replaced before it is read: that try does not count."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: condition(d), message=what)
 
 
@@ -59,7 +63,7 @@ def test_cut_a_link_from_the_page_and_watch_the_relay_queue(clean_machine, tmp_p
         duration.send_keys("120")
         click(driver, '#selection-actions [data-action="cut"]')
         wait_for(driver, "mx1|s1 drawn cut", lambda d: link_state(d, "mx1|s1") == "cut")
-        assert "cut" in text_of(driver, "faults")
+        wait_for(driver, "the cut in the fault list", lambda d: "cut" in text_of(d, "faults"))
 
         count = driver.find_element("id", "send-count")
         count.clear()
