@@ -7,7 +7,6 @@ so that ``maillab clean`` can remove it after a crash, and teardown that
 runs on errors and signals too.
 """
 import contextlib
-import functools
 import logging
 import socket
 
@@ -53,7 +52,6 @@ def named_in_hosts(hosts_text, name):
     return False
 
 
-@functools.lru_cache(maxsize=1)
 def warn_if_machine_name_needs_dns(hosts_file="/etc/hosts"):
     """A lab host cannot reach the machine's DNS server, so a process in one that
     looks up the machine's own name (Twisted's SMTP module does, at import) waits

@@ -46,7 +46,6 @@ from servers.common.tcp_probe import ACCEPTED, REFUSED, UNREACHABLE, connect_out
 log = logging.getLogger(__name__)
 
 
-
 def is_up(outcome):
     """A host that accepted or refused a connection is up."""
     return outcome in (ACCEPTED, REFUSED)

@@ -22,7 +22,7 @@ def wait_for(driver, what, condition, timeout=SHOWN):
     from selenium.webdriver.support.ui import WebDriverWait
     return WebDriverWait(driver, timeout, poll_frequency=0.1,
                          ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: condition(d), message=what)
+        condition, message=what)
 
 
 def click(driver, css):

@@ -190,10 +190,7 @@ def test_a_machine_name_missing_from_hosts_is_reported(tmp_path, caplog, monkeyp
     monkeypatch.setattr(net.socket, "gethostname", lambda: "labvm")
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n")
-    net.warn_if_machine_name_needs_dns.cache_clear()
     assert net.warn_if_machine_name_needs_dns(str(hosts)) is True
     assert "'labvm' is not in" in caplog.text and "127.0.1.1 labvm" in caplog.text
     hosts.write_text("127.0.0.1 localhost\n127.0.1.1 labvm\n")
-    net.warn_if_machine_name_needs_dns.cache_clear()
     assert net.warn_if_machine_name_needs_dns(str(hosts)) is False
-    net.warn_if_machine_name_needs_dns.cache_clear()
