@@ -490,8 +490,22 @@ class Scheduler:
     def hold_for_replacement(self, server, hold=True):
         """A replacement of ``server`` was asked for (``hold=False``: refused):
         mail of the destinations it leaves with no server waits for the answer."""
+        if not hold:
+            self._end_hold(server)
+            return
         for dest in self._failing_destinations(server):
-            dest.awaiting = server if hold else None
+            dest.awaiting = server
+
+    def _end_hold(self, server):
+        """The answer about ``server`` came: every destination holding its mail
+        for it sends again at once, also one whose outage ended meanwhile
+        (another of its servers answered)."""
+        for dest in self.destinations.values():
+            if dest.awaiting == server:
+                dest.awaiting = None
+                for entry in self._bound_for(dest.key):
+                    if entry.id not in self.busy:
+                        self._schedule(entry, 0)
 
     @defer.inlineCallbacks
     def replace_server(self, server, new_hop):
@@ -499,13 +513,13 @@ class Scheduler:
         destination that has no server left re-routes its stored mail there.
         A destination that another of its servers still serves keeps its mail."""
         moved = 0
-        for dest in self._failing_destinations(server):
-            try:
+        try:
+            for dest in self._failing_destinations(server):
                 moved += yield self._reroute_destination(dest, new_hop, cause=server)
-            finally:
-                dest.awaiting = None
-            dest.outage_since = None
-            dest.failed_servers.clear()
+                dest.outage_since = None
+                dest.failed_servers.clear()
+        finally:
+            self._end_hold(server)
         return moved
 
     def server_back(self, server):

@@ -438,3 +438,37 @@ def test_while_the_provisioner_is_asked_held_mail_waits_for_its_answer():
     answer.callback({"ok": True, "ip": "10.0.2.10", "port": 25})
     clock.advance(0)
     assert {s for s, *_ in net.delivered} == {"10.0.2.10:25"} and not queue.stored
+
+
+def test_mail_held_for_a_replacement_goes_once_it_is_answered_though_the_outage_ended():
+    """two-servers-down (seen once in CI: one message deferred 'waiting for a
+    replacement' until the run's deadline): mx1 and mx2 of one domain are down and
+    the relay asks to replace mx2 while a delivery to mx1 is on its way; that
+    delivery ends the outage, then the replacement is answered. The mail held
+    for it goes at once, by DNS (mx1 serves the domain again)."""
+    from tests.unit.relay_fakes import FakeSession
+    mx1, mx2 = "10.0.1.10:25", "10.0.2.10:25"
+    sched, queue, net, events, clock = make()
+    both = [(mx1, "10.0.1.10", 25), (mx2, "10.0.2.10", 25)]
+    sched.resolve = lambda hop: defer.succeed(both) if hop.startswith("mx:") else net.resolve(hop)
+    net.behaviour[mx1] = net.behaviour[mx2] = "down"
+    put(sched, queue, hop="mx:lab")
+    clock.advance(0)                                # both refuse: an outage of mx:lab
+
+    connecting = defer.Deferred()                   # mx1 is back; the connection takes a while
+    sched.open_session = lambda host, port: connecting if host == "10.0.1.10" \
+        else net.open_session(host, port)
+    sched.dead.clear()
+    clock.advance(2)                                # the retry: on its way to mx1
+    sched.hold_for_replacement(mx2)                 # the relay asks to replace mx2
+    put(sched, queue, hop="mx:lab")
+    clock.advance(0)
+    assert "waiting for a replacement" in events.named("deferred")[-1]["error"]
+
+    net.behaviour[mx1] = 250
+    connecting.callback(FakeSession(net, mx1))      # the first message reaches mx1
+    sched.open_session = net.open_session
+    sched.replace_server(mx2, "10.0.1.11:25")       # then mx3 replaces mx2
+    clock.advance(0)
+    assert not queue.stored
+    assert [s for s, *_ in net.delivered] == [mx1, mx1]
