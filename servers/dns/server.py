@@ -76,7 +76,7 @@ class DNSServer:
         wire = bytes(reply.pack())
         if key is not None:
             wire = tsig.sign(wire, key, now, tsig_record.mac)[0]
-            if request.header.opcode == OPCODE.UPDATE:
+            if request.header.opcode == OPCODE.UPDATE and not getattr(reply, "unremembered", False):
                 self._replies[identity] = (now, wire)
         return wire
 
@@ -98,8 +98,16 @@ class DNSServer:
             return self._replies[identity][1]
         # Otherwise a signed UPDATE must be newer than the last one accepted
         # for its key (queries change nothing, so replaying one gains nothing).
-        if key is not None and not self.replay_guard.accept(key.name, tsig_record.time_signed,
-                                                             identity):
+        try:
+            fresh = key is None or self.replay_guard.accept(key.name, tsig_record.time_signed,
+                                                            identity)
+        except OSError as e:
+            # Nothing was remembered: the client's resend is judged afresh.
+            log.error("UPDATE refused (SERVFAIL): cannot write the TSIG replay state: %s", e)
+            reply = wire_format.reply_to(request, RCODE.SERVFAIL)
+            reply.unremembered = True
+            return reply
+        if not fresh:
             log.info("UPDATE signed at %d by %s: not later than the last accepted one",
                      tsig_record.time_signed, key.name)
             refused = bytes(wire_format.reply_to(request, RCODE.NOTAUTH).pack())
