@@ -27,6 +27,7 @@ from servers.relay.backoff import RetryPolicy
 from servers.relay.recovery import Recovery, Sites, tcp_probe
 from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
 from servers.relay.scheduler import Scheduler
+from servers.smtpd.limits import add_limit_options, check_limit_options, session_table
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def build_parser():
                    help="SMTP sessions per destination (default %(default)s)")
     p.add_argument("--connect-timeout", type=float, default=3.0, metavar="S")
     p.add_argument("--command-timeout", type=float, default=30.0, metavar="S")
+    add_limit_options(p)
     p.add_argument("--list", action="store_true", help="print the queue and exit")
     p.add_argument("--flush", action="store_true",
                    help="make every queued message due now (signals a running relay) and exit")
@@ -162,6 +164,7 @@ def check_config(args):
         checked.append("events file %s writable" % args.events)
     if args.retry_interval <= 0 or args.give_up <= 0:
         raise ValueError("--retry-interval and --give-up must be > 0")
+    checked += check_limit_options(args)
     return checked
 
 
@@ -268,7 +271,9 @@ def make_service(args, reactor):
         recipients = read_recipients_file(args.recipients)
     factory = build_inbound_factory(args.domain, queue, events, scheduler.add,
                                     recipients=recipients, hostname=hostname,
-                                    next_hop=args.next_hop)
+                                    next_hop=args.next_hop, clock=reactor,
+                                    sessions=session_table(args, reactor, "relay"),
+                                    deadline=args.session_deadline)
     top = service.MultiService()
     SchedulerService(scheduler, queue, events).setServiceParent(top)
     listener = TCPServer(args.port, factory, interface=args.listen, reactor=reactor)

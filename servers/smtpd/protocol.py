@@ -33,6 +33,7 @@ import re
 from twisted.internet import defer, protocol
 from twisted.mail import smtp
 
+from servers.common.session_limits import PER_CLIENT
 from servers.smtpd import replies
 from servers.smtpd.address import AddressSyntaxError, parse_path
 from servers.smtpd.received import build_message
@@ -46,6 +47,9 @@ DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 MAX_RECIPIENTS = 100         # RFC 5321 4.5.3.1.8: at least 100 must be accepted
 MAX_ERRORS = 10              # then 421 and close, as Postfix's hard error limit
 IDLE_TIMEOUT = 300           # RFC 5321 4.5.3.2.7: 5 minutes
+SESSION_DEADLINE = 1800      # a whole session at most, however it drips (10 MB at 64 kbit/s: 22 min)
+MAX_CONNECTIONS = 300        # sessions at once; the idlest is closed to make room for a new one
+MAX_PER_CLIENT = 50          # sessions at once from one address (Postfix's default)
 
 COMMAND, DATA = "COMMAND", "DATA"
 _OVERLONG = object()         # stands for a line too long for any state
@@ -67,7 +71,8 @@ def parse_parameters(text):
 class ReceiveServer(smtp.ESMTP):
     timeout = IDLE_TIMEOUT
 
-    def __init__(self, policy, storage, hostname, max_size, clock, new_id):
+    def __init__(self, policy, storage, hostname, max_size, clock, new_id,
+                 deadline=SESSION_DEADLINE):
         super().__init__()
         self.policy = policy
         self.storage = storage
@@ -77,6 +82,10 @@ class ReceiveServer(smtp.ESMTP):
         self.clock = clock
         self.callLater = clock.callLater      # TimeoutMixin schedules with this
         self.new_id = new_id
+        self.deadline = deadline
+        self.last_active = clock.seconds()    # the last complete line (see SessionTable)
+        self._deadline_call = None
+        self._closing = None                  # the 421 to send once a store in progress ends
         self.mode = COMMAND
         self.peer = ""
         self._pending = collections.deque()
@@ -96,11 +105,38 @@ class ReceiveServer(smtp.ESMTP):
         self.peer = str(getattr(peer, "host", peer))
         self.reply(replies.GREETING.with_text(self.hostname))
         self.setTimeout(self.timeout)
+        self._deadline_call = self.clock.callLater(self.deadline, self._close_with,
+                                                   replies.SESSION_TOO_LONG)
 
     def connectionLost(self, reason=protocol.connectionDone):
         self._lost = True
         self._pending.clear()
         self.setTimeout(None)
+        if self._deadline_call is not None and self._deadline_call.active():
+            self._deadline_call.cancel()
+        sessions = getattr(self.factory, "sessions", None)
+        if sessions is not None:
+            sessions.close(self)
+
+    @property
+    def busy(self):
+        """A message is being stored: its 250 (or 451) is owed; not to be cut off."""
+        return self._busy
+
+    def evict(self):
+        """Closed to make room for a new session (SessionTable)."""
+        self._close_with(replies.BUSY_CLOSING_IDLE)
+
+    def _close_with(self, reply):
+        """421 and close; after the reply owed for a message being stored, if any."""
+        if self._lost:
+            return
+        if self._busy:
+            self._closing = reply
+            return
+        self._pending.clear()
+        self.reply(reply.with_text(self.hostname))
+        self.transport.loseConnection()
 
     def dataReceived(self, data):
         lines = (self._partial + data).split(b"\r\n")
@@ -121,6 +157,7 @@ class ReceiveServer(smtp.ESMTP):
                 and not self.transport.disconnecting:
             line = self._pending.popleft()
             self.resetTimeout()
+            self.last_active = self.clock.seconds()
             if self.mode == DATA:
                 self._data_line(line)
             elif line is _OVERLONG or len(line) > COMMAND_LINE_MAX:
@@ -332,15 +369,32 @@ class ReceiveServer(smtp.ESMTP):
 
     def _resume(self, _):
         self._busy = False
-        if not self._lost:
+        if self._closing is not None:
+            self._close_with(self._closing)
+        elif not self._lost:
             self.transport.resumeProducing()
             self._process()
 
 
-class ReceiveFactory(protocol.ServerFactory):
-    """Builds a ReceiveServer per connection, all sharing policy and storage."""
+class Refuse(protocol.Protocol):
+    """A connection over a limit: one 421 and close (RFC 5321 §3.8)."""
 
-    def __init__(self, policy, storage, hostname, max_size=DEFAULT_MAX_SIZE, clock=None):
+    def __init__(self, reply):
+        self.refusal = reply
+
+    def connectionMade(self):
+        self.transport.write(b"%d %s\r\n" % (self.refusal.code, self.refusal.text.encode("ascii")))
+        self.transport.loseConnection()
+
+
+class ReceiveFactory(protocol.ServerFactory):
+    """Builds a ReceiveServer per connection, all sharing policy and storage.
+
+    ``sessions``: a SessionTable that caps the sessions held (None: no cap);
+    ``deadline``: the longest a session may last, however busy it keeps."""
+
+    def __init__(self, policy, storage, hostname, max_size=DEFAULT_MAX_SIZE, clock=None,
+                 sessions=None, deadline=SESSION_DEADLINE):
         if clock is None:
             from twisted.internet import reactor as clock
         self.policy = policy
@@ -348,6 +402,8 @@ class ReceiveFactory(protocol.ServerFactory):
         self.hostname = hostname
         self.max_size = max_size
         self.clock = clock
+        self.sessions = sessions
+        self.deadline = deadline
         self._counter = itertools.count(1)
 
     def new_id(self):
@@ -355,6 +411,12 @@ class ReceiveFactory(protocol.ServerFactory):
 
     def buildProtocol(self, addr):
         p = ReceiveServer(self.policy, self.storage, self.hostname, self.max_size,
-                          self.clock, self.new_id)
+                          self.clock, self.new_id, self.deadline)
         p.factory = self
+        refused = self.sessions.open(p, getattr(addr, "host", str(addr))) \
+            if self.sessions is not None else None
+        if refused == PER_CLIENT:
+            return Refuse(replies.TOO_MANY_FROM_CLIENT.with_text(self.hostname))
+        if refused is not None:
+            return Refuse(replies.TOO_MANY_CONNECTIONS.with_text(self.hostname))
         return p

@@ -1,0 +1,89 @@
+"""Caps on the sessions a TCP server holds: in total and per client address.
+
+A new session over the per-client cap is refused. At the total cap, room is
+made by closing the session that has been idle longest (no complete command
+or message for at least ``evict_idle`` seconds), as a busy server sheds idle
+clients first; only when every session is active is the new one refused.
+So thousands of idle or byte-dripping connections cannot lock out a real
+client: each new connection pushes out the idlest one. Refusals are logged
+once per burst (one line per condition per interval, with a count).
+
+A session is any object with ``last_active`` (the clock's seconds at its
+last complete command or message), ``busy`` (True while its work is under
+way, e.g. a message being stored: never closed then) and ``evict()``.
+"""
+import collections
+import logging
+
+from servers.common.ratelimited_log import RateLimitedLog
+
+log = logging.getLogger(__name__)
+
+PER_CLIENT, TOTAL = "per-client", "total"
+EVICT_IDLE = 1.0     # seconds without a complete command before a session may be pushed out
+
+
+class SessionTable:
+    def __init__(self, max_total, max_per_client, clock, name, evict_idle=EVICT_IDLE,
+                 logger=log):
+        if max_total < 1 or max_per_client < 1:
+            raise ValueError("connection limits must be at least 1")
+        self.max_total = max_total
+        self.max_per_client = max_per_client
+        self.clock = clock
+        self.name = name
+        self.evict_idle = evict_idle
+        self.sessions = {}                          # session -> client address
+        self.per_client = collections.Counter()
+        self.refused = collections.Counter()        # condition -> refusals so far
+        self.evicted = 0
+        self.log = RateLimitedLog(logger, clock)
+
+    def __len__(self):
+        return len(self.sessions)
+
+    def open(self, session, client):
+        """None if ``session`` from ``client`` may start (it is then counted), else why
+        not (PER_CLIENT or TOTAL)."""
+        if self.per_client[client] >= self.max_per_client:
+            return self._refuse(PER_CLIENT, client)
+        if len(self.sessions) >= self.max_total and not self._make_room():
+            return self._refuse(TOTAL, client)
+        self.sessions[session] = client
+        self.per_client[client] += 1
+        return None
+
+    def close(self, session):
+        """``session`` ended (safe to call twice)."""
+        client = self.sessions.pop(session, None)
+        if client is not None:
+            self.per_client[client] -= 1
+            if not self.per_client[client]:
+                del self.per_client[client]
+
+    def _make_room(self):
+        now = self.clock.seconds()
+        idle = [(s.last_active, id(s), s) for s in self.sessions
+                if not s.busy and now - s.last_active >= self.evict_idle]
+        if not idle:
+            return False
+        victim = min(idle)[2]
+        self.close(victim)
+        self.evicted += 1
+        self.log.report("evicted", logging.WARNING,
+                        "%s: %d sessions open (the limit): closing the idlest to make room",
+                        self.name, self.max_total)
+        victim.evict()
+        return True
+
+    def _refuse(self, condition, client):
+        self.refused[condition] += 1
+        if condition == PER_CLIENT:
+            self.log.report(condition, logging.WARNING,
+                            "%s: refusing connections from %s: %d open (the per-client limit)",
+                            self.name, client, self.max_per_client)
+        else:
+            self.log.report(condition, logging.WARNING,
+                            "%s: refusing connections: %d sessions open and all active "
+                            "(the limit)", self.name, self.max_total)
+        return condition
