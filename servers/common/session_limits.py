@@ -63,11 +63,13 @@ class SessionTable:
 
     def _make_room(self):
         now = self.clock.seconds()
-        idle = [(s.last_active, id(s), s) for s in self.sessions
-                if not s.busy and now - s.last_active >= self.evict_idle]
-        if not idle:
+        victim = None
+        for s in self.sessions:     # oldest first: of equally idle ones, the oldest goes
+            if not s.busy and now - s.last_active >= self.evict_idle and (
+                    victim is None or s.last_active < victim.last_active):
+                victim = s
+        if victim is None:
             return False
-        victim = min(idle)[2]
         self.close(victim)
         self.evicted += 1
         self.log.report("evicted", logging.WARNING,

@@ -38,10 +38,11 @@ class QueueStorage:
         self.events = events
         self.on_queued = on_queued
         self.next_hop = next_hop
+        self.spool_dir = queue.directory    # DATA is spooled here as it arrives (unnamed files)
         self._commits = GroupCommit(self._enqueue_batch, run_in_thread)
 
     def store(self, message):
-        items = [(message.sender, rcpts, message.data, hop, message.body)
+        items = [(message.sender, rcpts, message.content, hop, message.body)
                  for hop, rcpts in next_hops(message.recipients, self.next_hop)]
         d = self._commits.submit(items)
         d.addCallback(self._queued, message)

@@ -69,8 +69,13 @@ class QueueEntry:
 
 
 def serialize(entry, data):
-    meta = dict(entry.metadata(), size=len(data), crc32=zlib.crc32(data))
-    return MAGIC + json.dumps(meta, sort_keys=True).encode("utf-8") + b"\n" + data + END_MARKER
+    """The queue file's bytes; for a spooled message (``chunks()``, ``crc32``), the
+    list of its parts, which ``write_files_synced`` writes in order."""
+    spooled = not isinstance(data, (bytes, bytearray))
+    meta = dict(entry.metadata(), size=len(data),
+                crc32=data.crc32 if spooled else zlib.crc32(data))
+    head = MAGIC + json.dumps(meta, sort_keys=True).encode("utf-8") + b"\n"
+    return [head, data, END_MARKER] if spooled else head + data + END_MARKER
 
 
 def parse(raw):
@@ -95,6 +100,8 @@ def parse(raw):
 
 def message_id_of(data):
     """The Message-ID header value of stored data ("" if none)."""
+    if getattr(data, "msgid", None) is not None:     # a spooled message read it as it came
+        return data.msgid
     lines = data.split(b"\n\n", 1)[0].split(b"\n")
     return find_message_id(lines[:header_block(lines)]) or ""
 

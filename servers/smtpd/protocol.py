@@ -9,6 +9,9 @@ server that must never lose or half-accept mail replaced:
 - while a message is being stored, further (pipelined) commands wait, so a
   ``QUIT`` sent right after the final ``.`` cannot be answered, and the
   connection closed, before the message's 250;
+- DATA is written to a temporary file as it arrives (``spool.SpooledData``,
+  in ``storage.spool_dir``), dot-unstuffed and checked for line length and
+  size on the way, so a session's memory does not grow with the message;
 - the message is handed to ``storage.store(message)`` whole (one call per
   message, not per recipient) and the 250 is sent only when the Deferred it
   returns fires, i.e. once the storage says the message is durable;
@@ -23,7 +26,10 @@ server that must never lose or half-accept mail replaced:
 
 Storage contract: ``store(ReceivedMessage) -> Deferred``; fire with anything
 once durable; fail with ``Refused(reply)`` to send that reply, any other
-failure is a 451 (the client keeps the message and retries).
+failure is a 451 (the client keeps the message and retries). A storage
+with a ``spool_dir`` attribute (a directory, or None for the system's
+temporary one) gets ``message.spool`` (read it with ``chunks()``, until the
+Deferred fires) and ``message.data`` None; any other gets the data as bytes.
 """
 import collections
 import itertools
@@ -36,7 +42,8 @@ from twisted.mail import smtp
 from servers.common.session_limits import PER_CLIENT
 from servers.smtpd import replies
 from servers.smtpd.address import AddressSyntaxError, parse_path
-from servers.smtpd.received import build_message
+from servers.smtpd.received import ReceivedMessage, clean_text, received_header
+from servers.smtpd.spool import SpooledData
 from servers.smtpd.replies import Refused
 
 log = logging.getLogger(__name__)
@@ -96,6 +103,7 @@ class ReceiveServer(smtp.ESMTP):
         self._errors = 0
         self._helo_name = None
         self._esmtp = False
+        self._spool = None
         self._reset_envelope()
 
     # -- connection and line splitting
@@ -112,6 +120,7 @@ class ReceiveServer(smtp.ESMTP):
         self._lost = True
         self._pending.clear()
         self.setTimeout(None)
+        self._drop_spool()
         if self._deadline_call is not None and self._deadline_call.active():
             self._deadline_call.cancel()
         sessions = getattr(self.factory, "sessions", None)
@@ -286,8 +295,16 @@ class ReceiveServer(smtp.ESMTP):
             return self.error(replies.NEED_RCPT)
         if rest.strip():
             return self.error(replies.SYNTAX_ERROR)
+        self._msg_id, self._when = self.new_id(), self.clock.seconds()
+        header = received_header(self.hostname, self._helo_name, self.peer, self._msg_id,
+                                 self._recipients, self._esmtp, self._when)
+        try:
+            self._spool = SpooledData(header.encode("ascii"), self.hostname, self._when,
+                                      getattr(self.storage, "spool_dir", None))
+        except OSError as e:
+            log.error("cannot open a spool file for a message from %s: %s", self.peer, e)
+            return self.reply(replies.STORAGE_FAILED)
         self.mode = DATA
-        self._data_lines = []
         self._data_size = 0
         self._data_error = None
         self.reply(replies.START_DATA)
@@ -324,32 +341,55 @@ class ReceiveServer(smtp.ESMTP):
             line = line[1:]
         if line is _OVERLONG or len(line) > TEXT_LINE_MAX:
             self._data_error = self._data_error or replies.DATA_LINE_TOO_LONG
-            self._data_lines = []
+            self._drop_spool()
             return
         self._data_size += len(line) + 2
         if self._data_size > self.max_size and self._data_error is None:
             self._data_error = replies.TOO_BIG
-            self._data_lines = []
+            self._drop_spool()
         if self._data_error is None:
-            self._data_lines.append(line)
+            try:
+                self._spool.line(line)
+            except OSError as e:
+                log.error("spooling a message from %s failed: %s", self.peer, e)
+                self._data_error = replies.STORAGE_FAILED
+                self._drop_spool()
+
+    def _drop_spool(self):
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.close()
 
     def _end_of_data(self):
         self.mode = COMMAND
-        lines, self._data_lines = self._data_lines, []
         sender, recipients, body = self._sender, self._recipients, self._body
         self._reset_envelope()
         if self._data_error is not None:
+            self._drop_spool()
             self.reply(self._data_error)
             return
-        message = build_message(
-            lines, hostname=self.hostname, msg_id=self.new_id(), sender=sender,
-            recipients=recipients, helo=self._helo_name, peer=self.peer,
-            esmtp=self._esmtp, when=self.clock.seconds(), body=body)
+        spool, self._spool = self._spool, None
+        try:
+            spool.finish()
+            data = None if hasattr(self.storage, "spool_dir") else spool.read_all()
+        except OSError as e:
+            spool.close()
+            log.error("spooling a message from %s failed: %s", self.peer, e)
+            self.reply(replies.STORAGE_FAILED)
+            return
+        if data is not None:
+            spool.close()
+        message = ReceivedMessage(
+            id=self._msg_id, sender=sender, recipients=list(recipients), msgid=spool.msgid,
+            data=data, peer=self.peer, helo=clean_text(self._helo_name), body=body,
+            spool=spool if data is None else None)
         self._busy = True
         self.transport.pauseProducing()
         d = defer.maybeDeferred(self.storage.store, message)
         d.addCallbacks(self._stored, self._not_stored,
                        callbackArgs=(message,), errbackArgs=(message,))
+        if message.spool is not None:
+            d.addBoth(lambda result: (message.spool.close(), result)[1])
         d.addBoth(self._resume)
 
     def _stored(self, result, message):
