@@ -39,6 +39,7 @@ import re
 from twisted.internet import defer, protocol
 from twisted.mail import smtp
 
+from servers.common.ratelimited_log import RateLimitedLog
 from servers.common.session_limits import PER_CLIENT
 from servers.smtpd import replies
 from servers.smtpd.address import AddressSyntaxError, parse_path
@@ -401,8 +402,11 @@ class ReceiveServer(smtp.ESMTP):
         if failure.check(Refused):
             reply = failure.value.reply
         else:
-            log.error("storing %s %s failed: %s", message.id, message.msgid,
-                      failure.getTraceback())
+            # A full disk fails every message: one line a minute, the traceback once.
+            self.factory.failure_log.report(
+                ("store", failure.type), logging.ERROR, "storing %s %s failed: %s", message.id,
+                message.msgid, failure.getErrorMessage(),
+                exc_info=(failure.type, failure.value, failure.getTracebackObject()))
             reply = replies.STORAGE_FAILED
         if not self._lost:
             self.reply(reply)
@@ -444,6 +448,7 @@ class ReceiveFactory(protocol.ServerFactory):
         self.clock = clock
         self.sessions = sessions
         self.deadline = deadline
+        self.failure_log = RateLimitedLog(log, clock)
         self._counter = itertools.count(1)
 
     def new_id(self):
