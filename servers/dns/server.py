@@ -9,7 +9,7 @@ from twisted.internet import protocol
 from twisted.protocols.policies import TimeoutMixin
 
 from servers.dns import tsig, wire_format
-from servers.dns.answer import answer, fit, udp_limit
+from servers.dns.answer import answer, edns_refusal, fit, udp_limit
 from servers.dns.replay import ReplayGuard
 from servers.dns.update import Updater
 
@@ -85,6 +85,9 @@ class DNSServer:
         return wire
 
     def _dispatch(self, request, peer_ip, tcp, key, tsig_record, identity, now):
+        refusal = edns_refusal(request)
+        if refusal is not None:
+            return refusal
         opcode = request.header.opcode
         if opcode == OPCODE.QUERY:
             return answer(request, self.zones, self.mx_filter, self._may_transfer(peer_ip), tcp)

@@ -21,6 +21,10 @@ server that must never lose or half-accept mail replaced:
   every reply comes from ``replies`` by name;
 - the 998-octet line limit applies to a data line after its leading dot is
   removed (a dot-stuffed line of 998 octets travels as 999);
+- a bare CR or LF inside a data line becomes a line break (RFC 5321 §2.3.8),
+  so the relay never passes one on;
+- refused RCPTs count toward the error limit, like any other client error
+  (a recipient prober is cut off), and ``<postmaster>`` is always accepted;
 - ``BODY=8BITMIME`` is kept with the message (``ReceivedMessage.body``) so
   that a relay can declare it to the next hop (RFC 6152).
 
@@ -61,6 +65,7 @@ MAX_PER_CLIENT = 50          # sessions at once from one address (Postfix's defa
 
 COMMAND, DATA = "COMMAND", "DATA"
 _OVERLONG = object()         # stands for a line too long for any state
+_BARE_BREAK = re.compile(rb"\r\n?|\n")
 _PARAM = re.compile(rb"^([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e]+))?$")
 
 
@@ -282,7 +287,7 @@ class ReceiveServer(smtp.ESMTP):
             address = self.policy.check_recipient(mailbox)
         except Refused as refused:
             log.info("refused RCPT %s from %s: %s", mailbox, self.peer, refused)
-            return self.reply(refused.reply)
+            return self.error(refused.reply)        # probing counts toward the error limit
         if address not in self._recipients:
             self._recipients.append(address)
         self.reply(replies.RECIPIENT_OK)
@@ -350,7 +355,11 @@ class ReceiveServer(smtp.ESMTP):
             self._drop_spool()
         if self._data_error is None:
             try:
-                self._spool.line(line)
+                # A bare CR or LF (RFC 5321 §2.3.8: never sent) becomes a line break,
+                # so no server after us gets it: stored data has LF line endings only.
+                for part in _BARE_BREAK.split(line) if b"\r" in line or b"\n" in line \
+                        else (line,):
+                    self._spool.line(part)
             except OSError as e:
                 log.error("spooling a message from %s failed: %s", self.peer, e)
                 self._data_error = replies.STORAGE_FAILED

@@ -207,3 +207,31 @@ def test_a_byte_drip_neither_resets_the_idle_timer_nor_outlives_the_deadline():
         assert not transport.disconnected
     clock.advance(1)
     assert transport.disconnected       # the deadline
+
+
+def test_two_opt_records_get_formerr():
+    from dnslib import EDNS0
+    q = query("web.example.org", "A", edns=1232)
+    q.add_ar(EDNS0(udp_len=1232))
+    assert rcode(make_server().handle(bytes(q.pack()), "127.0.0.1")) == RCODE.FORMERR
+
+
+def test_edns_version_1_gets_badvers_in_an_opt_record():
+    from dnslib import EDNS0
+    q = query("web.example.org", "A")
+    q.add_ar(EDNS0(udp_len=1232, version=1))
+    reply = DNSRecord.parse(make_server().handle(bytes(q.pack()), "127.0.0.1"))
+    [opt] = [rr for rr in reply.ar if rr.rtype == 41]
+    extended = (opt.ttl >> 24) << 4 | reply.header.rcode
+    assert extended == 16 and (opt.ttl >> 16) & 0xFF == 0      # BADVERS; we speak version 0
+    assert not reply.rr
+
+
+def test_udp_replies_stay_within_1232_bytes_whatever_the_client_advertises():
+    for size in (4096, 65000):
+        packet = make_server().handle(bytes(query("big.example.org", "TXT", edns=size).pack()),
+                                      "127.0.0.1")
+        assert len(packet) <= 1232 and DNSRecord.parse(packet).header.tc
+    whole = make_server().handle(bytes(query("big.example.org", "TXT", edns=4096).pack()),
+                                 "127.0.0.1", tcp=True)
+    assert len(whole) > 1232 and not DNSRecord.parse(whole).header.tc
