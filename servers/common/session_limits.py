@@ -2,11 +2,14 @@
 
 A new session over the per-client cap is refused. At the total cap, room is
 made by closing the session that has been idle longest (no complete command
-or message for at least ``evict_idle`` seconds), as a busy server sheds idle
-clients first; only when every session is active is the new one refused.
-So thousands of idle or byte-dripping connections cannot lock out a real
-client: each new connection pushes out the idlest one. Refusals are logged
-once per burst (one line per condition per interval, with a count).
+or message for the longest time), as a busy server sheds idle clients
+first; only when every session is busy (a message being stored) is the new
+one refused. So thousands of idle or byte-dripping connections cannot lock
+out a real client: each new connection pushes out the idlest one, and a
+real client, which sends a command as soon as it has its answer, is never
+the idlest. (A threshold such as "idle for a second" would not do: a burst
+of new connections makes every session younger than that.) Refusals are
+logged once per burst (one line per condition per interval, with a count).
 
 A session is any object with ``last_active`` (the clock's seconds at its
 last complete command or message), ``busy`` (True while its work is under
@@ -20,7 +23,7 @@ from servers.common.ratelimited_log import RateLimitedLog
 log = logging.getLogger(__name__)
 
 PER_CLIENT, TOTAL = "per-client", "total"
-EVICT_IDLE = 1.0     # seconds without a complete command before a session may be pushed out
+EVICT_IDLE = 0.0     # seconds without a complete command before a session may be pushed out
 
 
 class SessionTable:

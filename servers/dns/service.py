@@ -111,7 +111,7 @@ class ListeningService(service.Service):
                                          interface=self.interface)
             port = udp.getHost().port
             try:
-                tcp = self.reactor.listenTCP(port, self.stream_factory,
+                tcp = self.reactor.listenTCP(port, self.stream_factory, backlog=1024,
                                              interface=self.interface)
             except error.CannotListenError:
                 udp.stopListening()

@@ -12,7 +12,8 @@ from servers.common.config_check import add_check_option, readable_file, writabl
 from servers.common.events import EventLog, default_host
 from servers.mx.maildir import Maildirs
 from servers.mx.storage import MaildirStorage
-from servers.smtpd.limits import add_limit_options, check_limit_options, session_table
+from servers.smtpd.limits import (LISTEN_BACKLOG, add_limit_options, check_limit_options,
+                                  session_table)
 from servers.smtpd.protocol import DEFAULT_MAX_SIZE, ReceiveFactory
 from servers.smtpd.recipients import RecipientPolicy, read_recipients_file
 
@@ -72,7 +73,8 @@ def make_service(options, reactor):
                              sessions=session_table(options, reactor, "mx"),
                              deadline=options.session_deadline)
     top = service.MultiService()
-    listener = TCPServer(options.port, factory, interface=options.listen, reactor=reactor)
+    listener = TCPServer(options.port, factory, interface=options.listen, reactor=reactor,
+                         backlog=LISTEN_BACKLOG)
     listener.setServiceParent(top)
     top.listener = listener
     top.events = events

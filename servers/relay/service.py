@@ -27,7 +27,8 @@ from servers.relay.backoff import RetryPolicy
 from servers.relay.recovery import Recovery, Sites, tcp_probe
 from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
 from servers.relay.scheduler import Scheduler
-from servers.smtpd.limits import add_limit_options, check_limit_options, session_table
+from servers.smtpd.limits import (LISTEN_BACKLOG, add_limit_options, check_limit_options,
+                                  session_table)
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,8 @@ def make_service(args, reactor):
                                     deadline=args.session_deadline)
     top = service.MultiService()
     SchedulerService(scheduler, queue, events).setServiceParent(top)
-    listener = TCPServer(args.port, factory, interface=args.listen, reactor=reactor)
+    listener = TCPServer(args.port, factory, interface=args.listen, reactor=reactor,
+                         backlog=LISTEN_BACKLOG)
     listener.setServiceParent(top)
     top.scheduler = scheduler
     top.listener = listener

@@ -2,6 +2,10 @@
 from servers.common.session_limits import SessionTable
 from servers.smtpd.protocol import MAX_CONNECTIONS, MAX_PER_CLIENT, SESSION_DEADLINE
 
+# Connections the kernel completes before we accept them: a burst (thousands of
+# clients at once) waits there instead of having its SYNs dropped (1 s retries).
+LISTEN_BACKLOG = 1024
+
 
 def add_limit_options(parser):
     parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS, metavar="N",

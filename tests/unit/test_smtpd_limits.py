@@ -75,13 +75,33 @@ def test_at_the_total_limit_the_idlest_session_is_closed_to_make_room():
     assert real.send(message())[-1].startswith("250 2.0.0 Ok: stored")
 
 
-def test_when_every_session_is_active_a_new_one_gets_421():
+def test_when_every_session_is_storing_a_message_a_new_one_gets_421():
     clock = task.Clock()
-    f = factory(clock, max_total=2, per_client=2)
-    Client(f, "127.0.0.2"), Client(f, "127.0.0.3")
-    late = Client(f, "127.0.0.4")       # the others connected just now: none is idle
+    storage = HeldStorage(hold=True)
+    f = factory(clock, max_total=2, per_client=2, storage=storage)
+    for host in ("127.0.0.2", "127.0.0.3"):
+        c = Client(f, host)
+        c.send(envelope())
+        c.send(message())       # its store is under way: not to be cut off
+    clock.advance(60)
+    late = Client(f, "127.0.0.4")
     assert late.take() == ["421 4.7.0 mx1.lab Too many connections, try again later"]
     assert late.closed
+
+
+def test_a_burst_of_new_connections_cannot_crowd_out_a_client_that_talks():
+    clock = task.Clock()
+    f = factory(clock, max_total=50, per_client=50)
+    crowd = [Client(f, "127.0.0.2") for _ in range(50)]
+    real = Client(f, "127.0.0.1")           # pushes out the oldest of the crowd
+    assert real.take()[0].startswith("220 ")
+    for i in range(500):                    # a new connection every 10 ms, for 5 s
+        clock.advance(0.01)
+        crowd.append(Client(f, "127.0.1.%d" % (i % 200)))
+        if i % 5 == 0:                      # the real client talks every 50 ms
+            assert real.send("NOOP\n") == ["250 2.0.0 Ok"]
+    assert not real.closed
+    assert real.send(envelope())[-1].startswith("250 ")
 
 
 def test_a_session_storing_a_message_is_never_the_one_closed():
@@ -130,15 +150,15 @@ def test_the_deadline_waits_for_the_reply_owed_to_a_message_being_stored():
 
 def test_refusals_are_logged_once_per_burst_with_a_count(caplog):
     clock = task.Clock()
-    f = factory(clock, max_total=1, per_client=1)
+    f = factory(clock, max_total=2, per_client=1)
     Client(f, "127.0.0.2")
     with caplog.at_level(logging.WARNING, logger="servers.common.session_limits"):
         for _ in range(500):
-            Client(f, "127.0.0.3")
+            Client(f, "127.0.0.2")
         assert len(caplog.records) == 1
         clock.advance(60)
         assert len(caplog.records) == 2
         assert "499 more times in the last 60 s" in caplog.records[1].getMessage()
         clock.advance(60)
         assert len(caplog.records) == 2      # the burst is over: nothing more
-    assert f.sessions.refused["total"] == 500
+    assert f.sessions.refused["per-client"] == 500
