@@ -224,8 +224,8 @@ class Scheduler:
                         "waiting for a replacement of %s" % dest.awaiting, False, False))
                     continue
                 try:
-                    # small read from the page cache: cheaper inline than a thread hop
-                    data = entry.data()
+                    # checked whole from the page cache, inline; then sent a chunk at a time
+                    data = entry.open_data()
                 except Exception as e:      # EIO, vanished, corrupt since it was loaded
                     yield self._unreadable(entry, e)
                     continue

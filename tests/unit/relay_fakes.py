@@ -27,6 +27,8 @@ class FakeEntry:
             raise self.read_error
         return self._data
 
+    open_data = data        # the real one streams from the file; bytes do here
+
 
 class FakeQueue:
     def __init__(self, clock, events):
@@ -77,6 +79,8 @@ class FakeSession:
         self.broken = None
 
     def send(self, sender, recipients, data, body=""):
+        if hasattr(data, "chunks"):     # streamed from a real queue file: read as a client would
+            data = b"".join(data.chunks())
         self.net.bodies.append(body)
         behaviour = self.net.behaviour.get(self.server, 250)
         result = smtpclient.MessageResult(self.server)
