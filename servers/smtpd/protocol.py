@@ -62,6 +62,7 @@ IDLE_TIMEOUT = 300           # RFC 5321 4.5.3.2.7: 5 minutes
 SESSION_DEADLINE = 1800      # a whole session at most, however it drips (10 MB at 64 kbit/s: 22 min)
 MAX_CONNECTIONS = 300        # sessions at once; the idlest is closed to make room for a new one
 MAX_PER_CLIENT = 50          # sessions at once from one address (Postfix's default)
+CLOSE_GRACE = 10             # seconds a closed session's last reply may take to leave
 
 COMMAND, DATA = "COMMAND", "DATA"
 _OVERLONG = object()         # stands for a line too long for any state
@@ -152,6 +153,13 @@ class ReceiveServer(smtp.ESMTP):
         self._pending.clear()
         self.reply(reply.with_text(self.hostname))
         self.transport.loseConnection()
+        # A client that reads nothing could keep the reply, and so the socket,
+        # waiting for ever: it no longer counts against the limits, so cut it.
+        self.clock.callLater(CLOSE_GRACE, self._abort_if_open)
+
+    def _abort_if_open(self):
+        if not self._lost:
+            self.transport.abortConnection()
 
     def dataReceived(self, data):
         lines = (self._partial + data).split(b"\r\n")
@@ -194,8 +202,7 @@ class ReceiveServer(smtp.ESMTP):
             self.transport.loseConnection()
 
     def timeoutConnection(self):
-        self.reply(replies.IDLE_TIMEOUT.with_text(self.hostname))
-        self.transport.loseConnection()
+        self._close_with(replies.IDLE_TIMEOUT)
 
     # -- commands (Twisted's state_COMMAND dispatches to do_VERB)
 

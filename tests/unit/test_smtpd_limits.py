@@ -162,3 +162,13 @@ def test_refusals_are_logged_once_per_burst_with_a_count(caplog):
         clock.advance(60)
         assert len(caplog.records) == 2      # the burst is over: nothing more
     assert f.sessions.refused["per-client"] == 500
+
+
+def test_a_closed_session_whose_client_reads_nothing_is_cut_after_a_grace():
+    clock = task.Clock()
+    f = factory(clock, deadline=60)
+    c = Client(f, "127.0.0.2")
+    clock.advance(60)
+    assert c.closed and not c.transport.disconnected    # 421 written, waiting to leave
+    clock.advance(10)
+    assert c.transport.disconnected                     # aborted
