@@ -36,13 +36,13 @@ class Action:
     def run(self, lab):
         """Do it (blocking); the text to show."""
         if self.kind == "send":
-            from lab.up import send_summary
+            from lab.testbed.services import send_summary
             return send_summary(lab.send(self.count, client=self.target or None), self.count)
         if self.kind == "recreate":
             record = lab.recreate(self.target)
             return "%s re-created (%s) in %.2f s" % (record["name"], record["ip"],
                                                      record["seconds"])
-        from lab.faults.fault_cli import run_fault_command
+        from lab.faults.console import run_fault_command
         return run_fault_command(lab, self.text)
 
 

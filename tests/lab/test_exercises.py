@@ -3,8 +3,10 @@ its verdict holds, every checkable answer is in the run's evidence, and
 ``maillab exercise check`` accepts the computed answers and refuses wrong ones."""
 import pytest
 
-from lab import maillab_cli
-from lab.exercises import catalog, grading, run_files
+from lab.cli import maillab as maillab_cli
+from lab.workbook import catalog
+from lab.workbook import grading
+from lab.evidence import saved_run as run_files
 
 pytestmark = pytest.mark.lab
 

@@ -10,11 +10,13 @@ import subprocess
 
 import pytest
 
-from lab import ovs, scenario, state
-from lab.clean import clean_unlocked
-from lab.lab import Lab
-from lab.scenario_run import Run
-from lab.wait import wait_until
+from lab.host import ovs
+from lab.scenarios import model as scenario
+from lab.host import cleanup_records as state
+from lab.host.clean import clean_unlocked
+from lab.testbed.mail_lab import Lab
+from lab.scenarios.run import Run
+from lab.host.waiting import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(
     shutil.which("ovs-vswitchd") is None,

@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from lab import dnsupdate
-from lab.lab_zone import generate_key_file, write_zone
+from lab.testbed import dns_update as dnsupdate
+from lab.testbed.zone import generate_key_file, write_zone
 from tests.support import free_port, running_server
 from topologies.addressing import build_plan
 

@@ -2,8 +2,10 @@
 import itertools
 
 from twisted.internet import defer
+from zope.interface import implementer
 
 from servers.common import smtpclient
+from servers.relay.interfaces import IQueueStore
 
 
 class FakeEntry:
@@ -28,6 +30,7 @@ class FakeEntry:
         return self._data
 
 
+@implementer(IQueueStore)
 class FakeQueue:
     def __init__(self, clock, events):
         self.clock = clock

@@ -2,7 +2,10 @@
 the student's answers checked against them, and every exercise file valid."""
 import pytest
 
-from lab.exercises import answers, catalog, grading, run_files
+from lab.workbook import answers
+from lab.workbook import catalog
+from lab.workbook import grading
+from lab.evidence import saved_run as run_files
 from tests.unit import exercise_runs as runs
 
 
@@ -153,7 +156,7 @@ def test_an_unknown_answer_function_is_refused(tmp_path):
 
 
 def test_the_commands_list_print_solve_and_check(tmp_path, capsys):
-    from lab import maillab_cli
+    from lab.cli import maillab as maillab_cli
     assert maillab_cli.main(["exercises"]) == 0
     listing = capsys.readouterr().out
     assert "Fallback to the backup MX" in listing and "blackhole" in listing

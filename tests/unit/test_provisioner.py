@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from lab.provisioner import (RATE_BURST, RATE_INTERVAL, Capacity, Gate, Provisioner, perform,
+from lab.testbed.provisioner import (RATE_BURST, RATE_INTERVAL, Capacity, Gate, Provisioner, perform,
                              raw_request, request, validate)
 
 from servers.common.provision_proto import sign
