@@ -1,8 +1,8 @@
-"""One chaos run: a seeded schedule (lab.chaos_schedule) run as a scenario,
+"""One chaos run: a seeded schedule (lab.chaos.schedule) run as a scenario,
 its verdict, and when it fails the smallest schedule that still fails
-(lab.shrink), written as ``minimal.toml`` beside ``schedule.toml``.
+(lab.chaos.shrink), written as ``minimal.toml`` beside ``schedule.toml``.
 
-A chaos run is a scenario run (``lab.scenario_run.Run``) with one more
+A chaos run is a scenario run (``lab.scenarios.run.Run``) with one more
 check: every server is still running at the end unless a fault destroyed
 its host. A server a ``kill`` fault stopped is started again when the fault
 ends, so a dead server at the end died by itself.
@@ -53,7 +53,7 @@ class Outcome:
     verdict: object
     injected: int           # faults that started
     report_dir: str
-    shrunk: object = None   # lab.shrink.Shrunk, when the run failed and was reduced
+    shrunk: object = None   # lab.chaos.shrink.Shrunk, when the run failed and was reduced
 
 
 def run_schedule(s, seed, report_dir, out, lab_options=None, switch="lxbr"):

@@ -1,7 +1,7 @@
 """Chaos schedules: a seeded random fault schedule for a topology, as a scenario.
 
 ``generate(topo, seed, ...)`` draws faults from the whole fault library at
-random times, overlapping, and returns a ``lab.scenario.Scenario``: a chaos
+random times, overlapping, and returns a ``lab.scenarios.model.Scenario``: a chaos
 schedule IS a scenario, so ``to_toml`` writes it as a file ``maillab run``
 replays. The same topology, seed and options give the same schedule. Every
 fault names hosts, links and services of the topology (``Targets``); a host
@@ -198,7 +198,7 @@ def _table(obj, renames=None, skip_defaults=False):
 
 
 def to_toml(s, header=""):
-    """The scenario as a TOML file ``lab.scenario.parse`` reads back the same."""
+    """The scenario as a TOML file ``lab.scenarios.model.parse`` reads back the same."""
     lines = [("# " + l).rstrip() for l in header.splitlines()]
     lines += ["name = %s" % _value(s.name),
               'description = """%s"""' % s.description.replace('"""', "'''"),

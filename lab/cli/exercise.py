@@ -5,7 +5,7 @@ import sys
 from lab.report.files import report_folder
 from lab.workbook import catalog
 from lab.workbook import grading
-from lab.evidence import saved_run as run_files
+from lab.evidence import saved_run
 
 ACTIONS = ("answers", "solve", "check")
 
@@ -80,8 +80,8 @@ def _load_run(args, command):
               % command, file=sys.stderr)
         return None
     try:
-        return run_files.load(args.report)
-    except run_files.NotARun as e:
+        return saved_run.load(args.report)
+    except saved_run.NotARun as e:
         print("maillab exercise %s: %s" % (command, e), file=sys.stderr)
         return None
 

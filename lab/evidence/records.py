@@ -1,4 +1,4 @@
-"""Reading a run's files into records the verdict judges (lab/verdict.py).
+"""Reading a run's files into records the verdict judges (lab/verdict).
 
 Every record says where it came from, because a check must rest on evidence
 that the component under test does not write itself:
@@ -6,7 +6,7 @@ that the component under test does not write itself:
 - sender ledgers (a line per 250 the sender got): the client's record;
 - Maildirs, read here file by file: the messaging servers' disks;
 - the relay queue, watched on disk by the run (``lab.queue_watch``);
-- packet captures on switch ports (``lab.wire``), read with scapy;
+- packet captures on switch ports (``lab.evidence.wire``), read with scapy;
 - every service's event log (each component's own words);
 - MX answers a client saw during the run (``dig``, health-checked DNS).
 """
@@ -61,7 +61,7 @@ class Frame:
 
 @dataclasses.dataclass
 class Evidence:
-    scenario: object                 # lab.scenario.Scenario
+    scenario: object                 # lab.scenarios.model.Scenario
     ledger: list                     # sender ledger rows {ts, msgid, to, server, mx, code}
     mails: list                      # [Mail]
     queued: list                     # what is left in the relay queue: [{msgid, next_hop, file}]

@@ -1,7 +1,7 @@
 """Build and tear down a Mininet network the maillab way.
 
 Linux bridges by default (no controller, no openvswitch kernel module
-needed), or Open vSwitch bridges (``switch="ovs"``, see lab/ovs.py); the
+needed), or Open vSwitch bridges (``switch="ovs"``, see lab/host/ovs.py); the
 machine's lab lock held for the network's whole life, every bridge recorded
 so that ``maillab clean`` can remove it after a crash, and teardown that
 runs on errors and signals too.

@@ -1,7 +1,7 @@
 """Reports of a run: report.json (the contract), report.md (a timeline a student can
-read), aggregate.png (the whole run at a glance, lab.plots), timeline.png
+read), aggregate.png (the whole run at a glance, lab.report.plots), timeline.png
 (each message's path over time, fault windows shaded) and report.html (all of
-it on one page for a browser, lab.report_html)."""
+it on one page for a browser, lab.report.html_page)."""
 import json
 import os
 import time

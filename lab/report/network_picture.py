@@ -2,7 +2,7 @@
 did to it: destroyed and created hosts, cut, lossy and delayed links,
 black-holed hosts, killed or paused services, each with when.
 
-The layout is the live page's (``lab.web.topology.drawing``) and so is the
+The layout is the live page's (``lab.netview.drawing.drawing``) and so is the
 reading of which link or host a fault event touched (``lab.web.live_state``);
 this module only turns a whole run's history into marks and marks into SVG.
 Every text is escaped: fault events carry whatever their arguments said.

@@ -1,4 +1,4 @@
-"""The report's plots, drawn from lab.history's series (matplotlib, Agg).
+"""The report's plots, drawn from lab.report.series's series (matplotlib, Agg).
 
 - ``aggregate_png``: the whole run on one screen at any load - messages
   stored per server and the senders' 250s (cumulative), the relay's queue

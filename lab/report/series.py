@@ -1,6 +1,6 @@
 """A run's history as data to draw: what happened when, counted.
 
-Pure functions of a run's evidence (``lab.evidence.Evidence``): ``lab.plots``
+Pure functions of a run's evidence (``lab.evidence.records.Evidence``): ``lab.report.plots``
 draws what they return, the reports quote it, tests check it against the
 events. Times are seconds from the start of traffic unless a name says
 otherwise.

@@ -255,7 +255,7 @@ class Run:
 
     def _start_watching(self):
         """Captures on DC1's switch and the watch on the relay's queue directory,
-        the verdict's own evidence (lab.wire, lab.queue_watch); then a greeting
+        the verdict's own evidence (lab.evidence.wire, lab.evidence.queue_watch); then a greeting
         to every messaging server, so that the captures hold each one's
         addresses from before any fault (claim 19)."""
         self.capture = wire_capture.RunCapture(wire_capture.capture_ports(self.lab),

@@ -1,7 +1,7 @@
 """Send one TSIG-signed RFC 2136 UPDATE to the lab DNS server.
 
 Run inside a lab host (the orchestrator's own namespace has no route into
-the lab): ``python -m lab.dnsupdate --server IP:PORT --key FILE --zone Z
+the lab): ``python -m lab.testbed.dns_update --server IP:PORT --key FILE --zone Z
 --add "NAME TTL TYPE RDATA" ... --delete "NAME TYPE [RDATA]" ...``. Deletions
 are applied first. Exits 0 when the server answered NOERROR.
 """
@@ -30,7 +30,7 @@ def parse_delete(text):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m lab.dnsupdate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m lab.testbed.dns_update", description=__doc__.split("\n")[0])
     p.add_argument("--server", required=True, type=host_port_arg,
                    help="IP:PORT of the DNS server")
     p.add_argument("--key", required=True, help="TSIG key file (BIND format)")

@@ -1,6 +1,6 @@
 """The verdict of a run: was anything lost or doubled, and did each claim hold?
 
-Pure: ``check(evidence)`` reads nothing but its argument; lab/evidence.py
+Pure: ``check(evidence)`` reads nothing but its argument; lab/evidence/records.py
 reads a run's files into that evidence, tests build it by hand.
 
 Counting, per (Message-ID, recipient):
@@ -18,7 +18,7 @@ states one by one with what the lab does for each and the evidence it uses.
 Every check has a ``kind``: ``observed`` (PASS or FAIL, judged from what the
 run saw) or ``info`` (a fact of the set-up, such as where the address plan
 puts a host: shown, never counted as a PASS). It lists the ``evidence`` it
-rests on (lab.evidence: wire, maildir, queue-disk, ledger, ...). A claim's
+rests on (lab.evidence.records: wire, maildir, queue-disk, ledger, ...). A claim's
 check whose evidence is only the event log of the component under test
 (``OWN_WORDS``) fails: a component's word about itself proves nothing.
 """

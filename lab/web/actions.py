@@ -3,7 +3,7 @@
 A request is a small JSON object; ``parse(request)`` checks it (pure) and
 returns an ``Action``; ``Action.run(lab)`` does it with the same calls the
 ``maillab up`` CLI makes: ``lab.send``, ``lab.recreate`` and
-``lab.faults.fault_cli.run_fault_command`` (``fault cut mx1 s1 --for 30``,
+``lab.faults.console.run_fault_command`` (``fault cut mx1 s1 --for 30``,
 ``fault stop ID``, ``fault clear``). Nothing here starts a process itself.
 
     {"kind": "send", "count": 5, "client": "client1"}

@@ -33,7 +33,7 @@ class EventTail:
 
 
 class LabWatcher:
-    """Feeds ``state`` from ``lab`` (a lab.lab.Lab, or anything with ``rundir``,
+    """Feeds ``state`` from ``lab`` (a lab.testbed.mail_lab.Lab, or anything with ``rundir``,
     ``plan``, ``net`` and ``services``)."""
 
     def __init__(self, lab, state, now):

@@ -1,5 +1,5 @@
 """Answers computed from a run's evidence: small pure functions of a
-``RunFiles`` record (lab/exercises/run_files.py) and keyword arguments, named
+``RunFiles`` record (lab/evidence/saved_run.py) and keyword arguments, named
 by the exercises' ``exercise.toml`` (``compute = "NAME"``, ``args = {...}``).
 
 Each returns a number or a string, or None when the run holds no evidence for

@@ -9,7 +9,7 @@ are computed from the run's evidence)::
     [[answers]]
     key = "relay_held"            # the student's answers file uses this key
     question = "How many messages did the relay hold?"
-    compute = "count"             # a function of lab/exercises/answers.py
+    compute = "count"             # a function of lab/workbook/answers.py
     args = {event = "queued", service = "relay", distinct = true}
     tolerance = 0                 # numbers within this count as right
 """
@@ -47,7 +47,7 @@ class Exercise:
     minutes: int
     seed: int
     questions: list
-    scenario: object          # lab.scenario.Scenario
+    scenario: object          # lab.scenarios.model.Scenario
 
     @property
     def readme(self):

@@ -3,7 +3,7 @@ two_dc, a host re-created on an OVS bridge (Mininet's attach), a fault scenario
 to a passing verdict, and nothing left behind, OVS bridges and daemons included.
 
 On a kernel without the openvswitch module this is the userspace datapath,
-where hosts must compute their own checksums (lab/ovs.py)."""
+where hosts must compute their own checksums (lab/host/ovs.py)."""
 import io
 import shutil
 import subprocess

@@ -1,4 +1,4 @@
-"""lab.dnsupdate (what the provisioner runs in a new host) against the real
+"""lab.testbed.dns_update (what the provisioner runs in a new host) against the real
 DNS server, with the lab's own zone and per-run TSIG key."""
 import subprocess
 
