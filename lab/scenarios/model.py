@@ -80,7 +80,8 @@ class Fault:
 
 
 @dataclasses.dataclass
-class Provisioner:
+class ProvisionerSettings:
+    """The ``[provisioner]`` table: what the lab's provisioner may create."""
     capacity: dict = dataclasses.field(default_factory=dict)   # dc -> servers it can still take
     down: list = dataclasses.field(default_factory=list)       # data centers it refuses
 
@@ -104,7 +105,7 @@ class Scenario:
     relay: Relay
     faults: list
     expect: Expect
-    provisioner: Provisioner = dataclasses.field(default_factory=Provisioner)
+    provisioner: ProvisionerSettings = dataclasses.field(default_factory=ProvisionerSettings)
     path: str = ""
 
 
@@ -282,7 +283,7 @@ def parse(text, path="<string>"):
         relay=_section(path, data.get("relay", {}), Relay, "relay"),
         faults=faults,
         expect=_section(path, data.get("expect", {}), Expect, "expect"),
-        provisioner=_section(path, data.get("provisioner", {}), Provisioner, "provisioner"),
+        provisioner=_section(path, data.get("provisioner", {}), ProvisionerSettings, "provisioner"),
         path=path)
     return _validate(path, s)
 
