@@ -1,1 +1,1 @@
-"""Short runnable programs on ``lab.lab.Lab``: ``sudo .venv/bin/python -m examples.NAME``."""
+"""Short runnable programs on ``lab.testbed.mail_lab.Lab``: ``sudo .venv/bin/python -m examples.NAME``."""

@@ -10,8 +10,8 @@ next retry delivers everything it held to mx1.
 """
 import sys
 
-from lab.lab import Lab
-from lab.wait import wait_until
+from lab.testbed.mail_lab import Lab
+from lab.host.waiting import wait_until
 
 FAST = ["--retry-interval", "0.5", "--max-retry-interval", "0.5", "--connect-timeout", "1"]
 

@@ -10,8 +10,8 @@ ARP caches stay right (the MAC did not change) and mail flows at once.
 """
 import sys
 
-from lab.lab import Lab
-from lab.wait import wait_until
+from lab.testbed.mail_lab import Lab
+from lab.host.waiting import wait_until
 
 
 def main():

@@ -10,8 +10,8 @@ line of its ledger, and every message is a file in mx1's Maildir.
 """
 import sys
 
-from lab.lab import Lab
-from lab.wait import wait_until
+from lab.testbed.mail_lab import Lab
+from lab.host.waiting import wait_until
 
 
 def main():

@@ -10,8 +10,8 @@ interval. When the black hole ends the queue drains to mx1.
 import sys
 import time
 
-from lab.lab import Lab
-from lab.wait import wait_until
+from lab.testbed.mail_lab import Lab
+from lab.host.waiting import wait_until
 
 FAST = ["--retry-interval", "0.5", "--max-retry-interval", "0.5", "--connect-timeout", "0.5"]
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from lab import ROOT
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 
 LISTENING_RE = re.compile(r"listening on (\S+):(\d+)")
 

@@ -3,6 +3,9 @@
 build() only adds hosts, switches and links, so a topology is inspected
 without root; everything about addresses comes from ``self.plan``.
 """
+import os
+import sys
+
 from mininet.link import TCLink
 from mininet.topo import Topo
 
@@ -53,3 +56,13 @@ def host_params(info):
     """addHost() parameters of a planned host (also used to re-create one)."""
     return {"ip": info.cidr, "mac": info.mac, "defaultRoute": "via %s" % info.gateway,
             "role": info.role, "dc": info.dc}
+
+
+def run_as_script(name):
+    """``sudo python3 topologies/NAME.py [ARGS]`` is ``maillab up NAME [ARGS]``: this
+    process becomes ``python -m lab.cli.up NAME ARGS`` with the checkout on its path
+    (a topology imports nothing of the lab; the command brings it up)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    os.execv(sys.executable, [sys.executable, "-m", "lab.cli.up", name] + sys.argv[1:])

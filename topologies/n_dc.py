@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     inspect.currentframe().f_code.co_filename))))  # runnable as a script and with mn --custom
 
-from topologies.base import MailTopo  # noqa: E402
+from topologies.base import MailTopo, run_as_script  # noqa: E402
 from topologies.addressing import build_plan  # noqa: E402
 
 
@@ -32,5 +32,4 @@ def _n_dc(dcs=4, mx_per_dc=4, **opts):
 topos = {"n_dc": _n_dc}
 
 if __name__ == "__main__":
-    from lab.up import main_for_topology
-    sys.exit(main_for_topology("n_dc", sys.argv[1:]))
+    run_as_script("n_dc")

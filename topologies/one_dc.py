@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     inspect.currentframe().f_code.co_filename))))  # runnable as a script and with mn --custom
 
-from topologies.base import MailTopo  # noqa: E402
+from topologies.base import MailTopo, run_as_script  # noqa: E402
 from topologies.addressing import build_plan  # noqa: E402
 
 
@@ -23,5 +23,4 @@ class OneDC(MailTopo):
 topos = {"one_dc": OneDC}
 
 if __name__ == "__main__":
-    from lab.up import main_for_topology
-    sys.exit(main_for_topology("one_dc"))
+    run_as_script("one_dc")

@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     inspect.currentframe().f_code.co_filename))))  # runnable as a script and with mn --custom
 
-from topologies.base import MailTopo  # noqa: E402
+from topologies.base import MailTopo, run_as_script  # noqa: E402
 from topologies.addressing import build_plan  # noqa: E402
 
 
@@ -32,5 +32,4 @@ def _two_dc(**opts):
 topos = {"two_dc": _two_dc}
 
 if __name__ == "__main__":
-    from lab.up import main_for_topology
-    sys.exit(main_for_topology("two_dc"))
+    run_as_script("two_dc")

@@ -9,7 +9,7 @@ duration ends or on SIGTERM/SIGINT. See ``lab.faults.fault_process``.
 
 Three ways in:
 - scenarios: ``lab.faults.api.start_fault(net, name, args, run_dir, events_file)``;
-- the ``maillab up`` CLI: ``lab.faults.fault_cli.run_fault_command(lab, "fault cut mx1 s1")``;
+- the ``maillab up`` CLI and the live page: ``lab.faults.console.run_fault_command(lab, "fault cut mx1 s1")``;
 - a shell in a host: ``python -m lab.faults.NAME --help``.
 
 ``FAULTS`` below is the registry: name, module, lab-level usage, and how

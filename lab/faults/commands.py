@@ -7,7 +7,7 @@ are pure and unit-tested without root); ``lab.faults.fault_process`` executes it
 """
 from dataclasses import dataclass, field
 
-from lab import iproute
+from lab.host import iproute
 
 ROOT_NS = None          # "the namespace the fault process runs in"
 RULE_TAG = "maillab-fault"

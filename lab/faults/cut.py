@@ -13,7 +13,7 @@ it (a host's default route, a router's static routes), and bringing it up
 restores only the connected ones. So the routes through each end are read
 before the cut and put back (``ip route replace``) after the links come up.
 """
-from lab import iproute
+from lab.host import iproute
 from lab.faults import fault_process
 from lab.faults.commands import (Plan, format_intf, in_ns, link_cmd, link_show_cmd, link_state,
                              parse_intf)

@@ -10,7 +10,7 @@ import os
 import shlex
 import subprocess
 
-from lab import iproute
+from lab.host import iproute
 from lab.faults import procs
 from lab.faults.commands import RULE_TAG, in_ns, link_show_cmd, link_state
 

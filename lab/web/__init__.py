@@ -7,13 +7,16 @@ directory, the service processes, the relay's queue directory and the
 address plan), never through the lab network, so it keeps drawing while
 links are cut and hosts destroyed.
 
-- ``topology``: the address plan (and the net's links) as a drawing: groups,
-  nodes, links with coordinates. Pure.
-- ``live_state``: events and observations in, the page's state out. Pure.
+The drawing and the state it shows are ``lab.netview`` (shared with report.html).
+
 - ``watcher``: reads the run directory and the processes, feeds live_state.
 - ``actions``: what the page may ask of ``maillab up`` (send, fault, stop,
   re-create), run through the lab's own verbs.
 - ``guard``: who may look and who may act (Host, token, Origin). Pure.
 - ``server``: the web resources, Server-Sent Events, the reactor thread.
+- ``options``: the ``--web`` command-line options and the view's life around a run.
 - ``page/``: the page itself (HTML, JavaScript, CSS; nothing from elsewhere).
 """
+
+DEFAULT_PORT = 7080
+DEFAULT_BIND = "127.0.0.1"

@@ -3,7 +3,7 @@
 A request is a small JSON object; ``parse(request)`` checks it (pure) and
 returns an ``Action``; ``Action.run(lab)`` does it with the same calls the
 ``maillab up`` CLI makes: ``lab.send``, ``lab.recreate`` and
-``lab.faults.fault_cli.run_fault_command`` (``fault cut mx1 s1 --for 30``,
+``lab.faults.console.run_fault_command`` (``fault cut mx1 s1 --for 30``,
 ``fault stop ID``, ``fault clear``). Nothing here starts a process itself.
 
     {"kind": "send", "count": 5, "client": "client1"}
@@ -36,13 +36,13 @@ class Action:
     def run(self, lab):
         """Do it (blocking); the text to show."""
         if self.kind == "send":
-            from lab.up import send_summary
+            from lab.testbed.services import send_summary
             return send_summary(lab.send(self.count, client=self.target or None), self.count)
         if self.kind == "recreate":
             record = lab.recreate(self.target)
             return "%s re-created (%s) in %.2f s" % (record["name"], record["ip"],
                                                      record["seconds"])
-        from lab.faults.fault_cli import run_fault_command
+        from lab.faults.console import run_fault_command
         return run_fault_command(lab, self.text)
 
 

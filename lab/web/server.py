@@ -24,6 +24,7 @@ import mimetypes
 import os
 import queue
 import secrets
+import sys
 import threading
 import time
 
@@ -36,8 +37,8 @@ from twisted.web import pages, resource, server
 
 from lab.web import actions
 from lab.web.guard import action_refusal, host_allowed
-from lab.web.live_state import LiveState
-from lab.web.options import DEFAULT_BIND, DEFAULT_PORT
+from lab.netview.live_state import LiveState
+from lab.web import DEFAULT_BIND, DEFAULT_PORT
 from lab.web.watcher import LabWatcher, drawing_of
 
 log = logging.getLogger(__name__)
@@ -392,13 +393,12 @@ class LiveView:
         return self.listening.stopListening()
 
     def _attach(self, lab, title):
-        from lab import lab_zone
         static_info = {"can_act": self.allow_actions,
                        "clients": [c.name for c in lab.plan.clients]}
         if self.allow_actions:
             static_info["fault_menu"] = actions.fault_menu()
         self.state = LiveState(drawing_of(lab), title, self._mode(),
-                               mx=lab_zone.mx_set(lab.plan), started=self.now(),
+                               mx=lab.expected_mx(), started=self.now(),
                                static=static_info)
         self.lab = lab
         self.watcher = LabWatcher(lab, self.state, self.now)
@@ -463,3 +463,47 @@ class LiveView:
         self.state.note_action(action_id, text, "done" if ok else "failed", str(result or ""),
                                ts=self.now())
         self._push()
+
+
+# -- the view's life around a command (``--web``) ---------------------------------------
+
+@contextlib.contextmanager
+def live_view(args, title, allow_actions=False, out=None):
+    """A running LiveView when ``--web`` was given, else None."""
+    out = out or sys.stdout
+    if getattr(args, "web", None) is None:
+        yield None
+        return
+    from twisted.internet.error import CannotListenError
+    view = LiveView(title, port=args.web, bind=args.web_bind, allow_actions=allow_actions)
+    try:
+        view.start()
+    except CannotListenError as e:
+        raise SystemExit("maillab: the live page cannot listen on %s port %d (%s); "
+                         "give another port: --web PORT" % (args.web_bind, args.web,
+                                                            e.socketError)) from None
+    with view:
+        print("*** live page: %s" % view.url, file=out, flush=True)
+        if args.web_bind != DEFAULT_BIND:
+            print("*** the live page listens on %s: anyone who can reach it sees the lab%s"
+                  % (args.web_bind, "; actions need the token in the address"
+                     if allow_actions else ""), file=out, flush=True)
+        yield view
+
+
+def watching(view, lab):
+    """Draw ``lab`` on the live page while the block runs (nothing without --web)."""
+    return view.watch(lab) if view is not None else contextlib.nullcontext()
+
+
+def hold(view, out=None, stdin=None):
+    """Keep the page up after a run until Enter, when a person is at the terminal."""
+    out, stdin = out or sys.stdout, stdin or sys.stdin
+    if view is None or not stdin.isatty():
+        return
+    print("*** the live page shows the verdict at %s; press Enter to stop it" % view.url,
+          file=out, flush=True)
+    try:
+        stdin.readline()
+    except (KeyboardInterrupt, EOFError):
+        pass

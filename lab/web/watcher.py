@@ -7,10 +7,10 @@ address plan grew (a server created in another data center). None of it
 crosses the lab network.
 """
 import glob
-import json
 import os
 
-from lab.web import topology
+from lab.netview import drawing as topology
+from servers.common.events import LogTail
 from servers.relay.queue import message_files
 
 EVENT_FILES = ("*events.jsonl", "*/events.jsonl", "*/*/events.jsonl")
@@ -21,32 +21,19 @@ class EventTail:
 
     def __init__(self, rundir):
         self.rundir = rundir
-        self.offsets = {}
+        self.tails = {}
 
     def read(self):
         events = []
         for pattern in EVENT_FILES:
             for path in glob.glob(os.path.join(self.rundir, pattern)):
-                start = self.offsets.get(path, 0)
-                try:
-                    with open(path, "rb") as f:
-                        f.seek(start)
-                        data = f.read()
-                except OSError:
-                    continue
-                end = data.rfind(b"\n") + 1      # a line still being written waits
-                self.offsets[path] = start + end
-                for line in data[:end].splitlines():
-                    try:
-                        events.append(json.loads(line))
-                    except ValueError:
-                        continue
+                events += self.tails.setdefault(path, LogTail(path)).read()
         events.sort(key=lambda e: e.get("ts", 0))
         return events
 
 
 class LabWatcher:
-    """Feeds ``state`` from ``lab`` (a lab.lab.Lab, or anything with ``rundir``,
+    """Feeds ``state`` from ``lab`` (a lab.testbed.mail_lab.Lab, or anything with ``rundir``,
     ``plan``, ``net`` and ``services``)."""
 
     def __init__(self, lab, state, now):

@@ -64,3 +64,29 @@ def read_events(path):
     except FileNotFoundError:
         pass
     return events
+
+
+class LogTail:
+    """The events appended to one log file since the last ``read()``; a line still
+    being written waits for its newline, a line that is not JSON is skipped."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+
+    def read(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        events = []
+        for line in data[:end].splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events

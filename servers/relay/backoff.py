@@ -9,6 +9,9 @@ Lab defaults are seconds (2 s, 30 s, 10 min).  Real-world MTAs use about
 minimal_backoff_time 300s, maximal_backoff_time 4000s,
 maximal_queue_lifetime 5d).
 """
+from zope.interface import implementer
+
+from servers.relay.interfaces import IRetryPolicy
 
 LAB_MINIMUM = 2.0
 LAB_MAXIMUM = 30.0
@@ -18,6 +21,7 @@ REAL_MAXIMUM = 3600.0
 REAL_GIVE_UP = 5 * 86400.0
 
 
+@implementer(IRetryPolicy)
 class RetryPolicy:
     def __init__(self, minimum=LAB_MINIMUM, maximum=LAB_MAXIMUM, give_up=LAB_GIVE_UP,
                  jitter=None):

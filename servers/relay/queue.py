@@ -24,7 +24,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from zope.interface import implementer
+
 from servers.common.durable import fsync_dir, make_dirs, write_atomic, write_files_synced
+from servers.relay.interfaces import IQueueStore
 from servers.smtpd.received import find_message_id, header_block
 
 log = logging.getLogger(__name__)
@@ -194,6 +197,7 @@ def message_files(directory):
             if n.endswith(SUFFIX) and not n.startswith(".")]
 
 
+@implementer(IQueueStore)
 class Queue:
     def __init__(self, directory, events=None, now=time.time):
         self.directory = os.path.abspath(directory)

@@ -39,9 +39,11 @@ import logging
 from dataclasses import dataclass, field
 
 from twisted.internet import defer, task
+from zope.interface import provider
 
 from servers.common.endpoints import parse_host_port
 from servers.common.tcp_probe import ACCEPTED, REFUSED, UNREACHABLE, connect_outcome
+from servers.relay.interfaces import IProber
 
 log = logging.getLogger(__name__)
 
@@ -376,4 +378,4 @@ def judge(site, probes):
 
 def tcp_probe(reactor):
     """``probe(host, port, timeout)`` -> Deferred outcome, with real connections."""
-    return functools.partial(connect_outcome, reactor)
+    return provider(IProber)(functools.partial(connect_outcome, reactor))

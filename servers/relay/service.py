@@ -13,6 +13,7 @@ import time
 from twisted.application import service
 from twisted.application.internet import TCPServer
 from twisted.internet import defer, threads
+from zope.interface import provider
 
 from servers.common import smtpclient
 from servers.common.config_check import (add_check_option, readable_file, writable_dir,
@@ -24,6 +25,7 @@ from servers.common.endpoints import parse_host_port
 from servers.common.provision_proto import parse_action, read_secret, request_provision
 from servers.relay import backoff, routes
 from servers.relay.backoff import RetryPolicy
+from servers.relay.interfaces import IProvisionerClient
 from servers.relay.recovery import Recovery, Sites, tcp_probe
 from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
 from servers.relay.scheduler import Scheduler
@@ -214,6 +216,17 @@ def make_resolver(args, reactor):
     return resolve
 
 
+def provisioner_client(args, reactor, hostname, timeout):
+    """The signed requests to ``--provisioner``, as ``ask(action, **fields)``."""
+    secret = read_secret(args.provisioner_secret)
+
+    @provider(IProvisionerClient)
+    def ask(action, **fields):
+        return request_provision(args.provisioner, secret, action, reactor=reactor,
+                                 requester=hostname, timeout=timeout, **fields)
+    return ask
+
+
 def make_service(args, reactor):
     """The MultiService: scheduler + the SMTP listener feeding it (``.events``,
     ``.scheduler``, ``.listener``)."""
@@ -235,20 +248,14 @@ def make_service(args, reactor):
     provision = recovery = None
     if args.provisioner and args.provision_action:
         # the fixed action (an exercise's override): one request per outage
-        secret = read_secret(args.provisioner_secret)
         request = parse_action(args.provision_action)
         action = request.pop("action")
+        ask = provisioner_client(args, reactor, hostname, timeout=120)
 
         def provision():
-            return request_provision(args.provisioner, secret, action, reactor=reactor,
-                                     requester=hostname, **request)
+            return ask(action, **request)
     elif args.provisioner:
-        secret = read_secret(args.provisioner_secret)
-
-        def ask(action, **fields):
-            return request_provision(args.provisioner, secret, action, reactor=reactor,
-                                     requester=hostname, timeout=args.recreate_deadline,
-                                     **fields)
+        ask = provisioner_client(args, reactor, hostname, timeout=args.recreate_deadline)
         recovery = Recovery(reactor, tcp_probe(reactor), ask, events, Sites.load(args.sites),
                             threshold=args.provision_after,
                             recreate_deadline=args.recreate_deadline,

@@ -1,7 +1,7 @@
 import pytest
 
-from lab.clean import clean_unlocked, leftovers
-from lab.lock import lab_lock
+from lab.host.clean import clean_unlocked, leftovers
+from lab.host.lock import lab_lock
 
 
 @pytest.fixture

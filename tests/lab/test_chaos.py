@@ -7,9 +7,9 @@ import signal
 
 import pytest
 
-from lab import scenario
-from lab.chaos import SERVERS_ALIVE, chaos
-from lab.lab import make_topology
+from lab.scenarios import model as scenario
+from lab.chaos.runs import SERVERS_ALIVE, chaos
+from lab.testbed.mail_lab import make_topology
 from tests.lab.test_signals import Command, assert_clean, machine, snapshot  # noqa: F401
 
 pytestmark = pytest.mark.lab

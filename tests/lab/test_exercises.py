@@ -3,8 +3,10 @@ its verdict holds, every checkable answer is in the run's evidence, and
 ``maillab exercise check`` accepts the computed answers and refuses wrong ones."""
 import pytest
 
-from lab import maillab_cli
-from lab.exercises import catalog, grading, run_files
+from lab.cli import maillab as maillab_cli
+from lab.workbook import catalog
+from lab.workbook import grading
+from lab.evidence import saved_run
 
 pytestmark = pytest.mark.lab
 
@@ -36,7 +38,7 @@ def test_exercise_runs_and_its_answers_are_checked_from_the_evidence(number, cle
     assert code == 0, open(report + "/report.md").read()
     assert "maillab exercise check %d --report" % number in out
 
-    computed = grading.solve(exercise, run_files.load(report))
+    computed = grading.solve(exercise, saved_run.load(report))
     assert [k for k, v in computed.items() if v is None] == [], computed
 
     assert check(number, report, computed, tmp_path / "right.toml") == 0

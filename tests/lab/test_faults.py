@@ -8,14 +8,15 @@ import tempfile
 import pytest
 from mininet.topo import Topo
 
-from lab import ROOT, iproute
-from lab.clean import clean_unlocked, leftovers
+from lab import ROOT
+from lab.host import iproute
+from lab.host.clean import clean_unlocked, leftovers
 from lab.faults.api import FaultRefused, start_fault
-from lab.faults.fault_cli import run_fault_command
+from lab.faults.console import run_fault_command
 from lab.faults.leftovers import fault_leftovers
-from lab.lock import lab_lock
-from lab.net import running_net
-from lab.wait import tcp_open_from, wait_until
+from lab.host.lock import lab_lock
+from lab.host.net import running_net
+from lab.host.waiting import tcp_open_from, wait_until
 from servers.common.events import read_events
 
 pytestmark = pytest.mark.lab

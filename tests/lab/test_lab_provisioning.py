@@ -2,8 +2,8 @@
 mx1 is dead, the relay queues, asks for a server, re-routes, delivers."""
 import pytest
 
-from lab.lab import Lab
-from lab.wait import wait_until
+from lab.testbed.mail_lab import Lab
+from lab.host.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 

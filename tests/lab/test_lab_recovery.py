@@ -7,8 +7,8 @@ undoes its learned route and DNS lists mx1 again."""
 import pytest
 
 from lab.faults.api import start_fault
-from lab.lab import Lab
-from lab.wait import wait_until
+from lab.testbed.mail_lab import Lab
+from lab.host.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 

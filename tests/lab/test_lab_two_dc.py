@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from lab import iproute
-from lab.clean import clean_unlocked, leftovers
-from lab.lab import Lab
-from lab.lock import lab_lock
-from lab.provisioner import raw_request, request
-from lab.wait import wait_until
+from lab.host import iproute
+from lab.host.clean import clean_unlocked, leftovers
+from lab.testbed.mail_lab import Lab
+from lab.host.lock import lab_lock
+from lab.testbed.provisioner import raw_request, request
+from lab.host.waiting import wait_until
 from tests.smtp_clients import swaks_argv
 from tests.support import require_cmd
 from topologies.addressing import mac_for

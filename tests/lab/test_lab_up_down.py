@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from lab.lab import Lab
-from lab.services import ServiceFailed
-from lab.wait import wait_until
+from lab.testbed.mail_lab import Lab
+from lab.testbed.services import ServiceFailed
+from lab.host.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -32,7 +32,7 @@ def test_a_bad_zone_is_reported_before_any_namespace_exists(clean_machine, tmp_p
     """Every server's --check runs before Mininet builds anything: a zone with a bad
     address stops the lab with the DNS server's own message, and no namespace, link,
     bridge or process ever existed (the network builder is never called)."""
-    import lab.lab as lab_module
+    from lab.testbed import mail_lab as lab_module
     built = []
     monkeypatch.setattr(lab_module, "running_net", lambda *a, **k: built.append(a))
     bad = tmp_path / "extra.db"

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from lab.lab import Lab
+from lab.testbed.mail_lab import Lab
 from lab.web.server import LiveView
 from tests.browser import headless_chromium
 

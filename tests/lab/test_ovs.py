@@ -3,18 +3,20 @@ two_dc, a host re-created on an OVS bridge (Mininet's attach), a fault scenario
 to a passing verdict, and nothing left behind, OVS bridges and daemons included.
 
 On a kernel without the openvswitch module this is the userspace datapath,
-where hosts must compute their own checksums (lab/ovs.py)."""
+where hosts must compute their own checksums (lab/host/ovs.py)."""
 import io
 import shutil
 import subprocess
 
 import pytest
 
-from lab import ovs, scenario, state
-from lab.clean import clean_unlocked
-from lab.lab import Lab
-from lab.scenario_run import Run
-from lab.wait import wait_until
+from lab.host import ovs
+from lab.scenarios import model as scenario
+from lab.host import cleanup_records as state
+from lab.host.clean import clean_unlocked
+from lab.testbed.mail_lab import Lab
+from lab.scenarios.run import Run
+from lab.host.waiting import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(
     shutil.which("ovs-vswitchd") is None,

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from lab import scenario
-from lab.scenario_run import Run
+from lab.scenarios import model as scenario
+from lab.scenarios.run import Run
 from tests.browser import headless_chromium
 from tests.report_in_browser import look_at
 

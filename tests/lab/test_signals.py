@@ -22,10 +22,11 @@ import time
 
 import pytest
 
-from lab import ROOT, iproute
-from lab.clean import clean_unlocked, leftovers
-from lab.lock import LOCK_FD_ENV, LOCK_PATH, lab_lock
-from lab.wait import wait_until
+from lab import ROOT
+from lab.host import iproute
+from lab.host.clean import clean_unlocked, leftovers
+from lab.host.lock import LOCK_FD_ENV, LOCK_PATH, lab_lock
+from lab.host.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -108,7 +109,7 @@ class Command:
 
     def __init__(self, argv, lock_fd, cwd, program=None):
         env = dict(os.environ, PYTHONPATH=ROOT)
-        program = program or [sys.executable, "-m", "lab.maillab_cli"]
+        program = program or [sys.executable, "-m", "lab.cli.maillab"]
         self.proc = subprocess.Popen(program + argv,
                                      cwd=cwd, env=env, pass_fds=(lock_fd,),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -5,8 +5,8 @@ import sys
 import pytest
 from mininet.topo import Topo
 
-from lab.net import running_net
-from lab.wait import tcp_open_from, wait_until
+from lab.host.net import running_net
+from lab.host.waiting import tcp_open_from, wait_until
 
 pytestmark = pytest.mark.lab
 ECHO = os.path.join(os.path.dirname(__file__), "echo_server.py")

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from lab import scenario
-from lab.scenario_run import Run
+from lab.scenarios import model as scenario
+from lab.scenarios.run import Run
 from tests.variants import labs
 
 pytestmark = pytest.mark.lab

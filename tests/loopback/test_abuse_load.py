@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 from servers.dns.server import TCP_MAX_CONNECTIONS
 from servers.dns.tsig import generate_key_file
 from servers.smtpd.protocol import MAX_CONNECTIONS

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from lab.bench import bench_relay, master_cf
-from lab.lock import LabBusy
+from lab.cli.bench import bench_relay, master_cf
+from lab.host.lock import LabBusy
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (Postfix runs as root)")
 

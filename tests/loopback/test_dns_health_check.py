@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 from servers.common.events import read_events
 from tests.dns_support import dig
 from tests.support import free_port, running_server

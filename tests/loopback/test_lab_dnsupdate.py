@@ -1,11 +1,11 @@
-"""lab.dnsupdate (what the provisioner runs in a new host) against the real
+"""lab.testbed.dns_update (what the provisioner runs in a new host) against the real
 DNS server, with the lab's own zone and per-run TSIG key."""
 import subprocess
 
 import pytest
 
-from lab import dnsupdate
-from lab.lab_zone import generate_key_file, write_zone
+from lab.testbed import dns_update as dnsupdate
+from lab.testbed.zone import generate_key_file, write_zone
 from tests.support import free_port, running_server
 from topologies.addressing import build_plan
 

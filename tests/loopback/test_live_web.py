@@ -11,7 +11,8 @@ import urllib.parse
 import pytest
 
 from lab.web.server import LiveView
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
+from lab.testbed import zone
 from topologies.addressing import build_plan
 
 
@@ -22,6 +23,9 @@ class RecordingLab:
         self.net = None
         self.services = {}
         self.calls = []
+
+    def expected_mx(self):
+        return zone.mx_set(self.plan)
 
     def send(self, count, client=None):
         self.calls.append(("send", count, client))
@@ -150,7 +154,7 @@ def test_a_busy_port_is_a_clear_error():
     import argparse
     import socket
 
-    from lab.web.options import live_view
+    from lab.web.server import live_view
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

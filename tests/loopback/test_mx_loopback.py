@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 from servers.common.events import read_events
 from servers.mx.maildir import messages_in
 from tests.smtp_clients import AckingSender, maildir_message_ids, smtp_source, swaks

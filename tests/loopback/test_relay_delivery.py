@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 from tests.loopback.relay_support import (events_of, maildir_files, queue_files, start_mx,
                                           start_relay)
 from tests.smtp_clients import smtp_source, swaks

@@ -5,7 +5,7 @@ import pytest
 
 from servers.common.events import read_events
 from servers.relay.queue import Queue
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 from tests.smtp_clients import AckingSender, smtp_source, swaks
 from tests.support import ServerProcess, running_server
 

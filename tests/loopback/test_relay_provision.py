@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 from servers.common import provision_proto
 from tests.loopback.relay_support import (events_of, maildir_files, queue_files, start_mx,
                                           start_relay)

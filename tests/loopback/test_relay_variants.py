@@ -2,7 +2,7 @@
 the lab tests that show the verdict failing rely on it."""
 import pytest
 
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 from tests.loopback.relay_support import (events_of, maildir_files, queue_files, start_mx,
                                           start_relay)
 from tests.smtp_clients import swaks

@@ -22,7 +22,7 @@ import zlib
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from lab.wait import wait_until
+from lab.host.waiting import wait_until
 from servers.mx.maildir import messages_under
 from servers.relay.queue import CORRUPT_DIR, Queue
 from tests.loopback.relay_support import start_mx, start_relay

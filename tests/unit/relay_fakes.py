@@ -2,8 +2,10 @@
 import itertools
 
 from twisted.internet import defer
+from zope.interface import implementer
 
 from servers.common import smtpclient
+from servers.relay.interfaces import IQueueStore
 
 
 class FakeEntry:
@@ -30,6 +32,7 @@ class FakeEntry:
     open_data = data        # the real one streams from the file; bytes do here
 
 
+@implementer(IQueueStore)
 class FakeQueue:
     def __init__(self, clock, events):
         self.clock = clock

@@ -2,7 +2,8 @@
 mx1 destroyed, the WAN cut for two seconds, and text in events that tries to be HTML."""
 import os
 
-from lab import report, verdict as checker
+from lab.report import files as report
+from lab.verdict import claims as checker
 from tests.unit.run_fixtures import ev, remote_run
 from topologies.addressing import build_plan
 

@@ -2,8 +2,9 @@
 lines and captured frames in lists, as a good run of each kind would leave them."""
 import os
 
-from lab import evidence as records, scenario
-from lab.evidence import Frame
+from lab.evidence import records
+from lab.scenarios import model as scenario
+from lab.evidence.records import Frame
 
 T0 = 1_700_000_000.0
 TOPO = {"dns1": {"ip": "10.0.1.2", "dc": "dc1"}, "mx1": {"ip": "10.0.1.10", "dc": "dc1"},

@@ -1,10 +1,10 @@
 """A chaos run's own check (servers that died by themselves) and the --runs table."""
 import types
 
-from lab import scenario
-from lab.chaos import SERVERS_ALIVE, ChaosRun, Outcome
-from lab.chaos_cli import table
-from lab.scenario_cli import error_verdict
+from lab.scenarios import model as scenario
+from lab.chaos.runs import SERVERS_ALIVE, ChaosRun, Outcome
+from lab.cli.chaos import table
+from lab.cli.run import error_verdict
 from tests.unit.run_fixtures import relay_failover_run
 
 

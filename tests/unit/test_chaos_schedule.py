@@ -2,10 +2,10 @@
 scenario file that reads back as the same schedule."""
 import pytest
 
-from lab import chaos_schedule
-from lab.chaos_schedule import KINDS, ChaosError, generate, to_toml
-from lab.lab import make_topology
-from lab.scenario import parse
+from lab.chaos import schedule as chaos_schedule
+from lab.chaos.schedule import KINDS, ChaosError, generate, to_toml
+from lab.testbed.mail_lab import make_topology
+from lab.scenarios.model import parse
 
 
 @pytest.fixture(scope="module", params=["one_dc", "two_dc"])

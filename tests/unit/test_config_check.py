@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from lab.lab_zone import generate_key_file, write_zone
+from lab.testbed.zone import generate_key_file, write_zone
 from servers.dns.__main__ import main as dns_main
 from servers.mx.__main__ import main as mx_main
 from servers.relay.__main__ import main as relay_main

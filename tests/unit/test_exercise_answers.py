@@ -2,18 +2,21 @@
 the student's answers checked against them, and every exercise file valid."""
 import pytest
 
-from lab.exercises import answers, catalog, grading, run_files
+from lab.workbook import answers
+from lab.workbook import catalog
+from lab.workbook import grading
+from lab.evidence import saved_run
 from tests.unit import exercise_runs as runs
 
 
 @pytest.fixture
 def failover(tmp_path):
-    return run_files.load(runs.failover_run(tmp_path / "failover"))
+    return saved_run.load(runs.failover_run(tmp_path / "failover"))
 
 
 @pytest.fixture
 def recreated(tmp_path):
-    return run_files.load(runs.recreate_run(tmp_path / "recreate"))
+    return saved_run.load(runs.recreate_run(tmp_path / "recreate"))
 
 
 def test_counts_from_events_and_the_ledger(failover):
@@ -85,8 +88,8 @@ def test_stored_next_hops_are_read_from_the_queue_snapshots(recreated, failover)
 
 
 def test_a_directory_without_a_report_is_refused(tmp_path):
-    with pytest.raises(run_files.NotARun):
-        run_files.load(str(tmp_path))
+    with pytest.raises(saved_run.NotARun):
+        saved_run.load(str(tmp_path))
 
 
 def _exercise(questions):
@@ -153,7 +156,7 @@ def test_an_unknown_answer_function_is_refused(tmp_path):
 
 
 def test_the_commands_list_print_solve_and_check(tmp_path, capsys):
-    from lab import maillab_cli
+    from lab.cli import maillab as maillab_cli
     assert maillab_cli.main(["exercises"]) == 0
     listing = capsys.readouterr().out
     assert "Fallback to the backup MX" in listing and "blackhole" in listing

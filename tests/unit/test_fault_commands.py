@@ -382,7 +382,7 @@ def test_targets_refuse_what_the_lab_does_not_have():
 
 
 def test_cli_lists_helps_and_refuses_without_starting_anything():
-    from lab.faults.fault_cli import events_file, run_fault_command
+    from lab.faults.console import events_file, run_fault_command
 
     class Lab:
         net = Net()
@@ -398,7 +398,7 @@ def test_cli_lists_helps_and_refuses_without_starting_anything():
 
 
 def test_partition_links_come_from_the_labs_address_plan():
-    from lab.faults.fault_cli import partition_links
+    from lab.faults.console import partition_links
     NS_ = types.SimpleNamespace
     plan = NS_(dcs=[NS_(name="dc1", router="r1"), NS_(name="dc2", router="r2"),
                     NS_(name="dc3", router="r3")],

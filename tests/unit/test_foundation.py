@@ -6,10 +6,11 @@ import sys
 
 import pytest
 
-from lab import ROOT, state
-from lab.maillab_cli import build_parser, main
-from lab.lock import LabBusy, lab_lock
-from lab.wait import NotReady, wait_until
+from lab import ROOT
+from lab.host import cleanup_records as state
+from lab.cli.maillab import build_parser, main
+from lab.host.lock import LabBusy, lab_lock
+from lab.host.waiting import NotReady, wait_until
 
 
 
@@ -52,9 +53,9 @@ def test_lock_is_exclusive_between_processes(tmp_path):
 
 def test_clean_refuses_while_a_lab_holds_the_lock(tmp_path, monkeypatch, capsys):
     path = str(tmp_path / "lock")
-    monkeypatch.setattr("lab.lock.LOCK_PATH", path)
-    import lab.clean
-    monkeypatch.setattr(lab.clean, "lab_lock",
+    monkeypatch.setattr("lab.host.lock.LOCK_PATH", path)
+    from lab.host import clean as lab_clean
+    monkeypatch.setattr(lab_clean, "lab_lock",
                         lambda timeout: lab_lock(timeout=timeout, path=path))
     with lock_held_by_another_process(path):
         assert main(["clean"]) == 1
@@ -108,7 +109,7 @@ def test_lock_is_reentrant_in_one_process(tmp_path):
 
 
 def test_clean_matches_lab_programs_not_a_reader_of_the_run_dir(tmp_path):
-    from lab.clean import PROCESS_PATTERNS, _pids_matching
+    from lab.host.clean import PROCESS_PATTERNS, _pids_matching
     run_dir = tmp_path / "maillab-run-unittest"
     run_dir.mkdir()
     reader = subprocess.Popen(["cat", "-", str(run_dir / "events.jsonl")], stdin=subprocess.PIPE)
@@ -141,7 +142,7 @@ def test_a_command_locks_through_the_descriptor_its_caller_holds(tmp_path):
     """MAILLAB_LOCK_FD: a child of the lock's holder gets the lock at once; a
     process without the descriptor still finds it busy."""
     path = str(tmp_path / "lock")
-    probe = ("import sys; from lab.lock import lab_lock, LabBusy\n"
+    probe = ("import sys; from lab.host.lock import lab_lock, LabBusy\n"
              "try:\n    with lab_lock(timeout=0.2, path=sys.argv[1]): print('got it')\n"
              "except LabBusy: print('busy')")
     env = dict(os.environ, PYTHONPATH=ROOT)
@@ -157,7 +158,7 @@ def test_a_command_locks_through_the_descriptor_its_caller_holds(tmp_path):
 
 
 def test_ovs_switches_without_open_vswitch_say_how_to_get_it(monkeypatch):
-    from lab import ovs
+    from lab.host import ovs
     monkeypatch.setattr(ovs.shutil, "which", lambda name: None)
     with pytest.raises(ovs.OVSUnavailable) as missing:
         ovs.ensure_daemons()
@@ -165,7 +166,7 @@ def test_ovs_switches_without_open_vswitch_say_how_to_get_it(monkeypatch):
 
 
 def test_ovs_userspace_datapath_without_a_tun_device_says_so(monkeypatch, tmp_path):
-    from lab import ovs
+    from lab.host import ovs
     monkeypatch.setattr(ovs.shutil, "which", lambda name: "/usr/bin/" + name)
     monkeypatch.setattr(ovs, "kernel_datapath", lambda: False)
     monkeypatch.setattr(ovs, "TUN_DEVICE", str(tmp_path / "no-tun"))
@@ -176,7 +177,7 @@ def test_ovs_userspace_datapath_without_a_tun_device_says_so(monkeypatch, tmp_pa
 
 
 def test_the_machine_name_is_found_in_hosts_files_as_debian_writes_them():
-    from lab.net import named_in_hosts
+    from lab.host.net import named_in_hosts
     hosts = ("127.0.0.1\tlocalhost\n127.0.1.1\tlabvm.example.org labvm\n"
              "# 10.0.0.5 ghost\n::1 localhost ip6-localhost\n")
     assert named_in_hosts(hosts, "labvm") and named_in_hosts(hosts, "labvm.example.org")
@@ -186,7 +187,7 @@ def test_the_machine_name_is_found_in_hosts_files_as_debian_writes_them():
 
 
 def test_a_machine_name_missing_from_hosts_is_reported(tmp_path, caplog, monkeypatch):
-    from lab import net
+    from lab.host import net
     monkeypatch.setattr(net.socket, "gethostname", lambda: "labvm")
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n")

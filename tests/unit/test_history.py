@@ -1,4 +1,5 @@
-from lab import history, verdict as checker
+from lab.report import series as history
+from lab.evidence.queries import message_paths
 from tests.unit.run_fixtures import T0, loaded_run, relay_failover_run, remote_run
 
 
@@ -67,14 +68,14 @@ def test_fault_windows_pair_starts_and_ends():
 
 def test_a_small_run_shows_every_message(tmp_path):
     ev, _ = relay_failover_run(tmp_path)
-    sample = history.message_sample(checker.message_paths(ev))
+    sample = history.message_sample(message_paths(ev))
     assert sample.complete and len(sample.ids) == 6
     assert sample.caption() == "every message (6)"
 
 
 def test_a_sample_holds_every_message_that_took_a_rare_path():
     ev = loaded_run(n=2000, rate=20.0, fault=(10.0, 40.0), odd=3)
-    paths = checker.message_paths(ev)
+    paths = message_paths(ev)
     sample = history.message_sample(paths)
     assert history.MAX_ROWS >= len(sample.ids) >= history.SAMPLE_SIZE
     failed_first = [m for m, steps in paths.items() if any(w == "send_failed" for _, w, _ in steps)]
@@ -90,7 +91,7 @@ def test_a_sample_holds_every_message_that_took_a_rare_path():
 
 def test_a_sample_of_few_unusual_messages_holds_them_all():
     ev = loaded_run(n=300, rate=10.0, fault=(5.0, 6.5), odd=0)
-    paths = checker.message_paths(ev)
+    paths = message_paths(ev)
     sample = history.message_sample(paths)
     relayed = [m for m, steps in paths.items() if any(w == "relay_queued" for _, w, _ in steps)]
     assert len(relayed) == 15 and set(relayed) <= set(sample.ids)

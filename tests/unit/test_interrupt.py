@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from lab import interrupt
+from lab.host import interrupt
 
 
 def send(signum):

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from lab import ROOT, iproute
+from lab import ROOT
+from lab.host import iproute
 
 # what Debian 13's `ip route` prints in a terminal (a Mininet host's shell is one)
 COLOURED = "\x1b[35m10.99.0.0/24 \x1b[0mvia \x1b[34m10.9.0.1 \x1b[0mdev \x1b[36mh2-eth0\x1b[0m\n"

@@ -1,5 +1,5 @@
 """The service command lines are docs/design.md's, built from the address plan."""
-from lab import services as svc
+from lab.testbed import services as svc
 from topologies.addressing import build_plan
 
 
@@ -67,7 +67,7 @@ def test_a_service_that_exited_is_reported_with_its_stderr(tmp_path):
 
 
 def test_route_keeper_reapplies_configured_routes():
-    from lab.route_keeper import keeper_script, route_commands
+    from lab.testbed.route_keeper import keeper_script, route_commands
 
     class Node:
         params = {"routes": [("10.0.2.0/24", "10.255.0.6")], "defaultRoute": "via 10.0.1.1"}

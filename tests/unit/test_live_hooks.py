@@ -5,7 +5,8 @@ import signal
 
 import pytest
 
-from lab.web.options import hold, watched
+from lab.scenarios.run import watched
+from lab.web.server import hold
 
 
 class RecordingView:
@@ -36,8 +37,9 @@ def test_the_page_leaves_a_lab_before_its_teardown():
 
 
 def test_an_interrupted_run_still_shows_its_verdict(tmp_path):
-    from lab import interrupt, scenario
-    from lab.scenario_run import Run
+    from lab.host import interrupt
+    from lab.scenarios import model as scenario
+    from lab.scenarios.run import Run
     calls = []
 
     @contextlib.contextmanager

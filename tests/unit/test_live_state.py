@@ -1,6 +1,6 @@
 """The live page's state from the lab's events: pure, no browser, no lab."""
-from lab.web.live_state import LiveState
-from lab.web.topology import drawing, intf_index, link_id
+from lab.netview.live_state import LiveState
+from lab.netview.drawing import drawing, intf_index, link_id
 from topologies.addressing import build_plan
 
 T0 = 1000.0

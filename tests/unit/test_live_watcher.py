@@ -3,8 +3,8 @@ import json
 import os
 import types
 
-from lab.web.live_state import LiveState
-from lab.web.topology import drawing
+from lab.netview.live_state import LiveState
+from lab.netview.drawing import drawing
 from lab.web.watcher import EventTail, LabWatcher
 from topologies.addressing import build_plan
 

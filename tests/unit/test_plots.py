@@ -1,6 +1,7 @@
 import struct
 
-from lab import history, plots
+from lab.report import series as history
+from lab.report import plots
 from tests.unit.run_fixtures import loaded_run
 
 

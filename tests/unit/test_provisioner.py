@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from lab.provisioner import (RATE_BURST, RATE_INTERVAL, Capacity, Gate, Provisioner, perform,
+from lab.testbed.provisioner import (RATE_BURST, RATE_INTERVAL, Capacity, Gate, Provisioner, perform,
                              raw_request, request, validate)
 
 from servers.common.provision_proto import sign
@@ -240,7 +240,7 @@ def test_held_connections_are_bounded_and_a_request_still_gets_through(tmp_path)
         busy = raw_request(prov.socket_path, b"{}", timeout=10)
         assert busy == {"ok": False, "error": "provisioner busy: too many connections"}
         held.pop().close()      # one slot frees when its client goes
-        from lab.wait import wait_until
+        from lab.host.waiting import wait_until
         wait_until(lambda: request(prov.socket_path, prov.gate.secret, "create",
                                    dc="dc2")["ok"] is True, 10, "a free slot")
     finally:
@@ -250,7 +250,7 @@ def test_held_connections_are_bounded_and_a_request_still_gets_through(tmp_path)
 
 
 def test_a_request_line_must_arrive_within_the_deadline_however_it_drips():
-    from lab.provisioner import read_request
+    from lab.testbed.provisioner import read_request
 
     class Drip:
         def __init__(self):

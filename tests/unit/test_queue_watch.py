@@ -2,8 +2,8 @@
 queue file, read as it is renamed into place, and how many files there are."""
 import os
 
-from lab.queue_watch import QueueWatch
-from lab.wait import wait_until
+from lab.evidence.queue_watch import QueueWatch
+from lab.host.waiting import wait_until
 from servers.common.durable import write_atomic
 
 

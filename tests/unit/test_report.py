@@ -1,7 +1,10 @@
 import json
 import os
 
-from lab import evidence as records, plots, report, verdict as checker
+from lab.evidence import records
+from lab.report import plots
+from lab.report import files as report
+from lab.verdict import claims as checker
 from tests.unit.run_fixtures import T0, relay_failover_run, remote_run
 
 CONTRACT = {"scenario", "claims", "ok", "sent", "delivered", "lost", "duplicates", "timings",
@@ -90,7 +93,7 @@ def test_the_aggregate_plot_comes_first_in_report_md(tmp_path):
 
 
 def test_the_recovery_story_is_one_sentence_per_outage():
-    from lab.report import recovery_story
+    from lab.report.files import recovery_story
     events = [
         {"ts": 1, "event": "recovery_decision", "server": "10.0.1.10:25", "decision": "recreate",
          "story": "mx1 down 2.0 s -> dc1 healthy -> re-create in place"},

@@ -1,7 +1,8 @@
 import json
 import re
 
-from lab import network_picture, report_html
+from lab.report import network_picture
+from lab.report import html_page as report_html
 from tests.unit.report_page_fixture import INJECTED, remote_plan, report_dir
 from tests.unit.run_fixtures import T0, ev
 

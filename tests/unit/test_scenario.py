@@ -1,7 +1,7 @@
 import pytest
 
-from lab import scenario
-from lab.scenario import ScenarioError, fault_plan, parse
+from lab.scenarios import model as scenario
+from lab.scenarios.model import ScenarioError, fault_plan, parse
 
 MINIMAL = """
 name = "x"

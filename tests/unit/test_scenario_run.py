@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from lab import scenario
-from lab.scenario_run import Schedule, progress_line, relay_args, sender_args, split_count
-from lab.scenario import fault_plan
+from lab.scenarios import model as scenario
+from lab.scenarios.run import Schedule, progress_line, relay_args, sender_args, split_count
+from lab.scenarios.model import fault_plan
 
 
 def test_schedule_starts_and_stops_on_time():
@@ -67,8 +67,8 @@ def test_split_count_and_progress():
 
 
 def test_coverage_table_marks_each_claim(tmp_path):
-    from lab import verdict as checker
-    from lab.scenario_cli import coverage_table
+    from lab.verdict import claims as checker
+    from lab.cli.run import coverage_table
     from tests.unit.run_fixtures import relay_failover_run
     evidence, _ = relay_failover_run(tmp_path)
     good = checker.check(evidence)
@@ -87,7 +87,7 @@ def test_coverage_table_marks_each_claim(tmp_path):
 
 
 def test_maillab_scenarios_lists_claims(capsys):
-    from lab.maillab_cli import main
+    from lab.cli.maillab import main
     assert main(["scenarios"]) == 0
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("relay-failover"))
@@ -96,7 +96,7 @@ def test_maillab_scenarios_lists_claims(capsys):
 
 def test_health_checked_dns_settings_reach_the_health_file(tmp_path):
     import tomllib
-    from lab.lab import Lab
+    from lab.testbed.mail_lab import Lab
     lab = Lab("one_dc", dns_health={"interval": 0.5, "timeout": 0.4, "ttl": 1})
     lab.rundir = str(tmp_path)
     lab._write_dns_files()
@@ -107,8 +107,10 @@ def test_health_checked_dns_settings_reach_the_health_file(tmp_path):
 
 
 def test_demo_and_run_print_the_story_and_exit_on_the_verdict(tmp_path, capsys, monkeypatch):
-    from lab import report, scenario_run, verdict as checker
-    from lab.maillab_cli import main
+    from lab.report import files as report
+    from lab.scenarios import run as scenario_run
+    from lab.verdict import claims as checker
+    from lab.cli.maillab import main
     from tests.unit.run_fixtures import relay_failover_run
     evidence, _ = relay_failover_run(tmp_path)
     verdict = checker.check(evidence)
@@ -130,8 +132,9 @@ def test_a_run_stopped_before_its_lab_was_up_still_writes_a_report_marked_interr
     import contextlib
     import signal
 
-    from lab import interrupt, scenario
-    from lab.scenario_run import Run
+    from lab.host import interrupt
+    from lab.scenarios import model as scenario
+    from lab.scenarios.run import Run
 
     @contextlib.contextmanager
     def stopped_while_starting(s, relay_argv):
@@ -154,8 +157,9 @@ def test_a_restarted_server_is_probed_from_its_own_host(tmp_path, monkeypatch):
     restarts; it is back all the same, and the run must go on (found by chaos)."""
     import types
 
-    from lab import scenario, services
-    from lab.scenario_run import Run
+    from lab.scenarios import model as scenario
+    from lab.testbed import services
+    from lab.scenarios.run import Run
 
     class Relay:
         host = "relay1 node"

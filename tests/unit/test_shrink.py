@@ -1,9 +1,9 @@
 """The shrinker, with fake runners whose failures are known exactly."""
 import dataclasses
 
-from lab.chaos_schedule import generate
-from lab.lab import make_topology
-from lab.shrink import ddmin, shrink
+from lab.chaos.schedule import generate
+from lab.testbed.mail_lab import make_topology
+from lab.chaos.shrink import ddmin, shrink
 
 
 @dataclasses.dataclass

@@ -4,8 +4,10 @@ import os
 
 import pytest
 
-from lab import evidence as records, scenario
-from lab import verdict as checker
+from lab.evidence import records
+from lab.scenarios import model as scenario
+from lab.evidence.queries import message_paths
+from lab.verdict import claims as checker
 from tests.unit.run_fixtures import (MAC, MX1_IP, MX2_IP, RELAY_IP, T0, Wire, arp_request, ev,
                                      recreate_run, relay_failover_run, remote_run, write_mail)
 
@@ -442,7 +444,7 @@ def test_read_helpers(tmp_path):
 
 def test_message_paths_follow_each_message(tmp_path):
     evidence, _ = relay_failover_run(tmp_path)
-    paths = checker.message_paths(evidence)
+    paths = message_paths(evidence)
     steps = [w for _, w, _ in paths["<t-1-4@maillab>"]]
     assert "relay_deferred" in steps and steps[-1] in ("stored", "relay_delivered")
     assert paths["<t-1-4@maillab>"][-1][2] == "mx1"

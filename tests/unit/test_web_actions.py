@@ -64,8 +64,8 @@ def test_an_action_needs_the_token_json_and_its_own_origin():
 
 
 def test_web_options_on_run_demo_and_up():
-    from lab.maillab_cli import build_parser
-    from lab.web.options import DEFAULT_BIND, DEFAULT_PORT
+    from lab.cli.maillab import build_parser
+    from lab.web import DEFAULT_BIND, DEFAULT_PORT
     p = build_parser()
     assert p.parse_args(["run", "relay-failover"]).web is None
     args = p.parse_args(["run", "relay-failover", "--web"])

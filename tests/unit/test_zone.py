@@ -1,7 +1,7 @@
 """The lab zone is generated from the topology."""
 import re
 
-from lab.lab_zone import generate_key_file, zone_text
+from lab.testbed.zone import generate_key_file, zone_text
 from topologies.addressing import build_plan
 
 

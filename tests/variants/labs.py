@@ -2,8 +2,8 @@
 (``Run(..., lab_options={"lab_class": ...})``)."""
 import contextlib
 
-import lab.lab as lab_module
-from lab.lab import Lab
+from lab.testbed import mail_lab as lab_module
+from lab.testbed.mail_lab import Lab
 
 OTHER_MAC = "02:00:de:ad:be:ef"
 

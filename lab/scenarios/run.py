@@ -1,0 +1,589 @@
+"""Run a scenario: lab up, traffic, the fault schedule, wait for the queue to
+drain, collect the evidence, tear down (always), check, and write the report.
+
+The schedule is its own small class (``Schedule``) with no I/O, so that when
+each fault starts and stops is unit-tested without a lab.
+"""
+import contextlib
+import functools
+import glob
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+from lab.evidence import records
+from lab.host import interrupt
+from lab.testbed import zone as lab_zone
+from lab.report import files as report
+from lab.verdict import claims as judge
+from lab.evidence import wire
+from lab.testbed import wire_capture
+from lab.evidence.queue_watch import QueueWatch
+from lab.scenarios.model import fault_plan
+from lab.host.waiting import NotReady, tcp_open_from, wait_until
+from servers.mx.maildir import messages_under
+from servers.relay import queue as relay_queue
+from topologies.addressing import SMTP_PORT
+
+log = logging.getLogger(__name__)
+
+POLL = 0.1              # seconds between looks at the running lab
+PROGRESS_EVERY = 1.0    # seconds between progress lines
+SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
+NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
+DNS_ASK_EVERY = 0.25    # seconds between a client's MX lookups in health-checked scenarios
+DNS_SETTLE = 10.0       # seconds to wait, after the run, for the MX answer to list mx1 again
+
+
+def watched(factory, view, title):
+    """A lab ``factory`` whose labs the live page draws, from up until their teardown."""
+    @contextlib.contextmanager
+    def make(*args, **kwargs):
+        with factory(*args, **kwargs) as lab, view.watch(lab, title):
+            yield lab
+    return make
+
+
+
+def read_queue_file(path):
+    """Message-ID and next hop of one relay queue file, read without touching it
+    (the relay's own Queue.entries() would move a bad file aside)."""
+    with open(path, "rb") as f:
+        return parse_queue_bytes(f.read())
+
+
+def parse_queue_bytes(raw):
+    meta, _ = relay_queue.parse(raw)
+    return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
+
+
+class Schedule:
+    """Which planned faults start and stop when, given the moments (anchors)
+    seen so far: ``{"start": 0.0, "created": 3.1, ...}`` in run seconds."""
+
+    def __init__(self, plan):
+        self.plan = list(plan)
+        self.started = {}     # index in plan -> run second it started
+        self.stopped = {}
+
+    def due(self, now, anchors):
+        """(to_start, to_stop): lists of (index, PlannedFault) due at ``now``."""
+        to_start, to_stop = [], []
+        for i, p in enumerate(self.plan):
+            base = anchors.get(p.after)
+            if base is None:
+                continue
+            if i not in self.started and now >= base + p.start:
+                to_start.append((i, p))
+            elif i in self.started and i not in self.stopped and p.stop is not None \
+                    and now >= self.started[i] + (p.stop - p.start):
+                # "for" counts from when the fault was in force, however long starting took
+                to_stop.append((i, p))
+        return to_start, to_stop
+
+    def mark_started(self, i, now):
+        self.started[i] = now
+
+    def mark_stopped(self, i, now):
+        self.stopped[i] = now
+
+    def settled(self):
+        """Every fault has started, and every fault with an end has ended."""
+        return all(i in self.started and (p.stop is None or i in self.stopped)
+                   for i, p in enumerate(self.plan))
+
+    def never_started(self):
+        return [p for i, p in enumerate(self.plan) if i not in self.started]
+
+    def active(self):
+        return [p for i, p in enumerate(self.plan) if i in self.started and i not in self.stopped
+                and p.stop is not None]
+
+
+def progress_line(elapsed, phase, sent, total, delivered, queued, faults=()):
+    line = "[%6.1fs] %-9s sent %d/%d  delivered %d  queued %d" % (
+        elapsed, phase, sent, total, delivered, queued)
+    if faults:
+        line += "  faults: " + ", ".join(faults)
+    return line
+
+
+def relay_args(scenario, extra=()):
+    r = scenario.relay
+    args = ["--retry-interval", str(r.retry_interval),
+            "--max-retry-interval", str(r.max_retry_interval),
+            "--connect-timeout", str(r.connect_timeout),
+            "--command-timeout", str(r.command_timeout)]
+    if r.give_up:
+        args += ["--give-up", str(r.give_up)]
+    if r.provision_after:
+        args += ["--provision-after", str(r.provision_after)]
+    if r.provision_action:
+        args += ["--provision-action", r.provision_action]
+    if r.recreate_deadline:
+        args += ["--recreate-deadline", str(r.recreate_deadline)]
+    if r.route_lifetime:
+        args += ["--route-lifetime", str(r.route_lifetime)]
+    return args + list(extra)
+
+
+def sender_args(scenario, client, count, seed):
+    t = scenario.traffic
+    args = ["--rate", str(t.rate / len(t.clients)), "--seed", str(seed),
+            "--msgid-prefix", client, "--connect-timeout", str(t.connect_timeout),
+            "--command-timeout", str(t.command_timeout)]
+    if t.size:
+        args += ["--size", str(t.size)]
+    return args
+
+
+def split_count(count, clients):
+    """``count`` messages over the clients, the first ones taking the remainder."""
+    base, extra = divmod(count, len(clients))
+    return [(c, base + (1 if i < extra else 0)) for i, c in enumerate(clients)]
+
+
+class Run:
+    """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
+
+    def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
+                 relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None):
+        """``lab_options``: more keyword arguments for the Lab (tests substitute a
+        service's module or the provisioner this way, never through a command line)."""
+        self.scenario = scenario
+        self.count = messages or scenario.traffic.count
+        self.seed = seed
+        self.report_dir = report_dir or report.report_folder(scenario.name)
+        self.out = out
+        self.relay_extra = list(relay_extra)
+        self.lab_factory = lab_factory
+        self.lab_options = dict(lab_options or {})
+        self.dns_answers = []
+        self.watch = self.capture = None
+        self.capture_paths, self.capture_points = {}, {}
+        self.switch = switch
+        self.web = web          # a lab.web LiveView drawing the run, or None
+        self.schedule = Schedule(fault_plan(scenario, seed))
+        self.handles = {}
+        self.failed_faults = []
+        self.anchors = {}
+        self.senders = []
+        self.lab = None
+        self.started = None
+        self.phase = "starting"
+        self._last_progress = 0.0
+
+    # -- output -----------------------------------------------------------------
+    def say(self, text):
+        print(text, file=self.out, flush=True)
+
+    def now(self):
+        return time.time() - self.started
+
+    # -- the run ----------------------------------------------------------------
+    def execute(self):
+        """The run; a signal (lab.interrupt) ends it early with a partial report,
+        then goes on up as Interrupted."""
+        os.makedirs(self.report_dir, exist_ok=True)
+        self.pcap_dir = os.path.join(self.report_dir, "pcaps")   # start_fault writes there
+        s = self.scenario
+        factory = self.lab_factory or functools.partial(_default_lab, switch=self.switch,
+                                                        **self.lab_options)
+        if self.web is not None:
+            factory = watched(factory, self.web, s.name)
+        self.say("scenario %s: %d messages, topology %s, DNS %s, seed %d"
+                 % (s.name, self.count, s.topology, s.dns.mode, self.seed))
+        t0 = time.monotonic()
+        evidence, stopped = None, None
+        try:
+            with factory(s, relay_args(s, self.relay_extra)) as lab:
+                self.lab = lab
+                self.say("lab up in %.1f s on %s (run dir %s)" % (
+                    time.monotonic() - t0, lab.switches, lab.rundir))
+                try:
+                    evidence = self._in_lab()
+                except interrupt.Interrupted as e:
+                    stopped = e
+                    evidence = self._evidence_so_far()
+        except interrupt.Interrupted as e:      # while the lab came up or went down
+            stopped = stopped or e
+        if stopped is None:
+            self.say("lab torn down")
+        verdict = self._verdict(evidence)
+        interrupted = None
+        if stopped is not None:
+            interrupted = "%s %s" % (stopped.name, "%.1f s into the run" % self.now()
+                                     if self.started else "before traffic started")
+            verdict.checks.append(judge.Check(
+                "run finished", "", False, "stopped by %s: the counts are what happened "
+                "until then" % interrupted))
+            verdict.ok = False
+        paths = report.write(self.report_dir, s, verdict, evidence or self._nothing(),
+                             seed=self.seed, interrupted=interrupted,
+                             extra={"messages": self.count,
+                                    "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
+                             files=self._files(), plan=self.lab.plan if self.lab else None)
+        if self.web is not None:
+            self.web.finish(verdict, self.report_dir)
+        if stopped is not None:
+            interrupt.note("partial report (sent %d, delivered %d): %s" % (
+                verdict.sent, verdict.delivered, paths["report.md"]))
+            raise stopped
+        self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
+                 % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
+                    verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
+        return verdict, paths
+
+    def _in_lab(self):
+        """Traffic and faults in the running lab; the evidence."""
+        wan_before = self._wan_bytes()
+        self._start_watching()
+        try:
+            self._traffic_and_faults()
+            if self.scenario.dns.mode == "health-checked":
+                self._dns_settles()
+        finally:
+            self._stop_faults()
+            self._stop_watching()
+        wan_after = self._wan_bytes()
+        evidence = self._collect(wan_before, wan_after)
+        self._keep_raw(evidence)
+        return evidence
+
+    def _start_watching(self):
+        """Captures on DC1's switch and the watch on the relay's queue directory,
+        the verdict's own evidence (lab.evidence.wire, lab.evidence.queue_watch); then a greeting
+        to every messaging server, so that the captures hold each one's
+        addresses from before any fault (claim 19)."""
+        self.capture = wire_capture.RunCapture(wire_capture.capture_ports(self.lab),
+                                               self.pcap_dir).start()
+        self.capture_points = self.capture.points()
+        self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
+                                suffix=relay_queue.SUFFIX).start()
+        for info in self.lab.plan.by_role("mx"):
+            tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
+
+    def _stop_watching(self):
+        if self.watch is not None:
+            self.watch.stop()
+        if self.capture is not None:
+            self.capture_paths = self.capture.stop()
+
+    def _evidence_so_far(self):
+        """What happened until a signal, read before the lab and its run directory go."""
+        self._stop_watching()
+        try:
+            evidence = self._collect(None, None)
+            self._keep_raw(evidence)
+            return evidence
+        except Exception as e:
+            log.warning("could not collect the evidence of the stopped run: %s", e)
+            return None
+
+    def _verdict(self, evidence):
+        verdict = judge.check(evidence or self._nothing())
+        if self.failed_faults:
+            verdict.checks.append(judge.Check(
+                "faults started", "", False, "; ".join(self.failed_faults)))
+            verdict.ok = False
+        never = self.schedule.never_started()
+        if never:
+            verdict.checks.append(judge.Check(
+                "fault schedule ran", "", False, "never started: %s" % ", ".join(
+                    "%s %s (after %s)" % (p.name, " ".join(p.args), p.after) for p in never)))
+            verdict.ok = False
+        return verdict
+
+    def _nothing(self):
+        """The evidence of a run stopped before its lab was up."""
+        now = time.time()
+        return records.Evidence(scenario=self.scenario, ledger=[], mails=[], queued=[], events=[],
+                                topology={}, started=now, finished=now,
+                                expected_ids=self.expected_ids())
+
+    def _traffic_and_faults(self):
+        s = self.scenario
+        self.started = time.time()
+        self.anchors["start"] = 0.0
+        self.phase = "faults"
+        self._step_faults(0.0)     # faults due at once are in force before the first message
+        self.phase = "traffic"
+        for client, n in split_count(self.count, s.traffic.clients):
+            if n:
+                self.senders.append(self._start_sender(client, n))
+        traffic_time = self.count / s.traffic.rate
+        sender_deadline = traffic_time + SENDER_SLACK + 10 * s.traffic.connect_timeout
+        drain_deadline = None
+        empty_since = None      # (run second, counts) when the queue was last seen empty
+        while True:
+            now = self.now()
+            self._step_faults(now)
+            self._note_anchors(now)
+            if self.scenario.dns.mode == "health-checked":
+                self._ask_dns(now)
+            senders_done = all(not sd.alive() for sd in self.senders)
+            if senders_done and "traffic_done" not in self.anchors:
+                self.anchors["traffic_done"] = now
+                drain_deadline = now + s.expect.deadline
+                self.phase = "draining"
+            counts = self._counts()
+            self._progress(now, counts)
+            if senders_done and self.schedule.settled() and counts["queued"] == 0 \
+                    and counts["delivered"] >= counts["sent"]:
+                self.phase = "done"
+                self._progress(now, counts, force=True)
+                return
+            # Mail missing with nothing left to deliver it: the senders are done,
+            # every fault is over and the relay holds nothing (it queues durably
+            # before its 250, and a Maildir has a message before the mx's 250).
+            # Nothing can still arrive, so there is no point waiting out the deadline.
+            if senders_done and self.schedule.settled() and counts["queued"] == 0:
+                if empty_since is None or empty_since[1] != counts:
+                    empty_since = (now, counts)
+                elif now - empty_since[0] >= NOTHING_LEFT:
+                    self.say("queue empty for %.0f s with %d of %d sent messages delivered: "
+                             "nothing is left to deliver them" % (
+                                 NOTHING_LEFT, counts["delivered"], counts["sent"]))
+                    self.phase = "done"
+                    self._progress(now, counts, force=True)
+                    return
+            else:
+                empty_since = None
+            if not senders_done and now > sender_deadline:
+                self.say("senders still running after %.0f s: stopping them" % now)
+                for sd in self.senders:
+                    sd.kill()
+            if drain_deadline is not None and now > drain_deadline:
+                self.say("deadline: %.0f s after traffic the run is not settled "
+                         "(queued %d, faults pending %d)" % (s.expect.deadline, counts["queued"],
+                                                             len(self.schedule.never_started())))
+                return
+            time.sleep(POLL)  # wait: the lab runs on its own; we look at it every POLL seconds
+
+    # -- traffic -------------------------------------------------------------------
+    def _start_sender(self, client, n):
+        from lab.testbed import services as svc
+        workdir = os.path.join(self.lab.rundir, "traffic-%s" % client)
+        os.makedirs(workdir, exist_ok=True)
+        sender = svc.sender_service(self.lab.host(client), workdir, self.lab.dns_addr,
+                                    self.scenario.traffic.to, n,
+                                    extra=sender_args(self.scenario, client, n, self.seed))
+        sender.start()
+        return sender
+
+    # -- faults ---------------------------------------------------------------------
+    def _step_faults(self, now):
+        to_start, to_stop = self.schedule.due(now, self.anchors)
+        for i, p in to_stop:
+            self._stop_one(i, p)
+            self.schedule.mark_stopped(i, self.now())
+        for i, p in to_start:
+            from lab.faults.api import start_fault
+            self.say("[%6.1fs] fault %s %s starts%s" % (
+                now, p.name, " ".join(p.args),
+                " for %.1f s" % (p.stop - p.start) if p.stop is not None else ""))
+            try:
+                self.handles[i] = start_fault(self.lab.net, p.name, list(p.args),
+                                              self.report_dir, self._fault_events())
+                self.schedule.mark_started(i, self.now())
+                self.say("[%6.1fs] fault %s %s in force" % (self.now(), p.name, " ".join(p.args)))
+            except Exception as e:
+                log.exception("fault %s failed to start", p.name)
+                self.say("fault %s %s could not start: %s" % (p.name, " ".join(p.args), e))
+                self.schedule.mark_started(i, self.now())
+                self.schedule.mark_stopped(i, self.now())
+                self.failed_faults.append("%s %s: %s" % (p.name, " ".join(p.args), e))
+
+    def _stop_one(self, i, p):
+        handle = self.handles.pop(i, None)
+        self.say("[%6.1fs] fault %s %s ends" % (self.now(), p.name, " ".join(p.args)))
+        if handle is not None:
+            try:
+                handle.stop()
+            except Exception:
+                log.exception("stopping fault %s", p.name)
+        if p.restart:
+            self._restart(p.restart)
+
+    def _restart(self, what):
+        from lab.testbed import services as svc
+        service_kind, _, host = what.partition("@")
+        service = self.lab.services[host]
+        if service.alive():
+            service.kill()
+        service.start()
+        # probed from its own host: other faults (a partition) may still cut it off
+        # from the clients, and it must be back all the same
+        svc.wait_ready([service], service.host, svc.START_TIMEOUT)
+        self.say("[%6.1fs] %s restarted" % (self.now(), what))
+
+    def _stop_faults(self):
+        for i, handle in list(self.handles.items()):
+            try:
+                handle.stop()
+            except Exception:
+                log.exception("stopping fault %s", self.schedule.plan[i].name)
+        self.handles.clear()
+
+    def _fault_events(self):
+        d = os.path.join(self.lab.rundir, "faults")
+        os.makedirs(d, exist_ok=True)
+        return os.path.join(d, "events.jsonl")
+
+    # moment -> (event, service) whose first occurrence it is
+    EVENT_ANCHORS = {"first_sent": ("sent", "sender"), "first_queued": ("queued", "relay"),
+                     "created": ("created", None), "provision_requested": ("provision_requested",
+                                                                           None)}
+
+    def _note_anchors(self, now):
+        wanted = set(self.EVENT_ANCHORS) - set(self.anchors)
+        if not wanted:
+            return
+        for e in self.lab.events():
+            for a in list(wanted):
+                event, service = self.EVENT_ANCHORS[a]
+                if e.get("event") == event and service in (None, e.get("service")):
+                    self.anchors[a] = now
+                    wanted.discard(a)
+
+    # -- looking at the lab -----------------------------------------------------------
+    def _ledgers(self):
+        return glob.glob(os.path.join(self.lab.rundir, "traffic-*", "ledger.jsonl"))
+
+    def _maildirs(self):
+        """(host, Maildir root) of every messaging server that ever ran, every generation."""
+        roots = []
+        for path in sorted(glob.glob(os.path.join(self.lab.rundir, "*", "Maildir"))):
+            host = os.path.basename(os.path.dirname(path)).split(".gen")[0]
+            roots.append((host, path))
+        return roots
+
+    def _queue_dir(self):
+        return os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue")
+
+    def _counts(self):
+        sent = sum(len(records.read_ledger(p)) for p in self._ledgers())
+        delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
+        queued = len(records.read_queue(self._queue_dir()))
+        return {"sent": sent, "delivered": delivered, "queued": queued}
+
+    def _progress(self, now, counts, force=False):
+        if not force and now - self._last_progress < PROGRESS_EVERY:
+            return
+        self._last_progress = now
+        active = ["%s %s" % (p.name, " ".join(p.args)) for p in self.schedule.active()]
+        self.say(progress_line(now, self.phase, counts["sent"], self.count, counts["delivered"],
+                               counts["queued"], active))
+
+    def _dns_settles(self):
+        """Health-checked DNS: keep asking, as a client, until the MX answer lists
+        every messaging server again (the end of claim 9's story: the relay may
+        have delivered everything before the next health probe); at most
+        DNS_SETTLE seconds, after which the check judges what was seen."""
+        full = [target for _, target in lab_zone.mx_set(self.lab.plan)]
+        try:
+            wait_until(lambda: self._ask_dns(self.now(), every=0.0) == full, DNS_SETTLE,
+                       "the MX answer listing %s again" % ", ".join(full), interval=DNS_ASK_EVERY)
+        except NotReady:
+            pass
+
+    def _ask_dns(self, now, every=DNS_ASK_EVERY):
+        """The MX answer a client gets now (claim 9, health-checked): asked with dig
+        from the first client, at most every DNS_ASK_EVERY seconds."""
+        if self.dns_answers and now - (self.dns_answers[-1]["ts"] - self.started) < every:
+            return None
+        ts = time.time()
+        answer = [target for _, target in self.lab.mx_records()]
+        self.dns_answers.append({"ts": ts, "answer": answer})
+        return answer
+
+    def _wan_bytes(self):
+        """Bytes through the WAN link (both directions, at the DC2 end), or None."""
+        links = [l for l in getattr(self.lab.plan, "router_links", []) if l.kind == "wan"]
+        if not links:
+            return None
+        a, b = self.lab.net.get(links[0].a), self.lab.net.get(links[0].b)
+        total = 0
+        for link in self.lab.net.linksBetween(a, b):
+            intf = link.intf1 if link.intf1.node is b else link.intf2
+            p = b.popen(["ip", "-s", "-j", "link", "show", "dev", intf.name],
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            out, _ = p.communicate(timeout=10)
+            stats = json.loads(out)[0]["stats64"]
+            total += stats["rx"]["bytes"] + stats["tx"]["bytes"]
+        return total
+
+    def _collect(self, wan_before, wan_after):
+        self.finished = time.time()
+        ledger = []
+        for path in self._ledgers():
+            ledger += records.read_ledger(path)
+        mails = []
+        for host, root in self._maildirs():
+            mails += records.read_maildir(root, host)
+        queued = records.read_queue(self._queue_dir(), parse=read_queue_file)
+        topology = {name: {"ip": info.ip, "dc": info.dc}
+                    for name, info in self.lab.plan.hosts.items()}
+        events = self.lab.events()
+        wan = None if wan_before is None or wan_after is None else wan_after - wan_before
+        return records.Evidence(scenario=self.scenario, ledger=ledger, mails=mails,
+                                queued=queued, events=events, topology=topology,
+                                started=self.started or self.finished,
+                                finished=self.finished,
+                                queue_snapshots=self.watch.snapshots() if self.watch else [],
+                                queue_watched=self.watch is not None, wan_bytes=wan,
+                                expected_ids=self.expected_ids(),
+                                frames=wire.read_all(self.capture_paths),
+                                capture_points=self.capture_points,
+                                dns_answers=list(self.dns_answers))
+
+    def expected_ids(self):
+        """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""
+        from servers.sender.compose import message_id
+        return {message_id(client, self.seed, k)
+                for client, n in split_count(self.count, self.scenario.traffic.clients)
+                for k in range(1, n + 1)}
+
+    def _keep_raw(self, evidence):
+        """The raw evidence beside the report: every event, every ledger line and
+        every look at the relay's queue on disk."""
+        with open(os.path.join(self.report_dir, "events.jsonl"), "w") as f:
+            for e in evidence.events:
+                f.write(json.dumps(e) + "\n")
+        with open(os.path.join(self.report_dir, "ledger.jsonl"), "w") as f:
+            for r in evidence.ledger:
+                f.write(json.dumps(r) + "\n")
+        if evidence.queue_snapshots:     # the relay's queue files as read from disk
+            with open(os.path.join(self.report_dir, "queue.jsonl"), "w") as f:
+                for snap in evidence.queue_snapshots:
+                    f.write(json.dumps(snap) + "\n")
+
+    def _files(self):
+        names = ["report.html", "report.json", "report.md", "aggregate.png", "timeline.png",
+                 "events.jsonl", "ledger.jsonl"]
+        if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
+            names.append("queue.jsonl")
+        pcaps = sorted(os.path.relpath(p, self.report_dir)
+                       for p in glob.glob(os.path.join(self.pcap_dir, "*")))
+        return names + pcaps
+
+
+def _default_lab(scenario, relay_argv, switch="lxbr", lab_class=None, **options):
+    """The Lab for a scenario; ``lab_class`` and ``options`` are for tests (a broken
+    variant of a service or of the provisioner)."""
+    from lab.testbed.mail_lab import Lab
+    d = scenario.dns
+    health = {"interval": d.interval, "timeout": d.timeout, "ttl": d.ttl} \
+        if d.mode == "health-checked" else False
+    return (lab_class or Lab)(scenario.topology, switch=switch, dns_health=health,
+                              mx_hosts=d.mx, relay_args=relay_argv,
+                              provisioner=bool(scenario.relay.provision_after),
+                              capacity=scenario.provisioner.capacity,
+                              dc_down=scenario.provisioner.down, **options)
+
+
+def run(scenario, **kwargs):
+    return Run(scenario, **kwargs).execute()

@@ -1,0 +1,69 @@
+"""Packets on the wire for the verdict: tcpdump on switch ports for a whole
+run (``lab.evidence.wire`` reads them back).
+
+Two ports of the relay's data center are watched, from the switch's side:
+
+- ``relay``: the relay's own port. Every connection the relay opens (its
+  SYNs, or its ARP requests when the target has no MAC any more) and every
+  frame a server sends back to it passes here.
+- ``router``: the port of the data center's router. Anything that enters or
+  leaves the data center passes here: a client's mail to mx1, a server's
+  answers to it, and the relay's traffic if it were ever routed.
+
+Only ARP and TCP SYN/RST segments of SMTP are kept: what the checks need
+(attempts, answers, MAC and IP addresses, TTLs), in pcaps small enough to
+read back at the end of a 300-message run.
+"""
+import os
+
+from lab.faults.capture import Captures
+
+BPF = ["arp or (tcp port 25 and tcp[tcpflags] & (tcp-syn|tcp-rst) != 0)"]
+CAPTURE_ID = "wire"
+
+
+def _switch_side(net, node, switch):
+    for link in net.linksBetween(node, switch):
+        return link.intf1 if link.intf1.node is switch else link.intf2
+    return None
+
+
+def capture_ports(lab):
+    """{point: (switch-side interface name, what it is)} in the relay's data center."""
+    plan = lab.plan
+    relay = plan.relay
+    switch = lab.net.get(plan.switch_of(relay.name))
+    ports = {}
+    intf = _switch_side(lab.net, lab.net.get(relay.name), switch)
+    if intf is not None:
+        ports["relay"] = (intf.name, "%s's port on %s" % (relay.name, switch.name))
+    router = plan.dc(relay.dc).router
+    intf = _switch_side(lab.net, lab.net.get(router), switch)
+    if intf is not None:
+        ports["router"] = (intf.name, "%s's port on %s" % (router, switch.name))
+    return ports
+
+
+class RunCapture:
+    """tcpdump on each capture port for as long as the run lasts."""
+
+    def __init__(self, ports, directory):
+        self.ports = dict(ports)
+        self.directory = directory
+        # a Linux bridge's ports live in the root namespace, where the run is
+        self.captures = Captures([(None, intf) for intf, _ in self.ports.values()],
+                                 directory, CAPTURE_ID, bpf=BPF)
+        self.paths = {}
+
+    def start(self):
+        self.captures.start()
+        self.paths = {point: os.path.join(self.directory, "%s-%s.pcap" % (CAPTURE_ID, intf))
+                      for point, (intf, _) in self.ports.items()}
+        return self
+
+    def stop(self):
+        self.captures.stop()
+        return self.paths
+
+    def points(self):
+        return {point: what for point, (_, what) in self.ports.items()}

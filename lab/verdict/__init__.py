@@ -1,0 +1,2 @@
+"""Judging a run's evidence: pure functions of records (``claims.check``) into a
+``model.Verdict``."""
