@@ -1,6 +1,9 @@
 """Caps on the sessions a TCP server holds: in total and per client address.
 
-A new session over the per-client cap is refused. At the total cap, room is
+A new session over the per-client cap is refused, or, with
+``per_client_room``, takes the place of that client's own idlest session
+(DNS over TCP: a client's queries after a burst of its own connections the
+server has not yet seen close must still get in). At the total cap, room is
 made by closing the session that has been idle longest (no complete command
 or message for the longest time), as a busy server sheds idle clients
 first; only when every session is busy (a message being stored) is the new
@@ -28,7 +31,7 @@ EVICT_IDLE = 0.0     # seconds without a complete command before a session may b
 
 class SessionTable:
     def __init__(self, max_total, max_per_client, clock, name, evict_idle=EVICT_IDLE,
-                 logger=log):
+                 logger=log, per_client_room=False):
         if max_total < 1 or max_per_client < 1:
             raise ValueError("connection limits must be at least 1")
         self.max_total = max_total
@@ -36,6 +39,7 @@ class SessionTable:
         self.clock = clock
         self.name = name
         self.evict_idle = evict_idle
+        self.per_client_room = per_client_room
         self.sessions = {}                          # session -> client address
         self.per_client = collections.Counter()
         self.refused = collections.Counter()        # condition -> refusals so far
@@ -48,7 +52,8 @@ class SessionTable:
     def open(self, session, client):
         """None if ``session`` from ``client`` may start (it is then counted), else why
         not (PER_CLIENT or TOTAL)."""
-        if self.per_client[client] >= self.max_per_client:
+        if self.per_client[client] >= self.max_per_client and not (
+                self.per_client_room and self._make_room(client)):
             return self._refuse(PER_CLIENT, client)
         if len(self.sessions) >= self.max_total and not self._make_room():
             return self._refuse(TOTAL, client)
@@ -64,10 +69,13 @@ class SessionTable:
             if not self.per_client[client]:
                 del self.per_client[client]
 
-    def _make_room(self):
+    def _make_room(self, client=None):
+        """Close the idlest session (of ``client``, if given); False if none may go."""
         now = self.clock.seconds()
         victim = None
-        for s in self.sessions:     # oldest first: of equally idle ones, the oldest goes
+        for s, owner in self.sessions.items():  # oldest first: of equally idle ones, it goes
+            if client is not None and owner != client:
+                continue
             if not s.busy and now - s.last_active >= self.evict_idle and (
                     victim is None or s.last_active < victim.last_active):
                 victim = s
@@ -75,9 +83,14 @@ class SessionTable:
             return False
         self.close(victim)
         self.evicted += 1
-        self.log.report("evicted", logging.WARNING,
-                        "%s: %d sessions open (the limit): closing the idlest to make room",
-                        self.name, self.max_total)
+        if client is None:
+            self.log.report("evicted", logging.WARNING,
+                            "%s: %d sessions open (the limit): closing the idlest to make room",
+                            self.name, self.max_total)
+        else:
+            self.log.report("evicted-per-client", logging.WARNING,
+                            "%s: %d sessions open from %s (the per-client limit): closing its "
+                            "idlest to make room", self.name, self.max_per_client, client)
         victim.evict()
         return True
 

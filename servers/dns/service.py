@@ -43,8 +43,8 @@ def build_parser():
                    "idlest is closed to make room, or the new one closed if all are active "
                    "(default %(default)s)")
     p.add_argument("--tcp-max-connections-per-client", type=int, default=TCP_MAX_PER_CLIENT,
-                   metavar="N", help="TCP connections at once from one address; more are "
-                   "closed at once (default %(default)s)")
+                   metavar="N", help="TCP connections at once from one address; a new one "
+                   "takes the place of that address's idlest (default %(default)s)")
     p.add_argument("--tcp-idle-timeout", type=float, default=TCP_IDLE_TIMEOUT, metavar="S",
                    help="close a TCP connection that sends no whole message for this long "
                    "(default %(default)s s)")
@@ -154,7 +154,7 @@ def make_service(options, reactor):
                        min_mac_size=options.tsig_min_mac)
     _check_tcp_limits(options)
     sessions = SessionTable(options.tcp_max_connections, options.tcp_max_connections_per_client,
-                            reactor, "dns (TCP)")
+                            reactor, "dns (TCP)", per_client_room=True)
     stream_factory = DNSStreamFactory(server, reactor, sessions, options.tcp_idle_timeout,
                                       options.tcp_session_deadline)
     ListeningService(server, options.listen, options.port, reactor, events,

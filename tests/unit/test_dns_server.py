@@ -147,7 +147,8 @@ def test_an_rdata_length_that_lies_is_formerr():
 def limited_factory(clock, max_total=3, per_client=2, deadline=60):
     from servers.common.session_limits import SessionTable
     from servers.dns.server import DNSStreamFactory
-    return DNSStreamFactory(make_server(), clock, SessionTable(max_total, per_client, clock, "dns"),
+    return DNSStreamFactory(make_server(), clock, SessionTable(max_total, per_client, clock, "dns",
+                                                               per_client_room=True),
                             deadline=deadline)
 
 
@@ -160,14 +161,17 @@ def tcp_client(factory, host):
     return proto, transport
 
 
-def test_tcp_connections_over_the_per_client_limit_are_closed_and_others_answered():
+def test_a_client_at_its_tcp_limit_replaces_its_own_idlest_connection():
     clock = task.Clock()
-    f = limited_factory(clock)
+    f = limited_factory(clock, max_total=10)
     held = [tcp_client(f, "127.0.0.2") for _ in range(2)]
-    _, refused = tcp_client(f, "127.0.0.2")
-    assert refused.disconnected or refused.disconnecting
-    assert not any(t.disconnecting for _, t in held)
-    proto, transport = tcp_client(f, "127.0.0.1")
+    other = tcp_client(f, "127.0.0.3")
+    clock.advance(1)
+    held[1][0].dataReceived(framed(query("example.org", "MX").pack()))
+    proto, transport = tcp_client(f, "127.0.0.2")      # a third from the same address
+    assert held[0][1].disconnected and not held[1][1].disconnecting    # its idlest went
+    assert not other[1].disconnecting                                   # nobody else's
+    assert f.sessions.per_client["127.0.0.2"] == 2
     proto.dataReceived(framed(query("web.example.org", "A").pack()))
     assert str(read_framed(transport.value())[0].rr[0].rdata) == "10.0.0.80"
 
