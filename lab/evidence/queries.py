@@ -22,7 +22,7 @@ def ip_to_host(evidence):
     for name, info in evidence.topology.items():
         if info.get("ip"):
             m.setdefault(info["ip"], name)
-    for e in select_events(evidence.events, "created"):
+    for e in select_events(evidence.events, "created", service=PROVISIONER_SERVICE):
         if e.get("ip") and e.get("name"):
             m[e["ip"]] = e["name"]
     return m
@@ -58,7 +58,7 @@ def dc_of(evidence, host):
     info = evidence.topology.get(host, {})
     if info.get("dc"):
         return info["dc"]
-    for e in select_events(evidence.events, "created"):
+    for e in select_events(evidence.events, "created", service=PROVISIONER_SERVICE):
         if e.get("name") == host:
             return e.get("dc", "")
     return ""

@@ -7,7 +7,8 @@ that the component under test does not write itself:
 - Maildirs, read here file by file: the messaging servers' disks;
 - the relay queue, watched on disk by the run (``lab.queue_watch``);
 - packet captures on switch ports (``lab.evidence.wire``), read with scapy;
-- every service's event log (each component's own words);
+- every service's event log (each component's own words), each line
+  attributed to the service owning its file (``lab.evidence.provenance``);
 - MX answers a client saw during the run (``dig``, health-checked DNS).
 """
 import dataclasses
@@ -28,6 +29,7 @@ WAN_COUNTERS = "wan-counters"   # the WAN link's byte counters
 RELAY_LOG = "relay-log"
 DNS_LOG = "dns-log"
 TOPOLOGY = "topology"           # the address plan: a fact of the set-up
+EVENT_LOGS = "event-logs"       # every log file, each line attributed to the file's owner
 
 
 

@@ -8,7 +8,6 @@ topology scripts, the lab tests and the scenarios all use it::
         print(lab.messages("mx1"))
 """
 import contextlib
-import glob
 import importlib
 import json
 import os
@@ -20,6 +19,7 @@ import time
 
 from lab.testbed import services as svc
 from lab import ROOT
+from lab.evidence import provenance
 from lab.host import interrupt
 from lab.testbed import zone as lab_zone
 from lab.host import cleanup_records as state
@@ -38,6 +38,8 @@ log = plain_logger(__name__)
 TOPOLOGY_MODULES = {"one_dc": "topologies.one_dc", "two_dc": "topologies.two_dc",
                     "n_dc": "topologies.n_dc"}
 DEFAULT_RCPT = "user@" + MAIL_DOMAIN
+# the service each role of the address plan runs (its log is that service's)
+ROLE_SERVICE = {"client": provenance.SENDER_SERVICE}
 LOCK_TIMEOUT = 900.0    # seconds to wait for another lab on this machine to finish
 
 
@@ -340,12 +342,15 @@ class Lab:
         return {"services": services, "mx": self.mx_records()}
 
     def events(self, last=None):
-        """Every event of this run (all hosts, the provisioner), in time order."""
-        events = []
-        for path in glob.glob(os.path.join(self.rundir, "**", "*events.jsonl"), recursive=True):
-            events.extend(read_events(path))
-        events.sort(key=lambda e: e.get("ts", 0))
+        """Every event of this run (all hosts, the provisioner), in time order, each
+        attributed to the host and service owning its log file, whatever the line says."""
+        events = provenance.read_run_events(self.rundir, self.roles())
         return events[-last:] if last else events
+
+    def roles(self):
+        """{host: the service whose log its directory holds} (lab.evidence.provenance)."""
+        return {name: ROLE_SERVICE.get(info.role, info.role)
+                for name, info in self.plan.hosts.items()}
 
     def fault(self, name, *args, duration=None):
         """Start fault ``name`` of ``lab.faults.FAULTS`` with its lab-level

@@ -24,9 +24,10 @@ check whose evidence is only the event log of the component under test
 """
 import os
 
-from lab.evidence.records import (DNS_CLIENT, DNS_LOG, FAULT_LOG, LEDGER, MAILDIR, PROVISIONER_LOG,
+from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LEDGER, MAILDIR, PROVISIONER_LOG,
                           QUEUE_DISK, RELAY_LOG, TOPOLOGY,
                           WAN_COUNTERS, WIRE, Evidence, Mail, fault_windows)
+from lab.evidence.provenance import CLAIMED, FAULT_SERVICE, forged
 from lab.evidence.queries import (PROVISIONER_SERVICE, RELAY_SERVICE, dc_of, host_of,
                                   select_events)
 from lab.verdict.model import INFO, OBSERVED, Check, Verdict
@@ -79,7 +80,12 @@ def _ledger_server(ev, row):
 
 
 def _windows(ev):
-    return fault_windows(ev.events, ev.finished or float("inf"))
+    """The faults' windows, from the fault scripts' own log only."""
+    return fault_windows(_fault_events(ev), ev.finished or float("inf"))
+
+
+def _fault_events(ev):
+    return [e for e in ev.events if e.get("service") == FAULT_SERVICE]
 
 
 def _in_window(ev, ts):
@@ -182,6 +188,7 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
             % (len(ev.queued), _short(q.get("msgid") or os.path.basename(q["file"])
                                       for q in ev.queued)), (QUEUE_DISK,)),
     ]
+    checks.append(_forgeries(ev))
     if ev.expected_ids is not None:
         ours = set(ev.expected_ids)
     else:
@@ -197,6 +204,25 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
         "%d messages in Maildirs that the sender never sent: %s"
         % (len(strangers), _short(m for m, _ in strangers)), (MAILDIR, LEDGER)))
     return checks
+
+
+def _forgeries(ev):
+    """A line whose own fields name another writer than the owner of its log file
+    (lab.evidence.provenance) is a forgery: counted as its file's owner speaking,
+    and shown here as an error."""
+    bad = forged(ev.events)
+    by = {}
+    for e in bad:
+        said = e[CLAIMED]
+        by.setdefault((e.get("service"), e.get("host"), said.get("service") or e.get("service"),
+                       said.get("host") or e.get("host")), []).append(e.get("event"))
+    return _ok("each log speaks only for its writer", "", not bad,
+               "every event line names the service and host that own its log file"
+               if not bad else "; ".join(
+                   "%d lines in the log of %s on %s claim to be %s on %s (%s): counted as %s's"
+                   % (len(names), svc, host, c_svc, c_host, _short(set(names)), svc)
+                   for (svc, host, c_svc, c_host), names in sorted(by.items())),
+               (EVENT_LOGS,))
 
 
 def _expect_checks(ev, sent, copies):
@@ -750,16 +776,16 @@ def timings(ev):
         return None
 
     t = {"failover": None, "recovery_drain": None, "recreate": None, "total": None}
-    fault = first("fault_start")
+    fault = first("fault_start", service=FAULT_SERVICE)
     if fault is not None:
         q = first("queued", fault, RELAY_SERVICE)
         if q is not None:
             t["failover"] = round(q - fault, 3)
     relay_done = select_events(ev.events, "delivered", service=RELAY_SERVICE)
-    created = first("created")
+    created = first("created", service=PROVISIONER_SERVICE)
     last = relay_done[-1]["ts"] if relay_done else None
     # the server is reachable again when the last fault before the drain ended
-    ends = [e["ts"] for e in select_events(ev.events, "fault_end") if last is None or e["ts"] <= last]
+    ends = [e["ts"] for e in select_events(ev.events, "fault_end", service=FAULT_SERVICE) if last is None or e["ts"] <= last]
     back = created if created is not None else (max(ends) if ends else None)
     if back is not None and relay_done:
         t["recovery_drain"] = round(max(0.0, relay_done[-1]["ts"] - back), 3)

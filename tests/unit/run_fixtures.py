@@ -82,7 +82,7 @@ def relay_failover_run(tmp_path, n_direct=3, n_relayed=3):
     ct = s.relay.connect_timeout
     root = str(tmp_path / "mx1-maildir")
     wire = Wire()
-    ledger, events = [], [ev(1.0, "mx1", "faults", "fault_start", fault="blackhole")]
+    ledger, events = [], [ev(1.0, "mx1", "fault", "fault_start", fault="blackhole")]
     for i in range(n_direct):
         m = "<t-1-%d@maillab>" % i
         ledger.append({"ts": T0 + 0.1 * i, "msgid": m, "to": "user@example.org", "server": MX1,
@@ -103,7 +103,7 @@ def relay_failover_run(tmp_path, n_direct=3, n_relayed=3):
         events.append(ev(7.2 + 0.1 * i, "relay1", "relay", "delivered", m, server=MX1))
         events.append(ev(7.2 + 0.1 * i, "mx1", "mx", "delivered", m, rcpt="user@example.org"))
         write_mail(root, "user@example.org", m, ts=7.2 + 0.1 * i)
-    events.append(ev(7.0, "mx1", "faults", "fault_end", fault="blackhole"))
+    events.append(ev(7.0, "mx1", "fault", "fault_end", fault="blackhole"))
     return records.Evidence(scenario=s, ledger=ledger, mails=records.read_maildir(root, "mx1"),
                             queued=[], events=events, topology=dict(TOPO), started=T0,
                             finished=T0 + 10, frames=wire.sorted(),
@@ -131,7 +131,7 @@ def remote_run(tmp_path, wan_bytes=10_000):
     topo = dict(TOPO)     # mx2 is created at run time: known from the created event only
     root = str(tmp_path / "mx2-maildir")
     wire = Wire()
-    ledger, events = [], [ev(0.0, "mx1", "faults", "fault_start", fault="destroy")]
+    ledger, events = [], [ev(0.0, "mx1", "fault", "fault_start", fault="destroy")]
     ids = ["<r-1-%d@maillab>" % i for i in range(4)]
     _outage_then_new_server(events, wire, ledger, ids, s.relay.connect_timeout, MX2_IP,
                             {"name": "mx2", "ip": MX2_IP, "dc": "dc2"})
@@ -163,7 +163,7 @@ def recreate_run(tmp_path):
                "server": MX1, "mx": "mx1.lab.", "code": 250}]
     wire.connect(0.09, CLIENT_IP, MX1_IP, answered=True, point="router", ttl=63)
     write_mail(str(tmp_path / "mx1-maildir"), "user@example.org", "<c-1-0@maillab>", ts=0.1)
-    events = [ev(0.5, "mx1", "faults", "fault_start", fault="destroy")]
+    events = [ev(0.5, "mx1", "fault", "fault_start", fault="destroy")]
     ids = ["<c-1-%d@maillab>" % i for i in range(1, 4)]
     _outage_then_new_server(events, wire, ledger, ids, s.relay.connect_timeout, MX1_IP,
                             {"name": "mx1", "ip": MX1_IP, "dc": "dc1", "action": "recreate"})
@@ -184,9 +184,9 @@ def loaded_run(n=2000, rate=20.0, fault=(10.0, 40.0), odd=3):
     of those had a failed send before the relay took them (a rarer path)."""
     s = scenario.load("relay-failover")
     start, stop = fault
-    events = [ev(start, "mx1", "faults", "fault_start", fault="blackhole", id="bh-1",
+    events = [ev(start, "mx1", "fault", "fault_start", fault="blackhole", id="bh-1",
                  summary="blackhole mx1: DROP tcp arriving (no RST, no ICMP)"),
-              ev(stop, "mx1", "faults", "fault_end", fault="blackhole", id="bh-1",
+              ev(stop, "mx1", "fault", "fault_end", fault="blackhole", id="bh-1",
                  summary="blackhole mx1: DROP tcp arriving (no RST, no ICMP)")]
     ledger, odd_left = [], odd
     for i in range(n):

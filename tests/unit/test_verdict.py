@@ -144,7 +144,7 @@ def test_direct_run_with_relay_traffic_fails_expectation(tmp_path):
     assert not by_name(checker.check(evidence))[("", "relay not involved")].ok
     evidence, _ = relay_failover_run(tmp_path / "b", n_relayed=0)
     evidence.scenario = scenario.load("direct")
-    evidence.events = [e for e in evidence.events if e["service"] != "faults"]
+    evidence.events = [e for e in evidence.events if e["service"] != "fault"]
     v = checker.check(evidence)
     assert failing(v) == [] and v.ok
 
