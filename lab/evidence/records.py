@@ -79,6 +79,9 @@ class Evidence:
     frames: list = dataclasses.field(default_factory=list)          # [Frame], time order
     capture_points: dict = dataclasses.field(default_factory=dict)  # point -> what it is
     dns_answers: list = dataclasses.field(default_factory=list)     # [{ts, answer: [names]}]
+    queue_missed: int = 0            # queue file versions gone before the watch read them
+    capture_dropped: dict = dataclasses.field(default_factory=dict)  # point -> packets the
+                                     # kernel dropped before tcpdump saw them (None: unknown)
 
 
 # -- reading a run's files ---------------------------------------------------------

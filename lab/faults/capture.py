@@ -13,6 +13,7 @@ from lab.faults.commands import in_ns
 
 log = logging.getLogger(__name__)
 CAPTURED_RE = re.compile(r"(\d+) packets? captured")
+DROPPED_RE = re.compile(r"(\d+) packets? dropped by kernel")
 
 
 def _die_with_parent():
@@ -44,6 +45,7 @@ class Captures:
         self.fault_id = fault_id
         self.bpf = list(bpf)        # a capture filter, as tcpdump's trailing arguments
         self.running = []   # (path, Popen)
+        self.dropped = {}   # path -> packets the kernel dropped (tcpdump's last words)
 
     def start(self, timeout=5.0):
         if not self.directory or not self.targets:
@@ -90,5 +92,7 @@ class Captures:
                 _, err = proc.communicate()
             m = CAPTURED_RE.search(err or "")
             result[path] = int(m.group(1)) if m else None
+            d = DROPPED_RE.search(err or "")
+            self.dropped[path] = int(d.group(1)) if d else None
         self.running = []
         return result

@@ -233,7 +233,7 @@ class Run:
                 verdict.sent, verdict.delivered, paths["report.md"]))
             raise stopped
         self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
-                 % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
+                 % (s.name, verdict.outcome, verdict.sent, verdict.delivered,
                     verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
         return verdict, paths
 
@@ -538,7 +538,9 @@ class Run:
                                 expected_ids=self.expected_ids(),
                                 frames=wire.read_all(self.capture_paths),
                                 capture_points=self.capture_points,
-                                dns_answers=list(self.dns_answers))
+                                dns_answers=list(self.dns_answers),
+                                queue_missed=self.watch.missed if self.watch else 0,
+                                capture_dropped=self.capture.dropped() if self.capture else {})
 
     def expected_ids(self):
         """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""

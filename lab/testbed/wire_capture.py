@@ -65,5 +65,9 @@ class RunCapture:
         self.captures.stop()
         return self.paths
 
+    def dropped(self):
+        """{point: packets the kernel dropped (None: tcpdump did not say)}, after stop()."""
+        return {point: self.captures.dropped.get(path) for point, path in self.paths.items()}
+
     def points(self):
         return {point: what for point, (_, what) in self.ports.items()}

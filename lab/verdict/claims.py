@@ -22,6 +22,7 @@ rests on (lab.evidence.records: wire, maildir, queue-disk, ledger, ...). A claim
 check whose evidence is only the event log of the component under test
 (``OWN_WORDS``) fails: a component's word about itself proves nothing.
 """
+import bisect
 import os
 
 from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LEDGER, MAILDIR, PROVISIONER_LOG,
@@ -32,7 +33,6 @@ from lab.evidence.queries import (PROVISIONER_SERVICE, RELAY_SERVICE, dc_of, hos
                                   select_events)
 from lab.verdict.model import INFO, OBSERVED, Check, Verdict
 from servers.common.endpoints import parse_host_port
-from servers.relay.backoff import RetryPolicy
 
 TOLERANCE = 0.3       # seconds: how well the clocks of events, files and captures agree
 EARLY = 0.1           # a retry may come this fraction of its delay early (timer slack)
@@ -94,21 +94,46 @@ def _in_window(ev, ts):
 
 # -- what the wire shows -------------------------------------------------------------
 
-def _wire_attempts(ev, target_ip, point="relay"):
-    """Times the relay set out to reach ``target_ip``: its first SYN of each
-    connection to port 25, or an ARP request for the address (a target without
-    a MAC never sees a SYN)."""
+ARP_RETRANS = 1.0     # seconds between the kernel's ARP requests for one unresolved address
+                      # (net.ipv4.neigh.*.retrans_time_ms): requests this far apart are
+                      # the retries of one connect, not new attempts
+
+
+def _relay_syns(ev, target_ip, point="relay"):
+    """The relay's TCP connection attempts to ``target_ip``'s SMTP port: the first
+    SYN of each source port from the relay's address ([Frame], time order). A
+    retransmitted SYN (same port) is the same attempt."""
     relay = _relay_ip(ev)
     out, ports = [], set()
     for f in ev.frames:
-        if f.point != point or f.src_ip != relay or f.dst_ip != target_ip:
-            continue
-        if f.proto == "tcp" and f.flags == "S" and f.dport == 25 and f.sport not in ports:
+        if f.point == point and f.proto == "tcp" and f.flags == "S" and f.dport == 25 \
+                and f.src_ip == relay and f.dst_ip == target_ip and f.sport not in ports:
             ports.add(f.sport)
-            out.append(f.ts)
-        elif f.proto == "arp" and f.arp_op == 1:
-            out.append(f.ts)
+            out.append(f)
     return out
+
+
+def _relay_arp_attempts(ev, target_ip, point="relay"):
+    """The relay's attempts to reach an address with no MAC: its ARP requests for
+    it, where a request ARP_RETRANS after the previous one is that one's retry
+    (the kernel's, for the same connect) and not counted again."""
+    relay = _relay_ip(ev)
+    out, last = [], None
+    for f in ev.frames:
+        if f.point == point and f.proto == "arp" and f.arp_op == 1 and f.src_ip == relay \
+                and f.dst_ip == target_ip:
+            if last is None or abs(f.ts - last - ARP_RETRANS) > 0.1 and f.ts - last > 0.1:
+                out.append(f.ts)
+            last = f.ts
+    return out
+
+
+def _wire_attempts(ev, target_ip, point="relay"):
+    """Times the relay set out to reach ``target_ip``: each TCP connection attempt
+    (a SYN with its own source port) to port 25, or, for a target without a MAC,
+    each ARP resolution it started (lab.verdict: not the kernel's ARP retries)."""
+    return sorted([f.ts for f in _relay_syns(ev, target_ip, point)] +
+                  _relay_arp_attempts(ev, target_ip, point))
 
 
 def _wire_answers(ev, server_ip, point="relay"):
@@ -316,10 +341,27 @@ def claim_1(ev, sent, copies):
     return checks
 
 
-def _policy(ev):
-    r = ev.scenario.relay
-    return RetryPolicy(r.retry_interval, max(r.max_retry_interval, r.retry_interval),
-                       give_up=float("inf"))
+LATE = 0.5            # seconds a retry may come after its expected time, plus LATE_SHARE
+LATE_SHARE = 0.5      # of its delay: timers, the event loop and a busy machine
+
+
+def expected_delay(relay, k):
+    """Seconds the scenario asks the relay to wait after a message's ``k``-th failed
+    attempt (1-based): retry_interval * retry_multiplier^(k-1), at most
+    max_retry_interval. Computed here from the scenario's numbers, never with
+    the relay's own policy code (a bug there must not move the expectation)."""
+    ceiling = max(relay.max_retry_interval, relay.retry_interval)
+    return min(relay.retry_interval * relay.retry_multiplier ** max(k - 1, 0), ceiling)
+
+
+def retry_bounds(relay, k):
+    """(earliest, latest) seconds between a message's failure ``k`` and failure
+    k+1 (its next attempt failing too): at least the delay (less EARLY of it: timer
+    slack), at most the delay, a connect timeout (the next attempt's), and LATE
+    plus LATE_SHARE of the delay."""
+    want = expected_delay(relay, k)
+    return (want * (1 - EARLY) - 0.05,
+            want + relay.connect_timeout + LATE + LATE_SHARE * want)
 
 
 def _failures_by_message(ev):
@@ -338,36 +380,93 @@ def _attempt_window(ev):
     return r.connect_timeout + r.retry_interval
 
 
-def claim_periodic(ev, claim):
-    """At least three attempts per held message (each backed by a SYN or ARP
-    request on the wire), spaced at least as the backoff policy says."""
-    policy = _policy(ev)
+def _failed_at(ev, syns, server_ip):
+    """When each of the relay's connection attempts failed or was answered: at
+    the server's SYN-ACK or RST, else (a black hole) a connect timeout after it."""
     ct = ev.scenario.relay.connect_timeout
+    reply = {}
+    for f in ev.frames:
+        if f.proto == "tcp" and f.src_ip == server_ip and f.sport == 25 \
+                and ("R" in f.flags or f.flags == "SA"):
+            reply.setdefault(f.dport, f.ts)
+    return [reply.get(f.sport, f.ts + ct) if reply.get(f.sport, 0) >= f.ts else f.ts + ct
+            for f in syns]
+
+
+def _near(sorted_times, t, within):
+    i = bisect.bisect_left(sorted_times, t - within)
+    return i < len(sorted_times) and sorted_times[i] <= t + within
+
+
+def _relay_fault_windows(ev):
+    """[(start, stop)] of the faults aimed at the relay's own host (a kill): its
+    attempts then end with no failure logged."""
+    relays = _relay_hosts(ev)
+    starts, out = {}, []
+    for e in _fault_events(ev):
+        words = " ".join(str(e.get(k, "")) for k in ("args", "target", "summary"))
+        if not any(r in words for r in relays):
+            continue
+        key = e.get("id") or e.get("fault")
+        if e.get("event") == "fault_start":
+            starts[key] = e["ts"]
+        elif e.get("event") == "fault_end" and key in starts:
+            out.append((starts.pop(key), e["ts"]))
+    out += [(a, ev.finished or float("inf")) for a in starts.values()]
+    return out
+
+
+def claim_periodic(ev, claim):
+    """Per held message, at least three attempts, each failure backed by a TCP
+    connection attempt of the relay on the wire that failed then (its SYN timed
+    out, or was refused, within a retry interval before the failure), and each
+    spacing between failures within the bounds the scenario's backoff numbers
+    give (``retry_bounds``: a lower AND an upper bound)."""
+    relay = ev.scenario.relay
+    ct = relay.connect_timeout
     mx1 = ev.topology.get("mx1", {}).get("ip", "")
-    wire = _wire_attempts(ev, mx1)
+    syns = _relay_syns(ev, mx1)
+    failed = _failed_at(ev, syns, mx1)
     answered = _wire_answers(ev, mx1)
-    window = _attempt_window(ev)
     windows = _windows(ev)
-    eligible, short, unbacked, early, spacing = [], [], [], [], {}
-    need = policy.delay(1) + ct + policy.delay(2) + TOLERANCE
+    eligible, short, unbacked, early, late, spacing = [], [], [], [], [], {}
+    need = expected_delay(relay, 1) + ct + expected_delay(relay, 2) + TOLERANCE
     failures = _failures_by_message(ev)
+    taken = {r.get("msgid"): r.get("ts", 0) for r in ev.ledger}
     for msgid in sorted(_held_ids(ev)):
         fails = failures.get(msgid, [])
-        backed = [t for t in fails if _backed(wire, t, window)]
+        backed = [t for t in fails if any(t - relay.retry_interval - TOLERANCE <= f
+                                          <= t + TOLERANCE for f in failed)]
         unbacked += [msgid] if len(backed) < len(fails) else []
         delivered = _delivered_to(ev, msgid, {"mx1"})
         attempts = len(backed) + (1 if delivered is not None else 0)
         for k, (a, b) in enumerate(zip(fails, fails[1:]), start=1):
             if any(a < t < b for t in answered):
                 continue        # mx1 answered meanwhile: the relay flushes at once
-            want = policy.delay(k)
-            spacing.setdefault(msgid, []).append((b - a, want))
-            if b - a < want * (1 - EARLY) - 0.05:
-                early.append("%s retried %.2f s after failure %d (policy: %.2f s)"
-                             % (msgid, b - a, k, want))
-        end = next((w[1] for w in windows if fails and w[0] <= fails[0] <= w[1]), None)
-        if fails and end is not None and fails[0] + need <= end:
+            lo, hi = retry_bounds(relay, k)
+            spacing.setdefault(msgid, []).append((b - a, expected_delay(relay, k)))
+            if b - a < lo:
+                early.append("%s retried %.2f s after failure %d (at least %.2f s)"
+                             % (msgid, b - a, k, lo))
+            elif b - a > hi:
+                late.append("%s failed again %.2f s after failure %d (at most %.2f s)"
+                            % (msgid, b - a, k, hi))
+        # the outage it lived through, from when the relay took it (the sender's
+        # ledger) or failed first: not from the relay's word alone
+        begin = min(fails[:1] + [taken.get(msgid, float("inf"))])
+        end = next((w[1] for w in windows if w[0] <= begin <= w[1]), None)
+        if end is not None and begin + need <= end:
             (eligible if attempts >= 3 else short).append((msgid, attempts))
+    # the other way round: each failed connection attempt on the wire is a failure
+    # the log tells of then (a process other than the relay's delivery making the
+    # SYNs - a heartbeat - leaves attempts no failure accounts for)
+    all_fails = sorted(t for ts in failures.values() for t in ts)
+    relay_down = _relay_fault_windows(ev)
+    unaccounted = [f for syn, f in zip(syns, failed)
+                   if _in_window(ev, f) and not any(a <= t <= b for t in answered for a, b in
+                                                    [(syn.ts, f)])
+                   and not any(a - ct <= syn.ts <= b for a, b in relay_down)
+                   and not _near(all_fails, f, TOLERANCE + 0.2)]
     shown = max(spacing.items(), key=lambda kv: len(kv[1]), default=None)
     detail = ("%d held messages stayed long enough for three attempts (%.1f s of outage "
               "after the first failure); %s" % (
@@ -375,20 +474,34 @@ def claim_periodic(ev, claim):
                   "each had at least three, seen on the wire" if not short else
                   "%d had fewer: %s" % (len(short), _short("%s (%d)" % s for s in short))))
     if shown:
-        detail += "; %s waited %s s (policy %s s)" % (
-            shown[0], "/".join("%.2f" % g for g, _ in shown[1][:5]),
-            "/".join("%.2f" % w for _, w in shown[1][:5]))
+        detail += "; %s waited %s s (scenario: %s s, each within [-%d%%, +%.1f s + %d%%] " \
+                  "and a connect timeout)" % (
+                      shown[0], "/".join("%.2f" % g for g, _ in shown[1][:5]),
+                      "/".join("%.2f" % w for _, w in shown[1][:5]), EARLY * 100, LATE,
+                      LATE_SHARE * 100)
+    detail += "; %d connection attempts of the relay to mx1 on the wire" % len(syns)
     if unbacked:
-        detail += "; %d messages have `deferred` attempts with no SYN or ARP from the relay " \
-                  "on the wire: %s" % (len(unbacked), _short(unbacked))
+        detail += "; %d messages have `deferred` failures with no failed connection attempt " \
+                  "of the relay on the wire then: %s" % (len(unbacked), _short(unbacked))
+    if unaccounted:
+        detail += "; %d failed connection attempts of the relay's address to mx1 match no " \
+                  "failure in its log (first at %s): not its deliveries" % (
+                      len(unaccounted), _fmt_t(ev, unaccounted[0]))
     if early:
-        detail += "; retries earlier than the backoff policy: %s" % "; ".join(early[:3])
+        detail += "; retries earlier than the scenario's backoff: %s" % "; ".join(early[:3])
+    if late:
+        detail += "; retries later than the scenario's backoff allows: %s" % "; ".join(late[:3])
+    idle = ""
     if not eligible and not short:
-        detail = ("no held message stayed %.1f s in an outage after its first failure: too "
+        detail = ("no held message stayed %.1f s in an outage after the relay took it: too "
                   "short to see three attempts" % need)
-    ok = eligible and not short and not unbacked and not early
-    return [_ok("periodic retry to the messaging server", claim, ok, detail,
-                (WIRE, RELAY_LOG, LEDGER, FAULT_LOG))]
+        idle = "the outage was too short for three attempts of any held message"
+    ok = eligible and not short and not unbacked and not early and not late and not unaccounted
+    check = _ok("periodic retry to the messaging server", claim, ok, detail,
+                (WIRE, RELAY_LOG, LEDGER, FAULT_LOG))
+    if idle and not unbacked and not early and not late and not unaccounted:
+        check.make_inconclusive(idle)
+    return [check]
 
 
 def claim_send_after_retry(ev, claim):
@@ -562,7 +675,9 @@ def _chain(ev, server, requests):
     held = _held_at(ev, req["ts"])
     if not held:
         # two servers down: a server created for the other outage may already
-        # have taken every held message, so none is left for this one to receive
+        # have taken every held message, so none is left for this one to receive;
+        # the chain then shows no delivery (claim_invoke: INCONCLUSIVE unless
+        # another outage's chain carried mail)
         steps.append("no held message was left undelivered when the relay asked")
         return steps, ""
     # the held mail may go to a server created for another outage (two servers down)
@@ -599,6 +714,11 @@ def claim_invoke(ev, claim):
     checks = [_ok("relay invokes another messaging server", claim, outages and not broken,
                   detail or "the relay never asked the provisioner (no provision_requested)",
                   (WIRE, RELAY_LOG, PROVISIONER_LOG, MAILDIR))]
+    carried = any("first held message delivered" in " ".join(steps)
+                  for steps, why in chains.values() if not why)
+    if outages and not broken and not carried:
+        checks[0].make_inconclusive("no chain carried mail: nothing was held when the relay "
+                                    "asked, so no delivery to a new server could follow")
     if claim == "6":
         retried = [server for server, reqs in outages.items() if _retried_before(ev, server,
                                                                                  reqs[0]["ts"])]
@@ -800,6 +920,47 @@ def timings(ev):
     return t
 
 
+# -- runs that prove nothing: INCONCLUSIVE --------------------------------------------------
+
+# checks every run gets: they judge the mail itself, whatever the faults did
+CORE = {"nothing lost", "no duplicates", "queue drained", "no unknown mail",
+        "each log speaks only for its writer", "mail was sent"}
+
+
+def idle_faults(ev):
+    """Faults whose own evidence shows they did nothing: a black hole that dropped
+    0 packets, a reset storm that injected no RST (the fault scripts' fault_end)."""
+    idle = []
+    for e in select_events(ev.events, "fault_end", service=FAULT_SERVICE):
+        for field, what in (("dropped_packets", "0 packets dropped"),
+                            ("rsts_injected", "no RST sent")):
+            if field in e and not e.get(field):
+                idle.append("%s had no effect (%s)" % (e.get("summary") or
+                                                       e.get("fault", "a fault"), what))
+    return idle
+
+
+def _inconclusive(ev, checks):
+    """Mark the checks the run could not judge, each with its reason."""
+    idle = idle_faults(ev)
+    dropped = {p: n for p, n in (ev.capture_dropped or {}).items() if n}
+    for c in checks:
+        if c.kind == INFO or c.name in CORE:
+            continue
+        if idle:
+            # nothing was broken, so nothing the system did can be judged against
+            # the fault: neither its PASS nor its FAIL means anything
+            c.make_inconclusive("; ".join(idle))
+        if dropped and WIRE in c.evidence and (not c.ok or c.claim == "17"):
+            # a missing frame may be a dropped one (claim 17 rests on an absence)
+            c.make_inconclusive("the capture lost packets (%s)" % ", ".join(
+                "%d at %s" % (n, p) for p, n in sorted(dropped.items())))
+        if ev.queue_missed and QUEUE_DISK in c.evidence and c.claim and not c.ok:
+            c.make_inconclusive("the queue watch missed %d file versions (gone before it "
+                                "read them)" % ev.queue_missed)
+    return checks
+
+
 # -- the verdict -------------------------------------------------------------------------
 
 def check(ev):
@@ -808,6 +969,7 @@ def check(ev):
     checks += _expect_checks(ev, sent, copies)
     for claim in ev.scenario.claims:
         checks += [_own_words_only(c) for c in CLAIM_CHECKS[claim](ev, sent, copies)]
+    _inconclusive(ev, checks)
     delivered = sum(1 for k in sent if k in copies)
     ok = not lost and not n_dups and not ev.queued and bool(sent) and all(c.ok for c in checks)
     if not sent:

@@ -188,7 +188,7 @@ def test_5_fails_when_the_attempts_left_nothing_on_the_wire(tmp_path):
     evidence, _ = relay_failover_run(tmp_path)
     evidence.frames = [f for f in evidence.frames if f.src_ip != RELAY_IP or f.ts > T0 + 7]
     c = claim_check(evidence, "13", PERIODIC)
-    assert not c.ok and "no SYN or ARP from the relay on the wire" in c.detail
+    assert not c.ok and "no failed connection attempt of the relay on the wire" in c.detail
 
 
 def test_5_fails_for_retries_faster_than_the_backoff(tmp_path):
@@ -200,7 +200,7 @@ def test_5_fails_for_retries_faster_than_the_backoff(tmp_path):
                     and x["msgid"] == e["msgid"] and x["ts"] < e["ts"])
             e["ts"] = T0 + 2.3 + 0.1 * i + 0.6 * n
     c = claim_check(evidence, "5", PERIODIC)
-    assert not c.ok and "earlier than the backoff policy" in c.detail
+    assert not c.ok and "earlier than the scenario's backoff" in c.detail
 
 
 def test_5_needs_an_outage_long_enough_for_three_attempts(tmp_path):
@@ -320,14 +320,18 @@ def test_chain_fails_when_nothing_reached_the_new_server(tmp_path):
         in c.detail
 
 
-def test_chain_holds_when_another_outages_server_took_the_held_mail_first(tmp_path):
-    """two-servers-down: a server created for mx2's outage takes every held message
-    before the relay asks to re-create mx1; nothing is left for mx1's chain to carry."""
+def test_a_chain_with_nothing_held_is_inconclusive_not_a_pass(tmp_path):
+    """Every held message was stored before the relay asked (t=4.1): the chain
+    request -> created -> delivery carries nothing, so it shows nothing (it used
+    to PASS with no delivery at all). Two servers down, another outage's chain
+    that carried mail makes the claim PASS."""
     evidence, _ = remote_run(tmp_path)
     for m in evidence.mails:
         m.ts = T0 + 3.9                       # all stored before the request at t=4.1
     c = claim_check(evidence, "2", INVOKE)
-    assert c.ok and "no held message was left undelivered when the relay asked" in c.detail
+    assert c.outcome == "INCONCLUSIVE" and not c.ok
+    assert "no held message was left undelivered when the relay asked" in c.detail
+    assert "no chain carried mail" in c.inconclusive
     evidence.mails = evidence.mails[1:]       # one held message in no Maildir: broken
     c = claim_check(evidence, "2", INVOKE)
     assert not c.ok and "none of the messages held" in c.detail
@@ -505,3 +509,155 @@ def test_7_counts_only_what_the_relay_took_during_the_fault(tmp_path):
     evidence.mails = records.read_maildir(root, "mx1")
     c = claim_check(evidence, "7", AFTER_RETRY)
     assert c.ok and "1 more came to the relay after the fault ended" in c.detail, c.detail
+
+
+# -- INCONCLUSIVE: runs that prove nothing are neither PASS nor FAIL ------------------------
+
+def _outcomes(verdict):
+    return {(c.claim, c.name): c.outcome for c in verdict.checks}
+
+
+def test_a_black_hole_that_dropped_nothing_makes_the_claims_inconclusive(tmp_path):
+    """The slow VM: all mail reached mx1 before the black hole was in force; the
+    fault dropped 0 packets. The claims are not the relay's FAIL."""
+    evidence, _ = relay_failover_run(tmp_path, n_relayed=0)
+    _set(evidence, "fault_end", dropped_packets=0, summary="blackhole mx1")
+    v = checker.check(evidence)
+    out = _outcomes(v)
+    assert out[("", "relay took mail")] == "INCONCLUSIVE"
+    assert out[("7", AFTER_RETRY)] == "INCONCLUSIVE"
+    assert out[("", "nothing lost")] == "PASS"          # the mail itself is still judged
+    c = by_name(v)[("5", PERIODIC)]
+    assert "blackhole mx1 had no effect (0 packets dropped)" in c.inconclusive
+    assert not v.ok and v.outcome == "INCONCLUSIVE"
+    _set(evidence, "fault_end", dropped_packets=12)
+    v = checker.check(evidence)
+    assert _outcomes(v)[("", "relay took mail")] == "FAIL" and v.outcome == "FAIL"
+
+
+def test_a_reset_fault_that_sent_no_rst_is_named(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    _set(evidence, "fault_end", rsts_injected=0, summary="reset mx1")
+    assert "reset mx1 had no effect (no RST sent)" in checker.idle_faults(evidence)
+
+
+def test_capture_drops_make_a_wire_failure_inconclusive(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if f.src_ip != RELAY_IP or f.ts > T0 + 7]
+    assert claim_check(evidence, "5", PERIODIC).outcome == "FAIL"
+    evidence.capture_dropped = {"relay": 40, "router": 0}
+    c = claim_check(evidence, "5", PERIODIC)
+    assert c.outcome == "INCONCLUSIVE" and "40 at relay" in c.inconclusive
+    # claim 17 rests on an absence (nothing at the router): a drop voids its PASS
+    assert claim_check(evidence, "17", ON_SWITCH).outcome == "INCONCLUSIVE"
+
+
+def test_a_queue_watch_that_missed_versions_makes_claim_4_inconclusive(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    evidence.queue_snapshots = [s for s in evidence.queue_snapshots
+                                if s["entries"][0]["next_hop"] == "mx:example.org"]
+    assert claim_check(evidence, "4", CHANGED).outcome == "FAIL"
+    evidence.queue_missed = 4
+    c = claim_check(evidence, "4", CHANGED)
+    assert c.outcome == "INCONCLUSIVE" and "missed 4 file versions" in c.inconclusive
+
+
+def test_outcomes_are_counted_apart():
+    from lab.verdict.model import Check, tally
+    checks = [Check("a", "1", True, ""), Check("b", "1", False, ""),
+              Check("c", "1", True, "").make_inconclusive("why"),
+              Check("d", "17", True, "", kind="info")]
+    assert [c.outcome for c in checks] == ["PASS", "FAIL", "INCONCLUSIVE", "INFO"]
+    assert tally(checks) == {"PASS": 1, "FAIL": 1, "INCONCLUSIVE": 1, "INFO": 1}
+    assert checks[2].as_dict()["outcome"] == "INCONCLUSIVE" and not checks[2].as_dict()["ok"]
+
+
+# -- claims 5, 13, 6: attempts are the relay's connections; expectations from the scenario ----
+
+def _relay_syns_to_mx1_removed(evidence, before):
+    pair = {(RELAY_IP, MX1_IP), (MX1_IP, RELAY_IP)}
+    evidence.frames = [f for f in evidence.frames
+                       if not ((f.src_ip, f.dst_ip) in pair and f.ts < T0 + before)]
+
+
+def test_5_fails_for_a_heartbeat_and_a_perfect_log(tmp_path):
+    """The relay's log tells the backoff to the letter, but its only SYNs to mx1
+    during the outage come from a steady 1.2 s heartbeat (another process): failed
+    attempts that no failure of its log accounts for."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _relay_syns_to_mx1_removed(evidence, 7.0)
+    wire = Wire()
+    for k in range(6):
+        wire.connect(1.0 + 1.2 * k, RELAY_IP, MX1_IP, answered=False)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "match no failure in its log" in c.detail
+
+
+def test_5_fails_for_retries_far_later_than_the_backoff(tmp_path):
+    """Periodic means an upper bound too: a relay that retries every 5 s where the
+    scenario says 0.5, 1, 2 s fails, however many attempts it makes."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _set(evidence, "fault_end", ts=T0 + 20)
+    late = {}
+    for e in evidence.events:
+        if e["event"] == "deferred":
+            n = late.setdefault(e["msgid"], [])
+            e["ts"] = T0 + 2.6 + 0.1 * int(e["msgid"].split("-")[2].split("@")[0]) + 5 * len(n)
+            n.append(e["ts"])
+    _relay_syns_to_mx1_removed(evidence, 8.0)       # the deliveries now come at t=20
+    wire = Wire()
+    for i in range(3):
+        wire.connect(20.05 + 0.1 * i, RELAY_IP, MX1_IP, answered=True)
+    for times in late.values():
+        for t in times:
+            wire.connect(t - T0 - 0.5, RELAY_IP, MX1_IP, answered=False)
+    for m in evidence.mails:
+        m.ts = max(m.ts, T0 + 20.1)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "later than the scenario's backoff allows" in c.detail
+    # after failure 1: 0.5 s delay + 0.5 s connect timeout + LATE 0.5 s + 50 % of 0.5 s
+    assert "failed again 5.00 s after failure 1 (at most 1.75 s)" in c.detail
+
+
+def test_5_expects_the_scenarios_backoff_not_the_relays_code(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    assert claim_check(evidence, "5", PERIODIC).ok
+    evidence.scenario.relay.retry_multiplier = 4.0     # 0.5, 2 s: the relay's 1 s is early
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "(at least 1.75 s)" in c.detail
+    assert checker.expected_delay(evidence.scenario.relay, 3) == 2.0   # the ceiling
+    assert "servers.relay" not in open(checker.__file__).read()
+
+
+def test_6_does_not_count_the_kernels_arp_retries_of_one_connect(tmp_path):
+    """mx1's host is gone: one connect of the relay shows as ARP requests 1 s
+    apart (the kernel's retries). One connect, then a request, is not 'after
+    periodic retries'."""
+    evidence, _ = recreate_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if f.proto != "arp"]
+    evidence.frames += [arp_request(t, RELAY_IP, MX1_IP) for t in (1.5, 2.5, 3.5)]
+    evidence.frames.sort(key=lambda f: f.ts)
+    c = claim_check(evidence, "6", "invoked after periodic retries failed")
+    assert not c.ok and "came before the relay had retried" in c.detail
+    # two connects 2 s apart, each resolved by a single ARP request: two attempts
+    evidence.frames = sorted([f for f in evidence.frames if f.proto != "arp"] +
+                             [arp_request(t, RELAY_IP, MX1_IP) for t in (1.5, 3.5)],
+                             key=lambda f: f.ts)
+    assert claim_check(evidence, "6", "invoked after periodic retries failed").ok
+
+
+def test_the_provisioners_readiness_probe_is_not_from_the_relays_address(monkeypatch):
+    """It runs from the new server's data-center router, so it is never taken for
+    one of the relay's connection attempts on the wire."""
+    from types import SimpleNamespace
+    from lab.testbed import mail_lab
+    probed = []
+    monkeypatch.setattr(mail_lab.svc, "wait_ready",
+                        lambda services, probe_from, timeout: probed.append(probe_from))
+    nodes = {"r2": "router r2", "relay1": "the relay"}
+    lab = SimpleNamespace(net=SimpleNamespace(get=nodes.get), start_timeout=1,
+                          plan=SimpleNamespace(dc=lambda name: SimpleNamespace(router="r2")))
+    mail_lab.Lab._wait_ready_from_router(lab, SimpleNamespace(dc="dc2"), [])
+    assert probed == ["router r2"]
