@@ -35,6 +35,7 @@ PROGRESS_EVERY = 1.0    # seconds between progress lines
 SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
 DNS_ASK_EVERY = 0.25    # seconds between a client's MX lookups in health-checked scenarios
+DNS_ASK_FALLBACK = 1.0  # ... in MX-preference scenarios (claim 9: what DNS answered)
 DNS_SETTLE = 10.0       # seconds to wait, after the run, for the MX answer to list mx1 again
 
 
@@ -322,8 +323,9 @@ class Run:
             now = self.now()
             self._step_faults(now)
             self._note_anchors(now)
-            if self.scenario.dns.mode == "health-checked":
-                self._ask_dns(now)
+            if "9" in self.scenario.claims or self.scenario.dns.mode == "health-checked":
+                self._ask_dns(now, every=DNS_ASK_EVERY if self.scenario.dns.mode ==
+                              "health-checked" else DNS_ASK_FALLBACK)
             senders_done = all(not sd.alive() for sd in self.senders)
             if senders_done and "traffic_done" not in self.anchors:
                 self.anchors["traffic_done"] = now
@@ -497,7 +499,9 @@ class Run:
             return None
         ts = time.time()
         answer = [target for _, target in self.lab.mx_records()]
-        self.dns_answers.append({"ts": ts, "answer": answer})
+        # no answer (a timeout, SERVFAIL, no records) is no observation (claim 9)
+        self.dns_answers.append({"ts": ts, "answer": answer,
+                                 "status": "answered" if answer else "no answer"})
         return answer
 
     def _wan_bytes(self):

@@ -551,39 +551,65 @@ def claim_send_after_retry(ev, claim):
                 (MAILDIR, WIRE, FAULT_LOG, LEDGER, RELAY_LOG))]
 
 
+def _observed(ev):
+    """The MX answers a client got: an empty answer (a timeout, SERVFAIL, no
+    records) is no observation at all, never "mx1 left"."""
+    return [a for a in ev.dns_answers if a.get("answer") and a.get("status", "answered")
+            == "answered"]
+
+
 def claim_dns(ev, sent, copies):
     to_mx1 = [r for r in ev.ledger if _ledger_server(ev, r) == "mx1"]
     held = _held_ids(ev)
+    seen = _observed(ev)
+    blind = len(ev.dns_answers) - len(seen)
+
+    def has_mx1(a):
+        return any(host_of(ev, name) == "mx1" for name in a.get("answer", []))
     if ev.scenario.dns.mode == "health-checked":
         windows = _windows(ev)
-        since = windows[0][0] if windows else 0
-
-        def has_mx1(a):
-            return any(host_of(ev, name) == "mx1" for name in a.get("answer", []))
-        seen = [a for a in ev.dns_answers if a["ts"] >= since]
-        dropped = next((a for a in seen if not has_mx1(a)), None)
-        back = dropped and next((a for a in seen if a["ts"] > dropped["ts"] and has_mx1(a)),
+        # inside a fault window an answer without mx1, after that window's end one with it
+        dropped = next(((a, w) for a in seen for w in windows
+                        if w[0] <= a["ts"] <= w[1] and not has_mx1(a)), None)
+        back = dropped and next((a for a in seen if a["ts"] >= dropped[1][1] and has_mx1(a)),
                                 None)
         ok = dropped and back and held
         detail = ("mode: the DNS server's answer changes (health-checked). A client asked "
-                  "%d times during the run: %s; %d messages went to the relay, %d to mx1"
-                  % (len(ev.dns_answers),
-                     "mx1 left the MX answer at %s and came back at %s"
-                     % (_fmt_t(ev, dropped["ts"]), _fmt_t(ev, back["ts"])) if ok else
-                     "mx1 never left the answer" if not dropped else
-                     "mx1 left the answer at %s and never came back" % _fmt_t(ev, dropped["ts"])
-                     if not back else "the answer changed",
+                  "%d times during the run (%d without an answer: no observation): %s; %d "
+                  "messages went to the relay, %d to mx1"
+                  % (len(ev.dns_answers), blind,
+                     "mx1 left the MX answer at %s, inside the fault (%s), and was back at %s, "
+                     "after it" % (_fmt_t(ev, dropped[0]["ts"]), dropped[1][2],
+                                   _fmt_t(ev, back["ts"])) if ok else
+                     "no answer without mx1 inside a fault window" if not dropped else
+                     "mx1 left the answer at %s and no answer listed it after the fault"
+                     % _fmt_t(ev, dropped[0]["ts"]) if not back else "the answer changed",
                      len(held), len(to_mx1)))
-        return [_ok("DNS health check routes around the outage", "9", ok, detail,
-                    (DNS_CLIENT, LEDGER))]
+        check = _ok("DNS health check routes around the outage", "9", ok, detail,
+                    (DNS_CLIENT, LEDGER))
+        if not ok and not seen:
+            check.make_inconclusive("no client got an MX answer during the run")
+        return [check]
+    # MX preference: what the client saw DNS answer, alongside the sender's fallback
+    ordered = [a for a in seen if has_mx1(a) and len(a["answer"]) > 1
+               and host_of(ev, a["answer"][0]) == "mx1"]
+    saw = ("a client saw DNS answer %s (%d answers, %d without: no observation)"
+           % (" then ".join(seen[0]["answer"]) if seen else "nothing", len(seen), blind))
     if ev.scenario.expect.relay_involved:
-        return [_ok("DNS routes to mx1, then the relay", "9", to_mx1 and held,
+        ok = to_mx1 and held and ordered
+        check = _ok("DNS routes to mx1, then the relay", "9", ok,
                     "mode: the sender's MX fallback (mx-preference; the DNS answer never "
-                    "changes). By MX preference the sender reached mx1 for %d messages and "
-                    "the relay for %d (its ledger)" % (len(to_mx1), len(held)), (LEDGER,))]
-    return [_ok("DNS routes mail to the messaging server", "9", to_mx1,
-                "mode: mx-preference. The sender reached mx1 for %d messages (its ledger)"
-                % len(to_mx1), (LEDGER,))]
+                    "changes): %s; by MX preference the sender reached mx1 for %d messages and "
+                    "the relay for %d (its ledger)" % (saw, len(to_mx1), len(held)),
+                    (DNS_CLIENT, LEDGER))
+    else:
+        ok = to_mx1 and ordered
+        check = _ok("DNS routes mail to the messaging server", "9", ok,
+                    "mode: mx-preference: %s; the sender reached mx1 for %d messages (its "
+                    "ledger)" % (saw, len(to_mx1)), (DNS_CLIENT, LEDGER))
+    if not seen and (to_mx1 and (held or not ev.scenario.expect.relay_involved)):
+        check.make_inconclusive("no client got an MX answer during the run")
+    return [check]
 
 
 def claim_17(ev, sent, copies):
@@ -694,9 +720,19 @@ def _chain(ev, server, requests):
 
 def _retried_before(ev, server, ts):
     """The relay set out to reach ``server`` at least twice, a retry interval
-    apart, before ``ts`` (its SYNs or ARP requests on the wire)."""
-    tries = [t for t in _wire_attempts(ev, parse_host_port(server)[0]) if t < ts]
-    return bool(tries) and tries[-1] - tries[0] >= ev.scenario.relay.retry_interval * (1 - EARLY)
+    apart, on the wire (its connection attempts, or one ARP request per connect),
+    between its first unanswered attempt and its threshold (that attempt's
+    connect timeout plus provision_after) or ``ts``, whichever is sooner: past
+    the threshold the relay's recovery policy probes the server from the same
+    address, and those probes are not retries."""
+    relay = ev.scenario.relay
+    ip = parse_host_port(server)[0]
+    first = _first_failure(ev, ip, ts)
+    if first is None:
+        return False
+    until = min(ts, first + relay.connect_timeout + relay.provision_after - TOLERANCE)
+    tries = [t for t in _wire_attempts(ev, ip) if first <= t < until]
+    return bool(tries) and tries[-1] - tries[0] >= relay.retry_interval * (1 - EARLY)
 
 
 def claim_invoke(ev, claim):

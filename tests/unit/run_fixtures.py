@@ -107,7 +107,13 @@ def relay_failover_run(tmp_path, n_direct=3, n_relayed=3):
     return records.Evidence(scenario=s, ledger=ledger, mails=records.read_maildir(root, "mx1"),
                             queued=[], events=events, topology=dict(TOPO), started=T0,
                             finished=T0 + 10, frames=wire.sorted(),
-                            capture_points=dict(POINTS)), root
+                            capture_points=dict(POINTS), dns_answers=mx_answers()), root
+
+
+def mx_answers(times=(0.5, 3.0, 6.0)):
+    """What a client's dig saw DNS answer: MX 10 mx1, MX 20 relay1 (MX preference)."""
+    return [{"ts": T0 + t, "answer": ["mx1.lab.example.org.", "relay1.lab.example.org."],
+             "status": "answered"} for t in times]
 
 
 def _outage_then_new_server(events, wire, ledger, ids, ct, target_ip, created):

@@ -249,7 +249,7 @@ def test_9_health_checked_needs_a_client_to_see_mx1_dropped_then_restored(tmp_pa
     name = ("9", "DNS health check routes around the outage")
     evidence.dns_answers = [{"ts": T0 + t, "answer": both} for t in (0.5, 2, 6, 8)]
     c = by_name(checker.check(evidence))[name]
-    assert not c.ok and "never left the answer" in c.detail
+    assert not c.ok and "no answer without mx1 inside a fault window" in c.detail
     evidence.dns_answers[1]["answer"] = ["relay1.lab.example.org."]
     c = by_name(checker.check(evidence))[name]
     assert c.ok and "mode: the DNS server's answer changes" in c.detail
@@ -661,3 +661,67 @@ def test_the_provisioners_readiness_probe_is_not_from_the_relays_address(monkeyp
                           plan=SimpleNamespace(dc=lambda name: SimpleNamespace(router="r2")))
     mail_lab.Lab._wait_ready_from_router(lab, SimpleNamespace(dc="dc2"), [])
     assert probed == ["router r2"]
+
+
+def test_6_does_not_count_the_relays_recovery_probes_as_retries(tmp_path):
+    """A relay that tries mx1 once (t=1.0), then, past its threshold, probes it
+    (its recovery policy, same address, t=3.9) and asks at t=4.1: the probe is
+    not a retry (attempts count until the first one's connect timeout plus
+    provision_after: t=3.7)."""
+    evidence, _ = recreate_run(tmp_path)
+    evidence.frames = sorted([f for f in evidence.frames if f.proto != "arp"] +
+                             [arp_request(t, RELAY_IP, MX1_IP) for t in (1.0, 3.9)],
+                             key=lambda f: f.ts)
+    c = claim_check(evidence, "6", "invoked after periodic retries failed")
+    assert not c.ok and "1 of 1 requests came before the relay had retried" in c.detail
+
+
+# -- claim 9: no answer is no observation; tied to the fault window --------------------------
+
+HEALTH = ("9", "DNS health check routes around the outage")
+BOTH = ["mx1.lab.example.org.", "relay1.lab.example.org."]
+
+
+def test_9_a_dns_that_stops_answering_is_not_mx1_leaving(tmp_path):
+    """dig timing out or getting SERVFAIL gives no MX at all: it used to count as
+    "mx1 left the answer". It is no observation: with only those, INCONCLUSIVE;
+    never a PASS."""
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.scenario = scenario.load("dns-health")
+    evidence.dns_answers = [{"ts": T0 + 0.5, "answer": BOTH, "status": "answered"},
+                            {"ts": T0 + 2, "answer": [], "status": "no answer"},
+                            {"ts": T0 + 8, "answer": BOTH, "status": "answered"}]
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert not c.ok and c.outcome == "FAIL" and "1 without an answer" in c.detail
+    evidence.dns_answers = [{"ts": T0 + t, "answer": []} for t in (2, 4)]   # dig's [] only
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert c.outcome == "INCONCLUSIVE" and "no client got an MX answer" in c.inconclusive
+
+
+def test_9_health_checked_needs_the_change_inside_the_fault_window(tmp_path):
+    """mx1 missing from the answer before the fault (t=0.5, fault from t=1 to 7)
+    is not the health check routing around it."""
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.scenario = scenario.load("dns-health")
+    evidence.dns_answers = [{"ts": T0 + 0.5, "answer": ["relay1.lab.example.org."]},
+                            {"ts": T0 + 3, "answer": BOTH}, {"ts": T0 + 8, "answer": BOTH}]
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert not c.ok and "no answer without mx1 inside a fault window" in c.detail
+    evidence.dns_answers[1]["answer"] = ["relay1.lab.example.org."]
+    assert by_name(checker.check(evidence))[HEALTH].ok
+    evidence.dns_answers[2]["ts"] = T0 + 6.5          # "back" only inside the fault: not after
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert not c.ok and "no answer listed it after the fault" in c.detail
+
+
+def test_9_mx_preference_shows_what_dns_answered(tmp_path):
+    """MX-preference mode used to read the ledger alone; now a client's observed
+    answer (mx1 first, then the relay) must stand beside the sender's fallback."""
+    evidence, _ = relay_failover_run(tmp_path)
+    name = ("9", "DNS routes to mx1, then the relay")
+    c = by_name(checker.check(evidence))[name]
+    assert c.ok and "a client saw DNS answer mx1.lab.example.org. then relay1" in c.detail
+    evidence.dns_answers = [dict(a, answer=list(reversed(BOTH))) for a in evidence.dns_answers]
+    assert not by_name(checker.check(evidence))[name].ok    # relay first: not the fallback
+    evidence.dns_answers = []
+    assert by_name(checker.check(evidence))[name].outcome == "INCONCLUSIVE"
