@@ -74,8 +74,8 @@ def message_paths(ev):
             paths.setdefault(msgid, []).append((ts, what, host))
 
     for r in ev.ledger:
-        add(r.get("msgid"), r.get("ts", 0), "accepted",
-            host_of(ev, r.get("mx") or r.get("server"), ips))
+        add(r.get("msgid"), r.get("ts", 0), "accepted",     # by the address it connected to
+            host_of(ev, r.get("server") or r.get("mx"), ips))
     for e in ev.events:
         kind = e.get("event")
         if kind == "send_failed":

@@ -79,6 +79,7 @@ class Evidence:
     frames: list = dataclasses.field(default_factory=list)          # [Frame], time order
     capture_points: dict = dataclasses.field(default_factory=dict)  # point -> what it is
     dns_answers: list = dataclasses.field(default_factory=list)     # [{ts, answer: [names]}]
+    subnets: dict = dataclasses.field(default_factory=dict)  # dc -> "10.0.N.0/24" (address plan)
     queue_missed: int = 0            # queue file versions gone before the watch read them
     capture_dropped: dict = dataclasses.field(default_factory=dict)  # point -> packets the
                                      # kernel dropped before tcpdump saw them (None: unknown)

@@ -543,6 +543,7 @@ class Run:
                                 frames=wire.read_all(self.capture_paths),
                                 capture_points=self.capture_points,
                                 dns_answers=list(self.dns_answers),
+                                subnets={dc.name: str(dc.subnet) for dc in self.lab.plan.dcs},
                                 queue_missed=self.watch.missed if self.watch else 0,
                                 capture_dropped=self.capture.dropped() if self.capture else {})
 

@@ -23,6 +23,7 @@ check whose evidence is only the event log of the component under test
 (``OWN_WORDS``) fails: a component's word about itself proves nothing.
 """
 import bisect
+import ipaddress
 import os
 
 from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LEDGER, MAILDIR, PROVISIONER_LOG,
@@ -76,7 +77,9 @@ def _short(ids, n=3):
 
 
 def _ledger_server(ev, row):
-    return host_of(ev, row.get("mx") or row.get("server"))
+    """The server a ledger row's message went to: the address the sender connected
+    to (``server``), not the MX name the DNS under test gave it."""
+    return host_of(ev, row.get("server") or row.get("mx"))
 
 
 def _windows(ev):
@@ -888,25 +891,55 @@ def claim_send_other(ev, claim):
                 % (len(early), name, _short(early)), (MAILDIR, LEDGER, PROVISIONER_LOG))]
 
 
+def dc_of_ip(ev, ip):
+    """The data center whose subnet holds ``ip``, from the address plan."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    return next((dc for dc, net in sorted(ev.subnets.items())
+                 if addr in ipaddress.ip_network(net)), "")
+
+
 def claim_18(ev, sent, copies):
+    """The servers the relay reached after it asked for a new one (their SYN-ACKs at
+    the relay's port) are in another data center's subnet (the address plan), and
+    their answers came through routers (TTL below 64: across the WAN)."""
     new = _new_server(ev)
-    checks = []
-    dc1 = dc_of(ev, "mx1")
-    ok = new and new.get("dc") and new.get("dc") != dc1
-    checks.append(_ok("the other server is in a remote data center", "18", ok,
-                      "mx1 in %s, %s created in %s" % (dc1, new.get("name"), new.get("dc"))
-                      if new else "no server was created", (PROVISIONER_LOG, TOPOLOGY)))
-    in_new = [m for m in ev.mails if new and m.host == new.get("name")]
-    need = sum(m.size for m in in_new)
-    if ev.wan_bytes is None:
-        checks.append(_ok("mail crossed the WAN", "18", False,
-                          "the WAN link's byte counters were not measured", (WAN_COUNTERS,)))
-    else:
-        checks.append(_ok("mail crossed the WAN", "18", in_new and ev.wan_bytes >= need,
-                          "%d bytes crossed the WAN link; the %d messages in %s's Maildir "
-                          "hold %d bytes" % (ev.wan_bytes, len(in_new),
-                                             new.get("name") if new else "?", need),
-                          (WAN_COUNTERS, MAILDIR)))
+    t = _request_ts(ev)
+    mx1 = ev.topology.get("mx1", {}).get("ip", "")
+    relay = _relay_ip(ev)
+    home = dc_of_ip(ev, mx1) or ev.topology.get("mx1", {}).get("dc", "")
+    answers = [f for f in ev.frames if f.point == "relay" and f.proto == "tcp"
+               and f.flags == "SA" and f.sport == 25 and f.dst_ip == relay and f.src_ip != mx1
+               and t is not None and f.ts >= t]
+    peers = {}
+    for f in answers:
+        peers.setdefault(f.src_ip, []).append(f)
+    where = {ip: dc_of_ip(ev, ip) for ip in peers}
+    same = sorted(ip for ip, dc in where.items() if not dc or dc == home)
+    said = new.get("dc") if new else None
+    observed = sorted(set(where.values()) - {""})
+    ok = peers and not same and (said is None or said in observed)
+    detail = ("mx1 is in %s (%s); after its request the relay reached %s" % (
+        home or "?", mx1, ", ".join("%s (%s by the address plan)" % (ip, where[ip] or "no DC")
+                                    for ip in sorted(peers)) or "no other server (no SYN-ACK "
+        "at its port)"))
+    if new:
+        detail += "; the provisioner said it created %s in %s" % (new.get("name"), said)
+        if peers and said not in observed:
+            detail += ", which is not where its address is"
+    checks = [_ok("the other server is in a remote data center", "18", ok, detail,
+                  (WIRE, TOPOLOGY, PROVISIONER_LOG))]
+    routed = [f for f in answers if f.ttl < 64]
+    crossed = answers and len(routed) == len(answers)
+    wan = "" if ev.wan_bytes is None else "; %d bytes crossed the WAN link" % ev.wan_bytes
+    checks.append(_ok("mail crossed the WAN", "18", crossed,
+                      "%d of %d answers of the new server(s) reached the relay with a TTL "
+                      "below 64 (routed: %s)%s" % (len(routed), len(answers), ", ".join(
+                          sorted({str(f.ttl) for f in answers})) or "none", wan)
+                      if answers else "no answer of a new server at the relay's port",
+                      (WIRE,)))
     return checks
 
 

@@ -7,6 +7,7 @@ from lab.scenarios import model as scenario
 from lab.evidence.records import Frame
 
 T0 = 1_700_000_000.0
+SUBNETS = {"dc1": "10.0.1.0/24", "dc2": "10.0.2.0/24"}
 TOPO = {"dns1": {"ip": "10.0.1.2", "dc": "dc1"}, "mx1": {"ip": "10.0.1.10", "dc": "dc1"},
         "relay1": {"ip": "10.0.1.20", "dc": "dc1"}, "client1": {"ip": "10.0.9.10", "dc": ""}}
 MX1, RELAY = "10.0.1.10:25", "10.0.1.20:25"
@@ -128,7 +129,9 @@ def _outage_then_new_server(events, wire, ledger, ids, ct, target_ip, created):
     events.append(ev(4.1, "relay1", "relay", "provision_requested", next_hop="mx:example.org",
                      messages=len(ids)))
     events.append(ev(4.9, "lab", "provisioner", "created", port=25, seconds=0.8, **created))
-    wire.connect(5.05, RELAY_IP, target_ip, answered=True)
+    # a server in another data center answers through both routers: TTL 62 at the relay
+    wire.connect(5.05, RELAY_IP, target_ip, answered=True,
+                 ttl=64 if target_ip.startswith("10.0.1.") else 62)
 
 
 def remote_run(tmp_path, wan_bytes=10_000):
@@ -156,7 +159,7 @@ def remote_run(tmp_path, wan_bytes=10_000):
                             queued=[], events=events, topology=topo, started=T0,
                             finished=T0 + 8, queue_snapshots=sorted(snaps, key=lambda x: x["ts"]),
                             queue_watched=True, wan_bytes=wan_bytes, frames=wire.sorted(),
-                            capture_points=dict(POINTS)), root
+                            capture_points=dict(POINTS), subnets=dict(SUBNETS)), root
 
 
 def recreate_run(tmp_path):

@@ -414,10 +414,33 @@ def test_12_fails_when_the_file_changed_only_after_delivery(tmp_path):
 
 # -- claim 18 -------------------------------------------------------------------------------
 
-def test_18_needs_bytes_across_the_wan(tmp_path):
-    evidence, _ = remote_run(tmp_path, wan_bytes=10)
-    assert not claim_check(evidence, "18", "mail crossed the WAN").ok
-    evidence.wan_bytes = None
+REMOTE = "the other server is in a remote data center"
+
+
+def test_18_a_dc1_server_the_provisioner_calls_dc2_fails(tmp_path):
+    """The provisioner logs "dc2" for a server it made in dc1 (10.0.1.30), and
+    unrelated traffic crosses the WAN: the address plan puts the relay's peer in
+    dc1, and its answers come unrouted (TTL 64)."""
+    evidence, root = remote_run(tmp_path, wan_bytes=10_000_000)
+    fake = "10.0.1.30"
+    _set(evidence, "created", ip=fake, dc="dc2")
+    for f in evidence.frames:
+        if MX2_IP in (f.src_ip, f.dst_ip):
+            f.src_ip, f.dst_ip = [fake if a == MX2_IP else a for a in (f.src_ip, f.dst_ip)]
+            f.ttl = 64
+    c = claim_check(evidence, "18", REMOTE)
+    assert not c.ok and "10.0.1.30 (dc1 by the address plan)" in c.detail
+    assert "which is not where its address is" in c.detail
+    c = claim_check(evidence, "18", "mail crossed the WAN")
+    assert not c.ok and "0 of 1 answers" in c.detail
+
+
+def test_18_mail_crossed_the_wan_needs_routed_answers(tmp_path):
+    evidence, _ = remote_run(tmp_path, wan_bytes=None)
+    c = claim_check(evidence, "18", "mail crossed the WAN")
+    assert c.ok and "1 of 1 answers" in c.detail and "routed: 62" in c.detail
+    for f in evidence.frames:
+        f.ttl = 64
     assert not claim_check(evidence, "18", "mail crossed the WAN").ok
 
 
@@ -725,3 +748,13 @@ def test_9_mx_preference_shows_what_dns_answered(tmp_path):
     assert not by_name(checker.check(evidence))[name].ok    # relay first: not the fallback
     evidence.dns_answers = []
     assert by_name(checker.check(evidence))[name].outcome == "INCONCLUSIVE"
+
+
+def test_the_ledger_counts_a_message_by_the_address_the_sender_connected_to(tmp_path):
+    """The DNS under test names the MX; the sender's socket says where the message
+    went. A row naming mx1 but connected to the relay's address is the relay's."""
+    evidence, _ = relay_failover_run(tmp_path, n_relayed=0)
+    for r in evidence.ledger:
+        r["server"] = "10.0.1.20:25"          # the relay's address; "mx" still says mx1
+    c = claim_check(evidence, "1", "routed to the messaging server")
+    assert not c.ok and "0 messages straight to mx1" in c.detail
