@@ -46,7 +46,7 @@ class Mail:
 
 @dataclasses.dataclass
 class Frame:
-    """One captured packet (TCP control segments and ARP; see lab.wire)."""
+    """One captured packet (ARP, and TCP of SMTP: whole segments; lab.evidence.wire)."""
     ts: float
     point: str                  # capture point: "relay" (relay's switch port), "router", ...
     src_mac: str
@@ -59,6 +59,8 @@ class Frame:
     dport: int = 0
     flags: str = ""             # TCP flags as scapy writes them: "S", "SA", "R", "FA" ...
     arp_op: int = 0             # 1 who-has, 2 is-at
+    seq: int = 0                # TCP sequence number
+    payload: bytes = b""        # TCP payload (SMTP), for reassembly (lab.evidence.smtp_wire)
 
 
 @dataclasses.dataclass

@@ -104,6 +104,22 @@ class Schedule:
                 and p.stop is not None]
 
 
+def wire_lines(verdict):
+    """One line per check that counts messages on the wire, and each INCONCLUSIVE
+    check with its reason."""
+    lines = []
+    for c in verdict.checks:
+        label = "claim %s, %s" % (c.claim, c.name) if c.claim else c.name
+        if c.wire_matched is not None:
+            lines.append("  %-12s %s: messages matched on the wire / messages claimed: %d/%d"
+                         % (c.outcome, label, c.wire_matched[0], c.wire_matched[1]))
+        elif c.outcome == "INCONCLUSIVE":
+            lines.append("  %-12s %s" % (c.outcome, label))
+        if c.outcome == "INCONCLUSIVE":
+            lines.append("      why: %s" % c.inconclusive)
+    return lines
+
+
 def progress_line(elapsed, phase, sent, total, delivered, queued, faults=()):
     line = "[%6.1fs] %-9s sent %d/%d  delivered %d  queued %d" % (
         elapsed, phase, sent, total, delivered, queued)
@@ -236,6 +252,8 @@ class Run:
         self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
                  % (s.name, verdict.outcome, verdict.sent, verdict.delivered,
                     verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
+        for line in wire_lines(verdict):
+            self.say(line)
         return verdict, paths
 
     def _in_lab(self):

@@ -10,15 +10,17 @@ Two ports of the relay's data center are watched, from the switch's side:
   leaves the data center passes here: a client's mail to mx1, a server's
   answers to it, and the relay's traffic if it were ever routed.
 
-Only ARP and TCP SYN/RST segments of SMTP are kept: what the checks need
-(attempts, answers, MAC and IP addresses, TTLs), in pcaps small enough to
-read back at the end of a 300-message run.
+ARP and whole TCP segments of SMTP (port 25) are kept: the attempts, answers,
+MAC and IP addresses and TTLs the checks need, and each SMTP conversation,
+reassembled by ``lab.evidence.smtp_wire`` to find the DATA that carried each
+Message-ID. A 300-message run of 2 KB messages leaves about 2 MB per port
+(docs/lab.md); the snap length keeps a whole 1500-byte frame.
 """
 import os
 
 from lab.faults.capture import Captures
 
-BPF = ["arp or (tcp port 25 and tcp[tcpflags] & (tcp-syn|tcp-rst) != 0)"]
+BPF = ["arp or tcp port 25"]
 CAPTURE_ID = "wire"
 
 

@@ -29,6 +29,7 @@ import os
 from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LEDGER, MAILDIR, PROVISIONER_LOG,
                           QUEUE_DISK, RELAY_LOG, TOPOLOGY,
                           WAN_COUNTERS, WIRE, Evidence, Mail, fault_windows)
+from lab.evidence import smtp_wire
 from lab.evidence.provenance import CLAIMED, FAULT_SERVICE, forged
 from lab.evidence.queries import (PROVISIONER_SERVICE, RELAY_SERVICE, dc_of, host_of,
                                   select_events)
@@ -144,6 +145,47 @@ def _wire_answers(ev, server_ip, point="relay"):
     relay = _relay_ip(ev)
     return [f.ts for f in ev.frames if f.point == point and f.proto == "tcp"
             and f.src_ip == server_ip and f.dst_ip == relay and f.flags == "SA"]
+
+
+def wire_messages(ev):
+    """[WireMessage] of every DATA captured at the relay's port (lab.evidence.smtp_wire),
+    read once per evidence."""
+    cache = ev.__dict__.setdefault("_wire_messages", {})
+    if id(ev.frames) not in cache:
+        cache.clear()
+        cache[id(ev.frames)] = smtp_wire.messages(ev.frames, "relay")
+    return cache[id(ev.frames)]
+
+
+def _relay_handed_over(ev, server_ips, since=None):
+    """{msgid: when} of each message the relay's address handed to one of
+    ``server_ips`` on the wire (a DATA carrying its Message-ID, answered 250)."""
+    relay = _relay_ip(ev)
+    got = {}
+    for w in wire_messages(ev):
+        if w.client == relay and w.server in server_ips and w.code == 250 \
+                and (since is None or w.ts >= since):
+            got.setdefault(w.msgid, w.ts)
+    return got
+
+
+def _require_wire(check, ev, ids, server_ips, since=None):
+    """Each message a claim counts must have gone from the relay to the right server
+    on the wire: the check says how many did (matched / claimed), and fails if one
+    did not."""
+    ids = sorted(ids)
+    got = _relay_handed_over(ev, set(server_ips), since)
+    missing = [m for m in ids if m not in got]
+    check.wire_matched = [len(ids) - len(missing), len(ids)]
+    check.detail += "; messages matched on the wire: %d/%d (a DATA from the relay to %s " \
+                    "carrying the Message-ID, answered 250)" % (
+                        len(ids) - len(missing), len(ids), ", ".join(sorted(server_ips)) or "?")
+    if missing and ids:
+        check.ok = False
+        check.detail += "; not on the wire: %s" % _short(missing)
+    if WIRE not in check.evidence:
+        check.evidence.append(WIRE)
+    return check
 
 
 def _backed(times, ts, window):
@@ -330,11 +372,12 @@ def claim_1b(ev, sent, copies):
 def claim_1c(ev, sent, copies):
     held = _held_ids(ev)
     missing = [m for m in held if _delivered_to(ev, m, {"mx1"}) is None]
-    return [_ok("relay re-routes to the messaging server", "1c", held and not missing,
+    check = _ok("relay re-routes to the messaging server", "1c", held and not missing,
                 "all %d messages the relay took are in mx1's Maildir" % len(held)
                 if held and not missing else "the relay took nothing" if not held else
                 "%d messages the relay took never reached mx1: %s"
-                % (len(missing), _short(missing)), (LEDGER, MAILDIR))]
+                % (len(missing), _short(missing)), (LEDGER, MAILDIR))
+    return [_require_wire(check, ev, held, {ev.topology.get("mx1", {}).get("ip", "")})]
 
 
 def claim_1(ev, sent, copies):
@@ -550,8 +593,9 @@ def claim_send_after_retry(ev, claim):
                                                                             _short(untried)),
             during and "%d delivered while a fault was in force (or before any ended): %s"
             % (len(during), _short(during))) if x)
-    return [_ok("relay sends to the messaging server once it is back", claim, ok, detail,
-                (MAILDIR, WIRE, FAULT_LOG, LEDGER, RELAY_LOG))]
+    check = _ok("relay sends to the messaging server once it is back", claim, ok, detail,
+                (MAILDIR, WIRE, FAULT_LOG, LEDGER, RELAY_LOG))
+    return [_require_wire(check, ev, held, {mx1})]
 
 
 def _observed(ev):
@@ -823,13 +867,14 @@ def claim_route_other(ev, claim):
     held = _held_at(ev, t)
     missing = sorted(m for m in held if _delivered_to(ev, m, {name}) is None)
     ok = held and attempts and answers and not missing
-    return [_ok("relay routes stored mail to the other server", claim, ok,
+    check = _ok("relay routes stored mail to the other server", claim, ok,
                 "the relay connected %d times to %s (%s) after it was created; all %d messages "
                 "it held are in its Maildir" % (len(attempts), name, new.get("ip"), len(held))
                 if ok else "the relay held nothing when it asked" if not held else
                 "no connection from the relay to %s on the wire" % new.get("ip")
                 if not answers else "%d held messages not in %s's Maildir: %s"
-                % (len(missing), name, _short(missing)), (WIRE, MAILDIR, LEDGER))]
+                % (len(missing), name, _short(missing)), (WIRE, MAILDIR, LEDGER))
+    return [_require_wire(check, ev, held, {new.get("ip")}, since=new["ts"] - 0.01)]
 
 
 def claim_change_stored(ev, claim):
@@ -882,13 +927,14 @@ def claim_send_other(ev, claim):
     early = sorted(m for m in held if m not in missing
                    and _delivered_to(ev, m, {name}) < new["ts"] - FILE_TIME)
     ok = held and not missing and not early
-    return [_ok("relay delivers to the other server", claim, ok,
+    return [_require_wire(_ok("relay delivers to the other server", claim, ok,
                 "all %d messages held when the relay asked are in %s's Maildir, written "
                 "after it was created" % (len(held), name) if ok else
                 "the relay held nothing when it asked" if not held else
                 "%d held messages not in %s's Maildir: %s" % (len(missing), name, _short(missing))
                 if missing else "%d written before %s was created: %s"
-                % (len(early), name, _short(early)), (MAILDIR, LEDGER, PROVISIONER_LOG))]
+                % (len(early), name, _short(early)), (MAILDIR, LEDGER, PROVISIONER_LOG)),
+                          ev, held, {new.get("ip")}, since=new["ts"] - 0.01)]
 
 
 def dc_of_ip(ev, ip):
@@ -934,12 +980,14 @@ def claim_18(ev, sent, copies):
     routed = [f for f in answers if f.ttl < 64]
     crossed = answers and len(routed) == len(answers)
     wan = "" if ev.wan_bytes is None else "; %d bytes crossed the WAN link" % ev.wan_bytes
-    checks.append(_ok("mail crossed the WAN", "18", crossed,
-                      "%d of %d answers of the new server(s) reached the relay with a TTL "
-                      "below 64 (routed: %s)%s" % (len(routed), len(answers), ", ".join(
-                          sorted({str(f.ttl) for f in answers})) or "none", wan)
-                      if answers else "no answer of a new server at the relay's port",
-                      (WIRE,)))
+    check = _ok("mail crossed the WAN", "18", crossed,
+                "%d of %d answers of the new server(s) reached the relay with a TTL "
+                "below 64 (routed: %s)%s" % (len(routed), len(answers), ", ".join(
+                    sorted({str(f.ttl) for f in answers})) or "none", wan)
+                if answers else "no answer of a new server at the relay's port", (WIRE,))
+    remote = set(peers) - set(same)
+    checks.append(_require_wire(check, ev, _held_at(ev, t) if t is not None else set(),
+                                remote, since=t))
     return checks
 
 

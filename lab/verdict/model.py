@@ -23,6 +23,7 @@ class Check:
     kind: str = OBSERVED
     evidence: list = dataclasses.field(default_factory=list)
     inconclusive: str = ""      # why the run could not show it either way ("" if it could)
+    wire_matched: object = None  # [messages matched on the wire, messages the claim counts]
 
     @property
     def outcome(self):

@@ -60,6 +60,33 @@ class Wire:
         if answered:
             self.frames.append(syn(ts + 0.001, dst, src, self.port, point, ttl, flags="SA"))
 
+    def deliver(self, ts, src, dst, msgids, point="relay", ttl=64, code=250):
+        """A whole SMTP session from ``src`` to ``dst``: SYN, SYN-ACK, then the
+        dialogue in segments, each message's DATA carrying its Message-ID; the
+        server answers ``code`` to each end of data (at ts + 0.005)."""
+        self.connect(ts - 0.002, src, dst, answered=True, point=point, ttl=ttl)
+        port, cseq, sseq = self.port, 1000, 5000
+        if isinstance(msgids, str):
+            msgids = [msgids]
+
+        def seg(t, a, b, data, seq):
+            frame = Frame(T0 + t, point, MAC.get(a, MAC["router"]), MAC.get(b, MAC["router"]),
+                          "tcp", a, b, ttl=ttl, sport=port if a == src else 25,
+                          dport=25 if a == src else port, flags="PA", seq=seq, payload=data)
+            self.frames.append(frame)
+            return seq + len(data)
+        sseq = seg(ts, dst, src, b"220 mx ESMTP\r\n", sseq)
+        cseq = seg(ts, src, dst, b"EHLO relay1\r\n", cseq)
+        sseq = seg(ts, dst, src, b"250 mx\r\n", sseq)
+        for m in msgids:
+            cseq = seg(ts, src, dst, b"MAIL FROM:<a@b>\r\nRCPT TO:<user@example.org>\r\n", cseq)
+            sseq = seg(ts, dst, src, b"250 ok\r\n250 ok\r\n", sseq)
+            cseq = seg(ts, src, dst, b"DATA\r\n", cseq)
+            sseq = seg(ts, dst, src, b"354 go ahead\r\n", sseq)
+            cseq = seg(ts, src, dst, b"Message-ID: %s\r\nSubject: t\r\n\r\nbody\r\n.\r\n"
+                       % m.encode(), cseq)
+            sseq = seg(ts + 0.005, dst, src, b"%d done\r\n" % code, sseq)
+
     def sorted(self):
         return sorted(self.frames, key=lambda f: f.ts)
 
@@ -100,7 +127,7 @@ def relay_failover_run(tmp_path, n_direct=3, n_relayed=3):
         _failing_attempts(events, wire, m, [f1, f1 + 0.5 + ct, f1 + 0.5 + ct + 1.0 + ct],
                           MX1_IP, ct)
         events.append(ev(7.2 + 0.1 * i - 0.01, "relay1", "relay", "attempt", m, server=MX1))
-        wire.connect(7.2 + 0.1 * i - 0.02, RELAY_IP, MX1_IP, answered=True)
+        wire.deliver(7.2 + 0.1 * i - 0.02, RELAY_IP, MX1_IP, m)
         events.append(ev(7.2 + 0.1 * i, "relay1", "relay", "delivered", m, server=MX1))
         events.append(ev(7.2 + 0.1 * i, "mx1", "mx", "delivered", m, rcpt="user@example.org"))
         write_mail(root, "user@example.org", m, ts=7.2 + 0.1 * i)
@@ -153,6 +180,7 @@ def remote_run(tmp_path, wan_bytes=10_000):
         snaps.append({"ts": T0 + 5.0 + 0.001, "entries": [{"msgid": m,
                                                             "next_hop": "10.0.2.10:25"}]})
         events.append(ev(5.1 + 0.05 * i, "relay1", "relay", "delivered", m, server="10.0.2.10:25"))
+        wire.deliver(5.1 + 0.05 * i - 0.006, RELAY_IP, MX2_IP, m, ttl=62)
         events.append(ev(5.1 + 0.05 * i, "mx2", "mx", "delivered", m, rcpt="user@example.org"))
         write_mail(root, "user@example.org", m, ts=5.1 + 0.05 * i)
     return records.Evidence(scenario=s, ledger=ledger, mails=records.read_maildir(root, "mx2"),
@@ -178,6 +206,7 @@ def recreate_run(tmp_path):
                             {"name": "mx1", "ip": MX1_IP, "dc": "dc1", "action": "recreate"})
     for i, m in enumerate(ids):
         events.append(ev(5.1 + 0.05 * i, "relay1", "relay", "delivered", m, server=MX1))
+        wire.deliver(5.1 + 0.05 * i - 0.006, RELAY_IP, MX1_IP, m)
         write_mail(root, "user@example.org", m, ts=5.1 + 0.05 * i)
     mails = records.read_maildir(str(tmp_path / "mx1-maildir"), "mx1") + \
         records.read_maildir(root, "mx1")

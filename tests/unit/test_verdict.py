@@ -432,13 +432,14 @@ def test_18_a_dc1_server_the_provisioner_calls_dc2_fails(tmp_path):
     assert not c.ok and "10.0.1.30 (dc1 by the address plan)" in c.detail
     assert "which is not where its address is" in c.detail
     c = claim_check(evidence, "18", "mail crossed the WAN")
-    assert not c.ok and "0 of 1 answers" in c.detail
+    assert not c.ok and "0 of 5 answers" in c.detail
 
 
 def test_18_mail_crossed_the_wan_needs_routed_answers(tmp_path):
     evidence, _ = remote_run(tmp_path, wan_bytes=None)
     c = claim_check(evidence, "18", "mail crossed the WAN")
-    assert c.ok and "1 of 1 answers" in c.detail and "routed: 62" in c.detail
+    assert c.ok and "5 of 5 answers" in c.detail and "routed: 62" in c.detail
+    assert "messages matched on the wire: 4/4" in c.detail
     for f in evidence.frames:
         f.ttl = 64
     assert not claim_check(evidence, "18", "mail crossed the WAN").ok
@@ -758,3 +759,70 @@ def test_the_ledger_counts_a_message_by_the_address_the_sender_connected_to(tmp_
         r["server"] = "10.0.1.20:25"          # the relay's address; "mx" still says mx1
     c = claim_check(evidence, "1", "routed to the messaging server")
     assert not c.ok and "0 messages straight to mx1" in c.detail
+
+
+# -- per-message wire evidence: the relay's DATA to the right server -------------------------
+
+def _without_data(evidence, server_ip):
+    """The relay's SMTP payload to ``server_ip`` gone from the wire (SYNs stay)."""
+    evidence.frames = [f for f in evidence.frames if not (f.payload and server_ip in
+                                                          (f.src_ip, f.dst_ip))]
+
+
+def test_mail_that_reached_mx1_by_another_path_fails_1c_7_15(tmp_path):
+    """The files are in mx1's Maildir and the relay connected, but no DATA carrying
+    the messages went from the relay to mx1: they reached the Maildir some other
+    way (written there directly). 1(c), 7 and 15 used to pass on the Maildir."""
+    evidence, _ = relay_failover_run(tmp_path)
+    v = checker.check(evidence)
+    for claim, name in (("1", "relay re-routes to the messaging server"), ("7", AFTER_RETRY)):
+        c = by_name(v)[(claim, name)]
+        assert c.ok and c.wire_matched == [3, 3], claim
+    _without_data(evidence, MX1_IP)
+    v = checker.check(evidence)
+    for claim, name in (("1", "relay re-routes to the messaging server"), ("7", AFTER_RETRY),
+                        ("15", AFTER_RETRY)):
+        c = by_name(v)[(claim, name)]
+        assert not c.ok and c.wire_matched == [0, 3] and "not on the wire" in c.detail, claim
+
+
+def test_a_delivery_from_another_address_does_not_count(tmp_path):
+    """A client's DATA to mx1 carrying the same Message-IDs is not the relay's."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _without_data(evidence, MX1_IP)
+    wire = Wire()
+    wire.deliver(7.5, "10.0.1.99", MX1_IP, ["<t-1-3@maillab>", "<t-1-4@maillab>",
+                                            "<t-1-5@maillab>"])
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    assert claim_check(evidence, "7", AFTER_RETRY).wire_matched == [0, 3]
+
+
+def test_mail_written_into_the_new_servers_maildir_fails_3_and_8(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    for claim, name in (("3", "relay routes stored mail to the other server"),
+                        ("8", "relay delivers to the other server")):
+        assert claim_check(evidence, claim, name).wire_matched == [4, 4]
+    _without_data(evidence, MX2_IP)
+    for claim, name in (("3", "relay routes stored mail to the other server"),
+                        ("8", "relay delivers to the other server"),
+                        ("16", "relay delivers to the other server")):
+        evidence.scenario.claims = [claim]
+        c = claim_check(evidence, claim, name)
+        assert not c.ok and c.wire_matched == [0, 4], claim
+
+
+def test_a_refused_data_is_not_a_delivery(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    _without_data(evidence, MX1_IP)
+    wire = Wire()
+    wire.deliver(7.5, RELAY_IP, MX1_IP, ["<t-1-3@maillab>"], code=451)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    assert claim_check(evidence, "7", AFTER_RETRY).wire_matched == [0, 3]
+
+
+def test_the_run_prints_messages_matched_on_the_wire(tmp_path):
+    from lab.scenarios.run import wire_lines
+    evidence, _ = relay_failover_run(tmp_path)
+    lines = wire_lines(checker.check(evidence))
+    assert "  PASS         claim 7, relay sends to the messaging server once it is back: " \
+           "messages matched on the wire / messages claimed: 3/3" in lines
