@@ -450,7 +450,7 @@ def _relay_fault_windows(ev):
     relays = _relay_hosts(ev)
     starts, out = {}, []
     for e in _fault_events(ev):
-        words = " ".join(str(e.get(k, "")) for k in ("args", "target", "summary"))
+        words = " ".join(str(e.get(k, "")) for k in ("args", "target", "summary", "matched"))
         if not any(r in words for r in relays):
             continue
         key = e.get("id") or e.get("fault")
@@ -499,9 +499,10 @@ def claim_periodic(ev, claim):
                             % (msgid, b - a, k, hi))
         # the outage it lived through, from when the relay took it (the sender's
         # ledger) or failed first: not from the relay's word alone
-        begin = min(fails[:1] + [taken.get(msgid, float("inf"))])
+        # (from the relay's 250 its first attempt is one connect timeout further)
+        begin, lead = (fails[0], 0.0) if fails else (taken.get(msgid, float("inf")), ct)
         end = next((w[1] for w in windows if w[0] <= begin <= w[1]), None)
-        if end is not None and begin + need <= end:
+        if end is not None and begin + lead + need <= end:
             (eligible if attempts >= 3 else short).append((msgid, attempts))
     # the other way round: each failed connection attempt on the wire is a failure
     # the log tells of then (a process other than the relay's delivery making the

@@ -723,10 +723,16 @@ def test_9_a_dns_that_stops_answering_is_not_mx1_leaving(tmp_path):
 
 
 def test_9_health_checked_needs_the_change_inside_the_fault_window(tmp_path):
-    """mx1 missing from the answer before the fault (t=0.5, fault from t=1 to 7)
-    is not the health check routing around it."""
+    """mx1 missing from the answer only after the fault (t=8, fault from t=1 to
+    7: a DNS that noticed late) or before it (t=0.5) is not the health check
+    routing around it; the old check took any drop after the fault began."""
     evidence, _ = relay_failover_run(tmp_path)
     evidence.scenario = scenario.load("dns-health")
+    evidence.dns_answers = [{"ts": T0 + 0.5, "answer": BOTH},
+                            {"ts": T0 + 8, "answer": ["relay1.lab.example.org."]},
+                            {"ts": T0 + 9, "answer": BOTH}]
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert not c.ok and "no answer without mx1 inside a fault window" in c.detail
     evidence.dns_answers = [{"ts": T0 + 0.5, "answer": ["relay1.lab.example.org."]},
                             {"ts": T0 + 3, "answer": BOTH}, {"ts": T0 + 8, "answer": BOTH}]
     c = by_name(checker.check(evidence))[HEALTH]
