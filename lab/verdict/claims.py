@@ -26,9 +26,9 @@ import bisect
 import ipaddress
 import os
 
-from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LEDGER, MAILDIR, PROVISIONER_LOG,
-                          QUEUE_DISK, RELAY_LOG, TOPOLOGY,
-                          WAN_COUNTERS, WIRE, Evidence, Mail, fault_windows)
+from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LEDGER, MAILDIR,
+                                  PROVISIONER_LOG, QUEUE_DISK, RELAY_LOG, TOPOLOGY, WIRE,
+                                  Evidence, Mail, fault_windows)
 from lab.evidence import smtp_wire
 from lab.evidence.provenance import CLAIMED, FAULT_SERVICE, forged
 from lab.evidence.queries import (PROVISIONER_SERVICE, RELAY_SERVICE, dc_of, host_of,
@@ -1023,7 +1023,8 @@ def timings(ev):
     created = first("created", service=PROVISIONER_SERVICE)
     last = relay_done[-1]["ts"] if relay_done else None
     # the server is reachable again when the last fault before the drain ended
-    ends = [e["ts"] for e in select_events(ev.events, "fault_end", service=FAULT_SERVICE) if last is None or e["ts"] <= last]
+    ends = [e["ts"] for e in select_events(ev.events, "fault_end", service=FAULT_SERVICE)
+            if last is None or e["ts"] <= last]
     back = created if created is not None else (max(ends) if ends else None)
     if back is not None and relay_done:
         t["recovery_drain"] = round(max(0.0, relay_done[-1]["ts"] - back), 3)
