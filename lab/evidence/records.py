@@ -14,6 +14,7 @@ that the component under test does not write itself:
 import dataclasses
 import email.parser
 import os
+import re
 
 from servers.common.events import read_events
 
@@ -42,6 +43,7 @@ class Mail:
     path: str = ""
     size: int = 0
     ts: float = 0.0  # file mtime: when it was written
+    received_from: str = ""   # the peer address in the top Received: header (the storing server's)
 
 
 @dataclasses.dataclass
@@ -93,12 +95,17 @@ class Evidence:
 read_ledger = read_events
 
 
-def _message_id(path):
+RECEIVED_PEER = re.compile(r"\(\[([0-9.]+)\]\)")
+
+
+def _headers(path):
+    """(Message-ID, the peer address of the top Received: header) of a message file."""
     with open(path, "rb") as f:
         head = f.read(65536)
     headers = email.parser.BytesHeaderParser().parsebytes(head.split(b"\r\n\r\n")[0]
                                                           .split(b"\n\n")[0])
-    return (headers.get("Message-ID") or "").strip()
+    peer = RECEIVED_PEER.search(" ".join(str(headers.get("Received") or "").split()))
+    return (headers.get("Message-ID") or "").strip(), peer.group(1) if peer else ""
 
 
 # The checker lists Maildirs and the relay's queue with its own code, from the
@@ -137,7 +144,8 @@ def read_maildir(root, host):
     mails = []
     for rcpt, path in maildir_messages(root):
         st = os.stat(path)
-        mails.append(Mail(host, rcpt.lower(), _message_id(path), path, st.st_size, st.st_mtime))
+        msgid, peer = _headers(path)
+        mails.append(Mail(host, rcpt.lower(), msgid, path, st.st_size, st.st_mtime, peer))
     return mails
 
 

@@ -183,9 +183,24 @@ def _require_wire(check, ev, ids, server_ips, since=None):
     if missing and ids:
         check.ok = False
         check.detail += "; not on the wire: %s" % _short(missing)
+    # corroboration: the storing server's own trace header names the relay's address
+    relay = _relay_ip(ev)
+    copies = [m for m in ev.mails if m.msgid in set(ids) and m.ts >= (since or 0) - FILE_TIME
+              and _ip_of(ev, m.host) in server_ips]
+    if copies:
+        check.detail += "; %d of %d Maildir copies there say in their Received: header " \
+                        "(the storing server's) that they came from %s" % (
+                            sum(1 for m in copies if m.received_from == relay), len(copies), relay)
     if WIRE not in check.evidence:
         check.evidence.append(WIRE)
     return check
+
+
+def _ip_of(ev, host):
+    if ev.topology.get(host, {}).get("ip"):
+        return ev.topology[host]["ip"]
+    made = [c for c in _created(ev) if c.get("name") == host]
+    return made[-1].get("ip", "") if made else ""
 
 
 def _backed(times, ts, window):

@@ -17,13 +17,14 @@ MAC = {MX1_IP: "02:00:0a:00:01:0a", RELAY_IP: "02:00:0a:00:01:14",
 POINTS = {"relay": "relay1's port on s1", "router": "r1's port on s1"}
 
 
-def write_mail(root, rcpt, msgid, n=0, ts=9.0):
+def write_mail(root, rcpt, msgid, n=0, ts=9.0, peer="10.0.1.20"):
     d = os.path.join(root, rcpt, "new")
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "%s.%d.eml" % (msgid.strip("<>").replace("@", "_"), n))
     with open(path, "wb") as f:
-        f.write(b"Received: from relay1\r\nMessage-ID: %s\r\nSubject: t\r\n\r\nbody\r\n"
-                % msgid.encode())
+        f.write(b"Received: from relay1 ([%s])\r\n\tby mx (maillab) with ESMTP id x\r\n"
+                b"Message-ID: %s\r\nSubject: t\r\n\r\nbody\r\n"
+                % (peer.encode(), msgid.encode()))
     os.utime(path, (T0 + ts, T0 + ts))
     return path
 

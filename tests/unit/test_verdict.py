@@ -832,3 +832,20 @@ def test_the_run_prints_messages_matched_on_the_wire(tmp_path):
     lines = wire_lines(checker.check(evidence))
     assert "  PASS         claim 7, relay sends to the messaging server once it is back: " \
            "messages matched on the wire / messages claimed: 3/3" in lines
+
+
+def test_the_storing_servers_received_header_corroborates(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    c = claim_check(evidence, "7", AFTER_RETRY)
+    assert "3 of 3 Maildir copies there say in their Received: header" in c.detail
+    for m in evidence.mails:
+        m.received_from = "10.0.0.10"        # the client's: written without the relay's hop
+    c = claim_check(evidence, "7", AFTER_RETRY)
+    assert "0 of 3 Maildir copies" in c.detail
+
+
+def test_a_maildir_file_is_read_with_its_top_received_peer(tmp_path):
+    from tests.unit.run_fixtures import write_mail
+    write_mail(str(tmp_path), "u@x", "<m@x>", peer="10.0.1.20")
+    [m] = records.read_maildir(str(tmp_path), "mx1")
+    assert (m.msgid, m.received_from) == ("<m@x>", "10.0.1.20")
