@@ -59,7 +59,8 @@ def coverage_table(results):
     for s, v in results:
         t = v.timings
         lines.append("| %s | %s | %d | %d | %d | %d | %s | %s | %s | %s |" % (
-            s.name, "yes" if v.ok else "NO", v.sent, v.delivered, v.lost, v.duplicates,
+            s.name, "yes" if v.ok else "NO" if v.outcome == "FAIL" else "inconclusive",
+            v.sent, v.delivered, v.lost, v.duplicates,
             f(t.get("failover")), f(t.get("recovery_drain")), f(t.get("recreate")),
             f(t.get("total"))))
     return "\n".join(lines)

@@ -32,8 +32,11 @@ def tcpdump_cmd(ns_pid, intf, path, bpf=()):
     # written at once, so the pcap is readable while the fault runs. -Z root: Debian's
     # tcpdump drops to its own user, and a change of user clears the parent-death
     # signal (_die_with_parent), so a fault process killed with -9 would leave it running.
-    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-Z", "root",
-                          "-w", path] + list(bpf))
+    # -B: a 16 MiB kernel buffer, so that a capture on a busy machine (whole SMTP
+    # segments, lab/testbed/wire_capture.py) does not lose packets while tcpdump waits
+    # for the CPU; the verdict counts the ones it did lose (Captures.dropped)
+    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-B", "16384",
+                          "-Z", "root", "-w", path] + list(bpf))
 
 
 class Captures:
