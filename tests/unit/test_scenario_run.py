@@ -53,7 +53,7 @@ def test_command_lines_from_the_scenario():
     s = scenario.load("recreate")
     assert relay_args(s, ["-v"]) == [
         "--retry-interval", "1.0", "--max-retry-interval", "1.0", "--connect-timeout", "1.0",
-        "--command-timeout", "5.0", "--provision-after", "2.0",
+        "--command-timeout", "5.0", "--provision-after", "3.0",
         "--provision-action", "recreate:mx1", "-v"]
     assert "--provision-after" not in relay_args(scenario.load("direct"))
     args = sender_args(s, "client1", 12, 5)

@@ -693,6 +693,7 @@ def test_6_does_not_count_the_relays_recovery_probes_as_retries(tmp_path):
     not a retry (attempts count until the first one's connect timeout plus
     provision_after: t=3.7)."""
     evidence, _ = recreate_run(tmp_path)
+    evidence.scenario.relay.provision_after = 2.0     # the fixture's timeline
     evidence.frames = sorted([f for f in evidence.frames if f.proto != "arp"] +
                              [arp_request(t, RELAY_IP, MX1_IP) for t in (1.0, 3.9)],
                              key=lambda f: f.ts)
