@@ -850,3 +850,29 @@ def test_a_maildir_file_is_read_with_its_top_received_peer(tmp_path):
     write_mail(str(tmp_path), "u@x", "<m@x>", peer="10.0.1.20")
     [m] = records.read_maildir(str(tmp_path), "mx1")
     assert (m.msgid, m.received_from) == ("<m@x>", "10.0.1.20")
+
+
+def test_5_fails_for_the_heartbeat_timeline_seen_in_the_lab(tmp_path):
+    """The timeline the lab recorded for tests/variants/relay_heartbeat_perfect_log
+    (seconds from the fault's start, shifted by 1 s): two real attempts, then only
+    a 1.2 s heartbeat's SYNs; the log goes on with failures on the relay's rhythm.
+    Its own-attempt failures at 6.57 and 6.58 lie 0.32 s from any SYN's failure."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _relay_syns_to_mx1_removed(evidence, 7.0)
+    evidence.events = [e for e in evidence.events if e["event"] != "deferred"]
+    timeout = "cannot connect to 10.0.1.10:25: connect timeout"
+    cached = "10.0.1.10:25 down (cached)"
+    log = {"<t-1-3@maillab>": [(2.546, timeout), (3.051, cached), (4.059, cached), (6.57, timeout)],
+           "<t-1-4@maillab>": [(2.799, timeout), (3.817, timeout), (5.325, timeout),
+                               (7.834, timeout)],
+           "<t-1-5@maillab>": [(2.561, cached), (3.065, cached), (4.07, cached), (6.582, timeout)]}
+    for m, fails in log.items():
+        evidence.events += [ev(t, "relay1", "relay", "deferred", m, error=why) for t, why in fails]
+    evidence.events.sort(key=lambda e: e["ts"])
+    wire = Wire()
+    for t in (2.028, 2.285, 3.349, 4.548, 5.749, 6.95):
+        wire.connect(t, RELAY_IP, MX1_IP, answered=False)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "no failed connection attempt of the relay on the wire" in c.detail
+    assert "<t-1-3@maillab>, <t-1-5@maillab>" in c.detail
