@@ -497,6 +497,9 @@ class Lab:
         the relay's connection attempts (lab/verdict/claims.py counts the relay's
         SYNs by their source address)."""
         router = self.net.get(self.plan.dc(info.dc).router)
+        # a new machine: the router learns its MAC afresh, as from a gratuitous ARP
+        # (an entry left from the host it replaces would send the probe nowhere)
+        router.cmd("ip neigh flush to %s" % info.ip)
         svc.wait_ready(services, router, self.start_timeout)
 
     def _dns_update(self, host, adds=(), deletes=()):

@@ -680,11 +680,13 @@ def test_the_provisioners_readiness_probe_is_not_from_the_relays_address(monkeyp
     probed = []
     monkeypatch.setattr(mail_lab.svc, "wait_ready",
                         lambda services, probe_from, timeout: probed.append(probe_from))
-    nodes = {"r2": "router r2", "relay1": "the relay"}
+    ran = []
+    router = SimpleNamespace(cmd=ran.append)
+    nodes = {"r2": router, "relay1": "the relay"}
     lab = SimpleNamespace(net=SimpleNamespace(get=nodes.get), start_timeout=1,
                           plan=SimpleNamespace(dc=lambda name: SimpleNamespace(router="r2")))
-    mail_lab.Lab._wait_ready_from_router(lab, SimpleNamespace(dc="dc2"), [])
-    assert probed == ["router r2"]
+    mail_lab.Lab._wait_ready_from_router(lab, SimpleNamespace(dc="dc2", ip="10.0.2.11"), [])
+    assert probed == [router] and ran == ["ip neigh flush to 10.0.2.11"]
 
 
 def test_6_does_not_count_the_relays_recovery_probes_as_retries(tmp_path):
