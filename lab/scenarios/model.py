@@ -56,6 +56,10 @@ class Dns:
 class Relay:
     retry_interval: float = 1.0
     max_retry_interval: float = 0.0   # 0: same as retry_interval
+    # the backoff the scenario asks of the relay: delay k = retry_interval *
+    # retry_multiplier^(k-1), at most max_retry_interval. The checker computes
+    # the expected spacing from these numbers itself, never from the relay's code.
+    retry_multiplier: float = 2.0
     provision_after: float = 0.0      # 0: never ask the provisioner
     provision_action: str = ""        # "recreate:NAME" or "create:DC"; "": the recovery policy
     recreate_deadline: float = 0.0    # 0: the relay's default
@@ -191,6 +195,9 @@ def _validate(path, s):
         raise ScenarioError(path, "relay.retry_interval", "must be > 0")
     if r.max_retry_interval == 0:
         r.max_retry_interval = r.retry_interval
+    r.retry_multiplier = _nonneg(path, "relay.retry_multiplier", r.retry_multiplier)
+    if r.retry_multiplier < 1:
+        raise ScenarioError(path, "relay.retry_multiplier", "must be >= 1")
     if r.max_retry_interval < r.retry_interval:
         raise ScenarioError(path, "relay.max_retry_interval", "must be >= retry_interval")
     if r.provision_action:
