@@ -40,8 +40,10 @@ class CorruptQueueFile(ValueError):
     pass
 
 
-@dataclass
+@dataclass(slots=True)
 class QueueEntry:
+    """What the relay keeps in memory of a held message: its metadata only
+    (the data stays in the file, read at each delivery attempt)."""
     id: str
     msgid: str
     sender: str
@@ -239,8 +241,16 @@ class Queue:
 
     def remove(self, entry):
         """Forget a delivered (or bounced) message, durably."""
-        try:
-            os.unlink(entry.path)
-        except FileNotFoundError:
-            return
-        fsync_dir(self.directory)
+        self.remove_many([entry])
+
+    def remove_many(self, entries):
+        """Forget several delivered messages with one directory fsync."""
+        removed = 0
+        for entry in entries:
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+        if removed:
+            fsync_dir(self.directory)

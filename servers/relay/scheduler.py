@@ -1,9 +1,15 @@
 """The relay's delivery scheduler: retries, bounces, flushes and re-routing.
 
-Every queue entry has one timer set to its ``next_attempt``.  A due entry
-joins the ready line of its destination (its ``next_hop``); up to
-``concurrency`` workers per destination take entries from that line and
-deliver them over reused SMTP sessions.
+Every destination (a ``next_hop``) has one timer, not one per message: its
+waiting entries sit in a heap ordered by their ``next_attempt``, and the
+timer is set to the earliest of them.  When it fires, every entry then due
+joins the destination's ready line (a whole failed line, deferred together,
+becomes due in one wake-up); up to ``concurrency`` workers per destination
+take entries from that line and deliver them one after another over reused
+SMTP sessions (MAIL, RCPT and DATA pipelined where the server offers it).
+Each destination has its own workers, so a long backlog for one does not
+delay another.  Removals of delivered messages are batched: the removals of
+all workers share one directory fsync.
 
 - 4xx or a connection failure: retry after ``policy.delay(attempts)``;
   past ``policy.give_up``: bounce.  5xx: bounce at once.  A bounce is an RFC
@@ -41,6 +47,8 @@ deliver them over reused SMTP sessions.
   temporary file, and one of them fails.
 """
 import collections
+import heapq
+import itertools
 import logging
 
 from twisted.internet import defer
@@ -49,6 +57,7 @@ from twisted.python import failure
 from servers.common import smtpclient
 from servers.relay.bounce import build_dsn
 from servers.relay.routes import Routes
+from servers.smtpd.batch import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +81,8 @@ class Destination:
         self.provisioning = False
         self.failed_servers = set()  # "host:port" that failed during this outage
         self.awaiting = None         # what a replacement was asked for (its mail waits)
+        self.waiting = []            # heap of (due time, ticket, entry)
+        self.timer = None            # the one IDelayedCall: the earliest due time
 
 
 class Scheduler:
@@ -106,7 +117,8 @@ class Scheduler:
         self.max_read_failures = max_read_failures
         self.read_failures = {}      # id -> failed reads of its queue file so far
         self.entries = {}            # id -> QueueEntry still queued
-        self.timers = {}             # id -> IDelayedCall of its next attempt
+        self.timers = {}             # id -> ticket of its pending attempt (see _schedule)
+        self._tickets = itertools.count()
         self.busy = set()            # ids being delivered (or waiting in a ready line)
         self.destinations = {}
         self.dead = {}               # "host:port" -> time until which it is not tried
@@ -115,6 +127,7 @@ class Scheduler:
         if recovery is not None:
             recovery.attach(self)
         self.disk_tail = {}          # id -> Deferred firing when its last disk operation ends
+        self._removals = GroupCommit(self._remove_batch, run_in_thread=run_blocking)
         self.stopped = False
 
     # -- the queue's side ---------------------------------------------------
@@ -139,10 +152,12 @@ class Scheduler:
 
     def stop(self):
         self.stopped = True
-        for timer in self.timers.values():
-            if timer.active():
-                timer.cancel()
         self.timers.clear()
+        for dest in self.destinations.values():
+            if dest.timer is not None and dest.timer.active():
+                dest.timer.cancel()
+            dest.timer = None
+            dest.waiting = []
         if self.recovery is not None:
             self.recovery.stop()
         for dest in self.destinations.values():
@@ -154,15 +169,45 @@ class Scheduler:
 
     # -- timers and ready lines ---------------------------------------------
     def _schedule(self, entry, delay):
-        timer = self.timers.pop(entry.id, None)
-        if timer is not None and timer.active():
-            timer.cancel()
+        """Make ``entry`` due in ``delay`` seconds (replacing any earlier plan):
+        a ticket in its destination's heap, and that destination's one timer
+        moved earlier if need be.  A replaced ticket stays in the heap, stale,
+        until its time comes (``self.timers`` says which ticket is current)."""
+        self.timers.pop(entry.id, None)
         if self.stopped:
             return
-        self.timers[entry.id] = self.clock.callLater(max(delay, 0), self._due, entry)
+        ticket = next(self._tickets)
+        self.timers[entry.id] = ticket
+        dest = self._destination(entry.next_hop)
+        heapq.heappush(dest.waiting, (self.clock.seconds() + max(delay, 0), ticket, entry))
+        self._arm(dest)
+
+    def _arm(self, dest):
+        """Set ``dest``'s timer to its earliest waiting entry."""
+        if not dest.waiting or self.stopped:
+            return
+        when = dest.waiting[0][0]
+        if dest.timer is not None and dest.timer.active():
+            if dest.timer.getTime() <= when:
+                return
+            dest.timer.cancel()
+        dest.timer = self.clock.callLater(max(when - self.clock.seconds(), 0), self._fire, dest)
+
+    def _fire(self, dest):
+        """``dest``'s timer: every entry due by now goes to the ready lines."""
+        dest.timer = None
+        now = self.clock.seconds()
+        due = []
+        while dest.waiting and dest.waiting[0][0] <= now:
+            _, ticket, entry = heapq.heappop(dest.waiting)
+            if self.timers.get(entry.id) == ticket:
+                del self.timers[entry.id]
+                due.append(entry)
+        for entry in due:
+            self._due(entry)
+        self._arm(dest)
 
     def _due(self, entry):
-        self.timers.pop(entry.id, None)
         if entry.id not in self.entries or entry.id in self.busy:
             return
         self.busy.add(entry.id)
@@ -337,7 +382,7 @@ class Scheduler:
                 yield self._bounce(entry, failures)
             if not retry:
                 self.entries.pop(entry.id, None)
-                yield self._on_disk(entry, self.queue.remove, entry)
+                yield self._on_disk(entry, self._removals.submit, entry, runner=_run_now)
             else:
                 reply = next(iter(retry.values()))
                 entry.recipients = [r for r in entry.recipients if r in retry]
@@ -541,16 +586,27 @@ class Scheduler:
         entry.next_hop = new_hop
         return old
 
-    def _on_disk(self, entry, f, *args):
-        """``run_blocking(f, *args)`` once every earlier disk operation on
-        ``entry`` has ended: one queue file is never rewritten by two threads
-        at once.  A Deferred of f's result."""
+    def _remove_batch(self, entries):
+        """Remove delivered entries, one directory fsync for all (in a thread)."""
+        remove_many = getattr(self.queue, "remove_many", None)
+        if remove_many is not None:
+            remove_many(entries)
+        else:
+            for entry in entries:
+                self.queue.remove(entry)
+        return [None] * len(entries)
+
+    def _on_disk(self, entry, f, *args, runner=None):
+        """``run_blocking(f, *args)`` (or ``runner(f, *args)``) once every earlier
+        disk operation on ``entry`` has ended: one queue file is never
+        rewritten by two threads at once.  A Deferred of f's result."""
         previous = self.disk_tail.get(entry.id)
         tail = self.disk_tail[entry.id] = defer.Deferred()
         result = defer.Deferred()
+        runner = runner or self.run_blocking
 
         def run(_):
-            d = defer.maybeDeferred(self.run_blocking, f, *args)
+            d = defer.maybeDeferred(runner, f, *args)
 
             def ended(outcome):
                 if self.disk_tail.get(entry.id) is tail:
