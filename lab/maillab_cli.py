@@ -115,8 +115,12 @@ def build_parser():
     s = sub.add_parser("bench", help="benchmarks, side by side with Postfix")
     s.add_argument("what", choices=("relay",))
     s.add_argument("--messages", type=int, default=2000)
-    s.add_argument("--sessions", type=int, default=10)
+    s.add_argument("--sessions", default="10", metavar="S[,S...]",
+                   help="concurrent sessions (a list runs one round each; default 10)")
     s.add_argument("--size", type=int, default=4096, metavar="BYTES")
+    s.add_argument("--backlog", type=int, default=0, metavar="N",
+                   help="instead: the next hop down while N messages arrive, then back "
+                        "(ingest, memory, restart and drain, side by side with Postfix)")
     s.set_defaults(func=_lazy("lab.bench", "cmd_bench"))
     return p
 
