@@ -10,10 +10,22 @@ A queue file is::
     \\n.end maillab-queue\\n
 
 It is written under a temporary name (``.ID.tmp``), fsynced, renamed to
-``ID.q`` and the directory fsynced before ``enqueue`` returns; metadata
-updates rewrite the whole file the same way, so a crash leaves the old file
-or the new one, whole. A file without its end marker, or whose data does not
-match its size and checksum, is moved to DIR/corrupt/ and never delivered.
+``ID.q`` and the directory fsynced before ``enqueue`` returns; a new next
+hop (``reroute``) rewrites the whole file the same way, so a crash leaves the
+old file or the new one, whole. A file without its end marker, or whose data
+does not match its size and checksum, is moved to DIR/corrupt/ and never
+delivered.
+
+The retry state of a deferred message (attempts, next attempt, last error,
+first failure) is not rewritten into its file at each failed attempt: that
+would cost a file rewrite and two fsyncs per held message per retry, which a
+large backlog cannot afford.  It is appended to DIR/retries.log instead, one
+JSON line per deferral, a batch of deferrals per write and fsync
+(``record_retries``).  ``entries`` applies the log's latest line for each
+message over its file (the one with more attempts wins: attempts only grow);
+a torn last line is skipped.  ``compact_retries`` rewrites the log with only
+the queued messages' state (at start, and when it has grown).  The log is
+soft state: were it lost, a message would only be tried again sooner.
 """
 import json
 import logging
@@ -33,6 +45,8 @@ MAGIC = b"maillab-queue 1\n"
 END_MARKER = b"\n.end maillab-queue\n"
 SUFFIX = ".q"
 CORRUPT_DIR = "corrupt"
+RETRIES = "retries.log"
+RETRY_FIELDS = ("attempts", "next_attempt", "last_error", "first_failure")
 STALE_TEMPORARY_AGE = 300     # seconds; no write takes this long
 
 
@@ -117,6 +131,7 @@ class Queue:
         self.directory = os.path.abspath(directory)
         self.events = events
         self.now = now
+        self.retry_log_bytes = 0      # appended since the last compaction
         make_dirs(self.directory)
         self._remove_stale_temporaries()
 
@@ -170,7 +185,9 @@ class Queue:
         return entries
 
     def entries(self):
-        """Every valid entry, oldest first; corrupt files are set aside."""
+        """Every valid entry, oldest first, with its latest retry state;
+        corrupt files are set aside."""
+        retries = self.read_retries()
         found = []
         for path in message_files(self.directory):
             name = os.path.basename(path)
@@ -186,9 +203,61 @@ class Queue:
                 self._set_aside(name, str(e))
                 continue
             entry.path = path
+            state = retries.get(entry.id)
+            if state is not None and state[0] >= entry.attempts:
+                entry.attempts, entry.next_attempt, entry.last_error, entry.first_failure = state
             found.append(entry)
         found.sort(key=lambda e: (e.arrived, e.id))
         return found
+
+    # -- the retry log ------------------------------------------------------
+    def _retries_path(self):
+        return os.path.join(self.directory, RETRIES)
+
+    def read_retries(self):
+        """{id: (attempts, next_attempt, last_error, first_failure)}, the latest
+        line for each message; unreadable lines (a torn write) are skipped."""
+        state = {}
+        try:
+            with open(self._retries_path(), "rb") as f:
+                for line in f:
+                    try:
+                        record = json.loads(line)
+                        state[record[0]] = (int(record[1]), float(record[2]), str(record[3]),
+                                            record[4])
+                    except (ValueError, TypeError, IndexError, KeyError):
+                        continue
+        except FileNotFoundError:
+            pass
+        return state
+
+    def record_retries(self, entries):
+        """Append the retry state of ``entries`` to the log, one write and one
+        fsync for all (blocking)."""
+        lines = b"".join(json.dumps([e.id, e.attempts, e.next_attempt, e.last_error,
+                                     e.first_failure]).encode("utf-8") + b"\n" for e in entries)
+        path = self._retries_path()
+        created = not os.path.exists(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            view = memoryview(lines)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(self.directory)
+        self.retry_log_bytes += len(lines)
+
+    def compact_retries(self, entries):
+        """Rewrite the log with the state of ``entries`` (the queued ones) only."""
+        lines = b"".join(json.dumps([e.id, e.attempts, e.next_attempt, e.last_error,
+                                     e.first_failure]).encode("utf-8") + b"\n"
+                         for e in entries if e.attempts)
+        write_atomic(self._retries_path(), lines,
+                      tmp_path=os.path.join(self.directory, ".retries.tmp"))
+        self.retry_log_bytes = len(lines)
 
     def set_aside(self, entry, why):
         """Move ``entry``'s file to corrupt/, never to be delivered; False if it is gone."""
@@ -214,7 +283,7 @@ class Queue:
             self.events.emit("corrupt", file=name, error=why)
 
     def save(self, entry):
-        """Rewrite the entry's metadata on disk, atomically and durably."""
+        """Rewrite the entry's file with its metadata, atomically and durably."""
         with open(entry.path, "rb") as f:
             _, data = parse(f.read())
         tmp = self._tmp_path(entry.id)

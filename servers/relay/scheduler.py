@@ -37,6 +37,9 @@ all workers share one directory fsync.
   not after its backoff.  While the request is in flight (``awaiting``) the
   destination's mail waits: the provisioner updates DNS before it answers,
   and the mail must go by its rewritten next hop, not by the new MX record.
+- A deferral is recorded in the queue's retry log (queue.py), deferrals of
+  all workers together: one append and one fsync per batch, not a rewrite of
+  each message's file.
 - A queue file that cannot be read (EIO, vanished, corrupt since it was
   loaded) is tried again after ``policy.delay(failures)``; after
   ``max_read_failures`` it is moved to the queue's corrupt/ directory and
@@ -61,6 +64,8 @@ from servers.smtpd.batch import GroupCommit
 
 log = logging.getLogger(__name__)
 
+COMPACT_AFTER = 1 << 20   # bytes of retry log beyond what the queued messages need
+RETRY_LINE = 100          # bytes, about, of one message's line in the retry log
 MAX_READ_FAILURES = 5     # reads of a queue file before it is set aside: 2+4+8+16 s in the lab
 
 
@@ -128,6 +133,7 @@ class Scheduler:
             recovery.attach(self)
         self.disk_tail = {}          # id -> Deferred firing when its last disk operation ends
         self._removals = GroupCommit(self._remove_batch, run_in_thread=run_blocking)
+        self._retries = GroupCommit(self._record_batch, run_in_thread=run_blocking)
         self.stopped = False
 
     # -- the queue's side ---------------------------------------------------
@@ -396,7 +402,7 @@ class Scheduler:
                     yield self._reroute(entry, new_hop)
                 if entry.next_hop != dest.key:     # rerouted while in flight
                     entry.next_attempt = now
-                yield self._on_disk(entry, self.queue.save, entry)
+                yield self._on_disk(entry, self._retries.submit, entry, runner=_run_now)
                 if entry.next_hop != dest.key:
                     # rerouted (by _provision) while the save waited: try the new
                     # destination now, not after the backoff meant for the dead one
@@ -594,6 +600,21 @@ class Scheduler:
         else:
             for entry in entries:
                 self.queue.remove(entry)
+        return [None] * len(entries)
+
+    def _record_batch(self, entries):
+        """Record the retry state of deferred entries: one append and fsync of
+        the queue's retry log for all (in a thread); the log is compacted when
+        it has grown to several times what the queued messages need."""
+        record = getattr(self.queue, "record_retries", None)
+        if record is None:
+            for entry in entries:
+                self.queue.save(entry)
+            return [None] * len(entries)
+        record(entries)
+        queued = list(self.entries.values())
+        if self.queue.retry_log_bytes > COMPACT_AFTER + 4 * RETRY_LINE * len(queued):
+            self.queue.compact_retries(queued)
         return [None] * len(entries)
 
     def _on_disk(self, entry, f, *args, runner=None):
