@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -73,8 +74,7 @@ class QueueEntry:
 
     def data(self):
         """The full message (LF line endings, the relay's Received: first)."""
-        with open(self.path, "rb") as f:
-            return parse(f.read())[1]
+        return parse(read_file(self.path))[1]
 
     def metadata(self):
         return {"id": self.id, "msgid": self.msgid, "sender": self.sender,
@@ -107,6 +107,20 @@ def parse(raw):
             or zlib.crc32(data) != meta.get("crc32"):
         raise CorruptQueueFile("data does not match its size and checksum")
     return meta, data
+
+
+def read_file(path):
+    """A queue file's bytes (plain reads: no buffered file object per file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            chunks.append(chunk)
+            if len(chunk) < 1 << 16:      # a short read of a regular file: its end
+                return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def message_id_of(data):
@@ -189,20 +203,20 @@ class Queue:
         corrupt files are set aside."""
         retries = self.read_retries()
         found = []
+        intern = sys.intern         # the same next hops and senders, held once
         for path in message_files(self.directory):
-            name = os.path.basename(path)
             try:
-                with open(path, "rb") as f:
-                    meta, _ = parse(f.read())
-                entry = QueueEntry(body=meta.get("body", ""), **{k: meta[k] for k in (
-                    "id", "msgid", "sender", "recipients", "next_hop", "arrived",
-                    "attempts", "next_attempt", "last_error", "first_failure")})
+                meta, _ = parse(read_file(path))
+                entry = QueueEntry(meta["id"], meta["msgid"], intern(meta["sender"]),
+                                   meta["recipients"], intern(meta["next_hop"]),
+                                   meta["arrived"], meta["attempts"], meta["next_attempt"],
+                                   intern(meta["last_error"]), meta["first_failure"],
+                                   meta.get("body", ""), path)
             except FileNotFoundError:
                 continue              # removed while we listed
             except (CorruptQueueFile, KeyError, TypeError) as e:
-                self._set_aside(name, str(e))
+                self._set_aside(os.path.basename(path), str(e))
                 continue
-            entry.path = path
             state = retries.get(entry.id)
             if state is not None and state[0] >= entry.attempts:
                 entry.attempts, entry.next_attempt, entry.last_error, entry.first_failure = state
@@ -223,8 +237,8 @@ class Queue:
                 for line in f:
                     try:
                         record = json.loads(line)
-                        state[record[0]] = (int(record[1]), float(record[2]), str(record[3]),
-                                            record[4])
+                        state[record[0]] = (int(record[1]), float(record[2]),
+                                            sys.intern(str(record[3])), record[4])
                     except (ValueError, TypeError, IndexError, KeyError):
                         continue
         except FileNotFoundError:

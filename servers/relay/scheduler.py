@@ -53,6 +53,7 @@ import collections
 import heapq
 import itertools
 import logging
+import sys
 
 from twisted.internet import defer
 from twisted.python import failure
@@ -393,7 +394,7 @@ class Scheduler:
                 reply = next(iter(retry.values()))
                 entry.recipients = [r for r in entry.recipients if r in retry]
                 entry.attempts += 1
-                entry.last_error = result.error
+                entry.last_error = sys.intern(result.error)   # one text for a failed line
                 if entry.first_failure is None:
                     entry.first_failure = now
                 entry.next_attempt = now + self.policy.delay(entry.attempts)
