@@ -272,18 +272,19 @@ class Scheduler:
                     yield self._fail_line(dest, entry, (
                         "waiting for a replacement of %s" % dest.awaiting, False, False))
                     continue
-                try:
-                    # small read from the page cache: cheaper inline than a thread hop
-                    data = entry.data()
-                except Exception as e:      # EIO, vanished, corrupt since it was loaded
-                    yield self._unreadable(entry, e)
-                    continue
-                self.read_failures.pop(entry.id, None)
                 if session is None or session.broken:
                     session, error = yield self._open(dest, entry)
                     if session is None:
                         yield self._fail_line(dest, entry, error)
                         continue
+                try:
+                    # read once there is a session to send it on (a deferral costs no
+                    # read); small, from the page cache: cheaper inline than a thread hop
+                    data = entry.data()
+                except Exception as e:      # EIO, vanished, corrupt since it was loaded
+                    yield self._unreadable(entry, e)
+                    continue
+                self.read_failures.pop(entry.id, None)
                 self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
                                  server=session.server)
                 result = yield session.send(entry.sender, list(entry.recipients), data,
