@@ -390,7 +390,11 @@ class Scheduler:
                 yield self._bounce(entry, failures)
             if not retry:
                 self.entries.pop(entry.id, None)
-                yield self._on_disk(entry, self._removals.submit, entry, runner=_run_now)
+                # The worker goes on to its next message meanwhile: the removal
+                # joins the next batch (a failed one leaves the file, delivered again
+                # after a restart: a duplicate the Maildir's dedupe absorbs, never a loss)
+                removed = self._on_disk(entry, self._removals.submit, entry, runner=_run_now)
+                removed.addErrback(self._removal_failed, entry)
             else:
                 reply = next(iter(retry.values()))
                 entry.recipients = [r for r in entry.recipients if r in retry]
@@ -417,6 +421,9 @@ class Scheduler:
                 self._recovered(dest)
         finally:
             self._release(entry)
+
+    def _removal_failed(self, failure, entry):
+        log.error("removing delivered %s failed: %s", entry.id, failure.getErrorMessage())
 
     def _release(self, entry):
         """No one works on ``entry`` any more: if it is still queued, it has a timer."""
