@@ -6,7 +6,9 @@ timer is set to the earliest of them.  When it fires, every entry then due
 joins the destination's ready line (a whole failed line, deferred together,
 becomes due in one wake-up); up to ``concurrency`` workers per destination
 take entries from that line and deliver them one after another over reused
-SMTP sessions (MAIL, RCPT and DATA pipelined where the server offers it).
+SMTP sessions, up to ``pipeline`` at a time (smtpclient ``send_many``: with
+PIPELINING, each message's data and the next one's MAIL, RCPT and DATA in
+one write).
 Each destination has its own workers, so a long backlog for one does not
 delay another.  Removals of delivered messages are batched: the removals of
 all workers share one directory fsync.
@@ -67,6 +69,7 @@ log = logging.getLogger(__name__)
 
 COMPACT_AFTER = 1 << 20   # bytes of retry log beyond what the queued messages need
 RETRY_LINE = 100          # bytes, about, of one message's line in the retry log
+PIPELINE = 10             # messages a session sends in one pipelined run, at most
 MAX_READ_FAILURES = 5     # reads of a queue file before it is set aside: 2+4+8+16 s in the lab
 
 
@@ -96,7 +99,7 @@ class Scheduler:
                  run_blocking=_run_now, self_name="relay", bounce_hop=None,
                  provision=None, provision_after=None, concurrency=10,
                  dead_ttl=None, idle_timeout=1.0, max_read_failures=MAX_READ_FAILURES,
-                 routes=None, recovery=None):
+                 routes=None, recovery=None, pipeline=PIPELINE):
         """``resolve(next_hop)`` -> Deferred list of (label, host, port) in try order
         (fails with mx_lookup.MXError); ``open_session(host, port)`` -> Deferred of a
         ready smtpclient session (fails with smtpclient.SessionError);
@@ -105,7 +108,8 @@ class Scheduler:
         in the service, inline in tests); ``bounce_hop(sender)`` is the next hop
         for a bounce to ``sender``; ``routes``: a routes.Routes (default: in
         memory); ``recovery``: a recovery.Recovery, the policy that replaces
-        ``provision``."""
+        ``provision``; ``pipeline``: how many messages a session that has
+        ``send_many`` sends in one run."""
         self.queue = queue
         self.policy = policy
         self.events = events
@@ -118,6 +122,7 @@ class Scheduler:
         self.provision = provision
         self.provision_after = provision_after
         self.concurrency = concurrency
+        self.pipeline = pipeline
         self.dead_ttl = policy.minimum if dead_ttl is None else dead_ttl
         self.idle_timeout = idle_timeout
         self.max_read_failures = max_read_failures
@@ -249,9 +254,28 @@ class Scheduler:
         return d
 
     # -- delivery -----------------------------------------------------------
+    def _more(self, dest):
+        """Up to ``pipeline - 1`` more entries from ``dest``'s ready line, each
+        with its data, to send in the same pipelined run; it stops at one that
+        needs the worker's slower path (moved, held, unreadable)."""
+        more = []
+        while dest.ready and len(more) < self.pipeline - 1 and dest.awaiting is None:
+            entry = dest.ready[0]
+            if entry.id not in self.entries or entry.next_hop != dest.key:
+                break
+            try:
+                data = entry.data()
+            except Exception:
+                break                       # the worker reads it again, and says why
+            dest.ready.popleft()
+            self.read_failures.pop(entry.id, None)
+            more.append((entry, data))
+        return more
+
     @defer.inlineCallbacks
     def _worker(self, dest):
         session = entry = None
+        unsettled = []
         try:
             while not self.stopped:
                 entry = None
@@ -285,15 +309,28 @@ class Scheduler:
                     yield self._unreadable(entry, e)
                     continue
                 self.read_failures.pop(entry.id, None)
-                self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
-                                 server=session.server)
-                result = yield session.send(entry.sender, list(entry.recipients), data,
-                                            body=entry.body)
-                yield self._settle(entry, dest, result)
+                batch = [(entry, data)]
+                if hasattr(session, "send_many"):
+                    batch += self._more(dest)
+                unsettled = [e for e, _ in batch]
+                for e, _ in batch:
+                    self.events.emit("attempt", e.msgid, next_hop=e.next_hop,
+                                     server=session.server)
+                if len(batch) == 1:
+                    results = [(yield session.send(entry.sender, list(entry.recipients), data,
+                                                   body=entry.body))]
+                else:
+                    results = yield session.send_many(
+                        [(e.sender, list(e.recipients), d, e.body) for e, d in batch])
+                for (e, _), result in zip(batch, results):
+                    entry = e
+                    unsettled.remove(e)
+                    yield self._settle(e, dest, result)
+                unsettled = []
         except Exception:
             log.exception("delivery worker for %s failed", dest.key)
-            if entry is not None:
-                self._release(entry)
+            for e in set(unsettled) | ({entry} if entry is not None else set()):
+                self._release(e)
         finally:
             dest.workers -= 1
             if session is not None:

@@ -182,3 +182,57 @@ def test_delivered_files_leave_the_real_queue_with_one_directory_fsync_per_batch
     assert len(net.delivered) == 3
     assert [n for n in (tmp_path / "q").iterdir() if n.suffix == ".q"] == []
     assert synced == [queue.directory] * 2          # batches of 1 and 2
+
+
+class PipeliningNetwork(FakeNetwork):
+    """Sessions with ``send_many``: each run takes 0.01 clock seconds."""
+
+    def __init__(self, clock):
+        super().__init__(clock)
+        self.runs = []
+
+    def open_session(self, host, port):
+        d = super().open_session(host, port)
+
+        def pipelining(session):
+            send = session.send        # the fake's own: answers at once
+
+            def send_many(messages):
+                self.runs.append(len(messages))
+                done = defer.Deferred()
+
+                def deliver():
+                    results = []
+                    for m in messages:
+                        send(*m).addCallback(results.append)
+                    done.callback(results)
+                self.clock.callLater(0.01, deliver)
+                return done
+            session.send_many = send_many
+
+            def send_one(sender, recipients, data, body=""):
+                return send_many([(sender, recipients, data, body)]).addCallback(lambda r: r[0])
+            session.send = send_one
+            return session
+        return d.addCallback(pipelining)
+
+
+def test_a_session_sends_the_ready_line_in_pipelined_runs():
+    sched, queue, net, events, clock = make(net_class=PipeliningNetwork, concurrency=1)
+    put(sched, queue, 25, A)
+    for _ in range(10):
+        clock.advance(0.01)
+    assert not queue.stored and len(net.delivered) == 25
+    assert len(net.connects) == 1
+    assert net.runs == [1, 10, 10, 4]        # the first alone, then what had queued up
+    assert len(events.named("attempt")) == 25
+
+
+def test_a_pipelined_run_settles_each_message_on_its_own_result():
+    sched, queue, net, events, clock = make(net_class=PipeliningNetwork, concurrency=1)
+    net.behaviour[A] = 451
+    put(sched, queue, 12, A)
+    for _ in range(5):
+        clock.advance(0.01)
+    assert len(events.named("deferred")) == 12 and len(queue.stored) == 12
+    assert all(e.attempts == 1 for e in queue.stored.values())
