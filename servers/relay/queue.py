@@ -308,8 +308,12 @@ class Queue:
         write_atomic(entry.path, serialize(entry, data), tmp_path=tmp)
 
     def reroute(self, entry, new_next_hop):
-        """Point the stored message at another server; returns the old next hop."""
+        """Point the stored message at another server; returns the old next hop.
+        A reroute to where it already points (two asked for it, one after the
+        other) does nothing."""
         old = entry.next_hop
+        if old == new_next_hop:
+            return old
         entry.next_hop = new_next_hop
         try:
             self.save(entry)

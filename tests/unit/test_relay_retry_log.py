@@ -101,3 +101,14 @@ def test_offline_flush_records_every_message_due_now(tmp_path, capsys):
     loaded = Queue(queue.directory).entries()
     assert all(e.next_attempt < 9_999_999_999.0 for e in loaded)
     assert {e.id: e.attempts for e in loaded} == {a.id: 4, b.id: 0}
+
+
+def test_a_second_reroute_to_the_same_server_does_nothing(tmp_path):
+    events = Recorder()
+    queue = Queue(str(tmp_path / "q"), events=events)
+    [a] = queue.enqueue_many([("a@x.org", ["b@lab"], b"Message-ID: <1@x>\n\nhi\n", HOP)])
+    queue.reroute(a, "10.0.0.9:25")
+    inode = os.stat(a.path).st_ino
+    assert queue.reroute(a, "10.0.0.9:25") == "10.0.0.9:25"
+    assert os.stat(a.path).st_ino == inode
+    assert len(events.named("rerouted")) == 1
