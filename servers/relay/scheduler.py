@@ -198,12 +198,13 @@ class Scheduler:
         """Set ``dest``'s timer to its earliest waiting entry."""
         if not dest.waiting or self.stopped:
             return
-        when = dest.waiting[0][0]
+        now = self.clock.seconds()
+        when = max(dest.waiting[0][0], now)      # a time already past is now
         if dest.timer is not None and dest.timer.active():
             if dest.timer.getTime() <= when:
                 return
             dest.timer.cancel()
-        dest.timer = self.clock.callLater(max(when - self.clock.seconds(), 0), self._fire, dest)
+        dest.timer = self.clock.callLater(when - now, self._fire, dest)
 
     def _fire(self, dest):
         """``dest``'s timer: every entry due by now goes to the ready lines."""
