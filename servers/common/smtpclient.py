@@ -344,7 +344,13 @@ class SMTPClient(LineReceiver):
             for k, (i, recipients, _, wire) in enumerate(plan):
                 replies, envelope = (yield envelope), None
                 result = MessageResult(self.server)
-                accepted = yield self._envelope_outcome(recipients, replies, result)
+                accepted = self._envelope_outcome(recipients, replies, result)
+                if not accepted:
+                    # the transaction cannot go on: close it (an empty message
+                    # after an unwanted 354), then RSET
+                    if replies[-1].code == 354:
+                        yield self._abort_data()
+                    yield self._reset()
                 following = plan[k + 1][2] if k + 1 < len(plan) else None
                 if accepted:
                     done = self._expect(self.data_timeout)
@@ -378,11 +384,9 @@ class SMTPClient(LineReceiver):
         return defer.gatherResults(waits, consumeErrors=True).addErrback(
             lambda f: f.value.subFailure)
 
-    @defer.inlineCallbacks
     def _envelope_outcome(self, recipients, replies, result):
         """The recipients to send data to, after the pipelined envelope's
-        ``replies``; failures go into ``result``, and a transaction that cannot
-        go on is closed (an empty message after an unwanted 354, then RSET)."""
+        ``replies``; failures go into ``result``."""
         mail_reply, rcpt_replies, data_reply = replies[0], replies[1:-1], replies[-1]
         if mail_reply.code != 250:
             result.fail_all(recipients, classify(mail_reply.code), mail_reply)
@@ -398,10 +402,6 @@ class SMTPClient(LineReceiver):
             if accepted and data_reply.code != 354:
                 result.fail_all(accepted, classify(data_reply.code), data_reply)
                 accepted = []
-        if not accepted:
-            if data_reply.code == 354:
-                yield self._abort_data()
-            yield self._reset()
         return accepted
 
     @defer.inlineCallbacks
