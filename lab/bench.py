@@ -543,7 +543,7 @@ def cmd_bench(args):
             print("maillab bench: %s is not installed (lab/provision.sh installs it)" % tool,
                   file=sys.stderr)
             return 2
-    sessions = [int(s) for s in str(args.sessions).split(",")]
+    sessions = args.sessions
     if args.backlog:
         bench_backlog(args.backlog, sessions[0], args.size)
     else:
