@@ -269,9 +269,16 @@ class Queue:
         lines = b"".join(json.dumps([e.id, e.attempts, e.next_attempt, e.last_error,
                                      e.first_failure]).encode("utf-8") + b"\n"
                          for e in entries if e.attempts)
+        self.retry_log_bytes = len(lines)
+        if not lines:                 # nothing to remember: no log (and nothing written)
+            try:
+                os.unlink(self._retries_path())
+            except FileNotFoundError:
+                return
+            fsync_dir(self.directory)
+            return
         write_atomic(self._retries_path(), lines,
                       tmp_path=os.path.join(self.directory, ".retries.tmp"))
-        self.retry_log_bytes = len(lines)
 
     def set_aside(self, entry, why):
         """Move ``entry``'s file to corrupt/, never to be delivered; False if it is gone."""

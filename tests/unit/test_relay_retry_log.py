@@ -112,3 +112,14 @@ def test_a_second_reroute_to_the_same_server_does_nothing(tmp_path):
     assert queue.reroute(a, "10.0.0.9:25") == "10.0.0.9:25"
     assert os.stat(a.path).st_ino == inode
     assert len(events.named("rerouted")) == 1
+
+
+def test_a_queue_with_nothing_to_remember_has_no_log(tmp_path):
+    queue, (a,) = queue_with(tmp_path, 1)
+    queue.compact_retries([a])                     # a start with nothing deferred
+    assert RETRIES not in os.listdir(queue.directory)
+    a.attempts = 1
+    queue.record_retries([a])
+    queue.remove(a)
+    queue.compact_retries([])                      # everything delivered since
+    assert RETRIES not in os.listdir(queue.directory)
