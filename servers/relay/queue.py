@@ -20,7 +20,7 @@ The retry state of a deferred message (attempts, next attempt, last error,
 first failure) is not rewritten into its file at each failed attempt: that
 would cost a file rewrite and two fsyncs per held message per retry, which a
 large backlog cannot afford.  It is appended to DIR/retries.log instead, one
-JSON line per deferral, a batch of deferrals per write and fsync
+tab-separated line per deferral (``retry_line``), a batch of deferrals per write and fsync
 (``record_retries``).  ``entries`` applies the log's latest line for each
 message over its file (the one with more attempts wins: attempts only grow);
 a torn last line is skipped.  ``compact_retries`` rewrites the log with only
@@ -107,6 +107,17 @@ def parse(raw):
             or zlib.crc32(data) != meta.get("crc32"):
         raise CorruptQueueFile("data does not match its size and checksum")
     return meta, data
+
+
+def retry_line(entry):
+    """One line of the retry log: id, attempts, next attempt, first failure
+    ("-" if none) and last error, tab-separated (cheap to read back: a restart
+    with a large backlog reads one line per deferral since the last compaction)."""
+    error = entry.last_error.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    return ("%s\t%d\t%r\t%s\t%s\n" % (
+        entry.id, entry.attempts, float(entry.next_attempt),
+        "-" if entry.first_failure is None else repr(float(entry.first_failure)),
+        error)).encode("utf-8")
 
 
 def read_file(path):
@@ -230,16 +241,21 @@ class Queue:
 
     def read_retries(self):
         """{id: (attempts, next_attempt, last_error, first_failure)}, the latest
-        line for each message; unreadable lines (a torn write) are skipped."""
+        line for each message; an unreadable line (a torn write) is skipped."""
         state = {}
+        intern = sys.intern
         try:
             with open(self._retries_path(), "rb") as f:
                 for line in f:
+                    fields = line.split(b"\t", 4)
+                    if len(fields) != 5 or not line.endswith(b"\n"):
+                        continue
                     try:
-                        record = json.loads(line)
-                        state[record[0]] = (int(record[1]), float(record[2]),
-                                            sys.intern(str(record[3])), record[4])
-                    except (ValueError, TypeError, IndexError, KeyError):
+                        state[fields[0].decode("ascii")] = (
+                            int(fields[1]), float(fields[2]),
+                            intern(fields[4][:-1].decode("utf-8", "replace")),
+                            None if fields[3] == b"-" else float(fields[3]))
+                    except ValueError:
                         continue
         except FileNotFoundError:
             pass
@@ -248,8 +264,7 @@ class Queue:
     def record_retries(self, entries):
         """Append the retry state of ``entries`` to the log, one write and one
         fsync for all (blocking)."""
-        lines = b"".join(json.dumps([e.id, e.attempts, e.next_attempt, e.last_error,
-                                     e.first_failure]).encode("utf-8") + b"\n" for e in entries)
+        lines = b"".join(retry_line(e) for e in entries)
         path = self._retries_path()
         created = not os.path.exists(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -266,9 +281,7 @@ class Queue:
 
     def compact_retries(self, entries):
         """Rewrite the log with the state of ``entries`` (the queued ones) only."""
-        lines = b"".join(json.dumps([e.id, e.attempts, e.next_attempt, e.last_error,
-                                     e.first_failure]).encode("utf-8") + b"\n"
-                         for e in entries if e.attempts)
+        lines = b"".join(retry_line(e) for e in entries if e.attempts)
         self.retry_log_bytes = len(lines)
         if not lines:                 # nothing to remember: no log (and nothing written)
             try:

@@ -68,7 +68,7 @@ from servers.smtpd.batch import GroupCommit
 log = logging.getLogger(__name__)
 
 COMPACT_AFTER = 1 << 20   # bytes of retry log beyond what the queued messages need
-RETRY_LINE = 100          # bytes, about, of one message's line in the retry log
+RETRY_LINE = 150          # bytes, about, of one message's line in the retry log
 PIPELINE = 10             # messages a session sends in one pipelined run, at most
 MAX_READ_FAILURES = 5     # reads of a queue file before it is set aside: 2+4+8+16 s in the lab
 
@@ -660,7 +660,7 @@ class Scheduler:
             return [None] * len(entries)
         record(entries)
         queued = list(self.entries.values())
-        if self.queue.retry_log_bytes > COMPACT_AFTER + 4 * RETRY_LINE * len(queued):
+        if self.queue.retry_log_bytes > COMPACT_AFTER + 2 * RETRY_LINE * len(queued):
             self.queue.compact_retries(queued)
         return [None] * len(entries)
 

@@ -37,7 +37,7 @@ def test_a_torn_last_line_is_skipped(tmp_path):
     a.attempts, a.next_attempt = 1, 1002.0
     queue.record_retries([a])
     with open(os.path.join(queue.directory, RETRIES), "ab") as f:
-        f.write(b'["%s", 2, 10' % a.id.encode())          # power lost mid-write
+        f.write(b"%s\t2\t10" % a.id.encode())          # power lost mid-write
     [loaded] = Queue(queue.directory).entries()
     assert (loaded.attempts, loaded.next_attempt) == (1, 1002.0)
 
@@ -64,7 +64,7 @@ def test_compaction_keeps_only_queued_messages_with_attempts(tmp_path):
     queue.compact_retries([a, c])
     with open(os.path.join(queue.directory, RETRIES)) as f:
         lines = f.read().splitlines()
-    assert len(lines) == 1 and a.id in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(a.id + "\t5\t")
     assert sorted((e.id, e.attempts) for e in Queue(queue.directory).entries()) == sorted(
         [(a.id, 5), (c.id, 0)])
     assert not [n for n in os.listdir(queue.directory) if n.startswith(".")]
@@ -123,3 +123,12 @@ def test_a_queue_with_nothing_to_remember_has_no_log(tmp_path):
     queue.remove(a)
     queue.compact_retries([])                      # everything delivered since
     assert RETRIES not in os.listdir(queue.directory)
+
+
+def test_an_error_text_with_tabs_and_newlines_stays_one_line(tmp_path):
+    queue, (a,) = queue_with(tmp_path, 1)
+    a.attempts, a.next_attempt, a.last_error = 1, 1002.5, "451 a\tb\nc"
+    queue.record_retries([a])
+    [loaded] = Queue(queue.directory).entries()
+    assert (loaded.attempts, loaded.next_attempt, loaded.last_error,
+            loaded.first_failure) == (1, 1002.5, "451 a b c", None)
