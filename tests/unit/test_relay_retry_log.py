@@ -132,3 +132,12 @@ def test_an_error_text_with_tabs_and_newlines_stays_one_line(tmp_path):
     [loaded] = Queue(queue.directory).entries()
     assert (loaded.attempts, loaded.next_attempt, loaded.last_error,
             loaded.first_failure) == (1, 1002.5, "451 a b c", None)
+
+
+def test_a_held_message_in_memory_is_its_metadata_only(tmp_path):
+    queue, (a,) = queue_with(tmp_path, 1)
+    [loaded] = Queue(queue.directory).entries()
+    assert not hasattr(loaded, "__dict__")              # __slots__: no per-entry dict
+    held = {name: getattr(loaded, name) for name in type(loaded).__slots__}
+    assert not any(isinstance(v, (bytes, bytearray)) for v in held.values())
+    assert b"hi" in loaded.data()                       # the data is read from its file
