@@ -205,6 +205,38 @@ def _files(files):
     return "".join(out)
 
 
+def _exercise(report):
+    """A workbook run: the student's lab (its varied values) and the predictions
+    made before the run against what the run showed."""
+    about = report.get("exercise")
+    if not isinstance(about, dict):
+        return ""
+    out = ['<section id="exercise"><h2>Exercise %s: your lab</h2>' % _e(about.get("number", "?"))]
+    who = about.get("student")
+    out.append("<p>%s, seed %s.</p>" % (
+        "Student <b>%s</b>" % _e(who) if who else "The class's shared lab", _e(about.get("seed"))))
+    if about.get("your_lab"):
+        out.append('<ul class="your-lab">%s</ul>' % "".join(
+            "<li>%s</li>" % _e(line) for line in about["your_lab"]))
+    rows = about.get("predictions") or []
+    if rows:
+        out.append('<h3>Predicted before the run, observed in it</h3><table class="predictions">'
+                   '<thead><tr><th>question</th><th>predicted</th><th>observed</th><th></th>'
+                   '</tr></thead><tbody>')
+        for r in rows:
+            predicted = "(no prediction)" if r.get("predicted") is None else _value(r["predicted"])
+            observed = "(not in the evidence)" if r.get("observed") is None \
+                else _value(r["observed"])
+            mark = "as predicted" if r.get("matches") else "different"
+            out.append('<tr data-key="%s"><td>%s</td><td class="predicted">%s</td>'
+                       '<td class="observed">%s</td><td class="%s">%s</td></tr>'
+                       % (_e(r.get("key")), _e(r.get("question")), predicted, observed,
+                          "pass" if r.get("matches") else "fail", mark))
+        out.append("</tbody></table>")
+    out.append("</section>")
+    return "".join(out)
+
+
 def page(report, about, lines, per_host, held, images, topology_svg, files):
     """The page as a string. ``report``: report.json's dict; ``about``: the
     scenario's description, topology and DNS mode; ``lines``: the timeline's
@@ -221,6 +253,7 @@ def page(report, about, lines, per_host, held, images, topology_svg, files):
         '<p>maillab scenario report</p><nav>%s</nav></header><main>'
         % (_e(name), word.lower(), word, nav),
         _summary(report, about),
+        _exercise(report),
         '<section id="topology"><h2>The lab</h2>%s<p class="legend">'
         '<span class="k cut">red, dashed: a link that was cut</span> '
         '<span class="k lossy">orange: lossy or delayed</span> '

@@ -1,0 +1,77 @@
+"""``maillab course grade DIR``: every submission under a folder, checked
+(lab/workbook/submission.py) and graded against its own run's evidence, as
+rows of a CSV file."""
+import csv
+import os
+
+from lab.evidence import saved_run
+from lab.workbook import catalog
+from lab.workbook import grading
+from lab.workbook import submission
+
+COLUMNS = ("student", "exercise", "submission", "accepted", "right", "questions",
+           "predictions_right", "predictions", "problems")
+
+
+def find(directory):
+    """Paths of every submission file under ``directory``, sorted."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        if submission.FILE in files:
+            found.append(os.path.join(root, submission.FILE))
+    return found
+
+
+def _row(path, directory, exercises):
+    rel = os.path.relpath(path, directory)
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(submission=rel, accepted="no", right=0, questions=0)
+    try:
+        sub = submission.read(path)
+        row.update(student=sub.get("student") or "", exercise=sub.get("exercise", ""))
+        exercise = exercises.get(int(sub.get("exercise")))
+        if exercise is None:
+            raise ValueError("no exercise %s" % sub.get("exercise"))
+        run = saved_run.load(os.path.dirname(path))
+    except (ValueError, TypeError, saved_run.NotARun) as e:
+        row["problems"] = str(e)
+        return row, None
+    found = submission.problems(exercise, run, sub)
+    row["questions"] = len(exercise.questions)
+    predictions = submission.run_exercise(run.report).get("predictions", [])
+    row["predictions"] = len(predictions)
+    row["predictions_right"] = sum(1 for p in predictions if p.get("matches"))
+    if found:
+        row["problems"] = "; ".join(found)
+        return row, sub.get("digest")
+    rows = grading.grade(exercise, grading.solve(exercise, run), sub["answers"])
+    row["right"] = sum(1 for _, status, _ in rows if status == grading.RIGHT)
+    row["accepted"] = "yes"
+    return row, sub.get("digest")
+
+
+def grade_folder(directory):
+    """[row dict] for every submission under ``directory``; the same run handed in
+    twice (the same digest) is refused for both."""
+    exercises = {e.number: e for e in catalog.load_all()}
+    graded = [_row(p, directory, exercises) for p in find(directory)]
+    by_digest = {}
+    for row, dig in graded:
+        if dig:
+            by_digest.setdefault(dig, []).append(row)
+    for rows in by_digest.values():
+        if len(rows) > 1:
+            for row in rows:
+                others = ", ".join(r["submission"] for r in rows if r is not row)
+                row["accepted"], row["right"] = "no", 0
+                row["problems"] = "; ".join(filter(None, [
+                    row["problems"], "the same run as %s" % others]))
+    return [row for row, _ in graded]
+
+
+def write_csv(rows, out):
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
