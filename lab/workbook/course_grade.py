@@ -52,8 +52,11 @@ def _row(path, directory, exercises):
 
 
 def grade_folder(directory):
-    """[row dict] for every submission under ``directory``; the same run handed in
-    twice (the same digest) is refused for both."""
+    """[row dict] for every submission under ``directory``. A run handed in more
+    than once (the same digest) is noted on each; when it passes every check in
+    more than one submission (one student handing in one run twice), none counts.
+    A copy handed in under another ID fails its own checks, and the original
+    keeps its grade."""
     exercises = {e.number: e for e in catalog.load_all()}
     graded = [_row(p, directory, exercises) for p in find(directory)]
     by_digest = {}
@@ -61,12 +64,15 @@ def grade_folder(directory):
         if dig:
             by_digest.setdefault(dig, []).append(row)
     for rows in by_digest.values():
-        if len(rows) > 1:
-            for row in rows:
-                others = ", ".join(r["submission"] for r in rows if r is not row)
+        if len(rows) < 2:
+            continue
+        clean = [r for r in rows if r["accepted"] == "yes"]
+        for row in rows:
+            others = ", ".join(r["submission"] for r in rows if r is not row)
+            if len(clean) > 1:
                 row["accepted"], row["right"] = "no", 0
-                row["problems"] = "; ".join(filter(None, [
-                    row["problems"], "the same run as %s" % others]))
+            row["problems"] = "; ".join(filter(None, [
+                row["problems"], "the same run as %s" % others]))
     return [row for row, _ in graded]
 
 

@@ -19,8 +19,8 @@ FILE = "predictions.json"
 def ask(exercise, read_line, out):
     """{key: answer} for every prediction question, asked one by one;
     ``read_line(prompt)`` returns what was typed (``input``). A multiple-choice
-    question takes a choice's number or its text; a numeric one a number; an
-    empty answer is asked again, EOF leaves the rest unanswered."""
+    question takes a choice's number or its text; another a number (or a name,
+    an address); an empty answer is asked again, EOF leaves the rest unanswered."""
     given = {}
     if exercise.predictions:
         print("Predict before you run (exercise %d): %d questions"
@@ -39,7 +39,7 @@ def ask(exercise, read_line, out):
                 given[q.key] = value
                 break
             print("   %s" % ("a number from 1 to %d, or the choice itself" % len(q.choices)
-                             if q.choices else "a number, please"), file=out)
+                             if q.choices else "an answer, please"), file=out)
     return given
 
 
@@ -53,7 +53,7 @@ def _accept(q, text):
     try:
         number = float(text)
     except ValueError:
-        return None
+        return text                     # a name or an address
     return int(number) if number.is_integer() else number
 
 
