@@ -56,6 +56,32 @@ class Question:
 
 TIERS = {1: "TCP faults", 2: "MX fallback", 3: "durability", 4: "recovery"}
 
+# What each claim (docs/design.md, claims 1-19) is about, as a student names it.
+CLAIM_CONCEPTS = {
+    "1a": "direct delivery by MX", "1": "backup MX", "9": "DNS steers around a dead server",
+    "2": "asking for a replacement server", "10": "asking for a replacement server",
+    "14": "asking for a replacement server", "6": "replacement only after retries failed",
+    "3": "re-routing to the new server", "11": "re-routing to the new server",
+    "4": "rewriting stored next hops", "12": "rewriting stored next hops",
+    "5": "retry with backoff", "13": "retry with backoff",
+    "7": "store-and-forward: flush on recovery", "15": "store-and-forward: flush on recovery",
+    "8": "delivery to the new server", "16": "delivery to the new server",
+    "17": "relay and server on one switch", "18": "failover to another data center",
+    "19": "re-creation in place (same name, IP, MAC)"}
+
+
+def claims_by_concept(claims):
+    """"backup MX (claim 1), ..." : each concept once, its claim numbers as reference."""
+    order, numbers = [], {}
+    for c in claims:
+        concept = CLAIM_CONCEPTS.get(str(c), "claim %s" % c)
+        if concept not in numbers:
+            order.append(concept)
+            numbers[concept] = []
+        numbers[concept].append(str(c))
+    return ", ".join("%s (claim%s %s)" % (k, "s" if len(numbers[k]) > 1 else "",
+                                         ", ".join(numbers[k])) for k in order)
+
 
 @dataclasses.dataclass
 class Exercise:

@@ -308,3 +308,14 @@ def test_every_exercise_has_a_tier_and_a_concept_and_the_list_is_in_course_order
     rows = [line for line in capsys.readouterr().out.splitlines() if re.match(r"^\d ", line)]
     tiers = [int(r[0]) for r in rows]
     assert tiers == sorted(tiers) and set(tiers) == {1, 2, 3, 4} and len(rows) == len(EXERCISES)
+
+
+def test_worksheets_name_claims_by_concept_with_the_number_as_reference():
+    assert catalog.claims_by_concept(["5", "13", "1"]) == \
+        "retry with backoff (claims 5, 13), backup MX (claim 1)"
+    for e in EXERCISES:
+        with open(e.readme, encoding="utf-8") as f:
+            text = f.read()
+        if e.scenario.claims:
+            assert "What it shows: %s" % catalog.claims_by_concept(e.scenario.claims) in text
+        assert "Claims: 1" not in text and "Claims: 5" not in text
