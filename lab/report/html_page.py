@@ -258,6 +258,7 @@ def page(report, about, lines, per_host, held, images, topology_svg, files):
         '<span class="k cut">red, dashed: a link that was cut</span> '
         '<span class="k lossy">orange: lossy or delayed</span> '
         '<span class="k destroyed">&#x2715;: a destroyed host</span> '
+        '<span class="k blackholed">black: a black-holed host (or DNS outage)</span> '
         '<span class="k created">green: created during the run</span></p></section>'
         % (topology_svg or "<p>(the address plan was not recorded with this run)</p>"),
         _figure("aggregate", "The whole run at a glance", images.get("aggregate"),
