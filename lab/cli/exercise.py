@@ -1,5 +1,6 @@
 """``maillab exercises`` and ``maillab exercise N | answers N | solve N | check N``."""
 import os
+import shutil
 import sys
 
 from lab.report.files import report_folder
@@ -103,6 +104,21 @@ def _run(exercise, args):
         for line in variation.describe(exercise.varied, lab.parameters) or [
                 "(the same as everyone's)"]:
             print("  your %s" % line)
+    if getattr(args, "policy", None):
+        if not exercise.builds_policy:
+            print("maillab exercise: exercise %d runs no student policy (--policy is for the "
+                  "build capstone)" % exercise.number, file=sys.stderr)
+            return 2
+        os.makedirs(report_dir, exist_ok=True)
+        copy = os.path.join(report_dir, "policy.py")      # handed in with the run
+        try:
+            shutil.copyfile(args.policy, copy)
+        except OSError as e:
+            print("maillab exercise: --policy %s: %s" % (args.policy, e.strerror),
+                  file=sys.stderr)
+            return 2
+        lab = catalog.with_policy(lab, copy)
+        print("The relay runs your retry policy: %s" % _shown(copy))
     if args.predict:
         if os.path.exists(os.path.join(report_dir, "report.json")):
             print("maillab exercise: %s already holds a run; predictions go before a new "

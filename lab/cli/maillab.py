@@ -125,6 +125,8 @@ def build_parser():
                    "run must be this student's")
     s.add_argument("--predict", action="store_true", help="run: ask the worksheet's "
                    "prediction questions first and record the answers with the run")
+    s.add_argument("--policy", metavar="FILE", help="run, the build capstone: your retry "
+                   "policy (a Python file, see the exercise's starter_policy.py)")
     s.add_argument("--key", metavar="PATH", help="solve/check: the teacher key (default: "
                    "$MAILLAB_TEACHER_KEY, else ~/.config/maillab/teacher.key)")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)

@@ -127,6 +127,8 @@ def relay_args(scenario, extra=()):
         args += ["--recreate-deadline", str(r.recreate_deadline)]
     if r.route_lifetime:
         args += ["--route-lifetime", str(r.route_lifetime)]
+    if r.retry_policy:
+        args += ["--retry-policy", r.retry_policy]
     return args + list(extra)
 
 

@@ -14,7 +14,9 @@ are computed from the run's evidence)::
     tolerance = 0                 # numbers within this count as right
 
 and, optionally: ``tier`` (where the exercise sits in the course: 1 TCP faults,
-2 MX fallback, 3 durability, 4 recovery), ``concept`` (the idea it teaches, as
+2 MX fallback, 3 durability, 4 recovery, 5 capstone), ``grade = "verdict"``
+(the verdict on the scenario's claims is graded too: a build task),
+``concept`` (the idea it teaches, as
 a student names it), ``[[vary]]`` (what differs from student to student,
 lab/workbook/variation.py) and ``[[predictions]]`` (questions asked before
 the run, ``maillab exercise N --predict``; the same keys as ``[[answers]]``,
@@ -54,7 +56,8 @@ class Question:
     choices: list = dataclasses.field(default_factory=list)   # predictions: multiple choice
 
 
-TIERS = {1: "TCP faults", 2: "MX fallback", 3: "durability", 4: "recovery"}
+TIERS = {1: "TCP faults", 2: "MX fallback", 3: "durability", 4: "recovery", 5: "capstone"}
+GRADES = ("answers", "verdict")     # verdict: the scenario's claims count too (a build task)
 
 # What each claim (docs/design.md, claims 1-19) is about, as a student names it.
 CLAIM_CONCEPTS = {
@@ -97,6 +100,12 @@ class Exercise:
     concept: str = ""
     varied: list = dataclasses.field(default_factory=list)        # [variation.Varied]
     predictions: list = dataclasses.field(default_factory=list)   # [Question]
+    grade: str = "answers"
+
+    @property
+    def builds_policy(self):
+        """The student hands in a retry policy the relay runs (the build capstone)."""
+        return bool(self.scenario.relay.retry_policy)
 
     @property
     def teacher_notes(self):
@@ -171,9 +180,12 @@ def load_dir(directory):
     tier = int(data.get("tier", 0))
     if tier and tier not in TIERS:
         raise ExerciseError("%s: tier must be one of %s" % (path, ", ".join(map(str, TIERS))))
+    grade = data.get("grade", "answers")
+    if grade not in GRADES:
+        raise ExerciseError("%s: grade must be one of %s" % (path, ", ".join(GRADES)))
     return Exercise(int(number), name, data.get("title", name), directory,
                     int(data.get("minutes", 30)), int(data.get("seed", 1)), questions, scenario,
-                    tier, data.get("concept", ""), varied, predictions)
+                    tier, data.get("concept", ""), varied, predictions, grade)
 
 
 def load_all(directory=EXERCISE_DIR):
@@ -199,6 +211,14 @@ class StudentLab:
         return {"number": exercise.number, "name": exercise.name, "student": self.student,
                 "seed": self.seed, "parameters": dict(self.parameters),
                 "your_lab": variation.describe(exercise.varied, self.parameters)}
+
+
+def with_policy(lab, path):
+    """``lab`` with the relay running the retry policy in ``path``."""
+    import copy
+    scenario = copy.deepcopy(lab.scenario)
+    scenario.relay.retry_policy = os.path.abspath(path)
+    return dataclasses.replace(lab, scenario=scenario)
 
 
 def student_lab(exercise, student):

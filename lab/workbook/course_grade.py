@@ -10,7 +10,17 @@ from lab.workbook import grading
 from lab.workbook import submission
 
 COLUMNS = ("student", "exercise", "submission", "accepted", "right", "questions",
-           "predictions_right", "predictions", "problems")
+           "claims_held", "claims", "predictions_right", "predictions", "problems")
+
+
+def claims_held(exercise, report):
+    """(claims of the scenario whose every check passed, claims) from report.json."""
+    held = 0
+    for claim in exercise.scenario.claims:
+        checks = [c for c in report.get("checks", []) if str(c.get("claim")) == claim
+                  and c.get("kind") != "info"]
+        held += bool(checks) and all(c.get("ok") for c in checks)
+    return held, len(exercise.scenario.claims)
 
 
 def find(directory):
@@ -47,6 +57,8 @@ def _row(path, directory, exercises):
         return row, sub.get("digest")
     rows = grading.grade(exercise, grading.solve(exercise, run), sub["answers"])
     row["right"] = sum(1 for _, status, _ in rows if status == grading.RIGHT)
+    if exercise.grade == "verdict":
+        row["claims_held"], row["claims"] = claims_held(exercise, run.report)
     row["accepted"] = "yes"
     return row, sub.get("digest")
 

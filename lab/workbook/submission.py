@@ -30,7 +30,8 @@ from lab.workbook import catalog
 from lab.workbook import variation
 
 FILE = "submission.json"
-EVIDENCE = ("report.json", "events.jsonl", "ledger.jsonl", "queue.jsonl", "predictions.json")
+EVIDENCE = ("report.json", "events.jsonl", "ledger.jsonl", "queue.jsonl", "predictions.json",
+            "policy.py")
 MSGID = re.compile(r"^<(?P<client>[^-<>]+)-(?P<seed>\d+)-\d+@maillab>$")
 
 

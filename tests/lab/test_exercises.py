@@ -112,3 +112,29 @@ def test_a_students_round_predictions_run_submission_grade(clean_machine, tmp_pa
     assert rows["alice"]["right"] == rows["alice"]["questions"] == str(len(computed))
     assert rows["alice"]["predictions"] == "2"
     assert rows["bob"]["accepted"] == "no" and "alice's, not bob's" in rows["bob"]["problems"]
+
+
+def test_the_build_capstone_grades_a_student_policy_by_the_verdict(clean_machine, tmp_path,
+                                                                    capsys, key):
+    """A policy that waits a minute after every failure: the held mail is still
+    queued at the run's deadline, so the claims of store-and-forward fail, and
+    course grade says so."""
+    exercise = catalog.load(14)
+    slow = tmp_path / "slow_policy.py"
+    with open(exercise.scenario.relay.retry_policy) as f:
+        slow.write_text(f.read().replace("return self.minimum", "return 60.0"))
+    report = str(tmp_path / "hand-in" / "alice")
+    assert maillab_cli.main(["exercise", "14", "--student", "alice", "--policy", str(slow),
+                             "--report", report]) == 1
+    assert "The relay runs your retry policy" in capsys.readouterr().out
+    run = saved_run.load(report)
+    failed = {c["claim"] for c in run.report["checks"] if c.get("ok") is False}
+    assert {"7", "15"} <= failed, run.report["checks"]
+    assert check(14, report, {"relay_syns": 1}, tmp_path / "answers.toml") == 1
+    capsys.readouterr()
+    grades = tmp_path / "grades.csv"
+    assert maillab_cli.main(["course", "grade", str(tmp_path / "hand-in"),
+                             "--csv", str(grades)]) == 0
+    row = next(csv.DictReader(open(grades)))
+    assert row["accepted"] == "yes" and row["claims"] == "4"
+    assert int(row["claims_held"]) <= 2
