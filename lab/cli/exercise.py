@@ -66,18 +66,6 @@ def where_to_look(exercise, report_dir):
     return "\n".join(lines)
 
 
-def exercise_section(exercise, lab, report_dir):
-    """report.json's ``exercise`` section for a run of ``lab`` (catalog.StudentLab):
-    who, the seed, the varied values, and each prediction against what the run
-    showed."""
-    section = lab.as_dict(exercise)
-    given = predictions.read(report_dir)
-    if given is not None:
-        run = predictions.evidence_so_far(report_dir)
-        section["predictions"] = predictions.compared(exercise, run, given)
-    return {"exercise": section}
-
-
 def _run(exercise, args):
     """The exercise's scenario through the same run as ``maillab run`` (and its live
     page with ``--web``); with ``--student``, that student's lab."""
@@ -86,6 +74,11 @@ def _run(exercise, args):
     if args.student is not None and (args.seed is not None or args.messages is not None):
         print("maillab exercise: with --student, the seed and the message count follow from "
               "the student ID (leave out --seed and --messages)", file=sys.stderr)
+        return 2
+    if exercise.diagnosis is not None:
+        print("maillab exercise: exercise %d's labs are made by your teacher (maillab course "
+              "diagnose): answer from the report directory you were given" % exercise.number,
+              file=sys.stderr)
         return 2
     try:
         lab = catalog.student_lab(exercise, args.student)
@@ -130,7 +123,7 @@ def _run(exercise, args):
     with live_view(args, "exercise %d" % exercise.number) as view:
         verdict, _ = run(lab.scenario, messages=args.messages, seed=seed,
                          report_dir=report_dir, out=sys.stdout, web=view,
-                         annotate=lambda d: exercise_section(exercise, lab, d))
+                         annotate=lambda d: predictions.exercise_section(exercise, lab, d))
         print(where_to_look(exercise, report_dir))
         hold(view)
     return 0 if verdict.ok else 1

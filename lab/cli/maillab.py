@@ -134,14 +134,19 @@ def build_parser():
     s.set_defaults(func=_lazy("lab.cli.exercise", "cmd_exercise"))
 
     s = sub.add_parser("course", help="for teachers: init (make the teacher key), "
-                       "grade DIR (a folder of submissions into a CSV)",
+                       "grade DIR (a folder of submissions into a CSV), diagnose DIR "
+                       "--students LIST (the diagnose capstone's labs)",
                        description="maillab course init makes the teacher key that solve, "
                        "check's right/wrong and grade need; maillab course grade DIR checks "
                        "every submission under DIR (its run untouched, this student's, this "
-                       "exercise's) and grades it into a CSV.")
-    s.add_argument("what", choices=("init", "grade"))
+                       "exercise's) and grades it into a CSV; maillab course diagnose DIR "
+                       "--students LIST runs each student's diagnose lab (a broken relay "
+                       "drawn by the key) into DIR/ID.")
+    s.add_argument("what", choices=("init", "grade", "diagnose"))
     s.add_argument("folder", nargs="?", metavar="DIR", help="grade: the folder of handed-in "
-                   "report directories (each with its submission.json)")
+                   "report directories (each with its submission.json); diagnose: where "
+                   "the labs go")
+    s.add_argument("--students", metavar="ID,ID,...", help="diagnose: the students")
     s.add_argument("--key", metavar="PATH", help="the teacher key (default: "
                    "$MAILLAB_TEACHER_KEY, else ~/.config/maillab/teacher.key)")
     s.add_argument("--force", action="store_true", help="init: replace an existing key")

@@ -52,6 +52,16 @@ def yes_if(run, event, service=None, host=None):
 
 
 @answer
+def count_for_first_held(run, event, service="relay"):
+    """How many ``event`` events (of ``service``) concern the first message the relay held."""
+    queued = select_events(run.events, "queued", "relay")
+    if not queued:
+        return None
+    msgid = queued[0].get("msgid")
+    return sum(1 for e in select_events(run.events, event, service) if e.get("msgid") == msgid)
+
+
+@answer
 def count_during(run, event, fault, service=None, distinct=True):
     """How many ``event`` events (different messages, if ``distinct``) fell between
     the first start and the first end of ``fault``."""

@@ -57,7 +57,19 @@ class Question:
 
 
 TIERS = {1: "TCP faults", 2: "MX fallback", 3: "durability", 4: "recovery", 5: "capstone"}
-GRADES = ("answers", "verdict")     # verdict: the scenario's claims count too (a build task)
+GRADES = ("answers", "verdict", "diagnosis")
+# verdict: the scenario's claims count too (a build task); diagnosis: the student names
+# the broken relay the teacher's key drew for them (lab/workbook/diagnose.py)
+
+
+@dataclasses.dataclass
+class Diagnosis:
+    question: str
+    choices: list
+    broken: str          # the folder of broken relays, one file per choice (teacher only)
+
+    def file_of(self, choice):
+        return os.path.join(self.broken, choice.replace(" ", "_") + ".py")
 
 # What each claim (docs/design.md, claims 1-19) is about, as a student names it.
 CLAIM_CONCEPTS = {
@@ -101,6 +113,7 @@ class Exercise:
     varied: list = dataclasses.field(default_factory=list)        # [variation.Varied]
     predictions: list = dataclasses.field(default_factory=list)   # [Question]
     grade: str = "answers"
+    diagnosis: object = None    # Diagnosis, for grade = "diagnosis"
 
     @property
     def builds_policy(self):
@@ -183,9 +196,21 @@ def load_dir(directory):
     grade = data.get("grade", "answers")
     if grade not in GRADES:
         raise ExerciseError("%s: grade must be one of %s" % (path, ", ".join(GRADES)))
+    diagnosis = None
+    if grade == "diagnosis":
+        d = data.get("diagnosis") or {}
+        if not d.get("question") or not d.get("choices") or not d.get("broken"):
+            raise ExerciseError("%s: [diagnosis] needs question, choices and broken" % path)
+        diagnosis = Diagnosis(d["question"], list(d["choices"]),
+                              os.path.join(directory, d["broken"]))
+        if os.path.isdir(diagnosis.broken):      # not in a student's copy
+            missing = [c for c in diagnosis.choices if not os.path.exists(diagnosis.file_of(c))]
+            if missing:
+                raise ExerciseError("%s: no broken relay for %s in %s"
+                                    % (path, ", ".join(missing), diagnosis.broken))
     return Exercise(int(number), name, data.get("title", name), directory,
                     int(data.get("minutes", 30)), int(data.get("seed", 1)), questions, scenario,
-                    tier, data.get("concept", ""), varied, predictions, grade)
+                    tier, data.get("concept", ""), varied, predictions, grade, diagnosis)
 
 
 def load_all(directory=EXERCISE_DIR):

@@ -6,11 +6,12 @@ import os
 
 from lab.evidence import saved_run
 from lab.workbook import catalog
+from lab.workbook import diagnose
 from lab.workbook import grading
 from lab.workbook import submission
 
 COLUMNS = ("student", "exercise", "submission", "accepted", "right", "questions",
-           "claims_held", "claims", "predictions_right", "predictions", "problems")
+           "claims_held", "claims", "diagnosis", "predictions_right", "predictions", "problems")
 
 
 def claims_held(exercise, report):
@@ -33,7 +34,7 @@ def find(directory):
     return found
 
 
-def _row(path, directory, exercises):
+def _row(path, directory, exercises, key):
     rel = os.path.relpath(path, directory)
     row = dict.fromkeys(COLUMNS, "")
     row.update(submission=rel, accepted="no", right=0, questions=0)
@@ -59,18 +60,21 @@ def _row(path, directory, exercises):
     row["right"] = sum(1 for _, status, _ in rows if status == grading.RIGHT)
     if exercise.grade == "verdict":
         row["claims_held"], row["claims"] = claims_held(exercise, run.report)
+    if exercise.grade == "diagnosis":
+        row["diagnosis"] = diagnose.grade(exercise, sub["student"], key, sub["answers"])
     row["accepted"] = "yes"
     return row, sub.get("digest")
 
 
-def grade_folder(directory):
-    """[row dict] for every submission under ``directory``. A run handed in more
+def grade_folder(directory, key):
+    """[row dict] for every submission under ``directory`` (``key``: the teacher
+    key, which drew the diagnose capstone's broken relays). A run handed in more
     than once (the same digest) is noted on each; when it passes every check in
     more than one submission (one student handing in one run twice), none counts.
     A copy handed in under another ID fails its own checks, and the original
     keeps its grade."""
     exercises = {e.number: e for e in catalog.load_all()}
-    graded = [_row(p, directory, exercises) for p in find(directory)]
+    graded = [_row(p, directory, exercises, key) for p in find(directory)]
     by_digest = {}
     for row, dig in graded:
         if dig:

@@ -110,3 +110,14 @@ def compared(exercise, run, given):
                      "matches": bool(predicted is not None and observed is not None
                                      and grading.matches(observed, predicted, q.tolerance))})
     return rows
+
+
+def exercise_section(exercise, lab, report_dir):
+    """report.json's ``exercise`` section for a run of ``lab`` (catalog.StudentLab):
+    who, the seed, the varied values, and each prediction (from predictions.json
+    in ``report_dir``) against what the run showed."""
+    section = lab.as_dict(exercise)
+    given = read(report_dir)
+    if given is not None:
+        section["predictions"] = compared(exercise, evidence_so_far(report_dir), given)
+    return {"exercise": section}

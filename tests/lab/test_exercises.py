@@ -138,3 +138,33 @@ def test_the_build_capstone_grades_a_student_policy_by_the_verdict(clean_machine
     row = next(csv.DictReader(open(grades)))
     assert row["accepted"] == "yes" and row["claims"] == "4"
     assert int(row["claims_held"]) <= 2
+
+
+def test_the_diagnose_capstone_grades_a_diagnosis_right_and_wrong(clean_machine, tmp_path,
+                                                                 capsys, key):
+    """The teacher makes two students' labs, each with a broken relay drawn by the
+    key; one student names it, the other names another; course grade says which."""
+    from lab.workbook import diagnose
+    exercise = next(e for e in catalog.load_all() if e.diagnosis is not None)
+    labs = tmp_path / "labs"
+    assert maillab_cli.main(["course", "diagnose", str(labs), "--students", "ann,ben"]) == 0
+    capsys.readouterr()
+    secret = teacher_key.load()
+    for student, honest in (("ann", True), ("ben", False)):
+        report = str(labs / student)
+        drawn = diagnose.drawn(exercise, student, secret)
+        with open(report + "/report.json") as f:
+            text = f.read()
+        assert "policy" not in text.replace("retry_policy", "")     # nothing names it
+        run = saved_run.load(report)
+        answers = dict(grading.solve(exercise, run))
+        answers["diagnosis"] = drawn if honest else next(
+            c for c in exercise.diagnosis.choices if c != drawn)
+        answers["evidence"] = "the deferred events and the SYNs in the black hole's pcap"
+        check(exercise.number, report, answers, tmp_path / ("%s.toml" % student))
+    capsys.readouterr()
+    grades = tmp_path / "grades.csv"
+    assert maillab_cli.main(["course", "grade", str(labs), "--csv", str(grades)]) == 0
+    rows = {r["student"]: r for r in csv.DictReader(open(grades))}
+    assert rows["ann"]["accepted"] == rows["ben"]["accepted"] == "yes", rows
+    assert rows["ann"]["diagnosis"] == "right" and rows["ben"]["diagnosis"] == "wrong"

@@ -81,7 +81,8 @@ def test_each_worksheet_opens_with_its_concept_and_says_how_to_hand_in():
         with open(e.readme, encoding="utf-8") as f:
             text = f.read()
         assert "**Concept: %s**" % e.concept in text.split("**Learning goal.**")[0], e.name
-        assert "--student ID" in text and "submission.json" in text, e.name
+        assert "submission.json" in text, e.name
+        assert "--student ID" in text or e.diagnosis is not None, e.name
 
 
 def test_the_answer_revealing_commands_refuse_without_the_teacher_key(no_key, tmp_path,
@@ -193,7 +194,7 @@ def _submit(report, number, answers, capsys):
 
 def _grade(folder, capsys):
     out = io.StringIO()
-    course_grade.write_csv(course_grade.grade_folder(str(folder)), out)
+    course_grade.write_csv(course_grade.grade_folder(str(folder), teacher_key.load()), out)
     return {r["submission"].split(os.sep)[0]: r for r in csv.DictReader(io.StringIO(out.getvalue()))}
 
 
@@ -319,3 +320,44 @@ def test_worksheets_name_claims_by_concept_with_the_number_as_reference():
         if e.scenario.claims:
             assert "What it shows: %s" % catalog.claims_by_concept(e.scenario.claims) in text
         assert "Claims: 1" not in text and "Claims: 5" not in text
+
+
+# -- 7. the diagnose capstone --------------------------------------------------------------
+
+def test_the_broken_relay_is_drawn_by_the_teacher_key_and_graded(tmp_path):
+    from lab.workbook import diagnose
+    from servers.relay import policy_file
+    e = next(x for x in EXERCISES if x.diagnosis is not None)
+    key_a, key_b = b"a" * 32, b"b" * 32
+    students = ["s%d" % i for i in range(20)]
+    draws = [diagnose.drawn(e, s, key_a) for s in students]
+    assert draws == [diagnose.drawn(e, s, key_a) for s in students]       # reproducible
+    assert set(draws) == set(e.diagnosis.choices)                          # all are used
+    assert draws != [diagnose.drawn(e, s, key_b) for s in students]        # keyed
+    lab, choice = diagnose.broken_lab(e, "s1", key_a, str(tmp_path))
+    assert lab.scenario.relay.retry_policy == str(tmp_path / "policy.py")  # a neutral name
+    assert open(e.diagnosis.file_of(choice)).read() == (tmp_path / "policy.py").read_text()
+    assert e.scenario.relay.retry_policy == ""
+    for c in e.diagnosis.choices:                                           # each one loads
+        policy_file.load(e.diagnosis.file_of(c), 0.5, 2.0, 600.0)
+    assert diagnose.grade(e, "s1", key_a, {"diagnosis": choice.upper()}) == "right"
+    other = next(c for c in e.diagnosis.choices if c != choice)
+    assert diagnose.grade(e, "s1", key_a, {"diagnosis": other}) == "wrong"
+    assert diagnose.grade(e, "s1", key_a, {}) == "not answered"
+
+
+def test_the_broken_relays_stay_with_the_teacher(no_key, tmp_path, capsys):
+    e = next(x for x in EXERCISES if x.diagnosis is not None)
+    assert maillab_cli.main(["exercise", str(e.number), "--student", "s1"]) == 2
+    assert "made by your teacher" in capsys.readouterr().err
+    assert maillab_cli.main(["course", "diagnose", str(tmp_path), "--students", "s1"]) == 2
+    assert "needs the teacher key" in capsys.readouterr().err
+    material = _student_material(capsys)
+    for choice in e.diagnosis.choices:
+        with open(e.diagnosis.file_of(choice)) as f:
+            doc = f.read().split('"""')[1]
+        for where, text in material.items():
+            assert doc.splitlines()[1] not in text, where
+    assert maillab_cli.main(["exercise", "answers", str(e.number)]) == 0
+    template = capsys.readouterr().out
+    assert 'diagnosis = ""' in template and "never retries" in template
