@@ -29,7 +29,7 @@ def cmd_exercises(args):
     for r in rows:
         print("%-*s  %*s  %-*s  %-*s  %-*s  %s" % (widths[0], r[0], widths[1], r[1], widths[2],
                                                   r[2], widths[3], r[3], widths[4], r[4], r[5]))
-    print("\nIn tiers: TCP faults, then MX fallback, durability, recovery. Run one: "
+    print("\nIn tiers: TCP faults, then MX fallback, durability, recovery, capstones. Run one: "
           "maillab exercise N --student ID   (worksheets: %s/NN-name/README.md)"
           % _shown(catalog.EXERCISE_DIR))
     return 0

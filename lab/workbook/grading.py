@@ -24,7 +24,8 @@ def template(exercise):
         lines.append("# %s One of: %s" % (exercise.diagnosis.question,
                                          ", ".join(exercise.diagnosis.choices)))
         lines.append('%s = ""' % DIAGNOSIS)
-        lines.append("# Why: the evidence that shows it (events, pcaps, report), in a sentence or two")
+        lines.append("# Why: the evidence that shows it (events, pcaps, report), in a sentence "
+                     "or two")
         lines.append('%s = ""' % EXPLANATION)
         lines.append("")
     return "\n".join(lines)

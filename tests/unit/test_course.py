@@ -195,14 +195,15 @@ def _submit(report, number, answers, capsys):
 def _grade(folder, capsys):
     out = io.StringIO()
     course_grade.write_csv(course_grade.grade_folder(str(folder), teacher_key.load()), out)
-    return {r["submission"].split(os.sep)[0]: r for r in csv.DictReader(io.StringIO(out.getvalue()))}
+    rows = csv.DictReader(io.StringIO(out.getvalue()))
+    return {r["submission"].split(os.sep)[0]: r for r in rows}
 
 
 def test_course_grade_accepts_true_submissions_and_refuses_copied_or_changed_ones(
         tmp_path, key, capsys):
     hand_in = tmp_path / "hand-in"
     alice = _student_run(hand_in / "alice", "alice", held=3)
-    assert _submit(alice, 2, {"relay_held": 3, "direct_to_mx1": 2}, capsys) == 1   # three unanswered
+    assert _submit(alice, 2, {"relay_held": 3, "direct_to_mx1": 2}, capsys) == 1   # 3 unanswered
     bob = _student_run(hand_in / "bob", "bob", held=2)
     assert _submit(bob, 2, {"relay_held": 2}, capsys) == 1
 
@@ -308,7 +309,8 @@ def test_every_exercise_has_a_tier_and_a_concept_and_the_list_is_in_course_order
     assert maillab_cli.main(["exercises"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if re.match(r"^\d ", line)]
     tiers = [int(r[0]) for r in rows]
-    assert tiers == sorted(tiers) and set(tiers) == set(catalog.TIERS) and len(rows) == len(EXERCISES)
+    assert tiers == sorted(tiers) and set(tiers) == set(catalog.TIERS)
+    assert len(rows) == len(EXERCISES)
 
 
 def test_worksheets_name_claims_by_concept_with_the_number_as_reference():
