@@ -356,6 +356,7 @@ tr.info td.verdict { color: var(--muted); }
 .field dl { margin: 2px 0 0 12px; } .field dt { font-weight: 600; } .field dd { margin: 0 0 0 14px; }
 .field ul { margin: 2px 0; padding-left: 20px; }
 .scroll { max-height: 520px; overflow: auto; border: 1px solid #e6eaef; border-radius: 6px; }
+@media print { .scroll { max-height: none; overflow: visible; } header { position: static; } }
 table.story td { font-size: 14px; padding: 3px 10px; }
 table.story td:nth-child(2) { white-space: nowrap; }
 table.story td.t { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; }

@@ -49,3 +49,14 @@ def test_a_student_sees_their_lab_and_their_predictions_against_what_happened(tm
     assert "Student alice" in lab and "seed %d" % section["seed"] in lab
     for line in section["your_lab"]:
         assert line in lab
+
+
+def test_the_timeline_is_whole_when_the_page_is_printed(tmp_path):
+    paths = report_dir(tmp_path)
+    with headless_chromium(window=(1400, 1000)) as driver:
+        look_at(driver, paths["report.html"], tmp_path / "report.png")
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        box = driver.execute_script(
+            "const d = document.querySelector('#story .scroll');"
+            "return [d.clientHeight, d.scrollHeight, getComputedStyle(d).overflowY];")
+    assert box[2] == "visible" and box[0] >= box[1], box
