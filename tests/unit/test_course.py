@@ -363,3 +363,34 @@ def test_the_broken_relays_stay_with_the_teacher(no_key, tmp_path, capsys):
     assert maillab_cli.main(["exercise", "answers", str(e.number)]) == 0
     template = capsys.readouterr().out
     assert 'diagnosis = ""' in template and "never retries" in template
+
+
+def test_the_run_records_the_exercise_section_even_when_stopped_early(tmp_path):
+    """The run's annotate hook (lab/scenarios/run.py) puts the student's lab and
+    predictions into report.json and report.html; a run stopped before its lab
+    was up still has them."""
+    import contextlib
+    import signal
+
+    from lab.host import interrupt
+    from lab.scenarios.run import Run
+
+    @contextlib.contextmanager
+    def stopped_while_starting(s, relay_argv):
+        raise interrupt.Interrupted(signal.SIGTERM)
+        yield
+    e = catalog.load(3)
+    lab = catalog.student_lab(e, "alice")
+    report = str(tmp_path / "run")
+    predictions.write(report, e, {"relay_syns": 4})
+    run = Run(lab.scenario, seed=lab.seed, report_dir=report, out=io.StringIO(),
+              lab_factory=stopped_while_starting,
+              annotate=lambda d: predictions.exercise_section(e, lab, d))
+    with pytest.raises(interrupt.Interrupted):
+        run.execute()
+    section = json.load(open(os.path.join(report, "report.json")))["exercise"]
+    assert section["student"] == "alice" and section["parameters"] == lab.parameters
+    assert section["seed"] == lab.seed
+    rows = {r["key"]: r for r in section["predictions"]}
+    assert rows["relay_syns"]["predicted"] == 4 and rows["relay_syns"]["observed"] == 0
+    assert 'id="exercise"' in open(os.path.join(report, "report.html")).read()
