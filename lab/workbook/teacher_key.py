@@ -5,7 +5,7 @@
 The key is 32 random bytes, written as hex to a file only its owner may
 read (0600, in a directory only its owner may enter, 0700). It is found at
 ``--key PATH``, else ``$MAILLAB_TEACHER_KEY``, else
-``~/.config/maillab/teacher.key``. Without it, those commands refuse and
+``~/.config/maillab/teacher.key`` (under sudo: the invoking user's). Without it, those commands refuse and
 say why; the student's own commands (run, answers, check) need none.
 """
 import os
@@ -21,7 +21,12 @@ class NoTeacherKey(Exception):
 
 
 def default_path():
-    return os.path.join(os.path.expanduser("~"), ".config", "maillab", "teacher.key")
+    """~/.config/maillab/teacher.key; under sudo, the invoking user's (the teacher
+    makes the key as themselves, and runs the labs of ``course diagnose`` as root)."""
+    home = os.path.expanduser("~")
+    if os.environ.get("SUDO_USER"):
+        home = os.path.expanduser("~" + os.environ["SUDO_USER"])
+    return os.path.join(home, ".config", "maillab", "teacher.key")
 
 
 def key_path(path=None):

@@ -394,3 +394,11 @@ def test_the_run_records_the_exercise_section_even_when_stopped_early(tmp_path):
     rows = {r["key"]: r for r in section["predictions"]}
     assert rows["relay_syns"]["predicted"] == 4 and rows["relay_syns"]["observed"] == 0
     assert 'id="exercise"' in open(os.path.join(report, "report.html")).read()
+
+
+def test_under_sudo_the_key_is_the_invoking_users(monkeypatch):
+    monkeypatch.delenv(teacher_key.ENV, raising=False)
+    monkeypatch.setenv("SUDO_USER", "root")
+    assert teacher_key.key_path() == os.path.join(os.path.expanduser("~root"), ".config",
+                                                  "maillab", "teacher.key")
+    assert teacher_key.key_path("/k") == "/k"
