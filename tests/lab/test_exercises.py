@@ -94,6 +94,7 @@ def test_a_students_round_predictions_run_submission_grade(clean_machine, tmp_pa
     computed = grading.solve(exercise, run)
     monkeypatch.delenv(teacher_key.ENV)
     monkeypatch.setenv("HOME", str(tmp_path))        # no key anywhere: a student
+    monkeypatch.delenv("SUDO_USER", raising=False)
     assert check(2, report, computed, tmp_path / "answers.toml") == 0
     assert "Right or wrong is your teacher's" in capsys.readouterr().out
     sub = json.load(open(report + "/" + submission.FILE))
