@@ -402,3 +402,26 @@ def test_under_sudo_the_key_is_the_invoking_users(monkeypatch):
     assert teacher_key.key_path() == os.path.join(os.path.expanduser("~root"), ".config",
                                                   "maillab", "teacher.key")
     assert teacher_key.key_path("/k") == "/k"
+
+
+def test_exercise_10_loses_only_client1s_syns_in_a_fixed_order():
+    """Determinism: the loss falls on client1's SYNs to mx1's SMTP port only (the
+    relay's retries cannot shift the seeded draws), and the messages are further
+    apart than a connection attempt lasts, so the SYNs always come in one order."""
+    from lab.faults import loss
+    from lab.faults.targets import parser
+    e = catalog.load(10)
+    for student in (None, "alice", "bob"):
+        lab = catalog.student_lab(e, student)
+        p = parser("loss")
+        p.add_argument("link")
+        p.add_argument("--rate", type=float)
+        p.add_argument("--match")
+        a = p.parse_args(lab.scenario.faults[0].args)
+        rule = loss.plan("loss-1", "mx1-eth0", a.rate, match=a.match).apply[0]
+        assert rule[rule.index("-p"):rule.index("-m")] == [
+            "-p", "tcp", "--syn", "--dport", "25", "-s", "10.0.0.10"]
+        traffic = lab.scenario.traffic
+        assert 1.0 / traffic.rate > traffic.connect_timeout      # one attempt at a time
+        assert lab.scenario.faults[0].duration >= (traffic.count - 1) / traffic.rate + \
+            traffic.connect_timeout                              # every attempt meets it
