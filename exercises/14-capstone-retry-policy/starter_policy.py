@@ -8,7 +8,8 @@ seconds to wait before the next one. ``expired(arrived, now)`` says when a
 message has waited too long and is bounced. The interface is
 ``IRetryPolicy`` in servers/relay/interfaces.py.
 
-This starter waits ``minimum`` seconds, always: no backoff.
+This starter waits ``minimum`` seconds, always: no backoff. It delivers the
+mail, and the verdict fails it on retry with backoff (claims 5 and 13).
 """
 from zope.interface import implementer
 
