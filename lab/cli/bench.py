@@ -273,6 +273,10 @@ def _bench_relay(messages, sessions, size, out, timeout):
 
 
 def cmd_bench(args):
+    if args.what == "memory":
+        from lab.cli.bench_memory import bench_memory
+        bench_memory()
+        return 0
     for tool in ("smtp-source", "postfix"):
         if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
             print("maillab bench: %s is not installed (lab/provision.sh installs it)" % tool,

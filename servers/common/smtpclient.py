@@ -23,8 +23,9 @@ import collections
 import logging
 import re
 
-from twisted.internet import defer, error, protocol
+from twisted.internet import defer, error, interfaces, protocol
 from twisted.protocols.basic import LineReceiver
+from zope.interface import implementer
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,64 @@ def encode_data(data):
 
 
 def is_8bit(data):
+    """``data``: bytes, or a streamed message that knows (``eight_bit``)."""
+    if hasattr(data, "chunks"):
+        return data.eight_bit
     return any(byte > 127 for byte in data)
+
+
+def encode_chunks(chunks):
+    """``encode_data`` a chunk at a time: the pieces of the wire form of the
+    message whose bytes ``chunks`` yields (any line ends; CRLF out, dots
+    stuffed, the ending ``.`` line last)."""
+    carry, sent = b"", False
+    for chunk in chunks:
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        if lines:
+            sent = True
+            yield b"".join((b"." if l[:1] == b"." else b"") + (l[:-1] if l[-1:] == b"\r" else l)
+                           + b"\r\n" for l in lines)
+    if carry or not sent:
+        yield (b"." if carry[:1] == b"." else b"") + carry + b"\r\n"
+    yield b".\r\n"
+
+
+@implementer(interfaces.IPullProducer)
+class _DataProducer:
+    """Writes a streamed message to ``transport`` as it asks for more, so only a
+    chunk or two of it is in memory at once."""
+
+    def __init__(self, transport, pieces):
+        self.transport, self.pieces = transport, pieces
+        self.finished = defer.Deferred()
+
+    def start(self):
+        self.transport.registerProducer(self, False)
+        return self.finished
+
+    def resumeProducing(self):
+        try:
+            piece = next(self.pieces)
+        except StopIteration:
+            self._end(None)
+            return
+        except Exception as e:      # the queue file went bad under us: no final dot sent
+            self._end(SessionError("reading the message failed: %s" % e))
+            return
+        self.transport.write(piece)
+
+    def stopProducing(self):
+        self._end(SessionError("connection lost while sending the message"))
+
+    def _end(self, error):
+        if self.finished.called:
+            return
+        self.transport.unregisterProducer()
+        if error is None:
+            self.finished.callback(None)
+        else:
+            self.finished.errback(error)
 
 
 class SessionError(Exception):
@@ -249,10 +307,13 @@ class SMTPClient(LineReceiver):
 
     @defer.inlineCallbacks
     def _transaction(self, sender, recipients, data, body, result):
-        data = crlf_form(data)
-        wire = dot_stuff(data)
+        if hasattr(data, "chunks"):         # streamed from its queue file
+            wire, crlf_size = None, data.crlf_size
+        else:
+            data = crlf_form(data)
+            wire, crlf_size = dot_stuff(data), len(data)
         # RFC 1870: the size in CRLF form, without the dot-stuffing and end marker
-        size = " SIZE=%d" % len(data) if "SIZE" in self.extensions else ""
+        size = " SIZE=%d" % crlf_size if "SIZE" in self.extensions else ""
         body = " BODY=8BITMIME" if body == "8BITMIME" else ""
         mail_line = ("MAIL FROM:<%s>%s%s" % (sender, size, body)).encode()
         rcpt_lines = [("RCPT TO:<%s>" % r).encode() for r in recipients]
@@ -292,7 +353,16 @@ class SMTPClient(LineReceiver):
             yield self._reset()
             return result.fail_all(accepted, classify(data_reply.code), data_reply)
         done = self._expect(self.data_timeout)
-        self.transport.write(wire)
+        if wire is not None:
+            self.transport.write(wire)
+        else:
+            try:
+                yield _DataProducer(self.transport, encode_chunks(data.chunks())).start()
+            except SessionError as e:
+                done.addErrback(lambda _: None)
+                self.transport.abortConnection()    # no final dot went out: nothing delivered
+                self._break(str(e))
+                raise
         final = yield done
         kind = classify(final.code)
         if kind == DELIVERED:

@@ -63,6 +63,11 @@ class QueueEntry:
         with open(self.path, "rb") as f:
             return parse(f.read())[1]
 
+    def open_data(self):
+        """The message as a QueuedData, read a chunk at a time (for delivery:
+        a 10 MB message costs no 10 MB of memory); checked whole first."""
+        return QueuedData.open(self.path)
+
     def metadata(self):
         return {"id": self.id, "msgid": self.msgid, "sender": self.sender,
                 "recipients": list(self.recipients), "next_hop": self.next_hop,
@@ -72,8 +77,13 @@ class QueueEntry:
 
 
 def serialize(entry, data):
-    meta = dict(entry.metadata(), size=len(data), crc32=zlib.crc32(data))
-    return MAGIC + json.dumps(meta, sort_keys=True).encode("utf-8") + b"\n" + data + END_MARKER
+    """The queue file's bytes; for a spooled message (``chunks()``, ``crc32``), the
+    list of its parts, which ``write_files_synced`` writes in order."""
+    spooled = not isinstance(data, (bytes, bytearray))
+    meta = dict(entry.metadata(), size=len(data),
+                crc32=data.crc32 if spooled else zlib.crc32(data))
+    head = MAGIC + json.dumps(meta, sort_keys=True).encode("utf-8") + b"\n"
+    return [head, data, END_MARKER] if spooled else head + data + END_MARKER
 
 
 def parse(raw):
@@ -96,8 +106,82 @@ def parse(raw):
     return meta, data
 
 
+class QueuedData:
+    """A queue file's data, from its open file: ``len()``, ``chunks()``, and what
+    the SMTP client needs before sending (``crlf_size``: RFC 1870's SIZE,
+    ``eight_bit``). ``open`` reads the file once to check what ``parse``
+    checks (header, size, end marker, CRC-32), so a corrupt file is never
+    sent; the open file keeps the data even if the entry is rewritten."""
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, file, offset, size):
+        self.file, self.offset, self.size = file, offset, size
+        self.crlf_size = size
+        self.eight_bit = False
+
+    @classmethod
+    def open(cls, path):
+        f = open(path, "rb")
+        try:
+            data = cls._checked(f)
+        except BaseException:
+            f.close()
+            raise
+        return data
+
+    @classmethod
+    def _checked(cls, f):
+        if f.read(len(MAGIC)) != MAGIC:
+            raise CorruptQueueFile("no queue-file header")
+        line = f.readline(1 << 20)
+        try:
+            meta = json.loads(line)
+        except ValueError as e:
+            raise CorruptQueueFile("bad metadata: %s" % e)
+        size = meta.get("size") if isinstance(meta, dict) else None
+        if not isinstance(size, int) or size < 0:
+            raise CorruptQueueFile("data does not match its size and checksum")
+        data = cls(f, f.tell(), size)
+        if os.fstat(f.fileno()).st_size != data.offset + size + len(END_MARKER) or \
+                os.pread(f.fileno(), len(END_MARKER), data.offset + size) != END_MARKER:
+            raise CorruptQueueFile("no end marker (truncated?)")
+        crc, lf, crlf, last = 0, 0, 0, b""
+        for chunk in data.chunks():
+            crc = zlib.crc32(chunk, crc)
+            lf += chunk.count(b"\n")
+            crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            data.eight_bit = data.eight_bit or not chunk.isascii()
+            last = chunk[-1:]
+        if crc != meta.get("crc32"):
+            raise CorruptQueueFile("data does not match its size and checksum")
+        ends = os.pread(f.fileno(), 1, data.offset + size - 1) if size else b""
+        data.crlf_size = size + (lf - crlf) + (0 if ends.endswith(b"\n") else 2)
+        return data
+
+    def __len__(self):
+        return self.size
+
+    def chunks(self):
+        done = 0
+        while done < self.size:
+            chunk = os.pread(self.file.fileno(), min(self.CHUNK, self.size - done),
+                             self.offset + done)
+            if not chunk:
+                raise CorruptQueueFile("queue file shorter than its size")
+            done += len(chunk)
+            yield chunk
+
+    def close(self):
+        self.file.close()
+
+
 def message_id_of(data):
     """The Message-ID header value of stored data ("" if none)."""
+    if getattr(data, "msgid", None) is not None:     # a spooled message read it as it came
+        return data.msgid
+    if hasattr(data, "chunks"):                       # streamed: the headers are in its head
+        data = next(data.chunks(), b"")
     lines = data.split(b"\n\n", 1)[0].split(b"\n")
     return find_message_id(lines[:header_block(lines)]) or ""
 

@@ -47,6 +47,7 @@ from twisted.internet import defer
 from twisted.python import failure
 
 from servers.common import smtpclient
+from servers.common.ratelimited_log import RateLimitedLog
 from servers.relay.bounce import build_dsn
 from servers.relay.routes import Routes
 
@@ -116,6 +117,8 @@ class Scheduler:
             recovery.attach(self)
         self.disk_tail = {}          # id -> Deferred firing when its last disk operation ends
         self.stopped = False
+        # A failure that repeats (a full disk) logs one line a minute, the traceback once.
+        self.failure_log = RateLimitedLog(log, clock)
 
     # -- the queue's side ---------------------------------------------------
     def add(self, entry):
@@ -221,8 +224,8 @@ class Scheduler:
                         "waiting for a replacement of %s" % dest.awaiting, False, False))
                     continue
                 try:
-                    # small read from the page cache: cheaper inline than a thread hop
-                    data = entry.data()
+                    # checked whole from the page cache, inline; then sent a chunk at a time
+                    data = entry.open_data()
                 except Exception as e:      # EIO, vanished, corrupt since it was loaded
                     yield self._unreadable(entry, e)
                     continue
@@ -237,8 +240,10 @@ class Scheduler:
                 result = yield session.send(entry.sender, list(entry.recipients), data,
                                             body=entry.body)
                 yield self._settle(entry, dest, result)
-        except Exception:
-            log.exception("delivery worker for %s failed", dest.key)
+        except Exception as e:
+            self.failure_log.report(("worker", type(e), getattr(e, "errno", None)), logging.ERROR,
+                                    "delivery worker for %s failed: %s", dest.key, e,
+                                    exc_info=True)
             if entry is not None:
                 self._release(entry)
         finally:
@@ -370,7 +375,8 @@ class Scheduler:
         self.busy.discard(entry.id)
         if entry.id in self.entries and entry.id not in self.timers and not self.stopped:
             # something failed half-way: never strand a queued message
-            log.error("handling %s failed: retrying it later", entry.id)
+            self.failure_log.report("release", logging.ERROR,
+                                    "handling %s failed: retrying it later", entry.id)
             self._schedule(entry, self.policy.delay(max(entry.attempts, 1)))
 
     @defer.inlineCallbacks

@@ -29,6 +29,8 @@ from servers.relay.interfaces import IProvisionerClient
 from servers.relay.recovery import Recovery, Sites, tcp_probe
 from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
 from servers.relay.scheduler import Scheduler
+from servers.smtpd.limits import (LISTEN_BACKLOG, add_limit_options, check_limit_options,
+                                  session_table)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ def build_parser():
                    help="SMTP sessions per destination (default %(default)s)")
     p.add_argument("--connect-timeout", type=float, default=3.0, metavar="S")
     p.add_argument("--command-timeout", type=float, default=30.0, metavar="S")
+    add_limit_options(p)
     p.add_argument("--list", action="store_true", help="print the queue and exit")
     p.add_argument("--flush", action="store_true",
                    help="make every queued message due now (signals a running relay) and exit")
@@ -170,6 +173,7 @@ def check_config(args):
     if args.retry_policy:
         _policy(args)
         checked.append("retry policy %s" % args.retry_policy)
+    checked += check_limit_options(args)
     return checked
 
 
@@ -289,10 +293,13 @@ def make_service(args, reactor):
         recipients = read_recipients_file(args.recipients)
     factory = build_inbound_factory(args.domain, queue, events, scheduler.add,
                                     recipients=recipients, hostname=hostname,
-                                    next_hop=args.next_hop)
+                                    next_hop=args.next_hop, clock=reactor,
+                                    sessions=session_table(args, reactor, "relay"),
+                                    deadline=args.session_deadline)
     top = service.MultiService()
     SchedulerService(scheduler, queue, events).setServiceParent(top)
-    listener = TCPServer(args.port, factory, interface=args.listen, reactor=reactor)
+    listener = TCPServer(args.port, factory, interface=args.listen, reactor=reactor,
+                         backlog=LISTEN_BACKLOG)
     listener.setServiceParent(top)
     top.scheduler = scheduler
     top.listener = listener

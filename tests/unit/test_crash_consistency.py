@@ -22,6 +22,7 @@ import pytest
 
 from twisted.internet import task
 
+from servers.common.durable import write_data
 from servers.mx.maildir import DEDUP_FILE, Maildirs, messages_in, without_trace_headers
 from servers.mx.storage import MaildirStorage
 from servers.relay.backoff import RetryPolicy
@@ -508,7 +509,7 @@ def write_files_unsynced(files):
     for path, data in files:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, data)
+            write_data(fd, data)    # bytes, or a message spooled as it came
         finally:
             os.close(fd)
 
