@@ -6,7 +6,6 @@ only counted, and when the interval ends one line gives the count and the
 latest text. A condition that keeps happening thus costs one line per
 interval, however often it happens: a full disk does not fill the log too.
 """
-import logging
 
 DEFAULT_INTERVAL = 60.0
 

@@ -197,6 +197,7 @@ class SchedulerService(service.Service):
     def startService(self):
         super().startService()
         entries = self.queue.entries()
+        self.queue.compact_retries(entries)
         for entry in entries:
             self.scheduler.add(entry)
         log.info("loaded %d queued messages", len(entries))
@@ -346,7 +347,7 @@ def flush_queue(queue_dir, out=sys.stdout):
     entries = queue.entries()
     for entry in entries:
         entry.next_attempt = now
-        queue.save(entry)
+    queue.record_retries(entries)
     print("no relay running: %d queued messages made due now" % len(entries), file=out)
     return 0
 
