@@ -120,9 +120,38 @@ def build_parser():
     s.add_argument("--report", metavar="DIR", help="run: where to write the report; "
                    "check/solve: the run's report directory")
     s.add_argument("--answers", metavar="FILE", help="check: the student's answers file")
+    s.add_argument("--student", metavar="ID", help="run: this student's own lab (its seed "
+                   "and the values the answers depend on follow from the ID); check: the "
+                   "run must be this student's")
+    s.add_argument("--predict", action="store_true", help="run: ask the worksheet's "
+                   "prediction questions first and record the answers with the run")
+    s.add_argument("--policy", metavar="FILE", help="run, the build capstone: your retry "
+                   "policy (a Python file, see the exercise's starter_policy.py)")
+    s.add_argument("--key", metavar="PATH", help="solve/check: the teacher key (default: "
+                   "$MAILLAB_TEACHER_KEY, else ~/.config/maillab/teacher.key)")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.exercise", "cmd_exercise"))
+
+    s = sub.add_parser("course", help="for teachers: init (make the teacher key), "
+                       "grade DIR (a folder of submissions into a CSV), diagnose DIR "
+                       "--students LIST (the diagnose capstone's labs)",
+                       description="maillab course init makes the teacher key that solve, "
+                       "check's right/wrong and grade need; maillab course grade DIR checks "
+                       "every submission under DIR (its run untouched, this student's, this "
+                       "exercise's) and grades it into a CSV; maillab course diagnose DIR "
+                       "--students LIST runs each student's diagnose lab (a broken relay "
+                       "drawn by the key) into DIR/ID.")
+    s.add_argument("what", choices=("init", "grade", "diagnose"))
+    s.add_argument("folder", nargs="?", metavar="DIR", help="grade: the folder of handed-in "
+                   "report directories (each with its submission.json); diagnose: where "
+                   "the labs go")
+    s.add_argument("--students", metavar="ID,ID,...", help="diagnose: the students")
+    s.add_argument("--key", metavar="PATH", help="the teacher key (default: "
+                   "$MAILLAB_TEACHER_KEY, else ~/.config/maillab/teacher.key)")
+    s.add_argument("--force", action="store_true", help="init: replace an existing key")
+    s.add_argument("--csv", metavar="FILE", help="grade: write the CSV here (default: stdout)")
+    s.set_defaults(func=_lazy("lab.cli.course", "cmd_course"))
 
     s = sub.add_parser("up", help="bring a lab up with all services and open the Mininet CLI")
     s.add_argument("topology", nargs="?", default="two_dc",

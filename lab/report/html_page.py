@@ -223,6 +223,38 @@ def _files(files):
     return "".join(out)
 
 
+def _exercise(report):
+    """A workbook run: the student's lab (its varied values) and the predictions
+    made before the run against what the run showed."""
+    about = report.get("exercise")
+    if not isinstance(about, dict):
+        return ""
+    out = ['<section id="exercise"><h2>Exercise %s: your lab</h2>' % _e(about.get("number", "?"))]
+    who = about.get("student")
+    out.append("<p>%s, seed %s.</p>" % (
+        "Student <b>%s</b>" % _e(who) if who else "The class's shared lab", _e(about.get("seed"))))
+    if about.get("your_lab"):
+        out.append('<ul class="your-lab">%s</ul>' % "".join(
+            "<li>%s</li>" % _e(line) for line in about["your_lab"]))
+    rows = about.get("predictions") or []
+    if rows:
+        out.append('<h3>Predicted before the run, observed in it</h3><table class="predictions">'
+                   '<thead><tr><th>question</th><th>predicted</th><th>observed</th><th></th>'
+                   '</tr></thead><tbody>')
+        for r in rows:
+            predicted = "(no prediction)" if r.get("predicted") is None else _value(r["predicted"])
+            observed = "(not in the evidence)" if r.get("observed") is None \
+                else _value(r["observed"])
+            mark = "as predicted" if r.get("matches") else "different"
+            out.append('<tr data-key="%s"><td>%s</td><td class="predicted">%s</td>'
+                       '<td class="observed">%s</td><td class="%s">%s</td></tr>'
+                       % (_e(r.get("key")), _e(r.get("question")), predicted, observed,
+                          "pass" if r.get("matches") else "fail", mark))
+        out.append("</tbody></table>")
+    out.append("</section>")
+    return "".join(out)
+
+
 def page(report, about, lines, per_host, held, images, topology_svg, files):
     """The page as a string. ``report``: report.json's dict; ``about``: the
     scenario's description, topology and DNS mode; ``lines``: the timeline's
@@ -239,10 +271,12 @@ def page(report, about, lines, per_host, held, images, topology_svg, files):
         '<p>maillab scenario report</p><nav>%s</nav></header><main>'
         % (_e(name), word.lower(), word, nav),
         _summary(report, about),
+        _exercise(report),
         '<section id="topology"><h2>The lab</h2>%s<p class="legend">'
         '<span class="k cut">red, dashed: a link that was cut</span> '
         '<span class="k lossy">orange: lossy or delayed</span> '
         '<span class="k destroyed">&#x2715;: a destroyed host</span> '
+        '<span class="k blackholed">black: a black-holed host (or DNS outage)</span> '
         '<span class="k created">green: created during the run</span></p></section>'
         % (topology_svg or "<p>(the address plan was not recorded with this run)</p>"),
         _figure("aggregate", "The whole run at a glance", images.get("aggregate"),
@@ -342,6 +376,7 @@ tr.info td.verdict { color: var(--muted); }
 .field dl { margin: 2px 0 0 12px; } .field dt { font-weight: 600; } .field dd { margin: 0 0 0 14px; }
 .field ul { margin: 2px 0; padding-left: 20px; }
 .scroll { max-height: 520px; overflow: auto; border: 1px solid #e6eaef; border-radius: 6px; }
+@media print { .scroll { max-height: none; overflow: visible; } header { position: static; } }
 table.story td { font-size: 14px; padding: 3px 10px; }
 table.story td:nth-child(2) { white-space: nowrap; }
 table.story td.t { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; }

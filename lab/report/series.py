@@ -188,12 +188,29 @@ def aggregate(ev):
                        for s in ev.queue_snapshots],
         bin_seconds=width,
         bins=[start + i * width for i in range(count)],
-        attempts=rate([e["ts"] - t0 for e in relay if e.get("event") == "attempt"],
-                      start, width, count),
+        attempts=rate([ts - t0 for ts in attempt_times(relay)], start, width, count),
         deferrals=rate([e["ts"] - t0 for e in relay if e.get("event") == "deferred"],
                        start, width, count),
         faults=faults,
         marks=marks(ev.events, t0))
+
+
+def attempt_times(relay_events):
+    """When the relay tried to deliver: each ``attempt`` (a session opened and the
+    message offered), and each ``deferred`` that no attempt of its message came
+    before since the last one: a connection that never opened (a black hole's
+    SYNs), which is an attempt too."""
+    times, offered = [], set()
+    for e in relay_events:
+        kind, msgid = e.get("event"), e.get("msgid")
+        if kind == "attempt":
+            times.append(e["ts"])
+            offered.add(msgid)
+        elif kind == "deferred":
+            if msgid not in offered:
+                times.append(e["ts"])
+            offered.discard(msgid)
+    return times
 
 
 FOCUS_SHARE = 0.4      # zoom in when the faults and the recovery take less of the run than this

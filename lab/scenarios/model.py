@@ -67,6 +67,7 @@ class Relay:
     give_up: float = 0.0              # 0: the relay's default
     connect_timeout: float = 1.0      # per delivery attempt: a black hole costs this much
     command_timeout: float = 5.0      # a session cut mid-command gives up after this
+    retry_policy: str = ""            # a Python file (servers/relay/policy_file.py); "": backoff
 
 
 @dataclasses.dataclass
@@ -198,6 +199,9 @@ def _validate(path, s):
     r.retry_multiplier = _nonneg(path, "relay.retry_multiplier", r.retry_multiplier)
     if r.retry_multiplier < 1:
         raise ScenarioError(path, "relay.retry_multiplier", "must be >= 1")
+    _check_type(path, "relay.retry_policy", r.retry_policy, (str,), "a file path")
+    if r.retry_policy and not os.path.isabs(r.retry_policy):
+        r.retry_policy = os.path.join(os.path.dirname(os.path.abspath(path)), r.retry_policy)
     if r.max_retry_interval < r.retry_interval:
         raise ScenarioError(path, "relay.max_retry_interval", "must be >= retry_interval")
     if r.provision_action:

@@ -162,6 +162,8 @@ def relay_args(scenario, extra=()):
         args += ["--recreate-deadline", str(r.recreate_deadline)]
     if r.route_lifetime:
         args += ["--route-lifetime", str(r.route_lifetime)]
+    if r.retry_policy:
+        args += ["--retry-policy", r.retry_policy]
     return args + list(extra)
 
 
@@ -185,9 +187,13 @@ class Run:
     """One scenario run in a lab; ``execute()`` returns (verdict, report paths)."""
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
-                 relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None):
+                 relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None,
+                 annotate=None):
         """``lab_options``: more keyword arguments for the Lab (tests substitute a
-        service's module or the provisioner this way, never through a command line)."""
+        service's module or the provisioner this way, never through a command line).
+        ``annotate``: a function of the report directory, called once the raw
+        evidence is there and before the report is written, that gives more
+        report.json keys (the workbook's exercise section)."""
         self.scenario = scenario
         self.count = messages or scenario.traffic.count
         self.seed = seed
@@ -196,6 +202,7 @@ class Run:
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
         self.lab_options = dict(lab_options or {})
+        self.annotate = annotate
         self.dns_answers = []
         self.watch = self.capture = None
         self.capture_paths, self.capture_points = {}, {}
@@ -259,10 +266,12 @@ class Run:
                 "run finished", "", False, "stopped by %s: the counts are what happened "
                 "until then" % interrupted))
             verdict.ok = False
+        extra = {"messages": self.count,
+                 "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))}
+        if self.annotate is not None:
+            extra.update(self.annotate(self.report_dir))
         paths = report.write(self.report_dir, s, verdict, evidence or self._nothing(),
-                             seed=self.seed, interrupted=interrupted,
-                             extra={"messages": self.count,
-                                    "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))},
+                             seed=self.seed, interrupted=interrupted, extra=extra,
                              files=self._files(), plan=self.lab.plan if self.lab else None)
         if self.web is not None:
             self.web.finish(verdict, self.report_dir)

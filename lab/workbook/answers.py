@@ -46,6 +46,22 @@ def count(run, event, service=None, host=None, distinct=False):
 
 
 @answer
+def yes_if(run, event, service=None, host=None):
+    """"yes" if the run has an ``event`` event (of ``service`` on ``host``), else "no"."""
+    return "yes" if select_events(run.events, event, service, host) else "no"
+
+
+@answer
+def count_for_first_held(run, event, service="relay"):
+    """How many ``event`` events (of ``service``) concern the first message the relay held."""
+    queued = select_events(run.events, "queued", "relay")
+    if not queued:
+        return None
+    msgid = queued[0].get("msgid")
+    return sum(1 for e in select_events(run.events, event, service) if e.get("msgid") == msgid)
+
+
+@answer
 def count_during(run, event, fault, service=None, distinct=True):
     """How many ``event`` events (different messages, if ``distinct``) fell between
     the first start and the first end of ``fault``."""
@@ -151,6 +167,18 @@ def last_relay_delivery_after(run, event="fault_end", fault=None):
     marks = [e["ts"] for e in select_events(run.events, event)
              if e["ts"] <= last and (fault is None or e.get("fault") == fault)]
     return _seconds(last - marks[-1]) if marks else None
+
+
+@answer
+def relay_flush_style(run, within=1.0):
+    """"all at once" if the relay's deliveries after the last fault ended all came
+    within ``within`` seconds of the first of them, else "one per retry interval"."""
+    ends = [e["ts"] for e in select_events(run.events, "fault_end")]
+    done = [e["ts"] for e in select_events(run.events, "delivered", "relay")
+            if not ends or e["ts"] >= ends[-1]]
+    if not done:
+        return None
+    return "all at once" if done[-1] - done[0] <= within else "one per retry interval"
 
 
 @answer

@@ -7,6 +7,7 @@ import tomllib
 from lab.workbook.answers import compute
 
 RIGHT, WRONG, UNANSWERED, NO_EVIDENCE = "right", "wrong", "not answered", "not in this run"
+DIAGNOSIS, EXPLANATION = "diagnosis", "evidence"     # the diagnose capstone's answers
 
 
 def template(exercise):
@@ -18,6 +19,14 @@ def template(exercise):
     for q in exercise.questions:
         lines.append("# %s" % q.question)
         lines.append('%s = ""' % q.key)
+        lines.append("")
+    if exercise.diagnosis is not None:
+        lines.append("# %s One of: %s" % (exercise.diagnosis.question,
+                                         ", ".join(exercise.diagnosis.choices)))
+        lines.append('%s = ""' % DIAGNOSIS)
+        lines.append("# Why: the evidence that shows it (events, pcaps, report), in a sentence "
+                     "or two")
+        lines.append('%s = ""' % EXPLANATION)
         lines.append("")
     return "\n".join(lines)
 
@@ -66,4 +75,6 @@ def grade(exercise, computed, given):
 
 def unknown_keys(exercise, given):
     keys = {q.key for q in exercise.questions}
+    if exercise.diagnosis is not None:
+        keys |= {DIAGNOSIS, EXPLANATION}
     return sorted(k for k in given if k not in keys)

@@ -63,6 +63,9 @@ def build_parser():
     p.add_argument("--give-up", type=float, default=backoff.LAB_GIVE_UP, metavar="S",
                    help="bounce after this long undelivered (default %(default)s s; "
                         "real world 5 days)")
+    p.add_argument("--retry-policy", metavar="FILE", help="a Python file whose "
+                   "make_policy(minimum, maximum, give_up) returns the IRetryPolicy to use "
+                   "instead of exponential backoff (servers/relay/policy_file.py)")
     p.add_argument("--events", metavar="FILE", help="append JSON-line events to FILE")
     p.add_argument("--provisioner", metavar="unix:PATH|tcp:HOST:PORT",
                    help="where to ask for a new messaging server")
@@ -167,8 +170,20 @@ def check_config(args):
         checked.append("events file %s writable" % args.events)
     if args.retry_interval <= 0 or args.give_up <= 0:
         raise ValueError("--retry-interval and --give-up must be > 0")
+    if args.retry_policy:
+        _policy(args)
+        checked.append("retry policy %s" % args.retry_policy)
     checked += check_limit_options(args)
     return checked
+
+
+def _policy(args):
+    """The retry policy: exponential backoff, or the one ``--retry-policy`` names."""
+    maximum = max(args.max_retry_interval, args.retry_interval)
+    if args.retry_policy:
+        from servers.relay import policy_file
+        return policy_file.load(args.retry_policy, args.retry_interval, maximum, args.give_up)
+    return RetryPolicy(args.retry_interval, maximum, args.give_up)
 
 
 class SchedulerService(service.Service):
@@ -237,8 +252,7 @@ def make_service(args, reactor):
     hostname = args.hostname or default_host()
     events = EventLog(args.events, service="relay")
     queue = Queue(args.queue, events=events)
-    policy = RetryPolicy(args.retry_interval, max(args.max_retry_interval, args.retry_interval),
-                         args.give_up)
+    policy = _policy(args)
 
     def open_session(host, port):
         return smtpclient.connect(reactor, host, port, hostname,

@@ -21,3 +21,42 @@ def test_a_student_sees_the_verdict_the_claims_the_plots_and_the_topology(tmp_pa
     assert ["mx1", "node role-mx destroyed"] in seen["nodes"]
     assert seen["pcaps"] == ["pcaps/cut-1-r1-eth1.pcap"]
     assert (tmp_path / "report.png").stat().st_size > 50_000
+
+
+PREDICTIONS = """
+return [...document.querySelectorAll('#exercise table.predictions tbody tr')].map(
+    r => [r.dataset.key, r.querySelector('.predicted').innerText,
+          r.querySelector('.observed').innerText, r.cells[3].innerText]);
+"""
+
+
+def test_a_student_sees_their_lab_and_their_predictions_against_what_happened(tmp_path):
+    from lab.workbook import catalog
+    from lab.workbook import predictions
+    from tests.unit.test_course import _student_run
+    exercise = catalog.load(2)
+    run_dir = _student_run(tmp_path / "run", "alice", held=3)
+    section = catalog.student_lab(exercise, "alice").as_dict(exercise)
+    section["predictions"] = predictions.compared(
+        exercise, predictions.evidence_so_far(run_dir), {"relay_used": "yes", "relay_held": 5})
+    paths = report_dir(tmp_path, extra={"exercise": section})
+    with headless_chromium(window=(1400, 1000)) as driver:
+        look_at(driver, paths["report.html"], tmp_path / "report.png")
+        rows = driver.execute_script(PREDICTIONS)
+        lab = driver.find_element("id", "exercise").text
+    assert rows == [["relay_used", "yes", "yes", "as predicted"],
+                    ["relay_held", "5", "3", "different"]]
+    assert "Student alice" in lab and "seed %d" % section["seed"] in lab
+    for line in section["your_lab"]:
+        assert line in lab
+
+
+def test_the_timeline_is_whole_when_the_page_is_printed(tmp_path):
+    paths = report_dir(tmp_path)
+    with headless_chromium(window=(1400, 1000)) as driver:
+        look_at(driver, paths["report.html"], tmp_path / "report.png")
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        box = driver.execute_script(
+            "const d = document.querySelector('#story .scroll');"
+            "return [d.clientHeight, d.scrollHeight, getComputedStyle(d).overflowY];")
+    assert box[2] == "visible" and box[0] >= box[1], box

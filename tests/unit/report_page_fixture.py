@@ -16,8 +16,9 @@ def remote_plan():
     return plan
 
 
-def report_dir(tmp_path):
-    """Write a whole report (report.html with it) into tmp_path/report; return its paths."""
+def report_dir(tmp_path, extra=None):
+    """Write a whole report (report.html with it) into tmp_path/report; return its paths;
+    ``extra``: more report.json keys (a workbook run's exercise section)."""
     evidence, _ = remote_run(tmp_path / "data")
     destroy = evidence.events[0]
     destroy.update(id="destroy-1", summary="destroy mx1: delete mx1-eth0",
@@ -34,4 +35,5 @@ def report_dir(tmp_path):
     os.makedirs(os.path.dirname(pcap))
     open(pcap, "wb").close()
     return report.write(directory, evidence.scenario, verdict, evidence, seed=1,
-                        extra={"messages": 4, "pcaps": [pcap]}, plan=remote_plan())
+                        extra=dict({"messages": 4, "pcaps": [pcap]}, **(extra or {})),
+                        plan=remote_plan())

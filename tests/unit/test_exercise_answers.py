@@ -143,9 +143,11 @@ def test_every_exercise_loads_and_the_workbook_covers_every_fault_and_claim_grou
         assert e.questions, e.name
         with open(e.readme) as f:
             text = f.read()
-        for heading in ("## Run it", "## Predict", "## Look", "## Questions", "## Break it",
-                        "## Teacher notes"):
+        run_it = "## Your lab" if e.diagnosis is not None else "## Run it"   # teacher-made
+        for heading in (run_it, "## Predict", "## Look", "## Questions", "## Break it"):
             assert heading in text, (e.name, heading)
+        with open(e.teacher_notes) as f:
+            assert "## Answers and discussion" in f.read(), e.name
         for q in e.questions:
             assert "`%s`" % q.key in text, (e.name, q.key)
 
@@ -155,14 +157,22 @@ def test_an_unknown_answer_function_is_refused(tmp_path):
         catalog._question("x.toml", 0, {"key": "k", "question": "q", "compute": "guess"})
 
 
-def test_the_commands_list_print_solve_and_check(tmp_path, capsys):
+def test_the_commands_list_print_solve_and_check(tmp_path, capsys, monkeypatch):
+    import json
     from lab.cli import maillab as maillab_cli
+    from lab.workbook import teacher_key
+    monkeypatch.setenv(teacher_key.ENV, teacher_key.create(str(tmp_path / "teacher.key")))
     assert maillab_cli.main(["exercises"]) == 0
     listing = capsys.readouterr().out
     assert "Fallback to the backup MX" in listing and "blackhole" in listing
     assert maillab_cli.main(["exercise", "answers", "2"]) == 0
     assert 'relay_held = ""' in capsys.readouterr().out
     report = runs.failover_run(tmp_path / "run")
+    with open(report + "/report.json") as f:
+        data = json.load(f)
+    data["exercise"] = catalog.student_lab(catalog.load(2), None).as_dict(catalog.load(2))
+    with open(report + "/report.json", "w") as f:
+        json.dump(data, f)
     assert maillab_cli.main(["exercise", "solve", "2", "--report", report]) == 0
     solved = capsys.readouterr().out
     assert "relay_held = 3" in solved and "sender_syns_lost = 2" in solved

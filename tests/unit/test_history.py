@@ -18,9 +18,10 @@ def test_aggregate_series_match_the_history_counts():
     assert max(d for _, d in agg.queue) == held and final(agg.queue) == 0
     depth_at = [d for t, d in agg.queue if t < 40.0][-1]
     assert depth_at == held
-    for kind, series in (("attempt", agg.attempts), ("deferred", agg.deferrals)):
-        n = sum(1 for e in ev.events if e["event"] == kind and e["service"] == "relay")
-        assert round(sum(series) * agg.bin_seconds) == n
+    relay = [e for e in ev.events if e["service"] == "relay"]
+    assert round(sum(agg.attempts) * agg.bin_seconds) == len(history.attempt_times(relay))
+    n = sum(1 for e in relay if e["event"] == "deferred")
+    assert round(sum(agg.deferrals) * agg.bin_seconds) == n
     assert agg.bin_seconds == 1 and len(agg.bins) == len(agg.attempts) == 102
     # nothing is deferred outside the fault
     assert all(r == 0 for t, r in zip(agg.bins, agg.deferrals) if t < 10 or t >= 41)
@@ -124,3 +125,14 @@ def test_a_server_started_again_is_marked():
            {"ts": T0 + 7.5, "host": "lab", "event": "created", "name": "mx1", "dc": "dc1"}]
     assert history.marks(evs, T0) == [(5, "relay restarted"), (6, "DNS updated"),
                                       (7.5, "created mx1 in dc1")]
+
+
+def test_a_connection_that_never_opened_is_an_attempt_too():
+    """A black hole's failed connects leave only deferred events: each is an attempt;
+    a deferral after an attempt (a session that failed) is not counted twice."""
+    def e(ts, event, msgid):
+        return {"ts": ts, "event": event, "msgid": msgid, "service": "relay"}
+    relay = [e(1, "deferred", "a"), e(2, "deferred", "a"), e(3, "attempt", "a"),
+             e(3.1, "deferred", "a"), e(4, "attempt", "a"), e(4.5, "delivered", "a"),
+             e(5, "attempt", "b")]
+    assert history.attempt_times(relay) == [1, 2, 3, 4, 5]
