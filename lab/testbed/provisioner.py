@@ -327,7 +327,10 @@ def raw_request(socket_path, body, timeout=60):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(socket_path)
-        s.sendall(body.rstrip(b"\n") + b"\n")
+        try:
+            s.sendall(body.rstrip(b"\n") + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass        # a busy provisioner answers and closes before reading: read the answer
         data = b""
         while not data.endswith(b"\n"):
             chunk = s.recv(65536)
