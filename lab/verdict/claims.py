@@ -510,6 +510,7 @@ def claim_periodic(ev, claim):
             return any(t - relay.retry_interval - TOLERANCE <= f <= t + TOLERANCE
                        for f in aligned)
         return any(abs(t - f) <= TOLERANCE for f in failed)
+    relay_down = _relay_fault_windows(ev)
     for msgid in sorted(_held_ids(ev)):
         fails = failures.get(msgid, [])
         backed = [t for t in fails if backed_failure(msgid, t)]
@@ -519,6 +520,8 @@ def claim_periodic(ev, claim):
         for k, (a, b) in enumerate(zip(fails, fails[1:]), start=1):
             if any(a < t < b for t in answered):
                 continue        # mx1 answered meanwhile: the relay flushes at once
+            if any(a < stop and start < b for start, stop in relay_down):
+                continue        # the relay was killed meanwhile: a restart tries on its own time
             lo, hi = retry_bounds(relay, k)
             spacing.setdefault(msgid, []).append((b - a, expected_delay(relay, k)))
             if b - a < lo:
@@ -538,7 +541,6 @@ def claim_periodic(ev, claim):
     # the log tells of then (a process other than the relay's delivery making the
     # SYNs - a heartbeat - leaves attempts no failure accounts for)
     all_fails = sorted(t for ts in failures.values() for t in ts)
-    relay_down = _relay_fault_windows(ev)
     unaccounted = [f for syn, f in zip(syns, failed)
                    if _in_window(ev, f) and not any(a <= t <= b for t in answered for a, b in
                                                     [(syn.ts, f)])

@@ -645,6 +645,27 @@ def test_5_fails_for_retries_far_later_than_the_backoff(tmp_path):
     assert "failed again 5.00 s after failure 1 (at most 1.75 s)" in c.detail
 
 
+def test_5_does_not_time_a_wait_across_a_kill_of_the_relay(tmp_path):
+    """A retry wait during which the relay was killed and restarted (exercise 8,
+    relay-crash) is not held to the backoff: the new process tries on its own time."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _set(evidence, "fault_end", ts=T0 + 20)
+    late = {}
+    for e in evidence.events:
+        if e["event"] == "deferred":
+            n = late.setdefault(e["msgid"], [])
+            e["ts"] = T0 + 2.6 + 0.1 * int(e["msgid"].split("-")[2].split("@")[0]) + 5 * len(n)
+            n.append(e["ts"])
+    first = min(t for times in late.values() for t in times)
+    evidence.events += [ev(first - T0 + 0.2, "relay1", "fault", "fault_start", fault="kill",
+                           id="kill-1", args=["relay@relay1"]),
+                        ev(19.5, "relay1", "fault", "fault_end", fault="kill", id="kill-1",
+                           args=["relay@relay1"])]
+    evidence.events.sort(key=lambda e: e["ts"])
+    c = claim_check(evidence, "5", PERIODIC)
+    assert "later than the scenario's backoff allows" not in c.detail, c.detail
+
+
 def test_5_expects_the_scenarios_backoff_not_the_relays_code(tmp_path):
     evidence, _ = relay_failover_run(tmp_path)
     assert claim_check(evidence, "5", PERIODIC).ok
