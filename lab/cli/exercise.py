@@ -3,6 +3,7 @@ import os
 import sys
 
 from lab.report.files import report_folder
+from lab.report.whereabouts import where_to_open
 from lab.workbook import catalog
 from lab.workbook import grading
 from lab.evidence import saved_run
@@ -70,6 +71,8 @@ def _run(exercise, args):
         verdict, _ = run(exercise.scenario, messages=args.messages, seed=args.seed,
                          report_dir=report_dir, out=sys.stdout, web=view)
         print(where_to_look(exercise, report_dir))
+        for line in where_to_open(os.path.join(report_dir, "report.html")):
+            print(line)
         hold(view)
     return 0 if verdict.ok else 1
 
