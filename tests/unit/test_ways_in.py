@@ -86,7 +86,7 @@ def test_amd64_hosts_get_debians_own_box_where_debian_publishes_one():
         "qemu": "debian/bookworm64",
         "vmware_desktop": "bento/debian-12", "parallels": "bento/debian-12"}
     qemu = {p[0]: a[0] for p, a, _ in under(s, "vm", "provider", "qemu") if len(p) == 1}
-    assert qemu["arch"] == "x86_64"
+    assert qemu["arch"] == "x86_64" and qemu["net_device"] == "virtio-net-pci"
 
 
 def test_every_provider_has_two_cpus_and_4_gib():
