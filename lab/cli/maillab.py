@@ -135,12 +135,29 @@ def build_parser():
     s.set_defaults(func=_lazy("lab.cli.up", "cmd_up"))
 
     s = sub.add_parser("bench", help="benchmarks, side by side with Postfix")
-    s.add_argument("what", choices=("relay",))
+    s.add_argument("what", choices=("relay", "memory"),
+                   help="relay: our relay and Postfix side by side; memory: peak memory of "
+                        "mx and the relay receiving 1, 10 and 50 concurrent 10 MB messages")
     s.add_argument("--messages", type=int, default=2000)
-    s.add_argument("--sessions", type=int, default=10)
+    s.add_argument("--sessions", default=[10], type=_session_counts, metavar="S[,S...]",
+                   help="concurrent sessions (a list runs one round each; default 10)")
     s.add_argument("--size", type=int, default=4096, metavar="BYTES")
+    s.add_argument("--backlog", type=int, default=0, metavar="N",
+                   help="instead: the next hop down while N messages arrive, then back "
+                        "(ingest, memory, restart and drain, side by side with Postfix)")
     s.set_defaults(func=_lazy("lab.cli.bench", "cmd_bench"))
     return p
+
+
+def _session_counts(text):
+    """``10`` or ``10,50``: a list of positive session counts."""
+    try:
+        counts = [int(word) for word in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a list of numbers: %r" % text) from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("session counts must be 1 or more: %r" % text)
+    return counts
 
 
 def main(argv=None):

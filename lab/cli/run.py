@@ -45,11 +45,13 @@ def coverage_table(results):
                 cells.append("")
                 continue
             checks = [c for c in v.checks if c.claim == claim]
-            cells.append("PASS" if checks and all(c.ok for c in checks) else "FAIL")
+            outcomes = {c.outcome for c in checks} - {"INFO"}
+            cells.append("FAIL" if "FAIL" in outcomes or not checks else
+                         "INCONCLUSIVE" if "INCONCLUSIVE" in outcomes else "PASS")
         if any(cells):
             lines.append("| %s | %s |" % (claim, " | ".join(cells)))
     lines.append("| **run** | %s |" % " | ".join(
-        "**%s**" % ("PASS" if v.ok else "FAIL") for _, v in results))
+        "**%s**" % v.outcome for _, v in results))
     lines += ["", "| scenario | ok | sent | delivered | lost | dup | failover s | "
               "recovery_drain s | recreate s | total s |", "|---|---|---|---|---|---|---|---|---|---|"]
 
@@ -58,10 +60,22 @@ def coverage_table(results):
     for s, v in results:
         t = v.timings
         lines.append("| %s | %s | %d | %d | %d | %d | %s | %s | %s | %s |" % (
-            s.name, "yes" if v.ok else "NO", v.sent, v.delivered, v.lost, v.duplicates,
+            s.name, "yes" if v.ok else "NO" if v.outcome == "FAIL" else "inconclusive",
+            v.sent, v.delivered, v.lost, v.duplicates,
             f(t.get("failover")), f(t.get("recovery_drain")), f(t.get("recreate")),
             f(t.get("total"))))
     return "\n".join(lines)
+
+
+EXIT_FAIL, EXIT_INCONCLUSIVE = 1, 3     # 2: a usage error (argparse, an unknown scenario)
+
+
+def exit_code(verdicts):
+    """0 if every run passed, 1 if one failed, 3 if none failed but one was
+    INCONCLUSIVE (the run could not show a claim either way)."""
+    outcomes = {v.outcome for v in verdicts}
+    return EXIT_FAIL if "FAIL" in outcomes else EXIT_INCONCLUSIVE \
+        if "INCONCLUSIVE" in outcomes else 0
 
 
 def cmd_run(args):
@@ -83,7 +97,7 @@ def _cmd_run(args, web):
                                  args.report or report_folder(chosen[0].name), web=web)
         for line in where_to_open(paths["report.html"]):
             print(line)
-        return 0 if verdict.ok else 1
+        return exit_code([verdict])
     base = args.report or report_folder("all")
     results = []
     for s in chosen:
@@ -99,7 +113,7 @@ def _cmd_run(args, web):
         f.write(table + "\n")
     print()
     print(table)
-    return 0 if all(v.ok for _, v in results) else 1
+    return exit_code([v for _, v in results])
 
 
 def cmd_demo(args):
@@ -126,4 +140,4 @@ def _cmd_demo(args, web):
     print("Open in a browser: %s" % paths["report.html"])
     for line in where_to_open(paths["report.html"]):
         print(line)
-    return 0 if verdict.ok else 1
+    return exit_code([verdict])

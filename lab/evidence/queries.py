@@ -22,7 +22,7 @@ def ip_to_host(evidence):
     for name, info in evidence.topology.items():
         if info.get("ip"):
             m.setdefault(info["ip"], name)
-    for e in select_events(evidence.events, "created"):
+    for e in select_events(evidence.events, "created", service=PROVISIONER_SERVICE):
         if e.get("ip") and e.get("name"):
             m[e["ip"]] = e["name"]
     return m
@@ -58,7 +58,7 @@ def dc_of(evidence, host):
     info = evidence.topology.get(host, {})
     if info.get("dc"):
         return info["dc"]
-    for e in select_events(evidence.events, "created"):
+    for e in select_events(evidence.events, "created", service=PROVISIONER_SERVICE):
         if e.get("name") == host:
             return e.get("dc", "")
     return ""
@@ -74,8 +74,8 @@ def message_paths(ev):
             paths.setdefault(msgid, []).append((ts, what, host))
 
     for r in ev.ledger:
-        add(r.get("msgid"), r.get("ts", 0), "accepted",
-            host_of(ev, r.get("mx") or r.get("server"), ips))
+        add(r.get("msgid"), r.get("ts", 0), "accepted",     # by the address it connected to
+            host_of(ev, r.get("server") or r.get("mx"), ips))
     for e in ev.events:
         kind = e.get("event")
         if kind == "send_failed":

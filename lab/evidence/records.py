@@ -7,12 +7,14 @@ that the component under test does not write itself:
 - Maildirs, read here file by file: the messaging servers' disks;
 - the relay queue, watched on disk by the run (``lab.queue_watch``);
 - packet captures on switch ports (``lab.evidence.wire``), read with scapy;
-- every service's event log (each component's own words);
+- every service's event log (each component's own words), each line
+  attributed to the service owning its file (``lab.evidence.provenance``);
 - MX answers a client saw during the run (``dig``, health-checked DNS).
 """
 import dataclasses
 import email.parser
 import os
+import re
 
 from servers.common.events import read_events
 
@@ -28,6 +30,7 @@ WAN_COUNTERS = "wan-counters"   # the WAN link's byte counters
 RELAY_LOG = "relay-log"
 DNS_LOG = "dns-log"
 TOPOLOGY = "topology"           # the address plan: a fact of the set-up
+EVENT_LOGS = "event-logs"       # every log file, each line attributed to the file's owner
 
 
 
@@ -40,11 +43,12 @@ class Mail:
     path: str = ""
     size: int = 0
     ts: float = 0.0  # file mtime: when it was written
+    received_from: str = ""   # the peer address in the top Received: header (the storing server's)
 
 
 @dataclasses.dataclass
 class Frame:
-    """One captured packet (TCP control segments and ARP; see lab.wire)."""
+    """One captured packet (ARP, and TCP of SMTP: whole segments; lab.evidence.wire)."""
     ts: float
     point: str                  # capture point: "relay" (relay's switch port), "router", ...
     src_mac: str
@@ -57,6 +61,8 @@ class Frame:
     dport: int = 0
     flags: str = ""             # TCP flags as scapy writes them: "S", "SA", "R", "FA" ...
     arp_op: int = 0             # 1 who-has, 2 is-at
+    seq: int = 0                # TCP sequence number
+    payload: bytes = b""        # TCP payload (SMTP), for reassembly (lab.evidence.smtp_wire)
 
 
 @dataclasses.dataclass
@@ -77,6 +83,10 @@ class Evidence:
     frames: list = dataclasses.field(default_factory=list)          # [Frame], time order
     capture_points: dict = dataclasses.field(default_factory=dict)  # point -> what it is
     dns_answers: list = dataclasses.field(default_factory=list)     # [{ts, answer: [names]}]
+    subnets: dict = dataclasses.field(default_factory=dict)  # dc -> "10.0.N.0/24" (address plan)
+    queue_missed: int = 0            # queue file versions gone before the watch read them
+    capture_dropped: dict = dataclasses.field(default_factory=dict)  # point -> packets the
+                                     # kernel dropped before tcpdump saw them (None: unknown)
 
 
 # -- reading a run's files ---------------------------------------------------------
@@ -85,12 +95,17 @@ class Evidence:
 read_ledger = read_events
 
 
-def _message_id(path):
+RECEIVED_PEER = re.compile(r"\(\[([0-9.]+)\]\)")
+
+
+def _headers(path):
+    """(Message-ID, the peer address of the top Received: header) of a message file."""
     with open(path, "rb") as f:
         head = f.read(65536)
     headers = email.parser.BytesHeaderParser().parsebytes(head.split(b"\r\n\r\n")[0]
                                                           .split(b"\n\n")[0])
-    return (headers.get("Message-ID") or "").strip()
+    peer = RECEIVED_PEER.search(" ".join(str(headers.get("Received") or "").split()))
+    return (headers.get("Message-ID") or "").strip(), peer.group(1) if peer else ""
 
 
 # The checker lists Maildirs and the relay's queue with its own code, from the
@@ -129,7 +144,8 @@ def read_maildir(root, host):
     mails = []
     for rcpt, path in maildir_messages(root):
         st = os.stat(path)
-        mails.append(Mail(host, rcpt.lower(), _message_id(path), path, st.st_size, st.st_mtime))
+        msgid, peer = _headers(path)
+        mails.append(Mail(host, rcpt.lower(), msgid, path, st.st_size, st.st_mtime, peer))
     return mails
 
 

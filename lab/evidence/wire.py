@@ -28,7 +28,8 @@ def read_frames(path, point):
                 ip, tcp = pkt[IP], pkt[TCP]
                 frames.append(Frame(ts, point, src_mac, dst_mac, "tcp", ip.src, ip.dst,
                                     ttl=int(ip.ttl), sport=int(tcp.sport), dport=int(tcp.dport),
-                                    flags=str(tcp.flags)))
+                                    flags=str(tcp.flags), seq=int(tcp.seq),
+                                    payload=bytes(tcp.payload)))
     return frames
 
 

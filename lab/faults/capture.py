@@ -13,6 +13,7 @@ from lab.faults.commands import in_ns
 
 log = logging.getLogger(__name__)
 CAPTURED_RE = re.compile(r"(\d+) packets? captured")
+DROPPED_RE = re.compile(r"(\d+) packets? dropped by kernel")
 
 
 def _die_with_parent():
@@ -31,8 +32,11 @@ def tcpdump_cmd(ns_pid, intf, path, bpf=()):
     # written at once, so the pcap is readable while the fault runs. -Z root: Debian's
     # tcpdump drops to its own user, and a change of user clears the parent-death
     # signal (_die_with_parent), so a fault process killed with -9 would leave it running.
-    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-Z", "root",
-                          "-w", path] + list(bpf))
+    # -B: a 16 MiB kernel buffer, so that a capture on a busy machine (whole SMTP
+    # segments, lab/testbed/wire_capture.py) does not lose packets while tcpdump waits
+    # for the CPU; the verdict counts the ones it did lose (Captures.dropped)
+    return in_ns(ns_pid, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-B", "16384",
+                          "-Z", "root", "-w", path] + list(bpf))
 
 
 class Captures:
@@ -44,6 +48,7 @@ class Captures:
         self.fault_id = fault_id
         self.bpf = list(bpf)        # a capture filter, as tcpdump's trailing arguments
         self.running = []   # (path, Popen)
+        self.dropped = {}   # path -> packets the kernel dropped (tcpdump's last words)
 
     def start(self, timeout=5.0):
         if not self.directory or not self.targets:
@@ -90,5 +95,7 @@ class Captures:
                 _, err = proc.communicate()
             m = CAPTURED_RE.search(err or "")
             result[path] = int(m.group(1)) if m else None
+            d = DROPPED_RE.search(err or "")
+            self.dropped[path] = int(d.group(1)) if d else None
         self.running = []
         return result

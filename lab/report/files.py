@@ -33,11 +33,29 @@ SAY = {
 }
 
 
+VERDICT_WORDS = {"PASS": "PASSED", "FAIL": "FAILED", "INCONCLUSIVE": "INCONCLUSIVE"}
+
+
+def tally(checks):
+    """{outcome: how many} of the checks (lab.verdict.model: PASS, FAIL, INCONCLUSIVE, INFO)."""
+    out = {"PASS": 0, "FAIL": 0, "INCONCLUSIVE": 0, "INFO": 0}
+    for c in checks:
+        out[c.outcome] += 1
+    return out
+
+
+def checks_line(checks):
+    """"N of M checks hold": M counts PASS and FAIL only; INCONCLUSIVE and INFO apart."""
+    return report_html.checks_line(tally(checks))
+
+
 def report_dict(scenario, verdict, seed=None, extra=None, interrupted=None):
     d = {
         "scenario": scenario.name,
         "claims": list(scenario.claims),
         "ok": verdict.ok,
+        "outcome": verdict.outcome,
+        "tally": tally(verdict.checks),
         "interrupted": interrupted,
         "sent": verdict.sent,
         "delivered": verdict.delivered,
@@ -199,7 +217,7 @@ def recovery_story(events):
 
 def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None):
     out = ["# %s: %s" % (scenario.name, "INTERRUPTED" if interrupted else
-                         "PASSED" if verdict.ok else "FAILED"), ""]
+                         VERDICT_WORDS[verdict.outcome]), ""]
     if interrupted:
         out += ["**Stopped by %s.** The run did not finish: what follows is what "
                 "happened until then." % interrupted, ""]
@@ -235,13 +253,12 @@ def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None)
     if held:
         out.append("- Maildirs at the end: " + ", ".join("%s holds %d" % kv
                                                          for kv in sorted(held.items())))
-    out += ["", "## Verdict, check by check", ""]
+    out += ["", "## Verdict, check by check", "", checks_line(verdict.checks), ""]
     for c in verdict.checks:
-        mark = "INFO" if c.kind == "info" else "PASS" if c.ok else "FAIL"
-        out.append("- %s **%s%s**: %s%s" % (mark, "claim %s, " % c.claim if c.claim else "",
-                                            c.name, c.detail,
-                                            " _(evidence: %s)_" % ", ".join(c.evidence)
-                                            if c.evidence else ""))
+        out.append("- %s **%s%s**: %s%s%s" % (
+            c.outcome, "claim %s, " % c.claim if c.claim else "", c.name, c.detail,
+            " - **inconclusive**: %s" % c.inconclusive if c.inconclusive else "",
+            " _(evidence: %s)_" % ", ".join(c.evidence) if c.evidence else ""))
     if verdict.lost_ids:
         out += ["", "Lost: " + ", ".join(verdict.lost_ids)]
     if verdict.duplicate_ids:

@@ -51,16 +51,30 @@ def _e(value):
 def verdict_word(report):
     if report.get("interrupted"):
         return "INTERRUPTED"
+    if report.get("outcome") == "INCONCLUSIVE":
+        return "INCONCLUSIVE"
     return "PASSED" if report.get("ok") else "FAILED"
 
 
 def check_status(check):
-    """PASS, FAIL, or what the check says it is (e.g. INFO for a fact of the set-up)."""
+    """PASS, FAIL, INCONCLUSIVE, or what the check says it is (INFO for a fact of the set-up)."""
+    if check.get("outcome"):
+        return str(check["outcome"]).upper()
     if check.get("status"):
         return str(check["status"]).upper()
     if check.get("ok") is None or check.get("kind") == "info":
         return "INFO"
     return "PASS" if check.get("ok") else "FAIL"
+
+
+def checks_line(counts):
+    """"N of M checks hold" from {outcome: count}: M counts PASS and FAIL only,
+    INCONCLUSIVE and INFO rows are counted apart."""
+    line = "%d of %d checks hold" % (counts.get("PASS", 0),
+                                     counts.get("PASS", 0) + counts.get("FAIL", 0))
+    extra = ["%d inconclusive" % counts["INCONCLUSIVE"]] if counts.get("INCONCLUSIVE") else []
+    extra += ["%d for information" % counts["INFO"]] if counts.get("INFO") else []
+    return line + (" (%s)" % ", ".join(extra) if extra else "")
 
 
 def _value(value):
@@ -103,9 +117,12 @@ def _summary(report, about):
     out.append('<div class="tiles">%s</div>' % "".join(tiles))
     checks = report.get("checks") or []
     failed = [c for c in checks if check_status(c) == "FAIL"]
-    out.append('<p class="checkline">%s: %d of %d checks hold%s. <a href="#checks">The '
+    counts = {}
+    for c in checks:
+        counts[check_status(c)] = counts.get(check_status(c), 0) + 1
+    out.append('<p class="checkline">%s: %s%s. <a href="#checks">The '
                'verdict, check by check</a>.</p>'
-               % (_e(word), sum(1 for c in checks if check_status(c) == "PASS"), len(checks),
+               % (_e(word), _e(checks_line(counts)),
                   ("; failed: " + _e(", ".join(c.get("name", "?") for c in failed)))
                   if failed else ""))
     claims = report.get("claims") or []
@@ -162,7 +179,8 @@ def _checks(report):
         if claim and claim not in anchored:
             anchored.add(claim)
             anchor = '<a id="claim-%s"></a>' % _e(claim)
-        extra = {k: v for k, v in c.items() if k not in KNOWN_CHECK_FIELDS and k != "status"}
+        extra = {k: v for k, v in c.items() if k not in KNOWN_CHECK_FIELDS
+                 and k not in ("status", "outcome") and (v or k != "inconclusive")}
         more = "".join('<div class="field"><span>%s:</span> %s</div>' % (_e(k), _value(v))
                        for k, v in extra.items())
         out.append('<tr id="check-%d" class="%s"><td class="verdict">%s</td><td>%s%s</td>'
@@ -295,6 +313,7 @@ h3 { font-size: 17px; margin: 14px 0 6px; }
            vertical-align: middle; margin-left: 10px; }
 .verdict.passed { background: var(--pass); }
 .verdict.failed { background: var(--fail); }
+.verdict.inconclusive { background: #8a6d00; }
 .verdict.interrupted { background: #8a6d00; }
 .banner { background: #fff3c4; border: 1px solid #e0c55a; padding: 8px 12px; border-radius: 6px; }
 .about { font-size: 17px; max-width: 900px; }
@@ -315,6 +334,7 @@ table.timings th { font-weight: normal; color: var(--muted); }
 td.verdict { font-weight: 700; white-space: nowrap; }
 tr.pass td.verdict { color: var(--pass); }
 tr.fail td.verdict { color: var(--fail); }
+tr.inconclusive td.verdict { color: #8a6d00; }
 tr.fail { background: #fdecea; }
 tr.info td.verdict { color: var(--muted); }
 .field { font-size: 14px; color: var(--muted); margin-top: 4px; }

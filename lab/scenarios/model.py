@@ -56,6 +56,10 @@ class Dns:
 class Relay:
     retry_interval: float = 1.0
     max_retry_interval: float = 0.0   # 0: same as retry_interval
+    # the backoff the scenario asks of the relay: delay k = retry_interval *
+    # retry_multiplier^(k-1), at most max_retry_interval. The checker computes
+    # the expected spacing from these numbers itself, never from the relay's code.
+    retry_multiplier: float = 2.0
     provision_after: float = 0.0      # 0: never ask the provisioner
     provision_action: str = ""        # "recreate:NAME" or "create:DC"; "": the recovery policy
     recreate_deadline: float = 0.0    # 0: the relay's default
@@ -80,7 +84,8 @@ class Fault:
 
 
 @dataclasses.dataclass
-class Provisioner:
+class ProvisionerSettings:
+    """The ``[provisioner]`` table: what the lab's provisioner may create."""
     capacity: dict = dataclasses.field(default_factory=dict)   # dc -> servers it can still take
     down: list = dataclasses.field(default_factory=list)       # data centers it refuses
 
@@ -104,7 +109,7 @@ class Scenario:
     relay: Relay
     faults: list
     expect: Expect
-    provisioner: Provisioner = dataclasses.field(default_factory=Provisioner)
+    provisioner: ProvisionerSettings = dataclasses.field(default_factory=ProvisionerSettings)
     path: str = ""
 
 
@@ -190,6 +195,9 @@ def _validate(path, s):
         raise ScenarioError(path, "relay.retry_interval", "must be > 0")
     if r.max_retry_interval == 0:
         r.max_retry_interval = r.retry_interval
+    r.retry_multiplier = _nonneg(path, "relay.retry_multiplier", r.retry_multiplier)
+    if r.retry_multiplier < 1:
+        raise ScenarioError(path, "relay.retry_multiplier", "must be >= 1")
     if r.max_retry_interval < r.retry_interval:
         raise ScenarioError(path, "relay.max_retry_interval", "must be >= retry_interval")
     if r.provision_action:
@@ -282,7 +290,7 @@ def parse(text, path="<string>"):
         relay=_section(path, data.get("relay", {}), Relay, "relay"),
         faults=faults,
         expect=_section(path, data.get("expect", {}), Expect, "expect"),
-        provisioner=_section(path, data.get("provisioner", {}), Provisioner, "provisioner"),
+        provisioner=_section(path, data.get("provisioner", {}), ProvisionerSettings, "provisioner"),
         path=path)
     return _validate(path, s)
 

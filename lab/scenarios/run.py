@@ -34,7 +34,10 @@ POLL = 0.1              # seconds between looks at the running lab
 PROGRESS_EVERY = 1.0    # seconds between progress lines
 SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
+TOP_UP_OVERLAP = 1.0    # seconds of traffic a fault due during it must see, or more mail is sent
+TOP_UP_SECONDS = 2.0    # ... that much more, at the scenario's rate
 DNS_ASK_EVERY = 0.25    # seconds between a client's MX lookups in health-checked scenarios
+DNS_ASK_FALLBACK = 1.0  # ... in MX-preference scenarios (claim 9: what DNS answered)
 DNS_SETTLE = 10.0       # seconds to wait, after the run, for the MX answer to list mx1 again
 
 
@@ -68,9 +71,11 @@ class Schedule:
         self.plan = list(plan)
         self.started = {}     # index in plan -> run second it started
         self.stopped = {}
+        self.anchors_seen = {}
 
     def due(self, now, anchors):
         """(to_start, to_stop): lists of (index, PlannedFault) due at ``now``."""
+        self.anchors_seen = anchors
         to_start, to_stop = [], []
         for i, p in enumerate(self.plan):
             base = anchors.get(p.after)
@@ -95,12 +100,42 @@ class Schedule:
         return all(i in self.started and (p.stop is None or i in self.stopped)
                    for i, p in enumerate(self.plan))
 
+    def late(self, traffic_end, overlap, done=()):
+        """Faults that were due while the traffic ran but came into force less than
+        ``overlap`` seconds before it ended (a slow machine: starting a black hole
+        can take seconds), so hardly any mail met them: (index, PlannedFault)
+        not in ``done``. The run sends more mail for each (``Run._top_up``)."""
+        return [(i, p) for i, p in enumerate(self.plan) if i in self.started and i not in done
+                and p.after != "traffic_done" and self.due_at(i) is not None
+                and self.due_at(i) <= traffic_end and self.started[i] > traffic_end - overlap]
+
+    def due_at(self, i, anchors=None):
+        p = self.plan[i]
+        base = (anchors if anchors is not None else self.anchors_seen).get(p.after)
+        return None if base is None else base + p.start
+
     def never_started(self):
         return [p for i, p in enumerate(self.plan) if i not in self.started]
 
     def active(self):
         return [p for i, p in enumerate(self.plan) if i in self.started and i not in self.stopped
                 and p.stop is not None]
+
+
+def wire_lines(verdict):
+    """One line per check that counts messages on the wire, and each INCONCLUSIVE
+    check with its reason."""
+    lines = []
+    for c in verdict.checks:
+        label = "claim %s, %s" % (c.claim, c.name) if c.claim else c.name
+        if c.wire_matched is not None:
+            lines.append("  %-12s %s: messages matched on the wire / messages claimed: %d/%d"
+                         % (c.outcome, label, c.wire_matched[0], c.wire_matched[1]))
+        elif c.outcome == "INCONCLUSIVE":
+            lines.append("  %-12s %s" % (c.outcome, label))
+        if c.outcome == "INCONCLUSIVE":
+            lines.append("      why: %s" % c.inconclusive)
+    return lines
 
 
 def progress_line(elapsed, phase, sent, total, delivered, queued, faults=()):
@@ -171,6 +206,9 @@ class Run:
         self.failed_faults = []
         self.anchors = {}
         self.senders = []
+        self.top_ups = []       # (message-ID prefix, count) sent because a fault came late
+        self.topped = set()     # faults that got them
+        self.traffic_end = None
         self.lab = None
         self.started = None
         self.phase = "starting"
@@ -233,8 +271,10 @@ class Run:
                 verdict.sent, verdict.delivered, paths["report.md"]))
             raise stopped
         self.say("%s: %s (sent %d, delivered %d, lost %d, duplicates %d, queued %d) -> %s"
-                 % (s.name, "PASS" if verdict.ok else "FAIL", verdict.sent, verdict.delivered,
+                 % (s.name, verdict.outcome, verdict.sent, verdict.delivered,
                     verdict.lost, verdict.duplicates, verdict.queued, self.report_dir))
+        for line in wire_lines(verdict):
+            self.say(line)
         return verdict, paths
 
     def _in_lab(self):
@@ -322,9 +362,12 @@ class Run:
             now = self.now()
             self._step_faults(now)
             self._note_anchors(now)
-            if self.scenario.dns.mode == "health-checked":
-                self._ask_dns(now)
+            if "9" in self.scenario.claims or self.scenario.dns.mode == "health-checked":
+                self._ask_dns(now, every=DNS_ASK_EVERY if self.scenario.dns.mode ==
+                              "health-checked" else DNS_ASK_FALLBACK)
             senders_done = all(not sd.alive() for sd in self.senders)
+            if senders_done and self._top_up(now):
+                senders_done = False
             if senders_done and "traffic_done" not in self.anchors:
                 self.anchors["traffic_done"] = now
                 drain_deadline = now + s.expect.deadline
@@ -364,15 +407,42 @@ class Run:
             time.sleep(POLL)  # wait: the lab runs on its own; we look at it every POLL seconds
 
     # -- traffic -------------------------------------------------------------------
-    def _start_sender(self, client, n):
+    def _start_sender(self, client, n, prefix=None):
         from lab.testbed import services as svc
         workdir = os.path.join(self.lab.rundir, "traffic-%s" % client)
+        if prefix:
+            workdir = os.path.join(workdir, prefix)
         os.makedirs(workdir, exist_ok=True)
+        args = sender_args(self.scenario, client, n, self.seed)
+        if prefix:
+            args[args.index("--msgid-prefix") + 1] = prefix
         sender = svc.sender_service(self.lab.host(client), workdir, self.lab.dns_addr,
-                                    self.scenario.traffic.to, n,
-                                    extra=sender_args(self.scenario, client, n, self.seed))
+                                    self.scenario.traffic.to, n, extra=args)
         sender.start()
         return sender
+
+    def _top_up(self, now):
+        """Traffic goes on until every fault that was due during it has met mail:
+        a fault that came into force less than TOP_UP_OVERLAP s before the
+        senders finished (a slow machine) gets TOP_UP_SECONDS more of traffic,
+        so a slow machine gives a slower run, not a different verdict."""
+        if self.traffic_end is None:
+            self.traffic_end = now
+        late = self.schedule.late(self.traffic_end, TOP_UP_OVERLAP, self.topped)
+        if not late:
+            return False
+        s = self.scenario
+        client = s.traffic.clients[0]
+        n = max(1, int(round(s.traffic.rate * TOP_UP_SECONDS)))
+        prefix = "%s-more%d" % (client, len(self.top_ups) + 1)
+        self.topped.update(i for i, _ in late)
+        self.top_ups.append((prefix, n))
+        self.count += n
+        self.say("[%6.1fs] %s came into force as the traffic ended: %d more messages"
+                 % (now, ", ".join("%s %s" % (p.name, " ".join(p.args)) for _, p in late), n))
+        self.senders.append(self._start_sender(client, n, prefix))
+        self.traffic_end = None
+        return True
 
     # -- faults ---------------------------------------------------------------------
     def _step_faults(self, now):
@@ -451,7 +521,8 @@ class Run:
 
     # -- looking at the lab -----------------------------------------------------------
     def _ledgers(self):
-        return glob.glob(os.path.join(self.lab.rundir, "traffic-*", "ledger.jsonl"))
+        return glob.glob(os.path.join(self.lab.rundir, "traffic-*", "**", "ledger.jsonl"),
+                         recursive=True)
 
     def _maildirs(self):
         """(host, Maildir root) of every messaging server that ever ran, every generation."""
@@ -497,7 +568,9 @@ class Run:
             return None
         ts = time.time()
         answer = [target for _, target in self.lab.mx_records()]
-        self.dns_answers.append({"ts": ts, "answer": answer})
+        # no answer (a timeout, SERVFAIL, no records) is no observation (claim 9)
+        self.dns_answers.append({"ts": ts, "answer": answer,
+                                 "status": "answered" if answer else "no answer"})
         return answer
 
     def _wan_bytes(self):
@@ -538,14 +611,18 @@ class Run:
                                 expected_ids=self.expected_ids(),
                                 frames=wire.read_all(self.capture_paths),
                                 capture_points=self.capture_points,
-                                dns_answers=list(self.dns_answers))
+                                dns_answers=list(self.dns_answers),
+                                subnets={dc.name: str(dc.subnet) for dc in self.lab.plan.dcs},
+                                queue_missed=self.watch.missed if self.watch else 0,
+                                capture_dropped=self.capture.dropped() if self.capture else {})
 
     def expected_ids(self):
         """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""
         from servers.sender.compose import message_id
+        topped = sum(n for _, n in self.top_ups)
         return {message_id(client, self.seed, k)
-                for client, n in split_count(self.count, self.scenario.traffic.clients)
-                for k in range(1, n + 1)}
+                for client, n in split_count(self.count - topped, self.scenario.traffic.clients)
+                + self.top_ups for k in range(1, n + 1)}
 
     def _keep_raw(self, evidence):
         """The raw evidence beside the report: every event, every ledger line and

@@ -50,6 +50,8 @@ from topologies.nodes import plain_logger
 log = plain_logger(__name__)
 
 MAX_REQUEST = 65536
+MAX_CONNECTIONS = 16    # held at once (one thread each); more are answered "busy" and closed
+REQUEST_DEADLINE = 10   # seconds to send the whole request line, however it drips
 NONCE_KEEP = 120        # seconds: longer than the protocol's max request age
 RATE_BURST = 20         # requests a requester may make at once
 RATE_INTERVAL = 3.0     # seconds to earn one more
@@ -188,14 +190,32 @@ def perform(lab, request, capacity=None):
     return dict(record, ok=True)
 
 
+def read_request(sock, deadline=REQUEST_DEADLINE, limit=MAX_REQUEST, now=time.monotonic):
+    """The first line ``sock`` sends within ``deadline`` seconds in all (a byte
+    drip does not extend it); None if it sends none in time."""
+    end, data = now() + deadline, b""
+    while b"\n" not in data and len(data) < limit:
+        left = end - now()
+        if left <= 0:
+            return None
+        sock.settimeout(left)
+        chunk = sock.recv(min(4096, limit - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0][:limit]
+
+
 class _Handler(socketserver.StreamRequestHandler):
-    timeout = 10
+    timeout = REQUEST_DEADLINE
 
     def handle(self):
         prov = self.server.provisioner
         try:
-            line = self.rfile.readline(MAX_REQUEST)
+            line = read_request(self.connection)
         except OSError:
+            return
+        if line is None:
             return
         with prov.action_lock:
             request, error = prov.gate.check(line)
@@ -218,14 +238,42 @@ class _Handler(socketserver.StreamRequestHandler):
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """At most MAX_CONNECTIONS held at once; one over gets ``{"ok": false}`` and is closed."""
     daemon_threads = True
+
+    def __init__(self, *args, max_connections=MAX_CONNECTIONS, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b'{"ok": false, "error": "provisioner busy: too many '
+                                b'connections"}\n')
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class Provisioner:
     """Serves provisioning requests for ``lab`` on ``socket_path``."""
 
-    def __init__(self, lab, socket_path, secret_path, capacity=None):
+    def __init__(self, lab, socket_path, secret_path, capacity=None,
+                 max_connections=MAX_CONNECTIONS):
         self.lab = lab
+        self.max_connections = max_connections
         self.capacity = capacity
         self.socket_path = socket_path
         self.secret_path = secret_path
@@ -244,7 +292,7 @@ class Provisioner:
     def start(self):
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
-        self._server = _Server(self.socket_path, _Handler)
+        self._server = _Server(self.socket_path, _Handler, max_connections=self.max_connections)
         self._server.provisioner = self
         os.chmod(self.socket_path, 0o600)
         self._thread = threading.Thread(target=self._server.serve_forever,

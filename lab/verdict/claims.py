@@ -22,16 +22,19 @@ rests on (lab.evidence.records: wire, maildir, queue-disk, ledger, ...). A claim
 check whose evidence is only the event log of the component under test
 (``OWN_WORDS``) fails: a component's word about itself proves nothing.
 """
+import bisect
+import ipaddress
 import os
 
-from lab.evidence.records import (DNS_CLIENT, DNS_LOG, FAULT_LOG, LEDGER, MAILDIR, PROVISIONER_LOG,
-                          QUEUE_DISK, RELAY_LOG, TOPOLOGY,
-                          WAN_COUNTERS, WIRE, Evidence, Mail, fault_windows)
+from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LEDGER, MAILDIR,
+                                  PROVISIONER_LOG, QUEUE_DISK, RELAY_LOG, TOPOLOGY, WIRE,
+                                  Evidence, Mail, fault_windows)
+from lab.evidence import smtp_wire
+from lab.evidence.provenance import CLAIMED, FAULT_SERVICE, forged
 from lab.evidence.queries import (PROVISIONER_SERVICE, RELAY_SERVICE, dc_of, host_of,
                                   select_events)
 from lab.verdict.model import INFO, OBSERVED, Check, Verdict
 from servers.common.endpoints import parse_host_port
-from servers.relay.backoff import RetryPolicy
 
 TOLERANCE = 0.3       # seconds: how well the clocks of events, files and captures agree
 EARLY = 0.1           # a retry may come this fraction of its delay early (timer slack)
@@ -75,11 +78,18 @@ def _short(ids, n=3):
 
 
 def _ledger_server(ev, row):
-    return host_of(ev, row.get("mx") or row.get("server"))
+    """The server a ledger row's message went to: the address the sender connected
+    to (``server``), not the MX name the DNS under test gave it."""
+    return host_of(ev, row.get("server") or row.get("mx"))
 
 
 def _windows(ev):
-    return fault_windows(ev.events, ev.finished or float("inf"))
+    """The faults' windows, from the fault scripts' own log only."""
+    return fault_windows(_fault_events(ev), ev.finished or float("inf"))
+
+
+def _fault_events(ev):
+    return [e for e in ev.events if e.get("service") == FAULT_SERVICE]
 
 
 def _in_window(ev, ts):
@@ -88,21 +98,46 @@ def _in_window(ev, ts):
 
 # -- what the wire shows -------------------------------------------------------------
 
-def _wire_attempts(ev, target_ip, point="relay"):
-    """Times the relay set out to reach ``target_ip``: its first SYN of each
-    connection to port 25, or an ARP request for the address (a target without
-    a MAC never sees a SYN)."""
+ARP_RETRANS = 1.0     # seconds between the kernel's ARP requests for one unresolved address
+                      # (net.ipv4.neigh.*.retrans_time_ms): requests this far apart are
+                      # the retries of one connect, not new attempts
+
+
+def _relay_syns(ev, target_ip, point="relay"):
+    """The relay's TCP connection attempts to ``target_ip``'s SMTP port: the first
+    SYN of each source port from the relay's address ([Frame], time order). A
+    retransmitted SYN (same port) is the same attempt."""
     relay = _relay_ip(ev)
     out, ports = [], set()
     for f in ev.frames:
-        if f.point != point or f.src_ip != relay or f.dst_ip != target_ip:
-            continue
-        if f.proto == "tcp" and f.flags == "S" and f.dport == 25 and f.sport not in ports:
+        if f.point == point and f.proto == "tcp" and f.flags == "S" and f.dport == 25 \
+                and f.src_ip == relay and f.dst_ip == target_ip and f.sport not in ports:
             ports.add(f.sport)
-            out.append(f.ts)
-        elif f.proto == "arp" and f.arp_op == 1:
-            out.append(f.ts)
+            out.append(f)
     return out
+
+
+def _relay_arp_attempts(ev, target_ip, point="relay"):
+    """The relay's attempts to reach an address with no MAC: its ARP requests for
+    it, where a request ARP_RETRANS after the previous one is that one's retry
+    (the kernel's, for the same connect) and not counted again."""
+    relay = _relay_ip(ev)
+    out, last = [], None
+    for f in ev.frames:
+        if f.point == point and f.proto == "arp" and f.arp_op == 1 and f.src_ip == relay \
+                and f.dst_ip == target_ip:
+            if last is None or abs(f.ts - last - ARP_RETRANS) > 0.1 and f.ts - last > 0.1:
+                out.append(f.ts)
+            last = f.ts
+    return out
+
+
+def _wire_attempts(ev, target_ip, point="relay"):
+    """Times the relay set out to reach ``target_ip``: each TCP connection attempt
+    (a SYN with its own source port) to port 25, or, for a target without a MAC,
+    each ARP resolution it started (lab.verdict: not the kernel's ARP retries)."""
+    return sorted([f.ts for f in _relay_syns(ev, target_ip, point)] +
+                  _relay_arp_attempts(ev, target_ip, point))
 
 
 def _wire_answers(ev, server_ip, point="relay"):
@@ -110,6 +145,62 @@ def _wire_answers(ev, server_ip, point="relay"):
     relay = _relay_ip(ev)
     return [f.ts for f in ev.frames if f.point == point and f.proto == "tcp"
             and f.src_ip == server_ip and f.dst_ip == relay and f.flags == "SA"]
+
+
+def wire_messages(ev):
+    """[WireMessage] of every DATA captured at the relay's port (lab.evidence.smtp_wire),
+    read once per evidence."""
+    cache = ev.__dict__.setdefault("_wire_messages", {})
+    if id(ev.frames) not in cache:
+        cache.clear()
+        cache[id(ev.frames)] = smtp_wire.messages(ev.frames, "relay")
+    return cache[id(ev.frames)]
+
+
+def _relay_handed_over(ev, server_ips, since=None):
+    """{msgid: when} of each message the relay's address handed to one of
+    ``server_ips`` on the wire (a DATA carrying its Message-ID, answered 250)."""
+    relay = _relay_ip(ev)
+    got = {}
+    for w in wire_messages(ev):
+        if w.client == relay and w.server in server_ips and w.code == 250 \
+                and (since is None or w.ts >= since):
+            got.setdefault(w.msgid, w.ts)
+    return got
+
+
+def _require_wire(check, ev, ids, server_ips, since=None):
+    """Each message a claim counts must have gone from the relay to the right server
+    on the wire: the check says how many did (matched / claimed), and fails if one
+    did not."""
+    ids = sorted(ids)
+    got = _relay_handed_over(ev, set(server_ips), since)
+    missing = [m for m in ids if m not in got]
+    check.wire_matched = [len(ids) - len(missing), len(ids)]
+    check.detail += "; messages matched on the wire: %d/%d (a DATA from the relay to %s " \
+                    "carrying the Message-ID, answered 250)" % (
+                        len(ids) - len(missing), len(ids), ", ".join(sorted(server_ips)) or "?")
+    if missing and ids:
+        check.ok = False
+        check.detail += "; not on the wire: %s" % _short(missing)
+    # corroboration: the storing server's own trace header names the relay's address
+    relay = _relay_ip(ev)
+    copies = [m for m in ev.mails if m.msgid in set(ids) and m.ts >= (since or 0) - FILE_TIME
+              and _ip_of(ev, m.host) in server_ips]
+    if copies:
+        check.detail += "; %d of %d Maildir copies there say in their Received: header " \
+                        "(the storing server's) that they came from %s" % (
+                            sum(1 for m in copies if m.received_from == relay), len(copies), relay)
+    if WIRE not in check.evidence:
+        check.evidence.append(WIRE)
+    return check
+
+
+def _ip_of(ev, host):
+    if ev.topology.get(host, {}).get("ip"):
+        return ev.topology[host]["ip"]
+    made = [c for c in _created(ev) if c.get("name") == host]
+    return made[-1].get("ip", "") if made else ""
 
 
 def _backed(times, ts, window):
@@ -182,6 +273,7 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
             % (len(ev.queued), _short(q.get("msgid") or os.path.basename(q["file"])
                                       for q in ev.queued)), (QUEUE_DISK,)),
     ]
+    checks.append(_forgeries(ev))
     if ev.expected_ids is not None:
         ours = set(ev.expected_ids)
     else:
@@ -197,6 +289,25 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
         "%d messages in Maildirs that the sender never sent: %s"
         % (len(strangers), _short(m for m, _ in strangers)), (MAILDIR, LEDGER)))
     return checks
+
+
+def _forgeries(ev):
+    """A line whose own fields name another writer than the owner of its log file
+    (lab.evidence.provenance) is a forgery: counted as its file's owner speaking,
+    and shown here as an error."""
+    bad = forged(ev.events)
+    by = {}
+    for e in bad:
+        said = e[CLAIMED]
+        by.setdefault((e.get("service"), e.get("host"), said.get("service") or e.get("service"),
+                       said.get("host") or e.get("host")), []).append(e.get("event"))
+    return _ok("each log speaks only for its writer", "", not bad,
+               "every event line names the service and host that own its log file"
+               if not bad else "; ".join(
+                   "%d lines in the log of %s on %s claim to be %s on %s (%s): counted as %s's"
+                   % (len(names), svc, host, c_svc, c_host, _short(set(names)), svc)
+                   for (svc, host, c_svc, c_host), names in sorted(by.items())),
+               (EVENT_LOGS,))
 
 
 def _expect_checks(ev, sent, copies):
@@ -276,11 +387,12 @@ def claim_1b(ev, sent, copies):
 def claim_1c(ev, sent, copies):
     held = _held_ids(ev)
     missing = [m for m in held if _delivered_to(ev, m, {"mx1"}) is None]
-    return [_ok("relay re-routes to the messaging server", "1c", held and not missing,
+    check = _ok("relay re-routes to the messaging server", "1c", held and not missing,
                 "all %d messages the relay took are in mx1's Maildir" % len(held)
                 if held and not missing else "the relay took nothing" if not held else
                 "%d messages the relay took never reached mx1: %s"
-                % (len(missing), _short(missing)), (LEDGER, MAILDIR))]
+                % (len(missing), _short(missing)), (LEDGER, MAILDIR))
+    return [_require_wire(check, ev, held, {ev.topology.get("mx1", {}).get("ip", "")})]
 
 
 def claim_1(ev, sent, copies):
@@ -290,10 +402,27 @@ def claim_1(ev, sent, copies):
     return checks
 
 
-def _policy(ev):
-    r = ev.scenario.relay
-    return RetryPolicy(r.retry_interval, max(r.max_retry_interval, r.retry_interval),
-                       give_up=float("inf"))
+LATE = 0.5            # seconds a retry may come after its expected time, plus LATE_SHARE
+LATE_SHARE = 0.5      # of its delay: timers, the event loop and a busy machine
+
+
+def expected_delay(relay, k):
+    """Seconds the scenario asks the relay to wait after a message's ``k``-th failed
+    attempt (1-based): retry_interval * retry_multiplier^(k-1), at most
+    max_retry_interval. Computed here from the scenario's numbers, never with
+    the relay's own policy code (a bug there must not move the expectation)."""
+    ceiling = max(relay.max_retry_interval, relay.retry_interval)
+    return min(relay.retry_interval * relay.retry_multiplier ** max(k - 1, 0), ceiling)
+
+
+def retry_bounds(relay, k):
+    """(earliest, latest) seconds between a message's failure ``k`` and failure
+    k+1 (its next attempt failing too): at least the delay (less EARLY of it: timer
+    slack), at most the delay, a connect timeout (the next attempt's), and LATE
+    plus LATE_SHARE of the delay."""
+    want = expected_delay(relay, k)
+    return (want * (1 - EARLY) - 0.05,
+            want + relay.connect_timeout + LATE + LATE_SHARE * want)
 
 
 def _failures_by_message(ev):
@@ -312,36 +441,109 @@ def _attempt_window(ev):
     return r.connect_timeout + r.retry_interval
 
 
-def claim_periodic(ev, claim):
-    """At least three attempts per held message (each backed by a SYN or ARP
-    request on the wire), spaced at least as the backoff policy says."""
-    policy = _policy(ev)
+def _failed_at(ev, syns, server_ip):
+    """When each of the relay's connection attempts failed or was answered: at
+    the server's SYN-ACK or RST, else (a black hole) a connect timeout after it."""
     ct = ev.scenario.relay.connect_timeout
+    reply = {}
+    for f in ev.frames:
+        if f.proto == "tcp" and f.src_ip == server_ip and f.sport == 25 \
+                and ("R" in f.flags or f.flags == "SA"):
+            reply.setdefault(f.dport, f.ts)
+    return [reply.get(f.sport, f.ts + ct) if reply.get(f.sport, 0) >= f.ts else f.ts + ct
+            for f in syns]
+
+
+def _near(sorted_times, t, within):
+    i = bisect.bisect_left(sorted_times, t - within)
+    return i < len(sorted_times) and sorted_times[i] <= t + within
+
+
+def _relay_fault_windows(ev):
+    """[(start, stop)] of the faults aimed at the relay's own host (a kill): its
+    attempts then end with no failure logged."""
+    relays = _relay_hosts(ev)
+    starts, out = {}, []
+    for e in _fault_events(ev):
+        words = " ".join(str(e.get(k, "")) for k in ("args", "target", "summary", "matched"))
+        if not any(r in words for r in relays):
+            continue
+        key = e.get("id") or e.get("fault")
+        if e.get("event") == "fault_start":
+            starts[key] = e["ts"]
+        elif e.get("event") == "fault_end" and key in starts:
+            out.append((starts.pop(key), e["ts"]))
+    out += [(a, ev.finished or float("inf")) for a in starts.values()]
+    return out
+
+
+def claim_periodic(ev, claim):
+    """Per held message, at least three attempts, each failure backed by a TCP
+    connection attempt of the relay on the wire that failed then (its SYN timed
+    out, or was refused, within a retry interval before the failure), and each
+    spacing between failures within the bounds the scenario's backoff numbers
+    give (``retry_bounds``: a lower AND an upper bound)."""
+    relay = ev.scenario.relay
+    ct = relay.connect_timeout
     mx1 = ev.topology.get("mx1", {}).get("ip", "")
-    wire = _wire_attempts(ev, mx1)
+    syns = _relay_syns(ev, mx1)
+    failed = _failed_at(ev, syns, mx1)
     answered = _wire_answers(ev, mx1)
-    window = _attempt_window(ev)
     windows = _windows(ev)
-    eligible, short, unbacked, early, spacing = [], [], [], [], {}
-    need = policy.delay(1) + ct + policy.delay(2) + TOLERANCE
+    eligible, short, unbacked, early, late, spacing = [], [], [], [], [], {}
+    need = expected_delay(relay, 1) + ct + expected_delay(relay, 2) + TOLERANCE
     failures = _failures_by_message(ev)
+    taken = {r.get("msgid"): r.get("ts", 0) for r in ev.ledger}
+    # A failure of the relay's own attempt comes when its SYN failed (aligned within
+    # TOLERANCE); one from its dead-server cache ("down (cached)") within a retry
+    # interval after such an aligned failure. Which kind a line is, the log says:
+    # a lie does not help, each kind needs its own attempt on the wire.
+    cached = {(e.get("msgid"), e["ts"]) for e in select_events(ev.events, "deferred",
+                                                                service=RELAY_SERVICE)
+              if "(cached)" in str(e.get("error", ""))}
+    own = sorted(e["ts"] for e in select_events(ev.events, "deferred", service=RELAY_SERVICE)
+                 if (e.get("msgid"), e["ts"]) not in cached)
+    aligned = [f for f in failed if _near(own, f, TOLERANCE)]
+
+    def backed_failure(msgid, t):
+        if (msgid, t) in cached:
+            return any(t - relay.retry_interval - TOLERANCE <= f <= t + TOLERANCE
+                       for f in aligned)
+        return any(abs(t - f) <= TOLERANCE for f in failed)
     for msgid in sorted(_held_ids(ev)):
         fails = failures.get(msgid, [])
-        backed = [t for t in fails if _backed(wire, t, window)]
+        backed = [t for t in fails if backed_failure(msgid, t)]
         unbacked += [msgid] if len(backed) < len(fails) else []
         delivered = _delivered_to(ev, msgid, {"mx1"})
         attempts = len(backed) + (1 if delivered is not None else 0)
         for k, (a, b) in enumerate(zip(fails, fails[1:]), start=1):
             if any(a < t < b for t in answered):
                 continue        # mx1 answered meanwhile: the relay flushes at once
-            want = policy.delay(k)
-            spacing.setdefault(msgid, []).append((b - a, want))
-            if b - a < want * (1 - EARLY) - 0.05:
-                early.append("%s retried %.2f s after failure %d (policy: %.2f s)"
-                             % (msgid, b - a, k, want))
-        end = next((w[1] for w in windows if fails and w[0] <= fails[0] <= w[1]), None)
-        if fails and end is not None and fails[0] + need <= end:
+            lo, hi = retry_bounds(relay, k)
+            spacing.setdefault(msgid, []).append((b - a, expected_delay(relay, k)))
+            if b - a < lo:
+                early.append("%s retried %.2f s after failure %d (at least %.2f s)"
+                             % (msgid, b - a, k, lo))
+            elif b - a > hi:
+                late.append("%s failed again %.2f s after failure %d (at most %.2f s)"
+                            % (msgid, b - a, k, hi))
+        # the outage it lived through, from when the relay took it (the sender's
+        # ledger) or failed first: not from the relay's word alone
+        # (from the relay's 250 its first attempt is one connect timeout further)
+        begin, lead = (fails[0], 0.0) if fails else (taken.get(msgid, float("inf")), ct)
+        end = next((w[1] for w in windows if w[0] <= begin <= w[1]), None)
+        if end is not None and begin + lead + need <= end:
             (eligible if attempts >= 3 else short).append((msgid, attempts))
+    # the other way round: each failed connection attempt on the wire is a failure
+    # the log tells of then (a process other than the relay's delivery making the
+    # SYNs - a heartbeat - leaves attempts no failure accounts for)
+    all_fails = sorted(t for ts in failures.values() for t in ts)
+    relay_down = _relay_fault_windows(ev)
+    unaccounted = [f for syn, f in zip(syns, failed)
+                   if _in_window(ev, f) and not any(a <= t <= b for t in answered for a, b in
+                                                    [(syn.ts, f)])
+                   and not any(a - ct <= syn.ts <= b for a, b in relay_down)
+                   and not _near(all_fails, f, TOLERANCE + 0.2)]
     shown = max(spacing.items(), key=lambda kv: len(kv[1]), default=None)
     detail = ("%d held messages stayed long enough for three attempts (%.1f s of outage "
               "after the first failure); %s" % (
@@ -349,20 +551,36 @@ def claim_periodic(ev, claim):
                   "each had at least three, seen on the wire" if not short else
                   "%d had fewer: %s" % (len(short), _short("%s (%d)" % s for s in short))))
     if shown:
-        detail += "; %s waited %s s (policy %s s)" % (
-            shown[0], "/".join("%.2f" % g for g, _ in shown[1][:5]),
-            "/".join("%.2f" % w for _, w in shown[1][:5]))
+        detail += "; %s waited %s s (scenario: %s s, each within [-%d%%, +%.1f s + %d%%] " \
+                  "and a connect timeout)" % (
+                      shown[0], "/".join("%.2f" % g for g, _ in shown[1][:5]),
+                      "/".join("%.2f" % w for _, w in shown[1][:5]), EARLY * 100, LATE,
+                      LATE_SHARE * 100)
+    detail += "; %d connection attempts of the relay to mx1 on the wire" % len(syns)
     if unbacked:
-        detail += "; %d messages have `deferred` attempts with no SYN or ARP from the relay " \
-                  "on the wire: %s" % (len(unbacked), _short(unbacked))
+        detail += "; %d messages have `deferred` failures with no failed connection attempt " \
+                  "of the relay on the wire then (its own attempt's failure within %.1f s, a " \
+                  "cached one within a retry interval after one): %s" % (
+                      len(unbacked), TOLERANCE, _short(unbacked))
+    if unaccounted:
+        detail += "; %d failed connection attempts of the relay's address to mx1 match no " \
+                  "failure in its log (first at %s): not its deliveries" % (
+                      len(unaccounted), _fmt_t(ev, unaccounted[0]))
     if early:
-        detail += "; retries earlier than the backoff policy: %s" % "; ".join(early[:3])
+        detail += "; retries earlier than the scenario's backoff: %s" % "; ".join(early[:3])
+    if late:
+        detail += "; retries later than the scenario's backoff allows: %s" % "; ".join(late[:3])
+    idle = ""
     if not eligible and not short:
-        detail = ("no held message stayed %.1f s in an outage after its first failure: too "
+        detail = ("no held message stayed %.1f s in an outage after the relay took it: too "
                   "short to see three attempts" % need)
-    ok = eligible and not short and not unbacked and not early
-    return [_ok("periodic retry to the messaging server", claim, ok, detail,
-                (WIRE, RELAY_LOG, LEDGER, FAULT_LOG))]
+        idle = "the outage was too short for three attempts of any held message"
+    ok = eligible and not short and not unbacked and not early and not late and not unaccounted
+    check = _ok("periodic retry to the messaging server", claim, ok, detail,
+                (WIRE, RELAY_LOG, LEDGER, FAULT_LOG))
+    if idle and not unbacked and not early and not late and not unaccounted:
+        check.make_inconclusive(idle)
+    return [check]
 
 
 def claim_send_after_retry(ev, claim):
@@ -408,43 +626,70 @@ def claim_send_after_retry(ev, claim):
                                                                             _short(untried)),
             during and "%d delivered while a fault was in force (or before any ended): %s"
             % (len(during), _short(during))) if x)
-    return [_ok("relay sends to the messaging server once it is back", claim, ok, detail,
-                (MAILDIR, WIRE, FAULT_LOG, LEDGER, RELAY_LOG))]
+    check = _ok("relay sends to the messaging server once it is back", claim, ok, detail,
+                (MAILDIR, WIRE, FAULT_LOG, LEDGER, RELAY_LOG))
+    return [_require_wire(check, ev, held, {mx1})]
+
+
+def _observed(ev):
+    """The MX answers a client got: an empty answer (a timeout, SERVFAIL, no
+    records) is no observation at all, never "mx1 left"."""
+    return [a for a in ev.dns_answers if a.get("answer") and a.get("status", "answered")
+            == "answered"]
 
 
 def claim_dns(ev, sent, copies):
     to_mx1 = [r for r in ev.ledger if _ledger_server(ev, r) == "mx1"]
     held = _held_ids(ev)
+    seen = _observed(ev)
+    blind = len(ev.dns_answers) - len(seen)
+
+    def has_mx1(a):
+        return any(host_of(ev, name) == "mx1" for name in a.get("answer", []))
     if ev.scenario.dns.mode == "health-checked":
         windows = _windows(ev)
-        since = windows[0][0] if windows else 0
-
-        def has_mx1(a):
-            return any(host_of(ev, name) == "mx1" for name in a.get("answer", []))
-        seen = [a for a in ev.dns_answers if a["ts"] >= since]
-        dropped = next((a for a in seen if not has_mx1(a)), None)
-        back = dropped and next((a for a in seen if a["ts"] > dropped["ts"] and has_mx1(a)),
+        # inside a fault window an answer without mx1, after that window's end one with it
+        dropped = next(((a, w) for a in seen for w in windows
+                        if w[0] <= a["ts"] <= w[1] and not has_mx1(a)), None)
+        back = dropped and next((a for a in seen if a["ts"] >= dropped[1][1] and has_mx1(a)),
                                 None)
         ok = dropped and back and held
         detail = ("mode: the DNS server's answer changes (health-checked). A client asked "
-                  "%d times during the run: %s; %d messages went to the relay, %d to mx1"
-                  % (len(ev.dns_answers),
-                     "mx1 left the MX answer at %s and came back at %s"
-                     % (_fmt_t(ev, dropped["ts"]), _fmt_t(ev, back["ts"])) if ok else
-                     "mx1 never left the answer" if not dropped else
-                     "mx1 left the answer at %s and never came back" % _fmt_t(ev, dropped["ts"])
-                     if not back else "the answer changed",
+                  "%d times during the run (%d without an answer: no observation): %s; %d "
+                  "messages went to the relay, %d to mx1"
+                  % (len(ev.dns_answers), blind,
+                     "mx1 left the MX answer at %s, inside the fault (%s), and was back at %s, "
+                     "after it" % (_fmt_t(ev, dropped[0]["ts"]), dropped[1][2],
+                                   _fmt_t(ev, back["ts"])) if ok else
+                     "no answer without mx1 inside a fault window" if not dropped else
+                     "mx1 left the answer at %s and no answer listed it after the fault"
+                     % _fmt_t(ev, dropped[0]["ts"]) if not back else "the answer changed",
                      len(held), len(to_mx1)))
-        return [_ok("DNS health check routes around the outage", "9", ok, detail,
-                    (DNS_CLIENT, LEDGER))]
+        check = _ok("DNS health check routes around the outage", "9", ok, detail,
+                    (DNS_CLIENT, LEDGER))
+        if not ok and not seen:
+            check.make_inconclusive("no client got an MX answer during the run")
+        return [check]
+    # MX preference: what the client saw DNS answer, alongside the sender's fallback
+    ordered = [a for a in seen if has_mx1(a) and len(a["answer"]) > 1
+               and host_of(ev, a["answer"][0]) == "mx1"]
+    saw = ("a client saw DNS answer %s (%d answers, %d without: no observation)"
+           % (" then ".join(seen[0]["answer"]) if seen else "nothing", len(seen), blind))
     if ev.scenario.expect.relay_involved:
-        return [_ok("DNS routes to mx1, then the relay", "9", to_mx1 and held,
+        ok = to_mx1 and held and ordered
+        check = _ok("DNS routes to mx1, then the relay", "9", ok,
                     "mode: the sender's MX fallback (mx-preference; the DNS answer never "
-                    "changes). By MX preference the sender reached mx1 for %d messages and "
-                    "the relay for %d (its ledger)" % (len(to_mx1), len(held)), (LEDGER,))]
-    return [_ok("DNS routes mail to the messaging server", "9", to_mx1,
-                "mode: mx-preference. The sender reached mx1 for %d messages (its ledger)"
-                % len(to_mx1), (LEDGER,))]
+                    "changes): %s; by MX preference the sender reached mx1 for %d messages and "
+                    "the relay for %d (its ledger)" % (saw, len(to_mx1), len(held)),
+                    (DNS_CLIENT, LEDGER))
+    else:
+        ok = to_mx1 and ordered
+        check = _ok("DNS routes mail to the messaging server", "9", ok,
+                    "mode: mx-preference: %s; the sender reached mx1 for %d messages (its "
+                    "ledger)" % (saw, len(to_mx1)), (DNS_CLIENT, LEDGER))
+    if not seen and (to_mx1 and (held or not ev.scenario.expect.relay_involved)):
+        check.make_inconclusive("no client got an MX answer during the run")
+    return [check]
 
 
 def claim_17(ev, sent, copies):
@@ -536,7 +781,9 @@ def _chain(ev, server, requests):
     held = _held_at(ev, req["ts"])
     if not held:
         # two servers down: a server created for the other outage may already
-        # have taken every held message, so none is left for this one to receive
+        # have taken every held message, so none is left for this one to receive;
+        # the chain then shows no delivery (claim_invoke: INCONCLUSIVE unless
+        # another outage's chain carried mail)
         steps.append("no held message was left undelivered when the relay asked")
         return steps, ""
     # the held mail may go to a server created for another outage (two servers down)
@@ -553,9 +800,19 @@ def _chain(ev, server, requests):
 
 def _retried_before(ev, server, ts):
     """The relay set out to reach ``server`` at least twice, a retry interval
-    apart, before ``ts`` (its SYNs or ARP requests on the wire)."""
-    tries = [t for t in _wire_attempts(ev, parse_host_port(server)[0]) if t < ts]
-    return bool(tries) and tries[-1] - tries[0] >= ev.scenario.relay.retry_interval * (1 - EARLY)
+    apart, on the wire (its connection attempts, or one ARP request per connect),
+    between its first unanswered attempt and its threshold (that attempt's
+    connect timeout plus provision_after) or ``ts``, whichever is sooner: past
+    the threshold the relay's recovery policy probes the server from the same
+    address, and those probes are not retries."""
+    relay = ev.scenario.relay
+    ip = parse_host_port(server)[0]
+    first = _first_failure(ev, ip, ts)
+    if first is None:
+        return False
+    until = min(ts, first + relay.connect_timeout + relay.provision_after - TOLERANCE)
+    tries = [t for t in _wire_attempts(ev, ip) if first <= t < until]
+    return bool(tries) and tries[-1] - tries[0] >= relay.retry_interval * (1 - EARLY)
 
 
 def claim_invoke(ev, claim):
@@ -573,6 +830,11 @@ def claim_invoke(ev, claim):
     checks = [_ok("relay invokes another messaging server", claim, outages and not broken,
                   detail or "the relay never asked the provisioner (no provision_requested)",
                   (WIRE, RELAY_LOG, PROVISIONER_LOG, MAILDIR))]
+    carried = any("first held message delivered" in " ".join(steps)
+                  for steps, why in chains.values() if not why)
+    if outages and not broken and not carried:
+        checks[0].make_inconclusive("no chain carried mail: nothing was held when the relay "
+                                    "asked, so no delivery to a new server could follow")
     if claim == "6":
         retried = [server for server, reqs in outages.items() if _retried_before(ev, server,
                                                                                  reqs[0]["ts"])]
@@ -638,13 +900,14 @@ def claim_route_other(ev, claim):
     held = _held_at(ev, t)
     missing = sorted(m for m in held if _delivered_to(ev, m, {name}) is None)
     ok = held and attempts and answers and not missing
-    return [_ok("relay routes stored mail to the other server", claim, ok,
+    check = _ok("relay routes stored mail to the other server", claim, ok,
                 "the relay connected %d times to %s (%s) after it was created; all %d messages "
                 "it held are in its Maildir" % (len(attempts), name, new.get("ip"), len(held))
                 if ok else "the relay held nothing when it asked" if not held else
                 "no connection from the relay to %s on the wire" % new.get("ip")
                 if not answers else "%d held messages not in %s's Maildir: %s"
-                % (len(missing), name, _short(missing)), (WIRE, MAILDIR, LEDGER))]
+                % (len(missing), name, _short(missing)), (WIRE, MAILDIR, LEDGER))
+    return [_require_wire(check, ev, held, {new.get("ip")}, since=new["ts"] - 0.01)]
 
 
 def claim_change_stored(ev, claim):
@@ -697,34 +960,67 @@ def claim_send_other(ev, claim):
     early = sorted(m for m in held if m not in missing
                    and _delivered_to(ev, m, {name}) < new["ts"] - FILE_TIME)
     ok = held and not missing and not early
-    return [_ok("relay delivers to the other server", claim, ok,
+    return [_require_wire(_ok("relay delivers to the other server", claim, ok,
                 "all %d messages held when the relay asked are in %s's Maildir, written "
                 "after it was created" % (len(held), name) if ok else
                 "the relay held nothing when it asked" if not held else
                 "%d held messages not in %s's Maildir: %s" % (len(missing), name, _short(missing))
                 if missing else "%d written before %s was created: %s"
-                % (len(early), name, _short(early)), (MAILDIR, LEDGER, PROVISIONER_LOG))]
+                % (len(early), name, _short(early)), (MAILDIR, LEDGER, PROVISIONER_LOG)),
+                          ev, held, {new.get("ip")}, since=new["ts"] - 0.01)]
+
+
+def dc_of_ip(ev, ip):
+    """The data center whose subnet holds ``ip``, from the address plan."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    return next((dc for dc, net in sorted(ev.subnets.items())
+                 if addr in ipaddress.ip_network(net)), "")
 
 
 def claim_18(ev, sent, copies):
+    """The servers the relay reached after it asked for a new one (their SYN-ACKs at
+    the relay's port) are in another data center's subnet (the address plan), and
+    their answers came through routers (TTL below 64: across the WAN)."""
     new = _new_server(ev)
-    checks = []
-    dc1 = dc_of(ev, "mx1")
-    ok = new and new.get("dc") and new.get("dc") != dc1
-    checks.append(_ok("the other server is in a remote data center", "18", ok,
-                      "mx1 in %s, %s created in %s" % (dc1, new.get("name"), new.get("dc"))
-                      if new else "no server was created", (PROVISIONER_LOG, TOPOLOGY)))
-    in_new = [m for m in ev.mails if new and m.host == new.get("name")]
-    need = sum(m.size for m in in_new)
-    if ev.wan_bytes is None:
-        checks.append(_ok("mail crossed the WAN", "18", False,
-                          "the WAN link's byte counters were not measured", (WAN_COUNTERS,)))
-    else:
-        checks.append(_ok("mail crossed the WAN", "18", in_new and ev.wan_bytes >= need,
-                          "%d bytes crossed the WAN link; the %d messages in %s's Maildir "
-                          "hold %d bytes" % (ev.wan_bytes, len(in_new),
-                                             new.get("name") if new else "?", need),
-                          (WAN_COUNTERS, MAILDIR)))
+    t = _request_ts(ev)
+    mx1 = ev.topology.get("mx1", {}).get("ip", "")
+    relay = _relay_ip(ev)
+    home = dc_of_ip(ev, mx1) or ev.topology.get("mx1", {}).get("dc", "")
+    answers = [f for f in ev.frames if f.point == "relay" and f.proto == "tcp"
+               and f.flags == "SA" and f.sport == 25 and f.dst_ip == relay and f.src_ip != mx1
+               and t is not None and f.ts >= t]
+    peers = {}
+    for f in answers:
+        peers.setdefault(f.src_ip, []).append(f)
+    where = {ip: dc_of_ip(ev, ip) for ip in peers}
+    same = sorted(ip for ip, dc in where.items() if not dc or dc == home)
+    said = new.get("dc") if new else None
+    observed = sorted(set(where.values()) - {""})
+    ok = peers and not same and (said is None or said in observed)
+    detail = ("mx1 is in %s (%s); after its request the relay reached %s" % (
+        home or "?", mx1, ", ".join("%s (%s by the address plan)" % (ip, where[ip] or "no DC")
+                                    for ip in sorted(peers)) or "no other server (no SYN-ACK "
+        "at its port)"))
+    if new:
+        detail += "; the provisioner said it created %s in %s" % (new.get("name"), said)
+        if peers and said not in observed:
+            detail += ", which is not where its address is"
+    checks = [_ok("the other server is in a remote data center", "18", ok, detail,
+                  (WIRE, TOPOLOGY, PROVISIONER_LOG))]
+    routed = [f for f in answers if f.ttl < 64]
+    crossed = answers and len(routed) == len(answers)
+    wan = "" if ev.wan_bytes is None else "; %d bytes crossed the WAN link" % ev.wan_bytes
+    check = _ok("mail crossed the WAN", "18", crossed,
+                "%d of %d answers of the new server(s) reached the relay with a TTL "
+                "below 64 (routed: %s)%s" % (len(routed), len(answers), ", ".join(
+                    sorted({str(f.ttl) for f in answers})) or "none", wan)
+                if answers else "no answer of a new server at the relay's port", (WIRE,))
+    remote = set(peers) - set(same)
+    checks.append(_require_wire(check, ev, _held_at(ev, t) if t is not None else set(),
+                                remote, since=t))
     return checks
 
 
@@ -750,16 +1046,17 @@ def timings(ev):
         return None
 
     t = {"failover": None, "recovery_drain": None, "recreate": None, "total": None}
-    fault = first("fault_start")
+    fault = first("fault_start", service=FAULT_SERVICE)
     if fault is not None:
         q = first("queued", fault, RELAY_SERVICE)
         if q is not None:
             t["failover"] = round(q - fault, 3)
     relay_done = select_events(ev.events, "delivered", service=RELAY_SERVICE)
-    created = first("created")
+    created = first("created", service=PROVISIONER_SERVICE)
     last = relay_done[-1]["ts"] if relay_done else None
     # the server is reachable again when the last fault before the drain ended
-    ends = [e["ts"] for e in select_events(ev.events, "fault_end") if last is None or e["ts"] <= last]
+    ends = [e["ts"] for e in select_events(ev.events, "fault_end", service=FAULT_SERVICE)
+            if last is None or e["ts"] <= last]
     back = created if created is not None else (max(ends) if ends else None)
     if back is not None and relay_done:
         t["recovery_drain"] = round(max(0.0, relay_done[-1]["ts"] - back), 3)
@@ -774,6 +1071,47 @@ def timings(ev):
     return t
 
 
+# -- runs that prove nothing: INCONCLUSIVE --------------------------------------------------
+
+# checks every run gets: they judge the mail itself, whatever the faults did
+CORE = {"nothing lost", "no duplicates", "queue drained", "no unknown mail",
+        "each log speaks only for its writer", "mail was sent"}
+
+
+def idle_faults(ev):
+    """Faults whose own evidence shows they did nothing: a black hole that dropped
+    0 packets, a reset storm that injected no RST (the fault scripts' fault_end)."""
+    idle = []
+    for e in select_events(ev.events, "fault_end", service=FAULT_SERVICE):
+        for field, what in (("dropped_packets", "0 packets dropped"),
+                            ("rsts_injected", "no RST sent")):
+            if field in e and not e.get(field):
+                idle.append("%s had no effect (%s)" % (e.get("summary") or
+                                                       e.get("fault", "a fault"), what))
+    return idle
+
+
+def _inconclusive(ev, checks):
+    """Mark the checks the run could not judge, each with its reason."""
+    idle = idle_faults(ev)
+    dropped = {p: n for p, n in (ev.capture_dropped or {}).items() if n}
+    for c in checks:
+        if c.kind == INFO or c.name in CORE:
+            continue
+        if idle:
+            # nothing was broken, so nothing the system did can be judged against
+            # the fault: neither its PASS nor its FAIL means anything
+            c.make_inconclusive("; ".join(idle))
+        if dropped and WIRE in c.evidence and (not c.ok or c.claim == "17"):
+            # a missing frame may be a dropped one (claim 17 rests on an absence)
+            c.make_inconclusive("the capture lost packets (%s)" % ", ".join(
+                "%d at %s" % (n, p) for p, n in sorted(dropped.items())))
+        if ev.queue_missed and QUEUE_DISK in c.evidence and c.claim and not c.ok:
+            c.make_inconclusive("the queue watch missed %d file versions (gone before it "
+                                "read them)" % ev.queue_missed)
+    return checks
+
+
 # -- the verdict -------------------------------------------------------------------------
 
 def check(ev):
@@ -782,6 +1120,7 @@ def check(ev):
     checks += _expect_checks(ev, sent, copies)
     for claim in ev.scenario.claims:
         checks += [_own_words_only(c) for c in CLAIM_CHECKS[claim](ev, sent, copies)]
+    _inconclusive(ev, checks)
     delivered = sum(1 for k in sent if k in copies)
     ok = not lost and not n_dups and not ev.queued and bool(sent) and all(c.ok for c in checks)
     if not sent:

@@ -1,7 +1,17 @@
-"""What a verdict is made of: checks and the verdict itself."""
+"""What a verdict is made of: checks and the verdict itself.
+
+A check has one of four outcomes: PASS or FAIL (judged from what the run
+saw), INCONCLUSIVE (the run could not show it either way: a fault with no
+effect, a queue watch that missed versions, dropped captures, a chain with
+nothing to carry; ``inconclusive`` says why) or INFO (a fact of the set-up,
+shown, never counted). ``ok`` stays for compatibility: True only for PASS
+(and INFO), so a run whose expected claim is INCONCLUSIVE does not pass.
+"""
 import dataclasses
 
 OBSERVED, INFO = "observed", "info"
+PASS, FAIL, INCONCLUSIVE, INFO_OUTCOME = "PASS", "FAIL", "INCONCLUSIVE", "INFO"
+COUNTED = (PASS, FAIL)          # the outcomes "N of M checks hold" counts
 
 
 @dataclasses.dataclass
@@ -12,9 +22,29 @@ class Check:
     detail: str
     kind: str = OBSERVED
     evidence: list = dataclasses.field(default_factory=list)
+    inconclusive: str = ""      # why the run could not show it either way ("" if it could)
+    wire_matched: object = None  # [messages matched on the wire, messages the claim counts]
+
+    @property
+    def outcome(self):
+        if self.kind == INFO:
+            return INFO_OUTCOME
+        if self.inconclusive:
+            return INCONCLUSIVE
+        return PASS if self.ok else FAIL
+
+    def make_inconclusive(self, why):
+        """The run cannot show this check either way (the caller knows the reason
+        voids a PASS and a FAIL alike); INFO stays INFO."""
+        if self.kind != INFO:
+            self.ok = False
+            self.inconclusive = "; ".join(x for x in (self.inconclusive, why) if x)
+        return self
 
     def as_dict(self):
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["outcome"] = self.outcome
+        return d
 
 
 @dataclasses.dataclass
@@ -30,6 +60,24 @@ class Verdict:
     checks: list
     lost_ids: list
     duplicate_ids: list
+
+    @property
+    def outcome(self):
+        """PASS, FAIL, or INCONCLUSIVE (nothing failed, but something could not be shown)."""
+        if self.ok:
+            return PASS
+        if any(c.outcome == FAIL for c in self.checks) or self.lost or self.duplicates \
+                or self.queued or not self.sent:
+            return FAIL
+        return INCONCLUSIVE if any(c.outcome == INCONCLUSIVE for c in self.checks) else FAIL
+
+
+def tally(checks):
+    """{outcome: how many}, for "N of M checks hold" (M counts PASS and FAIL only)."""
+    out = {PASS: 0, FAIL: 0, INCONCLUSIVE: 0, INFO_OUTCOME: 0}
+    for c in checks:
+        out[c.outcome] += 1
+    return out
 
 
 def error_verdict(e):

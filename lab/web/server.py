@@ -28,7 +28,10 @@ import sys
 import threading
 import time
 
-from twisted.internet import defer, task
+from urllib.parse import unquote_to_bytes
+
+from twisted.internet import defer, protocol, task
+from twisted.protocols import policies
 from twisted.python import failure
 from twisted.web import pages, resource, server
 
@@ -43,6 +46,9 @@ log = logging.getLogger(__name__)
 TICK = 0.5              # seconds between looks at the lab
 KEEPALIVE = 15.0        # seconds between SSE comments on a quiet stream
 CALL_TIMEOUT = 10.0     # seconds the orchestrating thread waits for the web thread
+MAX_CONNECTIONS = 64    # held at once; more get 503 (a page and its event stream use 2 or 3)
+IDLE_TIMEOUT = 60.0     # seconds without a byte either way (event streams send one every 15)
+MAX_PATH = 2048         # bytes of a request path
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
 EMPTY_DRAWING = {"width": 100, "height": 100, "groups": [], "nodes": [], "links": []}
 
@@ -80,19 +86,37 @@ TEXT_TYPES = {".md": "text/plain; charset=utf-8", ".jsonl": "text/plain; charset
               ".html": "text/html; charset=utf-8"}
 
 
+def malformed_path(raw):
+    """Why the request path ``raw`` (bytes, percent-encoded) is malformed, or None:
+    too long, not UTF-8, or a control character (NUL included) once decoded."""
+    if len(raw) > MAX_PATH:
+        return "path too long"
+    decoded = unquote_to_bytes(raw.split(b"?", 1)[0])
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return "path is not UTF-8"
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in text):
+        return "control character in path"
+    return None
+
+
 class Files(resource.Resource):
     """The files of one directory, read whole (twisted.web's static.File
     streams through the global reactor, which is not the one running here)."""
 
     isLeaf = True       # the rest of the path names the file
 
-    def __init__(self, directory, index=None):     # index: the file of a bare path
-        super().__init__()
+    def __init__(self, directory, index=None, single=False):
+        super().__init__()      # index: the file of a bare path; single: the only one
         self.directory = directory
         self.index = index
+        self.single = single
 
     def render_GET(self, request):
         parts = [p.decode("utf-8", "replace") for p in request.postpath] or [""]
+        if self.single and any(request.postpath):
+            return pages.notFound().render(request)     # /live.js/anything
         name = "/".join(parts) or self.index or ""
         path = os.path.realpath(os.path.join(self.directory, name))
         inside = path.startswith(os.path.realpath(self.directory) + os.sep)
@@ -111,7 +135,7 @@ class Root(resource.Resource):
         super().__init__()
         self.view = view
         for name in ("live.js", "live.css"):
-            self.putChild(name.encode(), Files(PAGE_DIR, index=name))
+            self.putChild(name.encode(), Files(PAGE_DIR, index=name, single=True))
         self.putChild(b"", Files(PAGE_DIR, index="index.html"))
         self.putChild(b"events", EventStream(view))
         self.putChild(b"state", StateJSON(view))
@@ -121,10 +145,41 @@ class Root(resource.Resource):
         if not host_allowed(_header(request, "host")):
             return pages.forbidden("Forbidden",
                                    "this page answers to IP addresses and localhost only")
+        why = malformed_path(request.uri or b"")
+        if why:
+            return pages.errorPage(400, "Bad Request", why)
         return super().getChildWithDefault(path, request)
 
     def getChild(self, path, request):
         return pages.notFound()
+
+
+class _Busy(protocol.Protocol):
+    """A connection over the cap: 503 and close."""
+
+    def connectionMade(self):
+        self.transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+        self.transport.loseConnection()
+
+
+class CappedSite(policies.TimeoutFactory):
+    """``site`` with at most ``max_connections`` held and an idle timeout, on
+    ``reactor`` (TimeoutFactory alone would time on the global one)."""
+
+    def __init__(self, site, reactor, max_connections=MAX_CONNECTIONS,
+                 idle_timeout=IDLE_TIMEOUT):
+        super().__init__(site, timeoutPeriod=idle_timeout)
+        self.reactor = reactor
+        self.max_connections = max_connections
+
+    def callLater(self, period, func):
+        return self.reactor.callLater(period, func)
+
+    def buildProtocol(self, addr):
+        if len(self.protocols) >= self.max_connections:
+            return _Busy()
+        return super().buildProtocol(addr)
 
 
 class ViewResource(resource.Resource):
@@ -233,7 +288,8 @@ class LiveView:
         site = server.Site(self._root, reactor=self.reactor)
         site.displayTracebacks = False
         site.log = lambda request: None       # no access log on the lab's terminal
-        self.listening = self.reactor.listenTCP(self.port, site, interface=self.bind)
+        self.listening = self.reactor.listenTCP(self.port, CappedSite(site, self.reactor),
+                                                interface=self.bind)
         self.thread = threading.Thread(target=self.reactor.run,
                                        kwargs={"installSignalHandlers": False},
                                        name="maillab-web", daemon=True)

@@ -81,8 +81,22 @@ def _fsync_all(fds):
         pass
 
 
+def write_data(fd, data):
+    """Write ``data``: bytes, an object with ``chunks()`` (a spooled message,
+    copied a chunk at a time), or a list or tuple of those, in order."""
+    if isinstance(data, (list, tuple)):
+        for part in data:
+            write_data(fd, part)
+        return
+    for chunk in data.chunks() if hasattr(data, "chunks") else (data,):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view):]
+
+
 def write_files_synced(files):
-    """Write each ``(path, data)`` as a new file and fsync them all.
+    """Write each ``(path, data)`` as a new file and fsync them all; ``data``
+    is bytes, a spooled message (``chunks()``) or a list of such parts.
 
     For a batch of messages: all are durable when this returns; if it
     raises, the files it created are removed.
@@ -93,9 +107,7 @@ def write_files_synced(files):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             fds.append(fd)
             created.append(path)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_data(fd, data)
         _fsync_all(fds)
     except BaseException:
         for path in created:

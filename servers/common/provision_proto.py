@@ -32,6 +32,46 @@ MAX_AGE = 60
 MAX_LINE = 65536
 MAX_FIELD = 128         # characters in a nonce or a requester name
 _MAC_HEX = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")      # a host or data center name
+
+# Every field a request may hold: its kind and, for text, its longest form.
+# Anything else is refused before any other code reads the request.
+SCHEMA = {
+    "action": ("choice", ("recreate", "create", "returned")),
+    "name": ("name", 63),
+    "dc": ("name", 63),
+    "replaces": ("name", 63),
+    "requester": ("text", MAX_FIELD),
+    "nonce": ("text", MAX_FIELD),
+    "ts": ("number", None),
+    "mac": ("text", 64),
+}
+
+
+def schema_error(request):
+    """None if ``request`` is a JSON object holding only SCHEMA's fields, each of
+    its kind and length (or null); else the reason. Never raises."""
+    if not isinstance(request, dict):
+        return "request is not a JSON object"
+    unknown = sorted(str(k)[:40] for k in request if k not in SCHEMA)
+    if unknown:
+        return "unknown field%s: %s" % ("s" if len(unknown) > 1 else "", ", ".join(unknown[:5]))
+    for key, value in request.items():
+        kind, arg = SCHEMA[key]
+        if value is None:
+            continue        # as if absent: the checks that need it say "missing"
+        if kind == "number":
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                return "%s must be a number" % key
+        elif not isinstance(value, str):
+            return "%s must be a string" % key
+        elif kind == "choice" and value not in arg:
+            return "unknown action %r" % value[:40]
+        elif kind == "name" and not _NAME.fullmatch(value):
+            return "%s must be a host or data center name (at most %d characters)" % (key, arg)
+        elif kind == "text" and len(value) > arg:
+            return "%s longer than %d characters" % (key, arg)
+    return None
 
 
 def canonical(obj):
@@ -73,13 +113,15 @@ def sign(request, secret, now=None, nonce=None):
 def verify(request, secret, now, seen_nonces, max_age=MAX_AGE):
     """None if ``request`` is authentic, fresh and new; else the reason.
 
-    Never raises, whatever the request holds. ``seen_nonces`` is a set (or
+    Never raises, whatever the request holds: it is first checked against
+    SCHEMA (known fields only, each of its kind and length). ``seen_nonces`` is a set (or
     dict) the caller keeps across requests; an accepted request's nonce is
     added to it.  Nonces only need keeping for ``max_age`` seconds, since
     older requests are refused anyway.
     """
-    if not isinstance(request, dict):
-        return "request is not a JSON object"
+    error = schema_error(request)
+    if error:
+        return error
     mac = request.get("mac")
     if not isinstance(mac, str):
         return "missing mac"

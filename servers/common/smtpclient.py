@@ -23,8 +23,9 @@ import collections
 import logging
 import re
 
-from twisted.internet import defer, error, protocol
+from twisted.internet import defer, error, interfaces, protocol
 from twisted.protocols.basic import LineReceiver
+from zope.interface import implementer
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,64 @@ def encode_data(data):
 
 
 def is_8bit(data):
+    """``data``: bytes, or a streamed message that knows (``eight_bit``)."""
+    if hasattr(data, "chunks"):
+        return data.eight_bit
     return any(byte > 127 for byte in data)
+
+
+def encode_chunks(chunks):
+    """``encode_data`` a chunk at a time: the pieces of the wire form of the
+    message whose bytes ``chunks`` yields (any line ends; CRLF out, dots
+    stuffed, the ending ``.`` line last)."""
+    carry, sent = b"", False
+    for chunk in chunks:
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        if lines:
+            sent = True
+            yield b"".join((b"." if l[:1] == b"." else b"") + (l[:-1] if l[-1:] == b"\r" else l)
+                           + b"\r\n" for l in lines)
+    if carry or not sent:
+        yield (b"." if carry[:1] == b"." else b"") + carry + b"\r\n"
+    yield b".\r\n"
+
+
+@implementer(interfaces.IPullProducer)
+class _DataProducer:
+    """Writes a streamed message to ``transport`` as it asks for more, so only a
+    chunk or two of it is in memory at once."""
+
+    def __init__(self, transport, pieces):
+        self.transport, self.pieces = transport, pieces
+        self.finished = defer.Deferred()
+
+    def start(self):
+        self.transport.registerProducer(self, False)
+        return self.finished
+
+    def resumeProducing(self):
+        try:
+            piece = next(self.pieces)
+        except StopIteration:
+            self._end(None)
+            return
+        except Exception as e:      # the queue file went bad under us: no final dot sent
+            self._end(SessionError("reading the message failed: %s" % e))
+            return
+        self.transport.write(piece)
+
+    def stopProducing(self):
+        self._end(SessionError("connection lost while sending the message"))
+
+    def _end(self, error):
+        if self.finished.called:
+            return
+        self.transport.unregisterProducer()
+        if error is None:
+            self.finished.callback(None)
+        else:
+            self.finished.errback(error)
 
 
 class SessionError(Exception):
@@ -249,10 +307,13 @@ class SMTPClient(LineReceiver):
 
     @defer.inlineCallbacks
     def _transaction(self, sender, recipients, data, body, result):
-        data = crlf_form(data)
-        wire = dot_stuff(data)
+        if hasattr(data, "chunks"):         # streamed from its queue file
+            wire, crlf_size = None, data.crlf_size
+        else:
+            data = crlf_form(data)
+            wire, crlf_size = dot_stuff(data), len(data)
         # RFC 1870: the size in CRLF form, without the dot-stuffing and end marker
-        size = " SIZE=%d" % len(data) if "SIZE" in self.extensions else ""
+        size = " SIZE=%d" % crlf_size if "SIZE" in self.extensions else ""
         body = " BODY=8BITMIME" if body == "8BITMIME" else ""
         mail_line = ("MAIL FROM:<%s>%s%s" % (sender, size, body)).encode()
         rcpt_lines = [("RCPT TO:<%s>" % r).encode() for r in recipients]
@@ -292,7 +353,16 @@ class SMTPClient(LineReceiver):
             yield self._reset()
             return result.fail_all(accepted, classify(data_reply.code), data_reply)
         done = self._expect(self.data_timeout)
-        self.transport.write(wire)
+        if wire is not None:
+            self.transport.write(wire)
+        else:
+            try:
+                yield _DataProducer(self.transport, encode_chunks(data.chunks())).start()
+            except SessionError as e:
+                done.addErrback(lambda _: None)
+                self.transport.abortConnection()    # no final dot went out: nothing delivered
+                self._break(str(e))
+                raise
         final = yield done
         kind = classify(final.code)
         if kind == DELIVERED:
@@ -301,6 +371,108 @@ class SMTPClient(LineReceiver):
         else:
             result.fail_all(accepted, kind, final)
         return result
+
+    def send_many(self, messages):
+        """Several messages, ``[(sender, recipients, data, body)]``, one after
+        another: a Deferred list of MessageResult, in order; never fails.
+
+        With PIPELINING, a message's data goes out in one write with the next
+        message's MAIL, RCPT and DATA (RFC 2920 3.1: message content may open a
+        group, DATA closes one), so each message after the first costs one
+        round trip instead of two."""
+        return self._lock.run(self._send_many, [(sender, recipients, data, (body or "").upper())
+                                                for sender, recipients, data, body in messages])
+
+    @defer.inlineCallbacks
+    def _send_many(self, messages):
+        if "PIPELINING" not in self.extensions or len(messages) < 2:
+            results = []
+            for message in messages:
+                results.append((yield self._send(*message)))
+            return results
+        results = [None] * len(messages)
+        plan = []                   # (index, recipients, envelope lines, wire)
+        for i, (sender, recipients, data, body) in enumerate(messages):
+            if body == "8BITMIME" and "8BITMIME" not in self.extensions:
+                if is_8bit(data):
+                    results[i] = MessageResult(self.server).fail_all(recipients, PERMANENT, Reply(
+                        None, "5.6.3 %s does not accept 8-bit data (no 8BITMIME)" % self.server))
+                    continue
+                body = ""
+            data = crlf_form(data)
+            size = " SIZE=%d" % len(data) if "SIZE" in self.extensions else ""
+            mail = ("MAIL FROM:<%s>%s%s" % (sender, size,
+                                            " BODY=8BITMIME" if body == "8BITMIME" else ""))
+            lines = [mail.encode() + b"\r\n"] + [("RCPT TO:<%s>\r\n" % r).encode()
+                                                  for r in recipients] + [b"DATA\r\n"]
+            plan.append((i, recipients, lines, dot_stuff(data)))
+        envelope = None
+        try:
+            if plan:
+                envelope = self._envelope(plan[0][2])
+                self.transport.writeSequence(plan[0][2])
+            for k, (i, recipients, _, wire) in enumerate(plan):
+                replies, envelope = (yield envelope), None
+                result = MessageResult(self.server)
+                accepted = self._envelope_outcome(recipients, replies, result)
+                if not accepted:
+                    # the transaction cannot go on: close it (an empty message
+                    # after an unwanted 354), then RSET
+                    if replies[-1].code == 354:
+                        yield self._abort_data()
+                    yield self._reset()
+                following = plan[k + 1][2] if k + 1 < len(plan) else None
+                if accepted:
+                    done = self._expect(self.data_timeout)
+                    if following is not None:
+                        envelope = self._envelope(following)
+                    self.transport.writeSequence([wire] + (following or []))
+                    final = yield done
+                    kind = classify(final.code)
+                    if kind == DELIVERED:
+                        result.delivered.extend(accepted)
+                        result.reply = final
+                    else:
+                        result.fail_all(accepted, kind, final)
+                elif following is not None:
+                    envelope = self._envelope(following)
+                    self.transport.writeSequence(following)
+                results[i] = result
+        except SessionError as e:
+            if envelope is not None:
+                envelope.addErrback(lambda _: None)
+            for i, (_, recipients, _, _) in enumerate(messages):
+                if results[i] is None:
+                    results[i] = MessageResult(self.server).fail_all(
+                        recipients, TEMPORARY, Reply(None, str(e)))
+        return results
+
+    def _envelope(self, lines):
+        """Expect the replies to the envelope ``lines`` (MAIL, RCPTs, DATA):
+        a Deferred of them all, or of the session's failure."""
+        waits = [self._expect(self.command_timeout) for _ in lines]
+        return defer.gatherResults(waits, consumeErrors=True).addErrback(
+            lambda f: f.value.subFailure)
+
+    def _envelope_outcome(self, recipients, replies, result):
+        """The recipients to send data to, after the pipelined envelope's
+        ``replies``; failures go into ``result``."""
+        mail_reply, rcpt_replies, data_reply = replies[0], replies[1:-1], replies[-1]
+        if mail_reply.code != 250:
+            result.fail_all(recipients, classify(mail_reply.code), mail_reply)
+            accepted = []
+        else:
+            accepted = []
+            for rcpt, reply in zip(recipients, rcpt_replies):
+                kind = classify(reply.code)
+                if kind == DELIVERED:
+                    accepted.append(rcpt)
+                else:
+                    result.fail_all([rcpt], kind, reply)
+            if accepted and data_reply.code != 354:
+                result.fail_all(accepted, classify(data_reply.code), data_reply)
+                accepted = []
+        return accepted
 
     @defer.inlineCallbacks
     def _abort_data(self):

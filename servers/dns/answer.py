@@ -4,8 +4,9 @@ from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel
 from servers.dns.wire_format import parse, reply_to
 
 UDP_MIN = 512
-UDP_MAX = 4096
-EDNS_SIZE = 1232            # what we offer: fits any path MTU (DNS flag day 2020)
+EDNS_SIZE = 1232            # what we offer, and the most we send over UDP: fits any path
+                            # MTU (DNS flag day 2020); a bigger answer is truncated (TC)
+BADVERS = 16                # RFC 6891 §6.1.3: an extended rcode, carried in the OPT record
 MAX_CHAIN = 8               # CNAMEs followed inside our zones
 # Types that name no data in a zone: a query for one gets NOTIMP.
 META_TYPES = {QTYPE.OPT, QTYPE.TSIG, 249, 253, 254}  # OPT, TSIG, TKEY, MAILB, MAILA
@@ -31,11 +32,26 @@ def edns_option(request):
 
 
 def udp_limit(request):
-    """The largest UDP reply the client accepts: 512, or its EDNS size (capped)."""
+    """The largest UDP reply we send: 512 without EDNS, else the client's EDNS
+    size capped at the 1,232 we advertise."""
     opt = edns_option(request)
     if opt is None:
         return UDP_MIN
-    return max(UDP_MIN, min(opt.rclass, UDP_MAX))
+    return max(UDP_MIN, min(opt.rclass, EDNS_SIZE))
+
+
+def edns_refusal(request):
+    """The reply a request's EDNS calls for before anything else, or None:
+    FORMERR for more than one OPT record, BADVERS for a version above 0
+    (RFC 6891 §6.1.1, §6.1.3)."""
+    opts = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
+    if len(opts) > 1:
+        return reply_to(request, RCODE.FORMERR)
+    if opts and (opts[0].ttl >> 16) & 0xFF:
+        reply = reply_to(request, BADVERS & 0xF)
+        reply.add_ar(EDNS0(udp_len=EDNS_SIZE, ext_rcode=BADVERS >> 4, version=0))
+        return reply
+    return None
 
 
 def answer(request, zones, mx_filter=None, axfr_allowed=False, tcp=False):
@@ -73,10 +89,14 @@ def answer(request, zones, mx_filter=None, axfr_allowed=False, tcp=False):
 
     reply.header.aa = 1
     name, rcode = q.qname, RCODE.NOERROR
+    followed = set()
     for _ in range(MAX_CHAIN + 1):
         here = zone.rrs(name)
         cname = [rr for rr in here if rr.rtype == QTYPE.CNAME]
         if cname and q.qtype not in (QTYPE.CNAME, QTYPE.ANY):
+            if DNSLabel(name) in followed:
+                break           # a loop: each of its records is in the answer once
+            followed.add(DNSLabel(name))
             reply.add_answer(*cname)
             name = cname[0].rdata.label
             zone = find_zone(zones, name)

@@ -7,7 +7,9 @@ identified by its whole MAC as the server computes it, so a replay cannot
 look new by carrying a shortened or altered MAC field.
 
 The state is kept in a small JSON file, written durably before the UPDATE is
-applied, so a restart does not reopen the replay window. A client whose
+applied, so a restart does not reopen the replay window. It is committed
+before it is remembered: when the file cannot be written, accept() raises
+OSError and nothing is remembered, so the client's resend is judged afresh. A client whose
 clock runs behind the last accepted time is refused with BADTIME until it
 catches up; in the lab every host shares the machine's clock.
 """
@@ -30,15 +32,18 @@ class ReplayGuard:
             self.last = _read(path)
 
     def accept(self, key_name, time_signed, mac):
-        """Record a verified request and return True, or return False for a replay."""
+        """Record a verified request and return True, or return False for a replay.
+        OSError if the state cannot be written; then nothing is recorded."""
         key_name = str(key_name).lower()
         last_time, seen = self.last.get(key_name, (-1, set()))
         if time_signed < last_time or (time_signed == last_time and mac.hex() in seen):
             return False
         seen = seen if time_signed == last_time else set()
-        self.last[key_name] = (time_signed, seen | {mac.hex()})
+        state = dict(self.last)
+        state[key_name] = (time_signed, seen | {mac.hex()})
         if self.path:
-            write_atomic(self.path, _text(self.last))
+            write_atomic(self.path, _text(state))
+        self.last = state
         return True
 
 

@@ -9,12 +9,16 @@ from twisted.internet import protocol
 from twisted.protocols.policies import TimeoutMixin
 
 from servers.dns import tsig, wire_format
-from servers.dns.answer import answer, fit, udp_limit
+from servers.dns.answer import answer, edns_refusal, fit, udp_limit
 from servers.dns.replay import ReplayGuard
 from servers.dns.update import Updater
 
 log = logging.getLogger("maillab.dns.server")
 TCP_MAX = 65535
+TCP_IDLE_TIMEOUT = 10        # seconds without a whole message
+TCP_SESSION_DEADLINE = 60    # a whole TCP session at most, however it drips
+TCP_MAX_CONNECTIONS = 150    # as BIND's tcp-clients; the idlest is closed to make room
+TCP_MAX_PER_CLIENT = 20
 
 
 class DNSServer:
@@ -76,11 +80,14 @@ class DNSServer:
         wire = bytes(reply.pack())
         if key is not None:
             wire = tsig.sign(wire, key, now, tsig_record.mac)[0]
-            if request.header.opcode == OPCODE.UPDATE:
+            if request.header.opcode == OPCODE.UPDATE and not getattr(reply, "unremembered", False):
                 self._replies[identity] = (now, wire)
         return wire
 
     def _dispatch(self, request, peer_ip, tcp, key, tsig_record, identity, now):
+        refusal = edns_refusal(request)
+        if refusal is not None:
+            return refusal
         opcode = request.header.opcode
         if opcode == OPCODE.QUERY:
             return answer(request, self.zones, self.mx_filter, self._may_transfer(peer_ip), tcp)
@@ -98,8 +105,16 @@ class DNSServer:
             return self._replies[identity][1]
         # Otherwise a signed UPDATE must be newer than the last one accepted
         # for its key (queries change nothing, so replaying one gains nothing).
-        if key is not None and not self.replay_guard.accept(key.name, tsig_record.time_signed,
-                                                             identity):
+        try:
+            fresh = key is None or self.replay_guard.accept(key.name, tsig_record.time_signed,
+                                                            identity)
+        except OSError as e:
+            # Nothing was remembered: the client's resend is judged afresh.
+            log.error("UPDATE refused (SERVFAIL): cannot write the TSIG replay state: %s", e)
+            reply = wire_format.reply_to(request, RCODE.SERVFAIL)
+            reply.unremembered = True
+            return reply
+        if not fresh:
             log.info("UPDATE signed at %d by %s: not later than the last accepted one",
                      tsig_record.time_signed, key.name)
             refused = bytes(wire_format.reply_to(request, RCODE.NOTAUTH).pack())
@@ -132,25 +147,38 @@ class DNSDatagramProtocol(protocol.DatagramProtocol):
 
 
 class DNSStreamProtocol(protocol.Protocol, TimeoutMixin):
-    """DNS over TCP: two-byte length prefix per message (RFC 1035 §4.2.2)."""
+    """DNS over TCP: two-byte length prefix per message (RFC 1035 §4.2.2).
 
-    idle_timeout = 10
+    The idle timer restarts on each whole message, not on each byte, and the
+    session ends at its deadline whatever it sends (RFC 7766 §6.2.3: a server
+    may close idle or abusive connections)."""
 
-    def __init__(self, server):
+    def __init__(self, server, clock, idle_timeout=TCP_IDLE_TIMEOUT,
+                 deadline=TCP_SESSION_DEADLINE, sessions=None):
         self.server = server
+        self.clock = clock
+        self.callLater = clock.callLater        # TimeoutMixin schedules with this
+        self.idle_timeout = idle_timeout
+        self.deadline = deadline
+        self.sessions = sessions
+        self.last_active = clock.seconds()
+        self.busy = False                       # each message is answered at once
+        self._deadline_call = None
         self._buffer = b""
 
     def connectionMade(self):
         self.setTimeout(self.idle_timeout)
+        self._deadline_call = self.clock.callLater(self.deadline, self.transport.abortConnection)
 
     def dataReceived(self, data):
-        self.resetTimeout()
         self._buffer += data
         while len(self._buffer) >= 2:
             (length,) = struct.unpack("!H", self._buffer[:2])
             if len(self._buffer) < 2 + length:
                 return
             packet, self._buffer = self._buffer[2:2 + length], self._buffer[2 + length:]
+            self.resetTimeout()
+            self.last_active = self.clock.seconds()
             reply = self.server.handle(packet, self.transport.getPeer().host, tcp=True)
             if reply is None:
                 self.transport.loseConnection()
@@ -159,14 +187,42 @@ class DNSStreamProtocol(protocol.Protocol, TimeoutMixin):
 
     def connectionLost(self, reason):
         self.setTimeout(None)
+        if self._deadline_call is not None and self._deadline_call.active():
+            self._deadline_call.cancel()
+        if self.sessions is not None:
+            self.sessions.close(self)
 
     def timeoutConnection(self):
         self.transport.abortConnection()
 
+    def evict(self):
+        """Closed to make room for a new connection (SessionTable)."""
+        self.transport.abortConnection()
+
+
+class _Close(protocol.Protocol):
+    """A connection over a limit: closed at once, as BIND does past tcp-clients."""
+
+    def connectionMade(self):
+        self.transport.abortConnection()
+
 
 class DNSStreamFactory(protocol.Factory):
-    def __init__(self, server):
+    """``sessions``: a SessionTable capping the TCP connections held (None: no cap)."""
+
+    def __init__(self, server, clock=None, sessions=None, idle_timeout=TCP_IDLE_TIMEOUT,
+                 deadline=TCP_SESSION_DEADLINE):
+        if clock is None:
+            from twisted.internet import reactor as clock
         self.server = server
+        self.clock = clock
+        self.sessions = sessions
+        self.idle_timeout = idle_timeout
+        self.deadline = deadline
 
     def buildProtocol(self, addr):
-        return DNSStreamProtocol(self.server)
+        p = DNSStreamProtocol(self.server, self.clock, self.idle_timeout, self.deadline,
+                              self.sessions)
+        if self.sessions is not None and self.sessions.open(p, addr.host) is not None:
+            return _Close()
+        return p

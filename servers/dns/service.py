@@ -10,8 +10,10 @@ from twisted.internet import defer, error
 from servers.common.config_check import add_check_option, readable_file, writable_file
 from servers.common.events import EventLog
 from servers.dns import health, tsig
-from servers.dns.server import (DNSDatagramProtocol, DNSServer, DNSStreamFactory,
-                                replay_state_path)
+from servers.common.session_limits import SessionTable
+from servers.dns.server import (TCP_IDLE_TIMEOUT, TCP_MAX_CONNECTIONS, TCP_MAX_PER_CLIENT,
+                                TCP_SESSION_DEADLINE, DNSDatagramProtocol, DNSServer,
+                                DNSStreamFactory, replay_state_path)
 from servers.dns.zone import load_zone
 
 log = logging.getLogger("maillab.dns")
@@ -36,6 +38,19 @@ def build_parser():
     p.add_argument("--health", metavar="FILE", help="TOML file of health-checked MX sets")
     p.add_argument("--allow-axfr", nargs="*", default=[], metavar="ADDR",
                    help="addresses or networks allowed to transfer zones (AXFR over TCP)")
+    p.add_argument("--tcp-max-connections", type=int, default=TCP_MAX_CONNECTIONS, metavar="N",
+                   help="TCP connections held at once (BIND's tcp-clients); at the limit the "
+                   "idlest is closed to make room, or the new one closed if all are active "
+                   "(default %(default)s)")
+    p.add_argument("--tcp-max-connections-per-client", type=int, default=TCP_MAX_PER_CLIENT,
+                   metavar="N", help="TCP connections at once from one address; a new one "
+                   "takes the place of that address's idlest (default %(default)s)")
+    p.add_argument("--tcp-idle-timeout", type=float, default=TCP_IDLE_TIMEOUT, metavar="S",
+                   help="close a TCP connection that sends no whole message for this long "
+                   "(default %(default)s s)")
+    p.add_argument("--tcp-session-deadline", type=float, default=TCP_SESSION_DEADLINE,
+                   metavar="S", help="the longest a TCP connection may last "
+                   "(default %(default)s s)")
     add_check_option(p)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -65,14 +80,27 @@ def check_config(options):
     if not tsig.SHORTEST_MAC <= options.tsig_min_mac <= tsig.MAC_SIZE:
         raise ValueError("--tsig-min-mac must be between %d and %d"
                          % (tsig.SHORTEST_MAC, tsig.MAC_SIZE))
+    _check_tcp_limits(options)
+    checked.append("TCP: at most %d connections (%d per client), idle %g s, each at most %g s"
+                   % (options.tcp_max_connections, options.tcp_max_connections_per_client,
+                      options.tcp_idle_timeout, options.tcp_session_deadline))
     return checked
+
+
+def _check_tcp_limits(options):
+    if options.tcp_max_connections < 1 or options.tcp_max_connections_per_client < 1:
+        raise ValueError("--tcp-max-connections and --tcp-max-connections-per-client "
+                         "must be >= 1")
+    if options.tcp_idle_timeout <= 0 or options.tcp_session_deadline <= 0:
+        raise ValueError("--tcp-idle-timeout and --tcp-session-deadline must be > 0")
 
 
 class ListeningService(service.Service):
     """UDP and TCP on one port; with port 0, the first port free for both."""
 
-    def __init__(self, server, interface, port, reactor, events):
+    def __init__(self, server, interface, port, reactor, events, stream_factory=None):
         self.server, self.interface, self.port = server, interface, port
+        self.stream_factory = stream_factory or DNSStreamFactory(server, reactor)
         self.reactor, self.events = reactor, events
         self.ports = []
 
@@ -83,7 +111,7 @@ class ListeningService(service.Service):
                                          interface=self.interface)
             port = udp.getHost().port
             try:
-                tcp = self.reactor.listenTCP(port, DNSStreamFactory(self.server),
+                tcp = self.reactor.listenTCP(port, self.stream_factory, backlog=1024,
                                              interface=self.interface)
             except error.CannotListenError:
                 udp.stopListening()
@@ -124,7 +152,13 @@ def make_service(options, reactor):
     server = DNSServer(zones, keys, checker.filter if checker else None,
                        options.allow_axfr, events, replay_state=options.tsig_state,
                        min_mac_size=options.tsig_min_mac)
-    ListeningService(server, options.listen, options.port, reactor, events).setServiceParent(top)
+    _check_tcp_limits(options)
+    sessions = SessionTable(options.tcp_max_connections, options.tcp_max_connections_per_client,
+                            reactor, "dns (TCP)", per_client_room=True)
+    stream_factory = DNSStreamFactory(server, reactor, sessions, options.tcp_idle_timeout,
+                                      options.tcp_session_deadline)
+    ListeningService(server, options.listen, options.port, reactor, events,
+                     stream_factory).setServiceParent(top)
     if checker:
         checker.setServiceParent(top)
     return top

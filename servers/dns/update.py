@@ -10,7 +10,7 @@ from dnslib import QTYPE, RCODE, RD, RR
 
 from servers.dns.answer import find_zone
 from servers.dns.wire_format import reply_to
-from servers.dns.zone import TYPES, rdata_text, rr_text
+from servers.dns.zone import MAX_TTL, TYPES, rdata_text, rr_text
 
 log = logging.getLogger("maillab.dns.update")
 
@@ -78,6 +78,10 @@ def _prescan(zone, updates):
                 raise UpdateFailed(RCODE.REFUSED, "type %s is not served" % QTYPE.get(rr.rtype))
             if _empty(rr):
                 raise UpdateFailed(RCODE.FORMERR, "record to add has no data: %s" % rr.rname)
+            # RFC 2181 §8: a TTL is at most 2^31 - 1; the zone file could not hold more
+            timers = rr.rdata.times[1:] if rr.rtype == QTYPE.SOA else ()
+            if rr.ttl > MAX_TTL or any(t > MAX_TTL for t in timers):
+                raise UpdateFailed(RCODE.FORMERR, "TTL above %d for %s" % (MAX_TTL, rr.rname))
         elif rr.rclass in (ANY, NONE):
             if rr.ttl != 0 or rr.rclass == ANY and not _empty(rr):
                 raise UpdateFailed(RCODE.FORMERR, "bad delete record for %s" % rr.rname)

@@ -1,15 +1,23 @@
 """Zone data: read from a master file (RFC 1035 §5), written back after an UPDATE.
 
 Supported: $ORIGIN, $TTL, parentheses, comments, quoted strings, "@", blank
-owners, relative names; record types SOA, NS, A, AAAA, MX, TXT, CNAME in
-class IN. Anything else is refused with the file, the line and the reason.
+owners, relative names, escapes (\\X and \\DDD, in names and strings); record
+types SOA, NS, A, AAAA, MX, TXT, CNAME in class IN. Anything else is refused
+with the file, the line and the reason.
 The file written back after an UPDATE holds the same records with absolute
-names, one a line; comments and layout of the original are not kept.
+names, one a line, in dnspython's master-file text (every byte a name or a
+string may hold is escaped as RFC 1035 §5.1 says, so whatever an UPDATE put
+in the zone reads back the same); comments and layout of the original are
+not kept.
 """
 import ipaddress
 import re
 
-from dnslib import AAAA, CNAME, MX, NS, QTYPE, RR, SOA, TXT, A, DNSLabel
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+from dnslib import AAAA, CNAME, MX, NS, QTYPE, RR, SOA, TXT, A, DNSBuffer, DNSLabel
 
 from servers.common.durable import write_atomic
 
@@ -126,8 +134,8 @@ def _tokens(text, filename):
             else:
                 j = i
                 while j < n and line[j] not in ' \t;()"':
-                    j += 1
-                tokens.append(line[i:j])
+                    j += 2 if line[j] == "\\" else 1    # \X: X is part of the token
+                tokens.append(line[i:min(j, n)])
                 i = j
         if depth == 0 and tokens:
             yield start, indented, tokens
@@ -151,11 +159,6 @@ def _unescape(text):
     return bytes(out)
 
 
-def _escape(data):
-    return "".join(chr(b) if 32 <= b < 127 and b not in (34, 92)
-                   else "\\" + chr(b) if b in (34, 92) else "\\%03d" % b for b in data)
-
-
 def parse_ttl(token):
     if not _TTL_RE.match(token):
         raise ValueError("bad TTL %r" % token)
@@ -167,24 +170,29 @@ def parse_ttl(token):
 
 
 def absolute_name(token, origin):
-    """A name token made absolute against ``origin`` (None if there is none)."""
+    """A name token (escapes allowed) made absolute against ``origin`` (None if there is none)."""
     if token == "@":
         if origin is None:
             raise ValueError("'@' used with no $ORIGIN")
         return DNSLabel(origin)
-    if not token.endswith("."):
+    try:
+        name = dns.name.from_text(token, origin=None)
+    except (dns.name.LabelTooLong, dns.name.NameTooLong):
+        raise ValueError("name too long: %r" % token) from None
+    except (dns.exception.DNSException, UnicodeError):
+        raise ValueError("bad name %r" % token) from None
+    if not name.is_absolute():
         if origin is None:
             raise ValueError("relative name %r with no $ORIGIN" % token)
-        token = token + "." + str(origin)
-    labels = token.rstrip(".").split(".") if token != "." else []
-    if any(not label for label in labels):
-        raise ValueError("bad name %r" % token)
-    if any(len(label) > 63 for label in labels) or len(token) > 254:
-        raise ValueError("name too long: %r" % token)
-    try:
-        return DNSLabel(token)
-    except UnicodeError:
-        raise ValueError("bad name %r" % token) from None
+        try:
+            name = name.derelativize(_dnspython_name(origin))
+        except dns.name.NameTooLong:
+            raise ValueError("name too long: %r" % token) from None
+    return DNSLabel(name.labels[:-1])
+
+
+def _dnspython_name(label):
+    return dns.name.Name(tuple(DNSLabel(label).label) + (b"",))
 
 
 def _number(token, what, top):
@@ -304,25 +312,29 @@ def load_zone(path):
 
 # ---- writing
 
+def name_text(name):
+    """A name in master-file syntax: absolute, special bytes escaped."""
+    return _dnspython_name(name).to_text()
+
+
 def rdata_text(rr):
-    rd = rr.rdata
-    if rr.rtype == QTYPE.TXT:
-        return " ".join('"%s"' % _escape(s) for s in rd.data)
-    if rr.rtype == QTYPE.MX:
-        return "%d %s" % (rd.preference, rd.label)
-    if rr.rtype == QTYPE.SOA:
-        return "%s %s %s" % (rd.mname, rd.rname, " ".join(str(t) for t in rd.times))
-    if rr.rtype in (QTYPE.NS, QTYPE.CNAME):
-        return str(rd.label)
-    return str(rd)
+    """The RDATA of a dnslib RR in master-file syntax, as dnspython writes it."""
+    buffer = DNSBuffer()
+    rr.rdata.pack(buffer)
+    wire = bytes(buffer.data)
+    try:
+        return dns.rdata.from_wire(dns.rdataclass.IN, rr.rtype, wire, 0, len(wire)).to_text()
+    except dns.exception.DNSException:      # no data (a deletion), or not this type's form
+        return dns.rdata.GenericRdata(dns.rdataclass.IN, rr.rtype, wire).to_text()
 
 
 def rr_text(rr):
-    return "%s\t%d\tIN\t%s\t%s" % (rr.rname, rr.ttl, QTYPE.get(rr.rtype), rdata_text(rr))
+    return "%s\t%d\tIN\t%s\t%s" % (name_text(rr.rname), rr.ttl, QTYPE.get(rr.rtype),
+                                   rdata_text(rr))
 
 
 def zone_text(zone):
     """Master-file text for ``zone``: absolute names, SOA first."""
-    lines = ["$ORIGIN %s" % zone.origin, rr_text(zone.soa)]
+    lines = ["$ORIGIN %s" % name_text(zone.origin), rr_text(zone.soa)]
     lines += [rr_text(rr) for rrs in zone.names.values() for rr in rrs if rr.rtype != QTYPE.SOA]
     return "\n".join(lines) + "\n"

@@ -60,8 +60,10 @@ def without_trace_headers(data):
 
 
 def delivery_id(msgid, data):
-    """What identifies one message across redeliveries: its Message-ID and content."""
-    content = hashlib.sha256(without_trace_headers(data)).digest()
+    """What identifies one message across redeliveries: its Message-ID and content.
+    ``data`` is bytes, or a spooled message that hashed its content as it came."""
+    content = getattr(data, "content_sha256", None) or hashlib.sha256(
+        without_trace_headers(data)).digest()
     return hashlib.sha256(msgid.encode("utf-8", "replace") + b"\0" + content).hexdigest()[:16]
 
 
@@ -151,8 +153,9 @@ class Maildirs:
             int(now), int((now % 1) * 1e6), os.getpid(), next(_counter), self.hostname, ident)
 
     def deliver_batch(self, messages):
-        """Deliver each message (with ``msgid``, ``recipients``, ``data``) to
-        each of its recipients' Maildirs. Blocking: run it in a thread.
+        """Deliver each message (with ``msgid``, ``recipients``, and ``data``
+        bytes or a ``spool``) to each of its recipients' Maildirs, the spool
+        copied a chunk at a time. Blocking: run it in a thread.
 
         Returns, per message, ``{rcpt: path in new/, or None for a duplicate
         not written again}``. Raises if the batch could not be made durable.
@@ -162,7 +165,8 @@ class Maildirs:
         keys = set()
         for message in messages:
             outcome = {}
-            ident = delivery_id(message.msgid, message.data)
+            data = getattr(message, "spool", None) or message.data
+            ident = delivery_id(message.msgid, data)
             for rcpt in message.recipients:
                 key = (ident, rcpt)
                 if key in self._delivered:
@@ -175,7 +179,7 @@ class Maildirs:
                 name = self._file_name(ident)
                 box = self.mailbox(rcpt)
                 planned.append((key, os.path.join(box, "tmp", name),
-                                os.path.join(box, "new", name), message.data))
+                                os.path.join(box, "new", name), data))
                 outcome[rcpt] = planned[-1][2]
             results.append(outcome)
         if not planned:

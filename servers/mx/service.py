@@ -12,6 +12,8 @@ from servers.common.config_check import add_check_option, readable_file, writabl
 from servers.common.events import EventLog, default_host
 from servers.mx.maildir import Maildirs
 from servers.mx.storage import MaildirStorage
+from servers.smtpd.limits import (LISTEN_BACKLOG, add_limit_options, check_limit_options,
+                                  session_table)
 from servers.smtpd.protocol import DEFAULT_MAX_SIZE, ReceiveFactory
 from servers.smtpd.recipients import RecipientPolicy, read_recipients_file
 
@@ -35,6 +37,7 @@ def build_parser():
                    help="name in the greeting and Received: headers (default: host name)")
     p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="BYTES",
                    help="largest message accepted (default %(default)s)")
+    add_limit_options(p)
     add_check_option(p)
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
@@ -54,6 +57,7 @@ def check_config(options):
         checked.append("events file %s writable" % options.events)
     if options.max_size <= 0:
         raise ValueError("--max-size must be > 0")
+    checked += check_limit_options(options)
     return checked
 
 
@@ -65,9 +69,12 @@ def make_service(options, reactor):
     recipients = read_recipients_file(options.recipients) if options.recipients else None
     policy = RecipientPolicy(options.domain, recipients)
     storage = MaildirStorage(Maildirs(options.maildir, hostname), events)
-    factory = ReceiveFactory(policy, storage, hostname, max_size=options.max_size)
+    factory = ReceiveFactory(policy, storage, hostname, max_size=options.max_size, clock=reactor,
+                             sessions=session_table(options, reactor, "mx"),
+                             deadline=options.session_deadline)
     top = service.MultiService()
-    listener = TCPServer(options.port, factory, interface=options.listen, reactor=reactor)
+    listener = TCPServer(options.port, factory, interface=options.listen, reactor=reactor,
+                         backlog=LISTEN_BACKLOG)
     listener.setServiceParent(top)
     top.listener = listener
     top.events = events

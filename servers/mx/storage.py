@@ -13,6 +13,7 @@ class MaildirStorage:
     def __init__(self, maildirs, events, run_in_thread=threads.deferToThread):
         self.maildirs = maildirs
         self.events = events
+        self.spool_dir = maildirs.root     # DATA is spooled here as it arrives (unnamed files)
         self._commits = GroupCommit(maildirs.deliver_batch, run_in_thread)
 
     def store(self, message):

@@ -17,7 +17,7 @@ from twisted.internet import defer, threads
 from servers.common.events import default_host
 from servers.smtpd.batch import GroupCommit
 from servers.smtpd.recipients import RecipientPolicy
-from servers.smtpd.protocol import DEFAULT_MAX_SIZE, ReceiveFactory
+from servers.smtpd.protocol import DEFAULT_MAX_SIZE, SESSION_DEADLINE, ReceiveFactory
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,11 @@ class QueueStorage:
         self.events = events
         self.on_queued = on_queued
         self.next_hop = next_hop
+        self.spool_dir = queue.directory    # DATA is spooled here as it arrives (unnamed files)
         self._commits = GroupCommit(self._enqueue_batch, run_in_thread)
 
     def store(self, message):
-        items = [(message.sender, rcpts, message.data, hop, message.body)
+        items = [(message.sender, rcpts, message.content, hop, message.body)
                  for hop, rcpts in next_hops(message.recipients, self.next_hop)]
         d = self._commits.submit(items)
         d.addCallback(self._queued, message)
@@ -79,15 +80,17 @@ class QueueStorage:
 
 def build_inbound_factory(domains, queue, events, on_queued, recipients=None,
                           hostname=None, next_hop=None, max_size=DEFAULT_MAX_SIZE,
-                          clock=None, run_in_thread=threads.deferToThread):
+                          clock=None, run_in_thread=threads.deferToThread, sessions=None,
+                          deadline=SESSION_DEADLINE):
     """The Twisted server factory the relay listens with.
 
     ``domains``: the relay domains (the only ones accepted); ``recipients``:
     optional list of accepted addresses; ``next_hop``: "HOST:PORT" for every
     message instead of "mx:DOMAIN"; ``on_queued(entry)``: called in the
-    reactor thread once an entry is durable.
+    reactor thread once an entry is durable; ``sessions``, ``deadline``: the
+    session limits (see ReceiveFactory).
     """
     policy = RecipientPolicy(domains, recipients)
     storage = QueueStorage(queue, events, on_queued, next_hop, run_in_thread)
     return ReceiveFactory(policy, storage, hostname or default_host(),
-                          max_size=max_size, clock=clock)
+                          max_size=max_size, clock=clock, sessions=sessions, deadline=deadline)

@@ -10,15 +10,28 @@ A queue file is::
     \\n.end maillab-queue\\n
 
 It is written under a temporary name (``.ID.tmp``), fsynced, renamed to
-``ID.q`` and the directory fsynced before ``enqueue`` returns; metadata
-updates rewrite the whole file the same way, so a crash leaves the old file
-or the new one, whole. A file without its end marker, or whose data does not
-match its size and checksum, is moved to DIR/corrupt/ and never delivered.
+``ID.q`` and the directory fsynced before ``enqueue`` returns; a new next
+hop (``reroute``) rewrites the whole file the same way, so a crash leaves the
+old file or the new one, whole. A file without its end marker, or whose data
+does not match its size and checksum, is moved to DIR/corrupt/ and never
+delivered.
+
+The retry state of a deferred message (attempts, next attempt, last error,
+first failure) is not rewritten into its file at each failed attempt: that
+would cost a file rewrite and two fsyncs per held message per retry, which a
+large backlog cannot afford.  It is appended to DIR/retries.log instead, one
+tab-separated line per deferral (``retry_line``), a batch of deferrals per write and fsync
+(``record_retries``).  ``entries`` applies the log's latest line for each
+message over its file (the one with more attempts wins: attempts only grow);
+a torn last line is skipped.  ``compact_retries`` rewrites the log with only
+the queued messages' state (at start, and when it has grown).  The log is
+soft state: were it lost, a message would only be tried again sooner.
 """
 import json
 import logging
 import os
 import secrets
+import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -36,6 +49,8 @@ MAGIC = b"maillab-queue 1\n"
 END_MARKER = b"\n.end maillab-queue\n"
 SUFFIX = ".q"
 CORRUPT_DIR = "corrupt"
+RETRIES = "retries.log"
+RETRY_FIELDS = ("attempts", "next_attempt", "last_error", "first_failure")
 STALE_TEMPORARY_AGE = 300     # seconds; no write takes this long
 
 
@@ -43,8 +58,10 @@ class CorruptQueueFile(ValueError):
     pass
 
 
-@dataclass
+@dataclass(slots=True)
 class QueueEntry:
+    """What the relay keeps in memory of a held message: its metadata only
+    (the data stays in the file, read at each delivery attempt)."""
     id: str
     msgid: str
     sender: str
@@ -60,8 +77,12 @@ class QueueEntry:
 
     def data(self):
         """The full message (LF line endings, the relay's Received: first)."""
-        with open(self.path, "rb") as f:
-            return parse(f.read())[1]
+        return parse(read_file(self.path))[1]
+
+    def open_data(self):
+        """The message as a QueuedData, read a chunk at a time (for delivery:
+        a 10 MB message costs no 10 MB of memory); checked whole first."""
+        return QueuedData.open(self.path)
 
     def metadata(self):
         return {"id": self.id, "msgid": self.msgid, "sender": self.sender,
@@ -72,8 +93,13 @@ class QueueEntry:
 
 
 def serialize(entry, data):
-    meta = dict(entry.metadata(), size=len(data), crc32=zlib.crc32(data))
-    return MAGIC + json.dumps(meta, sort_keys=True).encode("utf-8") + b"\n" + data + END_MARKER
+    """The queue file's bytes; for a spooled message (``chunks()``, ``crc32``), the
+    list of its parts, which ``write_files_synced`` writes in order."""
+    spooled = not isinstance(data, (bytes, bytearray))
+    meta = dict(entry.metadata(), size=len(data),
+                crc32=data.crc32 if spooled else zlib.crc32(data))
+    head = MAGIC + json.dumps(meta, sort_keys=True).encode("utf-8") + b"\n"
+    return [head, data, END_MARKER] if spooled else head + data + END_MARKER
 
 
 def parse(raw):
@@ -96,8 +122,107 @@ def parse(raw):
     return meta, data
 
 
+class QueuedData:
+    """A queue file's data, from its open file: ``len()``, ``chunks()``, and what
+    the SMTP client needs before sending (``crlf_size``: RFC 1870's SIZE,
+    ``eight_bit``). ``open`` reads the file once to check what ``parse``
+    checks (header, size, end marker, CRC-32), so a corrupt file is never
+    sent; the open file keeps the data even if the entry is rewritten."""
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, file, offset, size):
+        self.file, self.offset, self.size = file, offset, size
+        self.crlf_size = size
+        self.eight_bit = False
+
+    @classmethod
+    def open(cls, path):
+        f = open(path, "rb")
+        try:
+            data = cls._checked(f)
+        except BaseException:
+            f.close()
+            raise
+        return data
+
+    @classmethod
+    def _checked(cls, f):
+        if f.read(len(MAGIC)) != MAGIC:
+            raise CorruptQueueFile("no queue-file header")
+        line = f.readline(1 << 20)
+        try:
+            meta = json.loads(line)
+        except ValueError as e:
+            raise CorruptQueueFile("bad metadata: %s" % e)
+        size = meta.get("size") if isinstance(meta, dict) else None
+        if not isinstance(size, int) or size < 0:
+            raise CorruptQueueFile("data does not match its size and checksum")
+        data = cls(f, f.tell(), size)
+        if os.fstat(f.fileno()).st_size != data.offset + size + len(END_MARKER) or \
+                os.pread(f.fileno(), len(END_MARKER), data.offset + size) != END_MARKER:
+            raise CorruptQueueFile("no end marker (truncated?)")
+        crc, lf, crlf, last = 0, 0, 0, b""
+        for chunk in data.chunks():
+            crc = zlib.crc32(chunk, crc)
+            lf += chunk.count(b"\n")
+            crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            data.eight_bit = data.eight_bit or not chunk.isascii()
+            last = chunk[-1:]
+        if crc != meta.get("crc32"):
+            raise CorruptQueueFile("data does not match its size and checksum")
+        ends = os.pread(f.fileno(), 1, data.offset + size - 1) if size else b""
+        data.crlf_size = size + (lf - crlf) + (0 if ends.endswith(b"\n") else 2)
+        return data
+
+    def __len__(self):
+        return self.size
+
+    def chunks(self):
+        done = 0
+        while done < self.size:
+            chunk = os.pread(self.file.fileno(), min(self.CHUNK, self.size - done),
+                             self.offset + done)
+            if not chunk:
+                raise CorruptQueueFile("queue file shorter than its size")
+            done += len(chunk)
+            yield chunk
+
+    def close(self):
+        self.file.close()
+
+
+def retry_line(entry):
+    """One line of the retry log: id, attempts, next attempt, first failure
+    ("-" if none) and last error, tab-separated (cheap to read back: a restart
+    with a large backlog reads one line per deferral since the last compaction)."""
+    error = entry.last_error.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    return ("%s\t%d\t%r\t%s\t%s\n" % (
+        entry.id, entry.attempts, float(entry.next_attempt),
+        "-" if entry.first_failure is None else repr(float(entry.first_failure)),
+        error)).encode("utf-8")
+
+
+def read_file(path):
+    """A queue file's bytes (plain reads: no buffered file object per file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            chunks.append(chunk)
+            if len(chunk) < 1 << 16:      # a short read of a regular file: its end
+                return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def message_id_of(data):
     """The Message-ID header value of stored data ("" if none)."""
+    if getattr(data, "msgid", None) is not None:     # a spooled message read it as it came
+        return data.msgid
+    if hasattr(data, "chunks"):                       # streamed: the headers are in its head
+        data = next(data.chunks(), b"")
     lines = data.split(b"\n\n", 1)[0].split(b"\n")
     return find_message_id(lines[:header_block(lines)]) or ""
 
@@ -119,6 +244,7 @@ class Queue:
         self.directory = os.path.abspath(directory)
         self.events = events
         self.now = now
+        self.retry_log_bytes = 0      # appended since the last compaction
         make_dirs(self.directory)
         self._remove_stale_temporaries()
 
@@ -172,25 +298,88 @@ class Queue:
         return entries
 
     def entries(self):
-        """Every valid entry, oldest first; corrupt files are set aside."""
+        """Every valid entry, oldest first, with its latest retry state;
+        corrupt files are set aside."""
+        retries = self.read_retries()
         found = []
+        intern = sys.intern         # the same next hops and senders, held once
         for path in message_files(self.directory):
-            name = os.path.basename(path)
             try:
-                with open(path, "rb") as f:
-                    meta, _ = parse(f.read())
-                entry = QueueEntry(body=meta.get("body", ""), **{k: meta[k] for k in (
-                    "id", "msgid", "sender", "recipients", "next_hop", "arrived",
-                    "attempts", "next_attempt", "last_error", "first_failure")})
+                meta, _ = parse(read_file(path))
+                entry = QueueEntry(meta["id"], meta["msgid"], intern(meta["sender"]),
+                                   meta["recipients"], intern(meta["next_hop"]),
+                                   meta["arrived"], meta["attempts"], meta["next_attempt"],
+                                   intern(meta["last_error"]), meta["first_failure"],
+                                   meta.get("body", ""), path)
             except FileNotFoundError:
                 continue              # removed while we listed
             except (CorruptQueueFile, KeyError, TypeError) as e:
-                self._set_aside(name, str(e))
+                self._set_aside(os.path.basename(path), str(e))
                 continue
-            entry.path = path
+            state = retries.get(entry.id)
+            if state is not None and state[0] >= entry.attempts:
+                entry.attempts, entry.next_attempt, entry.last_error, entry.first_failure = state
             found.append(entry)
         found.sort(key=lambda e: (e.arrived, e.id))
         return found
+
+    # -- the retry log ------------------------------------------------------
+    def _retries_path(self):
+        return os.path.join(self.directory, RETRIES)
+
+    def read_retries(self):
+        """{id: (attempts, next_attempt, last_error, first_failure)}, the latest
+        line for each message; an unreadable line (a torn write) is skipped."""
+        state = {}
+        intern = sys.intern
+        try:
+            with open(self._retries_path(), "rb") as f:
+                for line in f:
+                    fields = line.split(b"\t", 4)
+                    if len(fields) != 5 or not line.endswith(b"\n"):
+                        continue
+                    try:
+                        state[fields[0].decode("ascii")] = (
+                            int(fields[1]), float(fields[2]),
+                            intern(fields[4][:-1].decode("utf-8", "replace")),
+                            None if fields[3] == b"-" else float(fields[3]))
+                    except ValueError:
+                        continue
+        except FileNotFoundError:
+            pass
+        return state
+
+    def record_retries(self, entries):
+        """Append the retry state of ``entries`` to the log, one write and one
+        fsync for all (blocking)."""
+        lines = b"".join(retry_line(e) for e in entries)
+        path = self._retries_path()
+        created = not os.path.exists(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            view = memoryview(lines)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(self.directory)
+        self.retry_log_bytes += len(lines)
+
+    def compact_retries(self, entries):
+        """Rewrite the log with the state of ``entries`` (the queued ones) only."""
+        lines = b"".join(retry_line(e) for e in entries if e.attempts)
+        self.retry_log_bytes = len(lines)
+        if not lines:                 # nothing to remember: no log (and nothing written)
+            try:
+                os.unlink(self._retries_path())
+            except FileNotFoundError:
+                return
+            fsync_dir(self.directory)
+            return
+        write_atomic(self._retries_path(), lines,
+                      tmp_path=os.path.join(self.directory, ".retries.tmp"))
 
     def set_aside(self, entry, why):
         """Move ``entry``'s file to corrupt/, never to be delivered; False if it is gone."""
@@ -216,7 +405,7 @@ class Queue:
             self.events.emit("corrupt", file=name, error=why)
 
     def save(self, entry):
-        """Rewrite the entry's metadata on disk, atomically and durably."""
+        """Rewrite the entry's file with its metadata, atomically and durably."""
         with open(entry.path, "rb") as f:
             _, data = parse(f.read())
         tmp = self._tmp_path(entry.id)
@@ -227,8 +416,12 @@ class Queue:
         write_atomic(entry.path, serialize(entry, data), tmp_path=tmp)
 
     def reroute(self, entry, new_next_hop):
-        """Point the stored message at another server; returns the old next hop."""
+        """Point the stored message at another server; returns the old next hop.
+        A reroute to where it already points (two asked for it, one after the
+        other) does nothing."""
         old = entry.next_hop
+        if old == new_next_hop:
+            return old
         entry.next_hop = new_next_hop
         try:
             self.save(entry)
@@ -243,8 +436,16 @@ class Queue:
 
     def remove(self, entry):
         """Forget a delivered (or bounced) message, durably."""
-        try:
-            os.unlink(entry.path)
-        except FileNotFoundError:
-            return
-        fsync_dir(self.directory)
+        self.remove_many([entry])
+
+    def remove_many(self, entries):
+        """Forget several delivered messages with one directory fsync."""
+        removed = 0
+        for entry in entries:
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+        if removed:
+            fsync_dir(self.directory)

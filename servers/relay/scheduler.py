@@ -1,9 +1,17 @@
 """The relay's delivery scheduler: retries, bounces, flushes and re-routing.
 
-Every queue entry has one timer set to its ``next_attempt``.  A due entry
-joins the ready line of its destination (its ``next_hop``); up to
-``concurrency`` workers per destination take entries from that line and
-deliver them over reused SMTP sessions.
+Every destination (a ``next_hop``) has one timer, not one per message: its
+waiting entries sit in a heap ordered by their ``next_attempt``, and the
+timer is set to the earliest of them.  When it fires, every entry then due
+joins the destination's ready line (a whole failed line, deferred together,
+becomes due in one wake-up); up to ``concurrency`` workers per destination
+take entries from that line and deliver them one after another over reused
+SMTP sessions, up to ``pipeline`` at a time (smtpclient ``send_many``: with
+PIPELINING, each message's data and the next one's MAIL, RCPT and DATA in
+one write).
+Each destination has its own workers, so a long backlog for one does not
+delay another.  Removals of delivered messages are batched: the removals of
+all workers share one directory fsync.
 
 - 4xx or a connection failure: retry after ``policy.delay(attempts)``;
   past ``policy.give_up``: bounce.  5xx: bounce at once.  A bounce is an RFC
@@ -31,6 +39,9 @@ deliver them over reused SMTP sessions.
   not after its backoff.  While the request is in flight (``awaiting``) the
   destination's mail waits: the provisioner updates DNS before it answers,
   and the mail must go by its rewritten next hop, not by the new MX record.
+- A deferral is recorded in the queue's retry log (queue.py), deferrals of
+  all workers together: one append and one fsync per batch, not a rewrite of
+  each message's file.
 - A queue file that cannot be read (EIO, vanished, corrupt since it was
   loaded) is tried again after ``policy.delay(failures)``; after
   ``max_read_failures`` it is moved to the queue's corrupt/ directory and
@@ -41,17 +52,27 @@ deliver them over reused SMTP sessions.
   temporary file, and one of them fails.
 """
 import collections
+import heapq
+import itertools
 import logging
+import os
+import sys
 
 from twisted.internet import defer
 from twisted.python import failure
 
 from servers.common import smtpclient
+from servers.common.ratelimited_log import RateLimitedLog
 from servers.relay.bounce import build_dsn
 from servers.relay.routes import Routes
+from servers.smtpd.batch import GroupCommit
 
 log = logging.getLogger(__name__)
 
+COMPACT_AFTER = 1 << 20   # bytes of retry log beyond what the queued messages need
+RETRY_LINE = 150          # bytes, about, of one message's line in the retry log
+SMALL = 64 * 1024         # bytes: a queue file read whole to go in a pipelined run
+PIPELINE = 10             # messages a session sends in one pipelined run, at most
 MAX_READ_FAILURES = 5     # reads of a queue file before it is set aside: 2+4+8+16 s in the lab
 
 
@@ -72,6 +93,20 @@ class Destination:
         self.provisioning = False
         self.failed_servers = set()  # "host:port" that failed during this outage
         self.awaiting = None         # what a replacement was asked for (its mail waits)
+        self.waiting = []            # heap of (due time, ticket, entry)
+        self.timer = None            # the one IDelayedCall: the earliest due time
+
+
+def _small(entry):
+    """Whether ``entry``'s file is small enough to read whole (a larger one is
+    streamed, alone, so that a session's memory does not grow with it)."""
+    path = getattr(entry, "path", None)
+    if path is None:                # held in memory (the tests' stand-ins): no file to stream
+        return True
+    try:
+        return os.path.getsize(path) <= SMALL
+    except OSError:
+        return False
 
 
 class Scheduler:
@@ -79,7 +114,7 @@ class Scheduler:
                  run_blocking=_run_now, self_name="relay", bounce_hop=None,
                  provision=None, provision_after=None, concurrency=10,
                  dead_ttl=None, idle_timeout=1.0, max_read_failures=MAX_READ_FAILURES,
-                 routes=None, recovery=None):
+                 routes=None, recovery=None, pipeline=PIPELINE):
         """``resolve(next_hop)`` -> Deferred list of (label, host, port) in try order
         (fails with mx_lookup.MXError); ``open_session(host, port)`` -> Deferred of a
         ready smtpclient session (fails with smtpclient.SessionError);
@@ -88,7 +123,8 @@ class Scheduler:
         in the service, inline in tests); ``bounce_hop(sender)`` is the next hop
         for a bounce to ``sender``; ``routes``: a routes.Routes (default: in
         memory); ``recovery``: a recovery.Recovery, the policy that replaces
-        ``provision``."""
+        ``provision``; ``pipeline``: how many messages a session that has
+        ``send_many`` sends in one run."""
         self.queue = queue
         self.policy = policy
         self.events = events
@@ -101,12 +137,14 @@ class Scheduler:
         self.provision = provision
         self.provision_after = provision_after
         self.concurrency = concurrency
+        self.pipeline = pipeline
         self.dead_ttl = policy.minimum if dead_ttl is None else dead_ttl
         self.idle_timeout = idle_timeout
         self.max_read_failures = max_read_failures
         self.read_failures = {}      # id -> failed reads of its queue file so far
         self.entries = {}            # id -> QueueEntry still queued
-        self.timers = {}             # id -> IDelayedCall of its next attempt
+        self.timers = {}             # id -> ticket of its pending attempt (see _schedule)
+        self._tickets = itertools.count()
         self.busy = set()            # ids being delivered (or waiting in a ready line)
         self.destinations = {}
         self.dead = {}               # "host:port" -> time until which it is not tried
@@ -115,7 +153,11 @@ class Scheduler:
         if recovery is not None:
             recovery.attach(self)
         self.disk_tail = {}          # id -> Deferred firing when its last disk operation ends
+        self._removals = GroupCommit(self._remove_batch, run_in_thread=run_blocking)
+        self._retries = GroupCommit(self._record_batch, run_in_thread=run_blocking)
         self.stopped = False
+        # A failure that repeats (a full disk) logs one line a minute, the traceback once.
+        self.failure_log = RateLimitedLog(log, clock)
 
     # -- the queue's side ---------------------------------------------------
     def add(self, entry):
@@ -139,10 +181,12 @@ class Scheduler:
 
     def stop(self):
         self.stopped = True
-        for timer in self.timers.values():
-            if timer.active():
-                timer.cancel()
         self.timers.clear()
+        for dest in self.destinations.values():
+            if dest.timer is not None and dest.timer.active():
+                dest.timer.cancel()
+            dest.timer = None
+            dest.waiting = []
         if self.recovery is not None:
             self.recovery.stop()
         for dest in self.destinations.values():
@@ -154,15 +198,46 @@ class Scheduler:
 
     # -- timers and ready lines ---------------------------------------------
     def _schedule(self, entry, delay):
-        timer = self.timers.pop(entry.id, None)
-        if timer is not None and timer.active():
-            timer.cancel()
+        """Make ``entry`` due in ``delay`` seconds (replacing any earlier plan):
+        a ticket in its destination's heap, and that destination's one timer
+        moved earlier if need be.  A replaced ticket stays in the heap, stale,
+        until its time comes (``self.timers`` says which ticket is current)."""
+        self.timers.pop(entry.id, None)
         if self.stopped:
             return
-        self.timers[entry.id] = self.clock.callLater(max(delay, 0), self._due, entry)
+        ticket = next(self._tickets)
+        self.timers[entry.id] = ticket
+        dest = self._destination(entry.next_hop)
+        heapq.heappush(dest.waiting, (self.clock.seconds() + max(delay, 0), ticket, entry))
+        self._arm(dest)
+
+    def _arm(self, dest):
+        """Set ``dest``'s timer to its earliest waiting entry."""
+        if not dest.waiting or self.stopped:
+            return
+        now = self.clock.seconds()
+        when = max(dest.waiting[0][0], now)      # a time already past is now
+        if dest.timer is not None and dest.timer.active():
+            if dest.timer.getTime() <= when:
+                return
+            dest.timer.cancel()
+        dest.timer = self.clock.callLater(when - now, self._fire, dest)
+
+    def _fire(self, dest):
+        """``dest``'s timer: every entry due by now goes to the ready lines."""
+        dest.timer = None
+        now = self.clock.seconds()
+        due = []
+        while dest.waiting and dest.waiting[0][0] <= now:
+            _, ticket, entry = heapq.heappop(dest.waiting)
+            if self.timers.get(entry.id) == ticket:
+                del self.timers[entry.id]
+                due.append(entry)
+        for entry in due:
+            self._due(entry)
+        self._arm(dest)
 
     def _due(self, entry):
-        self.timers.pop(entry.id, None)
         if entry.id not in self.entries or entry.id in self.busy:
             return
         self.busy.add(entry.id)
@@ -197,9 +272,28 @@ class Scheduler:
         return d
 
     # -- delivery -----------------------------------------------------------
+    def _more(self, dest):
+        """Up to ``pipeline - 1`` more entries from ``dest``'s ready line, each
+        with its data, to send in the same pipelined run; it stops at one that
+        needs the worker's slower path (moved, held, unreadable)."""
+        more = []
+        while dest.ready and len(more) < self.pipeline - 1 and dest.awaiting is None:
+            entry = dest.ready[0]
+            if entry.id not in self.entries or entry.next_hop != dest.key or not _small(entry):
+                break
+            try:
+                data = entry.data()
+            except Exception:
+                break                       # the worker reads it again, and says why
+            dest.ready.popleft()
+            self.read_failures.pop(entry.id, None)
+            more.append((entry, data))
+        return more
+
     @defer.inlineCallbacks
     def _worker(self, dest):
         session = entry = None
+        unsettled = []
         try:
             while not self.stopped:
                 entry = None
@@ -220,27 +314,45 @@ class Scheduler:
                     yield self._fail_line(dest, entry, (
                         "waiting for a replacement of %s" % dest.awaiting, False, False))
                     continue
-                try:
-                    # small read from the page cache: cheaper inline than a thread hop
-                    data = entry.data()
-                except Exception as e:      # EIO, vanished, corrupt since it was loaded
-                    yield self._unreadable(entry, e)
-                    continue
-                self.read_failures.pop(entry.id, None)
                 if session is None or session.broken:
                     session, error = yield self._open(dest, entry)
                     if session is None:
                         yield self._fail_line(dest, entry, error)
                         continue
-                self.events.emit("attempt", entry.msgid, next_hop=entry.next_hop,
-                                 server=session.server)
-                result = yield session.send(entry.sender, list(entry.recipients), data,
-                                            body=entry.body)
-                yield self._settle(entry, dest, result)
-        except Exception:
-            log.exception("delivery worker for %s failed", dest.key)
-            if entry is not None:
-                self._release(entry)
+                # read once there is a session to send it on (a deferral costs no
+                # read); a small message whole, with others behind it in one pipelined
+                # run, a large one checked whole, then streamed a chunk at a time
+                pipelined = hasattr(session, "send_many") and dest.ready and _small(entry)
+                try:
+                    data = entry.data() if pipelined else entry.open_data()
+                except Exception as e:      # EIO, vanished, corrupt since it was loaded
+                    yield self._unreadable(entry, e)
+                    continue
+                self.read_failures.pop(entry.id, None)
+                batch = [(entry, data)]
+                if pipelined:
+                    batch += self._more(dest)
+                unsettled = [e for e, _ in batch]
+                for e, _ in batch:
+                    self.events.emit("attempt", e.msgid, next_hop=e.next_hop,
+                                     server=session.server)
+                if len(batch) == 1:
+                    results = [(yield session.send(entry.sender, list(entry.recipients), data,
+                                                   body=entry.body))]
+                else:
+                    results = yield session.send_many(
+                        [(e.sender, list(e.recipients), d, e.body) for e, d in batch])
+                for (e, _), result in zip(batch, results):
+                    entry = e
+                    unsettled.remove(e)
+                    yield self._settle(e, dest, result)
+                unsettled = []
+        except Exception as e:
+            self.failure_log.report(("worker", type(e), getattr(e, "errno", None)), logging.ERROR,
+                                    "delivery worker for %s failed: %s", dest.key, e,
+                                    exc_info=True)
+            for e in set(unsettled) | ({entry} if entry is not None else set()):
+                self._release(e)
         finally:
             dest.workers -= 1
             if session is not None:
@@ -337,12 +449,16 @@ class Scheduler:
                 yield self._bounce(entry, failures)
             if not retry:
                 self.entries.pop(entry.id, None)
-                yield self._on_disk(entry, self.queue.remove, entry)
+                # The worker goes on to its next message meanwhile: the removal
+                # joins the next batch (a failed one leaves the file, delivered again
+                # after a restart: a duplicate the Maildir's dedupe absorbs, never a loss)
+                removed = self._on_disk(entry, self._removals.submit, entry, runner=_run_now)
+                removed.addErrback(self._removal_failed, entry)
             else:
                 reply = next(iter(retry.values()))
                 entry.recipients = [r for r in entry.recipients if r in retry]
                 entry.attempts += 1
-                entry.last_error = result.error
+                entry.last_error = sys.intern(result.error)   # one text for a failed line
                 if entry.first_failure is None:
                     entry.first_failure = now
                 entry.next_attempt = now + self.policy.delay(entry.attempts)
@@ -351,7 +467,7 @@ class Scheduler:
                     yield self._reroute(entry, new_hop)
                 if entry.next_hop != dest.key:     # rerouted while in flight
                     entry.next_attempt = now
-                yield self._on_disk(entry, self.queue.save, entry)
+                yield self._on_disk(entry, self._retries.submit, entry, runner=_run_now)
                 if entry.next_hop != dest.key:
                     # rerouted (by _provision) while the save waited: try the new
                     # destination now, not after the backoff meant for the dead one
@@ -365,12 +481,16 @@ class Scheduler:
         finally:
             self._release(entry)
 
+    def _removal_failed(self, failure, entry):
+        log.error("removing delivered %s failed: %s", entry.id, failure.getErrorMessage())
+
     def _release(self, entry):
         """No one works on ``entry`` any more: if it is still queued, it has a timer."""
         self.busy.discard(entry.id)
         if entry.id in self.entries and entry.id not in self.timers and not self.stopped:
             # something failed half-way: never strand a queued message
-            log.error("handling %s failed: retrying it later", entry.id)
+            self.failure_log.report("release", logging.ERROR,
+                                    "handling %s failed: retrying it later", entry.id)
             self._schedule(entry, self.policy.delay(max(entry.attempts, 1)))
 
     @defer.inlineCallbacks
@@ -541,16 +661,42 @@ class Scheduler:
         entry.next_hop = new_hop
         return old
 
-    def _on_disk(self, entry, f, *args):
-        """``run_blocking(f, *args)`` once every earlier disk operation on
-        ``entry`` has ended: one queue file is never rewritten by two threads
-        at once.  A Deferred of f's result."""
+    def _remove_batch(self, entries):
+        """Remove delivered entries, one directory fsync for all (in a thread)."""
+        remove_many = getattr(self.queue, "remove_many", None)
+        if remove_many is not None:
+            remove_many(entries)
+        else:
+            for entry in entries:
+                self.queue.remove(entry)
+        return [None] * len(entries)
+
+    def _record_batch(self, entries):
+        """Record the retry state of deferred entries: one append and fsync of
+        the queue's retry log for all (in a thread); the log is compacted when
+        it has grown to several times what the queued messages need."""
+        record = getattr(self.queue, "record_retries", None)
+        if record is None:
+            for entry in entries:
+                self.queue.save(entry)
+            return [None] * len(entries)
+        record(entries)
+        queued = list(self.entries.values())
+        if self.queue.retry_log_bytes > COMPACT_AFTER + 2 * RETRY_LINE * len(queued):
+            self.queue.compact_retries(queued)
+        return [None] * len(entries)
+
+    def _on_disk(self, entry, f, *args, runner=None):
+        """``run_blocking(f, *args)`` (or ``runner(f, *args)``) once every earlier
+        disk operation on ``entry`` has ended: one queue file is never
+        rewritten by two threads at once.  A Deferred of f's result."""
         previous = self.disk_tail.get(entry.id)
         tail = self.disk_tail[entry.id] = defer.Deferred()
         result = defer.Deferred()
+        runner = runner or self.run_blocking
 
         def run(_):
-            d = defer.maybeDeferred(self.run_blocking, f, *args)
+            d = defer.maybeDeferred(runner, f, *args)
 
             def ended(outcome):
                 if self.disk_tail.get(entry.id) is tail:

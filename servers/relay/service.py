@@ -29,6 +29,8 @@ from servers.relay.interfaces import IProvisionerClient
 from servers.relay.recovery import Recovery, Sites, tcp_probe
 from servers.relay.routes import FILE_NAME as ROUTES_FILE, Routes
 from servers.relay.scheduler import Scheduler
+from servers.smtpd.limits import (LISTEN_BACKLOG, add_limit_options, check_limit_options,
+                                  session_table)
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ def build_parser():
                    help="SMTP sessions per destination (default %(default)s)")
     p.add_argument("--connect-timeout", type=float, default=3.0, metavar="S")
     p.add_argument("--command-timeout", type=float, default=30.0, metavar="S")
+    add_limit_options(p)
     p.add_argument("--list", action="store_true", help="print the queue and exit")
     p.add_argument("--flush", action="store_true",
                    help="make every queued message due now (signals a running relay) and exit")
@@ -164,6 +167,7 @@ def check_config(args):
         checked.append("events file %s writable" % args.events)
     if args.retry_interval <= 0 or args.give_up <= 0:
         raise ValueError("--retry-interval and --give-up must be > 0")
+    checked += check_limit_options(args)
     return checked
 
 
@@ -178,6 +182,7 @@ class SchedulerService(service.Service):
     def startService(self):
         super().startService()
         entries = self.queue.entries()
+        self.queue.compact_retries(entries)
         for entry in entries:
             self.scheduler.add(entry)
         log.info("loaded %d queued messages", len(entries))
@@ -275,10 +280,13 @@ def make_service(args, reactor):
         recipients = read_recipients_file(args.recipients)
     factory = build_inbound_factory(args.domain, queue, events, scheduler.add,
                                     recipients=recipients, hostname=hostname,
-                                    next_hop=args.next_hop)
+                                    next_hop=args.next_hop, clock=reactor,
+                                    sessions=session_table(args, reactor, "relay"),
+                                    deadline=args.session_deadline)
     top = service.MultiService()
     SchedulerService(scheduler, queue, events).setServiceParent(top)
-    listener = TCPServer(args.port, factory, interface=args.listen, reactor=reactor)
+    listener = TCPServer(args.port, factory, interface=args.listen, reactor=reactor,
+                         backlog=LISTEN_BACKLOG)
     listener.setServiceParent(top)
     top.scheduler = scheduler
     top.listener = listener
@@ -325,7 +333,7 @@ def flush_queue(queue_dir, out=sys.stdout):
     entries = queue.entries()
     for entry in entries:
         entry.next_attempt = now
-        queue.save(entry)
+    queue.record_retries(entries)
     print("no relay running: %d queued messages made due now" % len(entries), file=out)
     return 0
 

@@ -9,6 +9,9 @@ server that must never lose or half-accept mail replaced:
 - while a message is being stored, further (pipelined) commands wait, so a
   ``QUIT`` sent right after the final ``.`` cannot be answered, and the
   connection closed, before the message's 250;
+- DATA is written to a temporary file as it arrives (``spool.SpooledData``,
+  in ``storage.spool_dir``), dot-unstuffed and checked for line length and
+  size on the way, so a session's memory does not grow with the message;
 - the message is handed to ``storage.store(message)`` whole (one call per
   message, not per recipient) and the 250 is sent only when the Deferred it
   returns fires, i.e. once the storage says the message is durable;
@@ -18,12 +21,19 @@ server that must never lose or half-accept mail replaced:
   every reply comes from ``replies`` by name;
 - the 998-octet line limit applies to a data line after its leading dot is
   removed (a dot-stuffed line of 998 octets travels as 999);
+- a bare CR or LF inside a data line becomes a line break (RFC 5321 §2.3.8),
+  so the relay never passes one on;
+- refused RCPTs count toward the error limit, like any other client error
+  (a recipient prober is cut off), and ``<postmaster>`` is always accepted;
 - ``BODY=8BITMIME`` is kept with the message (``ReceivedMessage.body``) so
   that a relay can declare it to the next hop (RFC 6152).
 
 Storage contract: ``store(ReceivedMessage) -> Deferred``; fire with anything
 once durable; fail with ``Refused(reply)`` to send that reply, any other
-failure is a 451 (the client keeps the message and retries).
+failure is a 451 (the client keeps the message and retries). A storage
+with a ``spool_dir`` attribute (a directory, or None for the system's
+temporary one) gets ``message.spool`` (read it with ``chunks()``, until the
+Deferred fires) and ``message.data`` None; any other gets the data as bytes.
 """
 import collections
 import itertools
@@ -33,9 +43,12 @@ import re
 from twisted.internet import defer, protocol
 from twisted.mail import smtp
 
+from servers.common.ratelimited_log import RateLimitedLog
+from servers.common.session_limits import PER_CLIENT
 from servers.smtpd import replies
 from servers.smtpd.address import AddressSyntaxError, parse_path
-from servers.smtpd.received import build_message
+from servers.smtpd.received import ReceivedMessage, clean_text, received_header
+from servers.smtpd.spool import SpooledData
 from servers.smtpd.replies import Refused
 
 log = logging.getLogger(__name__)
@@ -46,9 +59,14 @@ DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 MAX_RECIPIENTS = 100         # RFC 5321 4.5.3.1.8: at least 100 must be accepted
 MAX_ERRORS = 10              # then 421 and close, as Postfix's hard error limit
 IDLE_TIMEOUT = 300           # RFC 5321 4.5.3.2.7: 5 minutes
+SESSION_DEADLINE = 1800      # a whole session at most, however it drips (10 MB at 64 kbit/s: 22 min)
+MAX_CONNECTIONS = 300        # sessions at once; the idlest is closed to make room for a new one
+MAX_PER_CLIENT = 50          # sessions at once from one address (Postfix's default)
+CLOSE_GRACE = 10             # seconds a closed session's last reply may take to leave
 
 COMMAND, DATA = "COMMAND", "DATA"
 _OVERLONG = object()         # stands for a line too long for any state
+_BARE_BREAK = re.compile(rb"\r\n?|\n")
 _PARAM = re.compile(rb"^([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e]+))?$")
 
 
@@ -67,7 +85,8 @@ def parse_parameters(text):
 class ReceiveServer(smtp.ESMTP):
     timeout = IDLE_TIMEOUT
 
-    def __init__(self, policy, storage, hostname, max_size, clock, new_id):
+    def __init__(self, policy, storage, hostname, max_size, clock, new_id,
+                 deadline=SESSION_DEADLINE):
         super().__init__()
         self.policy = policy
         self.storage = storage
@@ -77,6 +96,10 @@ class ReceiveServer(smtp.ESMTP):
         self.clock = clock
         self.callLater = clock.callLater      # TimeoutMixin schedules with this
         self.new_id = new_id
+        self.deadline = deadline
+        self.last_active = clock.seconds()    # the last complete line (see SessionTable)
+        self._deadline_call = None
+        self._closing = None                  # the 421 to send once a store in progress ends
         self.mode = COMMAND
         self.peer = ""
         self._pending = collections.deque()
@@ -87,6 +110,7 @@ class ReceiveServer(smtp.ESMTP):
         self._errors = 0
         self._helo_name = None
         self._esmtp = False
+        self._spool = None
         self._reset_envelope()
 
     # -- connection and line splitting
@@ -96,11 +120,46 @@ class ReceiveServer(smtp.ESMTP):
         self.peer = str(getattr(peer, "host", peer))
         self.reply(replies.GREETING.with_text(self.hostname))
         self.setTimeout(self.timeout)
+        self._deadline_call = self.clock.callLater(self.deadline, self._close_with,
+                                                   replies.SESSION_TOO_LONG)
 
     def connectionLost(self, reason=protocol.connectionDone):
         self._lost = True
         self._pending.clear()
         self.setTimeout(None)
+        self._drop_spool()
+        if self._deadline_call is not None and self._deadline_call.active():
+            self._deadline_call.cancel()
+        sessions = getattr(self.factory, "sessions", None)
+        if sessions is not None:
+            sessions.close(self)
+
+    @property
+    def busy(self):
+        """A message is being stored: its 250 (or 451) is owed; not to be cut off."""
+        return self._busy
+
+    def evict(self):
+        """Closed to make room for a new session (SessionTable)."""
+        self._close_with(replies.BUSY_CLOSING_IDLE)
+
+    def _close_with(self, reply):
+        """421 and close; after the reply owed for a message being stored, if any."""
+        if self._lost:
+            return
+        if self._busy:
+            self._closing = reply
+            return
+        self._pending.clear()
+        self.reply(reply.with_text(self.hostname))
+        self.transport.loseConnection()
+        # A client that reads nothing could keep the reply, and so the socket,
+        # waiting for ever: it no longer counts against the limits, so cut it.
+        self.clock.callLater(CLOSE_GRACE, self._abort_if_open)
+
+    def _abort_if_open(self):
+        if not self._lost:
+            self.transport.abortConnection()
 
     def dataReceived(self, data):
         lines = (self._partial + data).split(b"\r\n")
@@ -121,6 +180,7 @@ class ReceiveServer(smtp.ESMTP):
                 and not self.transport.disconnecting:
             line = self._pending.popleft()
             self.resetTimeout()
+            self.last_active = self.clock.seconds()
             if self.mode == DATA:
                 self._data_line(line)
             elif line is _OVERLONG or len(line) > COMMAND_LINE_MAX:
@@ -142,8 +202,7 @@ class ReceiveServer(smtp.ESMTP):
             self.transport.loseConnection()
 
     def timeoutConnection(self):
-        self.reply(replies.IDLE_TIMEOUT.with_text(self.hostname))
-        self.transport.loseConnection()
+        self._close_with(replies.IDLE_TIMEOUT)
 
     # -- commands (Twisted's state_COMMAND dispatches to do_VERB)
 
@@ -235,7 +294,7 @@ class ReceiveServer(smtp.ESMTP):
             address = self.policy.check_recipient(mailbox)
         except Refused as refused:
             log.info("refused RCPT %s from %s: %s", mailbox, self.peer, refused)
-            return self.reply(refused.reply)
+            return self.error(refused.reply)        # probing counts toward the error limit
         if address not in self._recipients:
             self._recipients.append(address)
         self.reply(replies.RECIPIENT_OK)
@@ -249,8 +308,16 @@ class ReceiveServer(smtp.ESMTP):
             return self.error(replies.NEED_RCPT)
         if rest.strip():
             return self.error(replies.SYNTAX_ERROR)
+        self._msg_id, self._when = self.new_id(), self.clock.seconds()
+        header = received_header(self.hostname, self._helo_name, self.peer, self._msg_id,
+                                 self._recipients, self._esmtp, self._when)
+        try:
+            self._spool = SpooledData(header.encode("ascii"), self.hostname, self._when,
+                                      getattr(self.storage, "spool_dir", None))
+        except OSError as e:
+            log.error("cannot open a spool file for a message from %s: %s", self.peer, e)
+            return self.reply(replies.STORAGE_FAILED)
         self.mode = DATA
-        self._data_lines = []
         self._data_size = 0
         self._data_error = None
         self.reply(replies.START_DATA)
@@ -287,32 +354,59 @@ class ReceiveServer(smtp.ESMTP):
             line = line[1:]
         if line is _OVERLONG or len(line) > TEXT_LINE_MAX:
             self._data_error = self._data_error or replies.DATA_LINE_TOO_LONG
-            self._data_lines = []
+            self._drop_spool()
             return
         self._data_size += len(line) + 2
         if self._data_size > self.max_size and self._data_error is None:
             self._data_error = replies.TOO_BIG
-            self._data_lines = []
+            self._drop_spool()
         if self._data_error is None:
-            self._data_lines.append(line)
+            try:
+                # A bare CR or LF (RFC 5321 §2.3.8: never sent) becomes a line break,
+                # so no server after us gets it: stored data has LF line endings only.
+                for part in _BARE_BREAK.split(line) if b"\r" in line or b"\n" in line \
+                        else (line,):
+                    self._spool.line(part)
+            except OSError as e:
+                log.error("spooling a message from %s failed: %s", self.peer, e)
+                self._data_error = replies.STORAGE_FAILED
+                self._drop_spool()
+
+    def _drop_spool(self):
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.close()
 
     def _end_of_data(self):
         self.mode = COMMAND
-        lines, self._data_lines = self._data_lines, []
         sender, recipients, body = self._sender, self._recipients, self._body
         self._reset_envelope()
         if self._data_error is not None:
+            self._drop_spool()
             self.reply(self._data_error)
             return
-        message = build_message(
-            lines, hostname=self.hostname, msg_id=self.new_id(), sender=sender,
-            recipients=recipients, helo=self._helo_name, peer=self.peer,
-            esmtp=self._esmtp, when=self.clock.seconds(), body=body)
+        spool, self._spool = self._spool, None
+        try:
+            spool.finish()
+            data = None if hasattr(self.storage, "spool_dir") else spool.read_all()
+        except OSError as e:
+            spool.close()
+            log.error("spooling a message from %s failed: %s", self.peer, e)
+            self.reply(replies.STORAGE_FAILED)
+            return
+        if data is not None:
+            spool.close()
+        message = ReceivedMessage(
+            id=self._msg_id, sender=sender, recipients=list(recipients), msgid=spool.msgid,
+            data=data, peer=self.peer, helo=clean_text(self._helo_name), body=body,
+            spool=spool if data is None else None)
         self._busy = True
         self.transport.pauseProducing()
         d = defer.maybeDeferred(self.storage.store, message)
         d.addCallbacks(self._stored, self._not_stored,
                        callbackArgs=(message,), errbackArgs=(message,))
+        if message.spool is not None:
+            d.addBoth(lambda result: (message.spool.close(), result)[1])
         d.addBoth(self._resume)
 
     def _stored(self, result, message):
@@ -324,23 +418,43 @@ class ReceiveServer(smtp.ESMTP):
         if failure.check(Refused):
             reply = failure.value.reply
         else:
-            log.error("storing %s %s failed: %s", message.id, message.msgid,
-                      failure.getTraceback())
+            # A full disk fails every message: one line a minute, the traceback once.
+            self.factory.failure_log.report(
+                ("store", failure.type), logging.ERROR, "storing %s %s failed: %s", message.id,
+                message.msgid, failure.getErrorMessage(),
+                exc_info=(failure.type, failure.value, failure.getTracebackObject()))
             reply = replies.STORAGE_FAILED
         if not self._lost:
             self.reply(reply)
 
     def _resume(self, _):
         self._busy = False
-        if not self._lost:
+        if self._closing is not None:
+            self._close_with(self._closing)
+        elif not self._lost:
             self.transport.resumeProducing()
             self._process()
 
 
-class ReceiveFactory(protocol.ServerFactory):
-    """Builds a ReceiveServer per connection, all sharing policy and storage."""
+class Refuse(protocol.Protocol):
+    """A connection over a limit: one 421 and close (RFC 5321 §3.8)."""
 
-    def __init__(self, policy, storage, hostname, max_size=DEFAULT_MAX_SIZE, clock=None):
+    def __init__(self, reply):
+        self.refusal = reply
+
+    def connectionMade(self):
+        self.transport.write(b"%d %s\r\n" % (self.refusal.code, self.refusal.text.encode("ascii")))
+        self.transport.loseConnection()
+
+
+class ReceiveFactory(protocol.ServerFactory):
+    """Builds a ReceiveServer per connection, all sharing policy and storage.
+
+    ``sessions``: a SessionTable that caps the sessions held (None: no cap);
+    ``deadline``: the longest a session may last, however busy it keeps."""
+
+    def __init__(self, policy, storage, hostname, max_size=DEFAULT_MAX_SIZE, clock=None,
+                 sessions=None, deadline=SESSION_DEADLINE):
         if clock is None:
             from twisted.internet import reactor as clock
         self.policy = policy
@@ -348,6 +462,9 @@ class ReceiveFactory(protocol.ServerFactory):
         self.hostname = hostname
         self.max_size = max_size
         self.clock = clock
+        self.sessions = sessions
+        self.deadline = deadline
+        self.failure_log = RateLimitedLog(log, clock)
         self._counter = itertools.count(1)
 
     def new_id(self):
@@ -355,6 +472,12 @@ class ReceiveFactory(protocol.ServerFactory):
 
     def buildProtocol(self, addr):
         p = ReceiveServer(self.policy, self.storage, self.hostname, self.max_size,
-                          self.clock, self.new_id)
+                          self.clock, self.new_id, self.deadline)
         p.factory = self
+        refused = self.sessions.open(p, getattr(addr, "host", str(addr))) \
+            if self.sessions is not None else None
+        if refused == PER_CLIENT:
+            return Refuse(replies.TOO_MANY_FROM_CLIENT.with_text(self.hostname))
+        if refused is not None:
+            return Refuse(replies.TOO_MANY_CONNECTIONS.with_text(self.hostname))
         return p

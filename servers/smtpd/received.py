@@ -21,11 +21,17 @@ class ReceivedMessage:
     sender: str             # envelope MAIL FROM, "" for the null sender
     recipients: List[str]   # accepted envelope recipients
     msgid: str              # the Message-ID header value
-    data: bytes             # LF line endings, our headers included
+    data: bytes             # LF line endings, our headers included (None if spooled)
     peer: str = ""          # client IP
     helo: str = ""
     body: str = ""          # the MAIL BODY= parameter ("8BITMIME", "7BIT"), "" if none
     extra: dict = field(default_factory=dict)
+    spool: object = None    # the data in a file (servers.smtpd.spool.SpooledData), if spooled
+
+    @property
+    def content(self):
+        """The data as stored: the spool (``len()``, ``chunks()``), or the bytes."""
+        return self.spool if self.spool is not None else self.data
 
 
 def new_message_id(hostname, now=time.time):

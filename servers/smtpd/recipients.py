@@ -5,7 +5,9 @@ Only plain dot-atom local parts of safe characters are accepted: a ``%`` or
 ``!`` in a local part is a relay hack (``u%other@ours``), a quoted local part
 can hide an ``@``, and the accepted address becomes a Maildir directory name.
 A source route (``@a:u@ours``) is ignored as RFC 5321 section 4.1.1.3 asks:
-the recipient is the final address, which must be ours.
+the recipient is the final address, which must be ours. ``<postmaster>``
+with no domain is always accepted (RFC 5321 §4.5.1), as postmaster of the
+first of our domains.
 """
 import re
 
@@ -38,6 +40,8 @@ class RecipientPolicy:
     def check_recipient(self, mailbox):
         """The canonical recipient address (lowercased) or raise Refused."""
         shown = str(mailbox)
+        if not mailbox.domain and mailbox.local.lower() == "postmaster" and not mailbox.route:
+            return "postmaster@%s" % min(self.domains)
         if mailbox.domain not in self.domains:
             raise Refused(replies.RELAY_DENIED.with_text(shown))
         if mailbox.quoted or not SAFE_LOCAL_PART.match(mailbox.local):

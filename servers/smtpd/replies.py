@@ -29,6 +29,11 @@ BYE = Reply(221, "2.0.0 Bye")
 
 IDLE_TIMEOUT = Reply(421, "4.4.2 %s Idle too long, closing connection")
 TOO_MANY_ERRORS = Reply(421, "4.7.0 %s Too many errors, closing connection")
+SESSION_TOO_LONG = Reply(421, "4.4.2 %s Session too long, closing connection")
+BUSY_CLOSING_IDLE = Reply(421, "4.7.0 %s Server busy, closing idle connection")
+TOO_MANY_CONNECTIONS = Reply(421, "4.7.0 %s Too many connections, try again later")
+TOO_MANY_FROM_CLIENT = Reply(421, "4.7.0 %s Too many connections from your address, "
+                                  "try again later")
 STORAGE_FAILED = Reply(451, "4.3.0 Local error in processing; try again later")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3 Too many recipients")
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from lab.cli.bench import bench_relay, master_cf
+from lab.cli.bench import bench_backlog, bench_relay, master_cf
 from lab.host.lock import LabBusy
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (Postfix runs as root)")
@@ -32,6 +32,27 @@ def test_bench_small_run_prints_json_and_delivers_all():
     except LabBusy as e:      # another lab run holds the machine: not this code's failure
         pytest.skip(str(e))
     last = json.loads(out.getvalue().strip().splitlines()[-1])
-    assert set(last) == {"ours_per_s", "postfix_per_s", "ratio"}
+    assert set(last) == {"sessions", "ours_ingest_per_s", "postfix_ingest_per_s",
+                         "ingest_ratio", "ours_per_s", "postfix_per_s", "ratio"}
     assert last["ours_per_s"] > 0 and last["postfix_per_s"] > 0
+    assert last["ours_ingest_per_s"] > 0 and last["postfix_ingest_per_s"] > 0
     assert result["sink_delivered"] == 100      # 50 through each relay
+
+
+@needs_root
+@pytest.mark.needs_cmd("postfix", "smtp-source", "smtp-sink")
+def test_backlog_small_run_holds_then_delivers_everything_once():
+    out = io.StringIO()
+    try:
+        result = bench_backlog(60, 5, 512, out=out, timeout=180)
+    except LabBusy as e:
+        pytest.skip(str(e))
+    last = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert last == result
+    for side in ("ours", "postfix"):
+        assert result[side]["received"] == 60, result[side]
+        assert result[side]["lost"] == 0 and result[side]["duplicated"] == 0
+        assert result[side]["ingest_per_s"] > 0 and result[side]["drain_per_s"] > 0
+    assert "rss_per_held_bytes" in result["ours"] and "restart_ready_s" in result["ours"]
+    text = out.getvalue()
+    assert "our relay" in text and "postfix" in text and "drain, msg/s" in text

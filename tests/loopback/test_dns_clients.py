@@ -182,3 +182,17 @@ def test_help_and_bad_options():
     for option in ("--zone", "--listen", "--port", "--tsig-key", "--events", "--health",
                    "--allow-axfr", "-v"):
         assert option in out.stdout
+
+
+def test_names_nsupdate_adds_with_special_characters_survive_a_restart(dns):
+    # Names that master-file syntax must escape (RFC 1035 §5.1): before, the
+    # zone file written back could not be read, and the server did not start.
+    adds = ["p\\(.example.org.", "a\\032b\\;c.example.org.", 'q\\"\\\\.example.org.']
+    script = "".join("update add %s 300 TXT \"x(y;z\\\"\"\n" % name for name in adds)
+    result = nsupdate(dns, script, key=dns.key)
+    assert result.returncode == 0, result.stderr
+    dns.stop()
+    dns.start()                  # reads the zone file the UPDATE wrote
+    for name in adds:
+        status, _, answer, _ = dig(dns.port, name, "TXT")
+        assert status == "NOERROR" and answer[0][3] == '"x(y;z\\""', (name, answer)

@@ -183,3 +183,28 @@ def test_the_verdict_links_the_report_served_from_here(view, tmp_path):
     assert request(view, "GET", "/report/pcaps/cut-1.pcap")[0] == 200
     assert request(view, "GET", "/report/../report.md")[0] in (200, 404)   # never outside
     assert request(view, "GET", "/report/%2e%2e/%2e%2e/etc/passwd")[0] == 404
+
+
+@pytest.mark.parametrize("path", ["/live.js/%00", "/%00", "/report/%00x", "/state%0a",
+                                  "/live.css/%ff%fe", "/" + "a" * 3000])
+def test_a_malformed_path_gets_400_and_the_page_is_still_served(view, path):
+    status, _ = request(view, "GET", path)
+    assert status == 400
+    assert request(view, "GET", "/live.js")[0] == 200
+    assert request(view, "GET", "/live.js/other")[0] == 404
+
+
+def test_connections_over_the_cap_get_503_and_the_page_stays_reachable(view):
+    import socket
+    from lab.web.server import MAX_CONNECTIONS
+    port = view.listening.getHost().port
+    held = []
+    try:
+        for _ in range(MAX_CONNECTIONS):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        wait_until(lambda: request(view, "GET", "/live.js")[0] == 503, 10, "the cap reached")
+        held.pop().close()
+        wait_until(lambda: request(view, "GET", "/live.js")[0] == 200, 10, "a free slot")
+    finally:
+        for s in held:
+            s.close()

@@ -12,7 +12,7 @@ def test_a_student_sees_the_verdict_the_claims_the_plots_and_the_topology(tmp_pa
     assert seen["title"] == "remote-failover: PASSED - maillab report"
     assert seen["verdict"] == "PASSED"
     assert seen["scripts"] == 0          # the injected <script> stayed text
-    assert len(seen["rows"]) == 17 and all(r[0] == "PASS" for r in seen["rows"])
+    assert len(seen["rows"]) == 18 and all(r[0] == "PASS" for r in seen["rows"])   # 17 claim checks and provenance
     assert ["PASS", "18", "mail crossed the WAN"] == seen["rows"][-1][:3]
     assert len(seen["images"]) == 2
     for img in seen["images"]:

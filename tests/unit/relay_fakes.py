@@ -29,6 +29,8 @@ class FakeEntry:
             raise self.read_error
         return self._data
 
+    open_data = data        # the real one streams from the file; bytes do here
+
 
 @implementer(IQueueStore)
 class FakeQueue:
@@ -80,6 +82,8 @@ class FakeSession:
         self.broken = None
 
     def send(self, sender, recipients, data, body=""):
+        if hasattr(data, "chunks"):     # streamed from a real queue file: read as a client would
+            data = b"".join(data.chunks())
         self.net.bodies.append(body)
         behaviour = self.net.behaviour.get(self.server, 250)
         result = smtpclient.MessageResult(self.server)

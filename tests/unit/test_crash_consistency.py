@@ -22,6 +22,7 @@ import pytest
 
 from twisted.internet import task
 
+from servers.common.durable import write_data
 from servers.mx.maildir import DEDUP_FILE, Maildirs, messages_in, without_trace_headers
 from servers.mx.storage import MaildirStorage
 from servers.relay.backoff import RetryPolicy
@@ -347,12 +348,15 @@ class MarkingNetwork(FakeNetwork):
         return result
 
 
-def deliver_all(directory, clock, network):
+def deliver_all(directory, clock, network, prepare=None):
     """Start the relay's scheduler on the queue (as the service does at
-    start) and let it run until the queue is empty."""
+    start) and let it run until the queue is empty; ``prepare(scheduler)``
+    first, if given."""
     queue = Queue(directory, now=clock.seconds)
     scheduler = Scheduler(queue, RetryPolicy(2, 8, 600), Recorder(), clock, network.resolve,
                           network.open_session, run_blocking=run_now)
+    if prepare is not None:
+        prepare(scheduler)
     for entry in queue.entries():
         scheduler.add(entry)
     for _ in range(10):
@@ -374,14 +378,20 @@ def relay_delivery_scenario(ram_path):
         queue.enqueue("a@example.net", rcpts, data, hop)
         sent[msgid] = data
     network = MarkingNetwork(clock)
-    network.behaviour["10.0.0.2:25"] = 451      # deferred once: its entry is rewritten
-    clock.callLater(3, network.behaviour.pop, "10.0.0.2:25")
+    network.behaviour["10.0.0.2:25"] = 451      # deferred twice: its retry state recorded,
+    clock.callLater(5, network.behaviour.pop, "10.0.0.2:25")
+
+    def reroute_later(scheduler):
+        # between the two, pinned to another server: at its second deferral its
+        # file is rewritten with the new next hop, and it goes there
+        clock.callLater(3, scheduler.routes.pin, "10.0.0.2:25", "10.0.0.3:25")
     with FsRecorder(str(root)) as recorder:
         network.recorder = recorder
-        queue = deliver_all(str(root / "queue"), clock, network)
+        queue = deliver_all(str(root / "queue"), clock, network, prepare=reroute_later)
     recording = recorder.recording
     assert queue.entries() == []
     assert sorted(message_id_of(d[3]) for d in network.delivered) == sorted(sent)
+    assert [d[0] for d in network.delivered].count("10.0.0.3:25") == 1
 
     def check(state, point, label):
         directory = os.path.join(state, "queue")
@@ -508,7 +518,7 @@ def write_files_unsynced(files):
     for path, data in files:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, data)
+            write_data(fd, data)    # bytes, or a message spooled as it came
         finally:
             os.close(fd)
 

@@ -76,9 +76,10 @@ def test_a_cname_out_of_our_zones_is_answered_alone():
     assert reply.header.rcode == RCODE.NOERROR
 
 
-def test_a_cname_loop_ends():
+def test_a_cname_loop_ends_with_each_record_once():
     reply = ask("loop1.example.org", "A")
-    assert 0 < len(reply.rr) <= 9
+    assert names(reply.rr) == [("loop1.example.org.", "CNAME", "loop2.example.org."),
+                               ("loop2.example.org.", "CNAME", "loop1.example.org.")]
 
 
 def test_a_cname_query_gets_the_cname_itself():
@@ -120,10 +121,12 @@ def test_edns_size_is_honoured_and_capped():
     assert udp_limit(query("x", "A")) == 512
     assert udp_limit(query("x", "A", edns=1232)) == 1232
     assert udp_limit(query("x", "A", edns=100)) == 512
-    assert udp_limit(query("x", "A", edns=65000)) == 4096
+    assert udp_limit(query("x", "A", edns=65000)) == 1232    # what we advertise
+    assert udp_limit(query("x", "A", edns=4096)) == 1232
     reply = answer(query("big.example.org", "TXT", edns=4096), ZONES)
-    assert not fit(reply, 4096).header.tc
     assert any(rr.rtype == QTYPE.OPT for rr in reply.ar)
+    cut = fit(reply, udp_limit(query("x", "A", edns=4096)))
+    assert cut.header.tc and len(cut.pack()) <= 1232
 
 
 def test_additional_records_go_before_the_answer_is_truncated():

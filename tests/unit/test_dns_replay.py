@@ -121,3 +121,25 @@ def test_truncated_macs_follow_rfc8945_when_the_policy_allows_them(tmp_path):
     wrong[-7] ^= 1      # the last MAC byte
     assert outcome(server.handle(bytes(wrong), "127.0.0.1")) == ("NOTAUTH", "BADSIG")
     assert "evil.example.org." in mx_targets(server)
+
+
+def test_a_replay_state_that_cannot_be_written_answers_signed_servfail_and_remembers_nothing(
+        tmp_path, monkeypatch):
+    from servers.dns import replay
+    server = server_on(zone_file(tmp_path))
+    real_write = replay.write_atomic
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device", path)
+    monkeypatch.setattr(replay, "write_atomic", disk_full)
+    captured = add_evil(NOW)
+    reply = server.handle(captured, "127.0.0.1")
+    assert outcome(reply) == ("SERVFAIL", None)
+    request_mac = tsig.parse_record(captured, wire_format.parse(captured).tsig_offset).mac
+    tsig.verify(reply, wire_format.parse(reply).tsig_offset, KEYS, NOW, request_mac)  # signed
+    assert server.replay_guard.last == {}
+    assert "evil.example.org." not in mx_targets(server)
+
+    monkeypatch.setattr(replay, "write_atomic", real_write)     # the disk has room again
+    assert outcome(server.handle(captured, "127.0.0.1")) == ("NOERROR", None)   # the resend
+    assert "evil.example.org." in mx_targets(server)

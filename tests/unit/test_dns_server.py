@@ -6,7 +6,8 @@ from twisted.internet import task
 from twisted.internet.testing import StringTransport
 
 from servers.dns import tsig, wire_format
-from servers.dns.server import DNSDatagramProtocol, DNSServer, DNSStreamProtocol
+from servers.dns.server import (TCP_IDLE_TIMEOUT, DNSDatagramProtocol, DNSServer,
+                                DNSStreamProtocol)
 from tests.dns_support import query, zone
 
 KEY = tsig.TsigKey("maillab-key", "hmac-sha256", b"k" * 32)
@@ -90,9 +91,7 @@ def framed(packet):
 
 
 def tcp_connection(clock=None):
-    proto = DNSStreamProtocol(make_server())
-    if clock is not None:
-        proto.callLater = clock.callLater
+    proto = DNSStreamProtocol(make_server(), clock or task.Clock())
     transport = StringTransport()
     proto.makeConnection(transport)
     return proto, transport
@@ -130,7 +129,7 @@ def test_an_idle_or_stalled_tcp_connection_is_dropped():
     clock = task.Clock()
     proto, transport = tcp_connection(clock)
     proto.dataReceived(b"\xff\xff\x00")      # promises 65535 bytes, sends one
-    clock.advance(DNSStreamProtocol.idle_timeout - 1)
+    clock.advance(TCP_IDLE_TIMEOUT - 1)
     assert not transport.disconnecting
     clock.advance(2)
     assert transport.disconnected
@@ -143,3 +142,101 @@ def test_an_rdata_length_that_lies_is_formerr():
     packet = bytearray(q.pack())
     packet[-6] = 3     # RDLENGTH 4 -> 3: the A record now overruns by one byte
     assert rcode(make_server().handle(bytes(packet) + b"\0", "127.0.0.1")) == RCODE.FORMERR
+
+
+def limited_factory(clock, max_total=3, per_client=2, deadline=60):
+    from servers.common.session_limits import SessionTable
+    from servers.dns.server import DNSStreamFactory
+    return DNSStreamFactory(make_server(), clock, SessionTable(max_total, per_client, clock, "dns",
+                                                               per_client_room=True),
+                            deadline=deadline)
+
+
+def tcp_client(factory, host):
+    from twisted.internet.address import IPv4Address
+    address = IPv4Address("TCP", host, 40000)
+    proto = factory.buildProtocol(address)
+    transport = StringTransport(peerAddress=address)
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+def test_a_client_at_its_tcp_limit_replaces_its_own_idlest_connection():
+    clock = task.Clock()
+    f = limited_factory(clock, max_total=10)
+    held = [tcp_client(f, "127.0.0.2") for _ in range(2)]
+    other = tcp_client(f, "127.0.0.3")
+    clock.advance(1)
+    held[1][0].dataReceived(framed(query("example.org", "MX").pack()))
+    proto, transport = tcp_client(f, "127.0.0.2")      # a third from the same address
+    assert held[0][1].disconnected and not held[1][1].disconnecting    # its idlest went
+    assert not other[1].disconnecting                                   # nobody else's
+    assert f.sessions.per_client["127.0.0.2"] == 2
+    proto.dataReceived(framed(query("web.example.org", "A").pack()))
+    assert str(read_framed(transport.value())[0].rr[0].rdata) == "10.0.0.80"
+
+
+def test_at_the_tcp_limit_the_idlest_connection_makes_room_for_a_query():
+    clock = task.Clock()
+    f = limited_factory(clock, max_total=2, per_client=2)
+    idle = [tcp_client(f, "127.0.0.%d" % i) for i in (2, 3)]
+    clock.advance(2)
+    idle[1][0].dataReceived(framed(query("example.org", "MX").pack()))     # active again
+    clock.advance(2)
+    proto, transport = tcp_client(f, "127.0.0.1")
+    assert idle[0][1].disconnected and not idle[1][1].disconnecting
+    proto.dataReceived(framed(query("web.example.org", "A").pack()))
+    assert read_framed(transport.value())[0].rr
+    clock.advance(1)
+    idle[1][0].dataReceived(framed(query("example.org", "MX").pack()))
+    _, late = tcp_client(f, "127.0.0.4")       # the asker of the A query is the idlest now
+    assert transport.disconnected and not late.disconnecting
+
+
+def test_a_byte_drip_neither_resets_the_idle_timer_nor_outlives_the_deadline():
+    clock = task.Clock()
+    f = limited_factory(clock, deadline=60)
+    proto, transport = tcp_client(f, "127.0.0.2")
+    proto.dataReceived(b"\xff")
+    for _ in range(TCP_IDLE_TIMEOUT - 1):
+        clock.advance(1)
+        proto.dataReceived(b"\xff")     # a byte a second, never a whole message
+    clock.advance(1.5)
+    assert transport.disconnected       # the idle timer ran from the last whole message
+
+    proto, transport = tcp_client(f, "127.0.0.2")
+    one = framed(query("example.org", "SOA").pack())
+    for _ in range(59):                 # a whole message every second: not idle
+        clock.advance(1)
+        proto.dataReceived(one)
+        assert not transport.disconnected
+    clock.advance(1)
+    assert transport.disconnected       # the deadline
+
+
+def test_two_opt_records_get_formerr():
+    from dnslib import EDNS0
+    q = query("web.example.org", "A", edns=1232)
+    q.add_ar(EDNS0(udp_len=1232))
+    assert rcode(make_server().handle(bytes(q.pack()), "127.0.0.1")) == RCODE.FORMERR
+
+
+def test_edns_version_1_gets_badvers_in_an_opt_record():
+    from dnslib import EDNS0
+    q = query("web.example.org", "A")
+    q.add_ar(EDNS0(udp_len=1232, version=1))
+    reply = DNSRecord.parse(make_server().handle(bytes(q.pack()), "127.0.0.1"))
+    [opt] = [rr for rr in reply.ar if rr.rtype == 41]
+    extended = (opt.ttl >> 24) << 4 | reply.header.rcode
+    assert extended == 16 and (opt.ttl >> 16) & 0xFF == 0      # BADVERS; we speak version 0
+    assert not reply.rr
+
+
+def test_udp_replies_stay_within_1232_bytes_whatever_the_client_advertises():
+    for size in (4096, 65000):
+        packet = make_server().handle(bytes(query("big.example.org", "TXT", edns=size).pack()),
+                                      "127.0.0.1")
+        assert len(packet) <= 1232 and DNSRecord.parse(packet).header.tc
+    whole = make_server().handle(bytes(query("big.example.org", "TXT", edns=4096).pack()),
+                                 "127.0.0.1", tcp=True)
+    assert len(whole) > 1232 and not DNSRecord.parse(whole).header.tc

@@ -21,7 +21,9 @@ def test_parser_knows_the_contract_commands():
     assert (args.scenario, args.messages, args.seed, args.report) == \
         ("relay-failover", 5, 3, "/tmp/r")
     args = p.parse_args(["bench", "relay", "--messages", "10", "--sessions", "2", "--size", "100"])
-    assert (args.messages, args.sessions, args.size) == (10, 2, 100)
+    assert (args.messages, args.sessions, args.size) == (10, [2], 100)
+    args = p.parse_args(["bench", "relay", "--sessions", "10,50", "--backlog", "1000"])
+    assert (args.sessions, args.backlog) == ([10, 50], 1000)
     for cmd in (["scenarios"], ["up", "one_dc"], ["clean"], ["demo"]):
         assert p.parse_args(cmd).command == cmd[0]
 

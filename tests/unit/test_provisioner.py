@@ -195,3 +195,74 @@ def test_requests_are_rate_limited_per_requester():
     assert ask("relay2") is None
     clock.now += RATE_INTERVAL
     assert ask("relay1") is None and ask("relay1") == "too many requests from relay1"
+
+
+@pytest.mark.parametrize("field, value, error", [
+    ("event", "created", "unknown field: event"),
+    ("host", "mx9", "unknown field: host"),
+    ("service", "dns", "unknown field: service"),
+    ("replaces", "m" * 64, "replaces must be a host or data center name (at most 63 characters)"),
+    ("dc", "dc 2", "dc must be a host or data center name"),
+])
+def test_a_signed_request_with_a_field_outside_the_schema_is_refused_with_the_reason(
+        field, value, error):
+    gate = Gate(SECRET, now=Clock())
+    req = sign({"action": "create", "dc": "dc2", "requester": "relay1", field: value}, SECRET,
+               now=1000.0)
+    request_, why = gate.check(line(req))
+    assert request_ is None and why.startswith(error)
+
+
+def test_over_the_socket_a_field_named_event_is_refused_not_a_crash(tmp_path):
+    lab = FakeLab()
+    prov = Provisioner(lab, str(tmp_path / "p.sock"), str(tmp_path / "secret"))
+    prov.start()
+    try:
+        reply = request(prov.socket_path, prov.gate.secret, "create", dc="dc2", event="x")
+        assert reply == {"ok": False, "error": "unknown field: event"}
+        assert lab.calls == [("event", "provision_refused")]
+    finally:
+        prov.stop()
+
+
+def test_held_connections_are_bounded_and_a_request_still_gets_through(tmp_path):
+    import socket
+    lab = FakeLab()
+    prov = Provisioner(lab, str(tmp_path / "p.sock"), str(tmp_path / "secret"),
+                       max_connections=2)
+    prov.start()
+    held = []
+    try:
+        for _ in range(2):      # two clients that connect and say nothing
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(prov.socket_path)
+            held.append(s)
+        busy = raw_request(prov.socket_path, b"{}", timeout=10)
+        assert busy == {"ok": False, "error": "provisioner busy: too many connections"}
+        held.pop().close()      # one slot frees when its client goes
+        from lab.host.waiting import wait_until
+        wait_until(lambda: request(prov.socket_path, prov.gate.secret, "create",
+                                   dc="dc2")["ok"] is True, 10, "a free slot")
+    finally:
+        for s in held:
+            s.close()
+        prov.stop()
+
+
+def test_a_request_line_must_arrive_within_the_deadline_however_it_drips():
+    from lab.testbed.provisioner import read_request
+
+    class Drip:
+        def __init__(self):
+            self.t = 0.0
+
+        def settimeout(self, t):
+            pass
+
+        def recv(self, n):
+            self.t += 1.0       # a byte a second
+            return b"{"
+
+    sock = Drip()
+    assert read_request(sock, deadline=10, now=lambda: sock.t) is None
+    assert sock.t == 10

@@ -19,7 +19,8 @@ def test_report_json_holds_the_contract(tmp_path):
     assert CONTRACT <= set(d)
     assert d["scenario"] == "relay-failover" and d["ok"] is True and d["seed"] == 3
     assert set(d["timings"]) >= {"failover", "recovery_drain", "recreate", "total"}
-    assert all(set(c) == {"name", "claim", "ok", "detail", "kind", "evidence"} for c in d["checks"])
+    assert all(set(c) == {"name", "claim", "ok", "detail", "kind", "evidence", "inconclusive",
+                          "outcome", "wire_matched"} for c in d["checks"])
     assert {c["kind"] for c in d["checks"]} == {"observed", "info"}
     periodic = next(c for c in d["checks"] if c["claim"] == "5")
     assert "wire" in periodic["evidence"]
@@ -113,3 +114,44 @@ def test_the_recovery_story_is_one_sentence_per_outage():
         "re-routed to it",
         "mx2 down 2.0 s -> dc2 healthy -> re-create in place -> mx2 re-created in place, "
         "back after 2.5 s"]
+
+
+def test_inconclusive_and_info_rows_are_counted_apart(tmp_path):
+    """"N of M checks hold" counts PASS and FAIL only; a run with an INCONCLUSIVE
+    claim says so in report.json, report.md and report.html, and does not pass."""
+    evidence, _ = relay_failover_run(tmp_path)
+    for e in evidence.events:
+        if e["event"] == "fault_end":
+            e.update(dropped_packets=0, summary="blackhole mx1")
+    v = checker.check(evidence)
+    paths = report.write(str(tmp_path / "r"), evidence.scenario, v, evidence, seed=3)
+    d = json.load(open(paths["report.json"]))
+    assert d["ok"] is False and d["outcome"] == "INCONCLUSIVE"
+    assert d["tally"]["INFO"] == 1 and d["tally"]["INCONCLUSIVE"] >= 7 and d["tally"]["FAIL"] == 0
+    periodic = next(c for c in d["checks"] if c["claim"] == "5")
+    assert periodic["outcome"] == "INCONCLUSIVE" and "0 packets dropped" in periodic["inconclusive"]
+    md = open(paths["report.md"]).read()
+    assert md.startswith("# relay-failover: INCONCLUSIVE")
+    held = d["tally"]["PASS"]
+    assert "%d of %d checks hold (%d inconclusive, 1 for information)" % (
+        held, held, d["tally"]["INCONCLUSIVE"]) in md
+    assert "- INCONCLUSIVE **claim 5, " in md
+    html = open(paths["report.html"]).read()
+    assert "%d of %d checks hold (%d inconclusive, 1 for information)" % (
+        held, held, d["tally"]["INCONCLUSIVE"]) in html
+    assert 'class="inconclusive"><td class="verdict">INCONCLUSIVE' in html
+
+
+def test_the_run_exits_3_when_inconclusive(tmp_path):
+    from lab.cli.run import exit_code
+    evidence, _ = relay_failover_run(tmp_path)
+    good = checker.check(evidence)
+    for e in evidence.events:
+        if e["event"] == "fault_end":
+            e["dropped_packets"] = 0
+    unsure = checker.check(evidence)
+    evidence.mails = evidence.mails[1:]
+    bad = checker.check(evidence)
+    assert (good.outcome, unsure.outcome, bad.outcome) == ("PASS", "INCONCLUSIVE", "FAIL")
+    assert exit_code([good]) == 0 and exit_code([good, unsure]) == 3
+    assert exit_code([unsure, bad]) == 1

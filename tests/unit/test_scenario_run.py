@@ -53,7 +53,7 @@ def test_command_lines_from_the_scenario():
     s = scenario.load("recreate")
     assert relay_args(s, ["-v"]) == [
         "--retry-interval", "1.0", "--max-retry-interval", "1.0", "--connect-timeout", "1.0",
-        "--command-timeout", "5.0", "--provision-after", "2.0",
+        "--command-timeout", "5.0", "--provision-after", "3.0",
         "--provision-action", "recreate:mx1", "-v"]
     assert "--provision-after" not in relay_args(scenario.load("direct"))
     args = sender_args(s, "client1", 12, 5)
@@ -181,3 +181,27 @@ def test_a_restarted_server_is_probed_from_its_own_host(tmp_path, monkeypatch):
     run.started = 0.0
     run._restart("relay@relay1")
     assert relay.started == 1 and probed == [([relay], "relay1 node")]
+
+
+def test_a_fault_that_came_late_gets_more_traffic():
+    """A slow machine: the black hole due at 0.4 s came into force at 2.9 s,
+    after the senders were done at 2.5 s. The run sends more mail for it (once);
+    a fault in force at 0.6 s, or one due only after the traffic, gets none."""
+    from lab.scenarios.model import PlannedFault
+    from lab.scenarios.run import TOP_UP_OVERLAP, Schedule
+    plan = [PlannedFault("blackhole", ["mx1"], "first_sent", 0.3, 6.3),
+            PlannedFault("cut", ["mx1"], "start", 10.0, 12.0),
+            PlannedFault("kill", ["relay@relay1"], "traffic_done", 0.5, 1.5)]
+    anchors = {"start": 0.0, "first_sent": 0.1}
+    s = Schedule(plan)
+    s.due(0.5, anchors)
+    s.mark_started(0, 2.9)
+    assert [i for i, _ in s.late(2.5, TOP_UP_OVERLAP)] == [0]
+    assert s.late(2.5, TOP_UP_OVERLAP, done={0}) == []
+    s = Schedule(plan)
+    s.due(0.5, anchors)
+    s.mark_started(0, 0.6)
+    assert s.late(2.5, TOP_UP_OVERLAP) == []
+    s.mark_started(1, 10.1)
+    s.mark_started(2, 3.1)
+    assert s.late(2.5, TOP_UP_OVERLAP) == []

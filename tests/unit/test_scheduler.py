@@ -331,11 +331,12 @@ def test_reroute_while_a_retry_is_being_saved_is_attempted_at_once():
     threads.finish()
     clock.advance(1)                # provision requested; its answer is not in yet
     assert len(events.named("provision_requested")) == 1
-    clock.advance(1)                # attempt 2 fails: its save is running...
-    assert [f.__name__ for _, f, *_ in threads.running] == ["save"]
+    clock.advance(1)                # attempt 2 fails: its retry record is running...
+    assert [f.__name__ for _, f, *_ in threads.running] == ["_record_batch"]
     reply.callback({"ok": True, "ip": "10.0.2.11", "port": 25})   # ...when the answer comes
-    assert [f.__name__ for _, f, *_ in threads.running] == ["save"]  # reroute waits for it
-    threads.finish()                # save, then reroute
+    # the reroute waits for it
+    assert [f.__name__ for _, f, *_ in threads.running] == ["_record_batch"]
+    threads.finish()                # record, then reroute
     assert entry.next_hop == "10.0.2.11:25" and len(events.named("rerouted")) == 1
     clock.advance(0)
     threads.finish()                # the removal after delivery

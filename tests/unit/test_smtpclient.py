@@ -191,3 +191,78 @@ def test_an_8bit_message_is_bounced_when_the_next_hop_lacks_8bitmime():
     # A message declared 8BITMIME that holds only 7-bit text needs nothing.
     proto.send("a@x.org", ["b@lab"], b"plain\n", body="8BITMIME")
     assert lines(t)[0] == b"MAIL FROM:<a@x.org> SIZE=7"
+
+
+def writes(transport):
+    """The writes the client made since the last call (StringTransport keeps
+    one buffer: the test reads it after each step)."""
+    out = transport.value()
+    transport.clear()
+    return out
+
+
+def test_send_many_sends_each_message_with_the_next_envelope_in_one_write():
+    proto, t, clock, ready = session((b"250-mx1.lab", b"250 PIPELINING"))
+    results = []
+    proto.send_many([("a@x.org", ["b@lab"], b"one\n", ""),
+                     ("a@x.org", ["c@lab"], b"two\n", ""),
+                     ("a@x.org", ["d@lab"], b"three\n", "")]).addCallback(results.append)
+    assert writes(t) == b"MAIL FROM:<a@x.org>\r\nRCPT TO:<b@lab>\r\nDATA\r\n"
+    proto.dataReceived(b"250 ok\r\n250 ok\r\n354 go\r\n")
+    # the first message's data and the second's envelope: one write, one round trip
+    assert writes(t) == b"one\r\n.\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<c@lab>\r\nDATA\r\n"
+    proto.dataReceived(b"250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+    assert writes(t) == b"two\r\n.\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<d@lab>\r\nDATA\r\n"
+    proto.dataReceived(b"451 4.3.0 later\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+    assert writes(t) == b"three\r\n.\r\n"
+    proto.dataReceived(b"250 queued 3\r\n")
+    [(first, second, third)] = results
+    assert first.delivered == ["b@lab"] and first.reply == (250, "queued 1")
+    assert second.temporary == {"c@lab": (451, "4.3.0 later")} and not second.delivered
+    assert third.delivered == ["d@lab"]
+    assert proto.broken is None
+
+
+def test_send_many_a_refused_envelope_is_closed_before_the_next_goes():
+    proto, t, clock, ready = session((b"250-mx1.lab", b"250 PIPELINING"))
+    results = []
+    proto.send_many([("a@x.org", ["nobody@lab"], b"one\n", ""),
+                     ("a@x.org", ["c@lab"], b"two\n", "")]).addCallback(results.append)
+    writes(t)
+    proto.dataReceived(b"250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n")
+    assert writes(t) == b".\r\n"              # 354 though no recipient: an empty message
+    proto.dataReceived(b"554 5.5.1 no valid recipients\r\n")
+    assert writes(t) == b"RSET\r\n"
+    proto.dataReceived(b"250 ok\r\n")
+    assert writes(t) == b"MAIL FROM:<a@x.org>\r\nRCPT TO:<c@lab>\r\nDATA\r\n"
+    proto.dataReceived(b"250 ok\r\n250 ok\r\n354 go\r\n")
+    assert writes(t) == b"two\r\n.\r\n"
+    proto.dataReceived(b"250 queued\r\n")
+    [(first, second)] = results
+    assert first.permanent == {"nobody@lab": (550, "5.1.1 no such user")}
+    assert second.delivered == ["c@lab"]
+
+
+def test_send_many_a_lost_connection_makes_the_rest_temporary():
+    proto, t, clock, ready = session((b"250-mx1.lab", b"250 PIPELINING"))
+    results = []
+    proto.send_many([("a@x.org", ["b@lab"], b"one\n", ""),
+                     ("a@x.org", ["c@lab"], b"two\n", "")]).addCallback(results.append)
+    proto.dataReceived(b"250 ok\r\n250 ok\r\n354 go\r\n")
+    proto.connectionLost(failure.Failure(error.ConnectionLost("reset")))
+    [(first, second)] = results
+    assert set(first.temporary) == {"b@lab"} and set(second.temporary) == {"c@lab"}
+    assert not first.delivered and not second.delivered
+
+
+def test_send_many_without_pipelining_is_one_message_after_another():
+    proto, t, clock, ready = session()
+    results = []
+    proto.send_many([("a@x.org", ["b@lab"], b"one\n", ""),
+                     ("a@x.org", ["c@lab"], b"two\n", "")]).addCallback(results.append)
+    for expected in (b"MAIL FROM:<a@x.org> SIZE=5\r\n", b"RCPT TO:<b@lab>\r\n", b"DATA\r\n"):
+        assert writes(t) == expected
+        proto.dataReceived(b"354 go\r\n" if expected == b"DATA\r\n" else b"250 ok\r\n")
+    assert writes(t) == b"one\r\n.\r\n"
+    proto.dataReceived(b"250 queued\r\n")
+    assert writes(t) == b"MAIL FROM:<a@x.org> SIZE=5\r\n"

@@ -111,7 +111,6 @@ OPEN_RELAY_ATTEMPTS = [
     "<@example.org:u@other.org>",
     "<@example.org,@relay.example.org:u@other.org>",
     "<u@[127.0.0.1]>",
-    "<postmaster>",
     "<u>",
 ]
 
@@ -318,3 +317,31 @@ def test_the_projects_own_client_delivers_a_dot_stuffed_998_octet_line():
     pump()
     assert results[0].delivered == ["u@example.org"], results[0].error
     assert s.storage.messages[-1].data.endswith(b"\n\n" + DOTTED_998 + b"\n")
+
+
+def test_rcpt_to_postmaster_without_a_domain_is_accepted():
+    s = Session(recipients=["u@example.org"])
+    s.send("EHLO c\nMAIL FROM:<a@example.net>\n")
+    assert s.send("RCPT TO:<Postmaster>\n") == ["250 2.1.5 Recipient ok"]
+    assert s.send("RCPT TO:<webmaster>\n")[0].startswith("550 5.7.1")   # only postmaster
+    s.send(message())
+    [stored] = s.storage.messages
+    assert stored.recipients == ["postmaster@example.org"]
+
+
+def test_refused_recipients_count_toward_the_error_limit():
+    s = Session()
+    s.send("EHLO c\nMAIL FROM:<a@example.net>\n")
+    probes = "".join("RCPT TO:<u%d@other.org>\n" % i for i in range(300))
+    out = s.send(probes)
+    assert [line[:3] for line in out] == ["550"] * MAX_ERRORS + ["421"]
+    assert s.closed
+
+
+def test_a_bare_cr_in_the_data_becomes_a_line_break_not_passed_on():
+    s = Session()
+    s.send(envelope())
+    s.send(b"DATA\r\nSubject: x\r\n\r\nbefore\rafter\r\nbare\nlf\r\n.\r\n")
+    [stored] = s.storage.messages
+    assert b"\r" not in stored.data
+    assert stored.data.endswith(b"\n\nbefore\nafter\nbare\nlf\n")

@@ -144,7 +144,7 @@ def test_direct_run_with_relay_traffic_fails_expectation(tmp_path):
     assert not by_name(checker.check(evidence))[("", "relay not involved")].ok
     evidence, _ = relay_failover_run(tmp_path / "b", n_relayed=0)
     evidence.scenario = scenario.load("direct")
-    evidence.events = [e for e in evidence.events if e["service"] != "faults"]
+    evidence.events = [e for e in evidence.events if e["service"] != "fault"]
     v = checker.check(evidence)
     assert failing(v) == [] and v.ok
 
@@ -188,7 +188,7 @@ def test_5_fails_when_the_attempts_left_nothing_on_the_wire(tmp_path):
     evidence, _ = relay_failover_run(tmp_path)
     evidence.frames = [f for f in evidence.frames if f.src_ip != RELAY_IP or f.ts > T0 + 7]
     c = claim_check(evidence, "13", PERIODIC)
-    assert not c.ok and "no SYN or ARP from the relay on the wire" in c.detail
+    assert not c.ok and "no failed connection attempt of the relay on the wire" in c.detail
 
 
 def test_5_fails_for_retries_faster_than_the_backoff(tmp_path):
@@ -200,7 +200,7 @@ def test_5_fails_for_retries_faster_than_the_backoff(tmp_path):
                     and x["msgid"] == e["msgid"] and x["ts"] < e["ts"])
             e["ts"] = T0 + 2.3 + 0.1 * i + 0.6 * n
     c = claim_check(evidence, "5", PERIODIC)
-    assert not c.ok and "earlier than the backoff policy" in c.detail
+    assert not c.ok and "earlier than the scenario's backoff" in c.detail
 
 
 def test_5_needs_an_outage_long_enough_for_three_attempts(tmp_path):
@@ -249,7 +249,7 @@ def test_9_health_checked_needs_a_client_to_see_mx1_dropped_then_restored(tmp_pa
     name = ("9", "DNS health check routes around the outage")
     evidence.dns_answers = [{"ts": T0 + t, "answer": both} for t in (0.5, 2, 6, 8)]
     c = by_name(checker.check(evidence))[name]
-    assert not c.ok and "never left the answer" in c.detail
+    assert not c.ok and "no answer without mx1 inside a fault window" in c.detail
     evidence.dns_answers[1]["answer"] = ["relay1.lab.example.org."]
     c = by_name(checker.check(evidence))[name]
     assert c.ok and "mode: the DNS server's answer changes" in c.detail
@@ -320,14 +320,18 @@ def test_chain_fails_when_nothing_reached_the_new_server(tmp_path):
         in c.detail
 
 
-def test_chain_holds_when_another_outages_server_took_the_held_mail_first(tmp_path):
-    """two-servers-down: a server created for mx2's outage takes every held message
-    before the relay asks to re-create mx1; nothing is left for mx1's chain to carry."""
+def test_a_chain_with_nothing_held_is_inconclusive_not_a_pass(tmp_path):
+    """Every held message was stored before the relay asked (t=4.1): the chain
+    request -> created -> delivery carries nothing, so it shows nothing (it used
+    to PASS with no delivery at all). Two servers down, another outage's chain
+    that carried mail makes the claim PASS."""
     evidence, _ = remote_run(tmp_path)
     for m in evidence.mails:
         m.ts = T0 + 3.9                       # all stored before the request at t=4.1
     c = claim_check(evidence, "2", INVOKE)
-    assert c.ok and "no held message was left undelivered when the relay asked" in c.detail
+    assert c.outcome == "INCONCLUSIVE" and not c.ok
+    assert "no held message was left undelivered when the relay asked" in c.detail
+    assert "no chain carried mail" in c.inconclusive
     evidence.mails = evidence.mails[1:]       # one held message in no Maildir: broken
     c = claim_check(evidence, "2", INVOKE)
     assert not c.ok and "none of the messages held" in c.detail
@@ -410,10 +414,34 @@ def test_12_fails_when_the_file_changed_only_after_delivery(tmp_path):
 
 # -- claim 18 -------------------------------------------------------------------------------
 
-def test_18_needs_bytes_across_the_wan(tmp_path):
-    evidence, _ = remote_run(tmp_path, wan_bytes=10)
-    assert not claim_check(evidence, "18", "mail crossed the WAN").ok
-    evidence.wan_bytes = None
+REMOTE = "the other server is in a remote data center"
+
+
+def test_18_a_dc1_server_the_provisioner_calls_dc2_fails(tmp_path):
+    """The provisioner logs "dc2" for a server it made in dc1 (10.0.1.30), and
+    unrelated traffic crosses the WAN: the address plan puts the relay's peer in
+    dc1, and its answers come unrouted (TTL 64)."""
+    evidence, root = remote_run(tmp_path, wan_bytes=10_000_000)
+    fake = "10.0.1.30"
+    _set(evidence, "created", ip=fake, dc="dc2")
+    for f in evidence.frames:
+        if MX2_IP in (f.src_ip, f.dst_ip):
+            f.src_ip, f.dst_ip = [fake if a == MX2_IP else a for a in (f.src_ip, f.dst_ip)]
+            f.ttl = 64
+    c = claim_check(evidence, "18", REMOTE)
+    assert not c.ok and "10.0.1.30 (dc1 by the address plan)" in c.detail
+    assert "which is not where its address is" in c.detail
+    c = claim_check(evidence, "18", "mail crossed the WAN")
+    assert not c.ok and "0 of 5 answers" in c.detail
+
+
+def test_18_mail_crossed_the_wan_needs_routed_answers(tmp_path):
+    evidence, _ = remote_run(tmp_path, wan_bytes=None)
+    c = claim_check(evidence, "18", "mail crossed the WAN")
+    assert c.ok and "5 of 5 answers" in c.detail and "routed: 62" in c.detail
+    assert "messages matched on the wire: 4/4" in c.detail
+    for f in evidence.frames:
+        f.ttl = 64
     assert not claim_check(evidence, "18", "mail crossed the WAN").ok
 
 
@@ -505,3 +533,348 @@ def test_7_counts_only_what_the_relay_took_during_the_fault(tmp_path):
     evidence.mails = records.read_maildir(root, "mx1")
     c = claim_check(evidence, "7", AFTER_RETRY)
     assert c.ok and "1 more came to the relay after the fault ended" in c.detail, c.detail
+
+
+# -- INCONCLUSIVE: runs that prove nothing are neither PASS nor FAIL ------------------------
+
+def _outcomes(verdict):
+    return {(c.claim, c.name): c.outcome for c in verdict.checks}
+
+
+def test_a_black_hole_that_dropped_nothing_makes_the_claims_inconclusive(tmp_path):
+    """The slow VM: all mail reached mx1 before the black hole was in force; the
+    fault dropped 0 packets. The claims are not the relay's FAIL."""
+    evidence, _ = relay_failover_run(tmp_path, n_relayed=0)
+    _set(evidence, "fault_end", dropped_packets=0, summary="blackhole mx1")
+    v = checker.check(evidence)
+    out = _outcomes(v)
+    assert out[("", "relay took mail")] == "INCONCLUSIVE"
+    assert out[("7", AFTER_RETRY)] == "INCONCLUSIVE"
+    assert out[("", "nothing lost")] == "PASS"          # the mail itself is still judged
+    c = by_name(v)[("5", PERIODIC)]
+    assert "blackhole mx1 had no effect (0 packets dropped)" in c.inconclusive
+    assert not v.ok and v.outcome == "INCONCLUSIVE"
+    _set(evidence, "fault_end", dropped_packets=12)
+    v = checker.check(evidence)
+    assert _outcomes(v)[("", "relay took mail")] == "FAIL" and v.outcome == "FAIL"
+
+
+def test_a_reset_fault_that_sent_no_rst_is_named(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    _set(evidence, "fault_end", rsts_injected=0, summary="reset mx1")
+    assert "reset mx1 had no effect (no RST sent)" in checker.idle_faults(evidence)
+
+
+def test_capture_drops_make_a_wire_failure_inconclusive(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if f.src_ip != RELAY_IP or f.ts > T0 + 7]
+    assert claim_check(evidence, "5", PERIODIC).outcome == "FAIL"
+    evidence.capture_dropped = {"relay": 40, "router": 0}
+    c = claim_check(evidence, "5", PERIODIC)
+    assert c.outcome == "INCONCLUSIVE" and "40 at relay" in c.inconclusive
+    # claim 17 rests on an absence (nothing at the router): a drop voids its PASS
+    assert claim_check(evidence, "17", ON_SWITCH).outcome == "INCONCLUSIVE"
+
+
+def test_a_queue_watch_that_missed_versions_makes_claim_4_inconclusive(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    evidence.queue_snapshots = [s for s in evidence.queue_snapshots
+                                if s["entries"][0]["next_hop"] == "mx:example.org"]
+    assert claim_check(evidence, "4", CHANGED).outcome == "FAIL"
+    evidence.queue_missed = 4
+    c = claim_check(evidence, "4", CHANGED)
+    assert c.outcome == "INCONCLUSIVE" and "missed 4 file versions" in c.inconclusive
+
+
+def test_outcomes_are_counted_apart():
+    from lab.verdict.model import Check, tally
+    checks = [Check("a", "1", True, ""), Check("b", "1", False, ""),
+              Check("c", "1", True, "").make_inconclusive("why"),
+              Check("d", "17", True, "", kind="info")]
+    assert [c.outcome for c in checks] == ["PASS", "FAIL", "INCONCLUSIVE", "INFO"]
+    assert tally(checks) == {"PASS": 1, "FAIL": 1, "INCONCLUSIVE": 1, "INFO": 1}
+    assert checks[2].as_dict()["outcome"] == "INCONCLUSIVE" and not checks[2].as_dict()["ok"]
+
+
+# -- claims 5, 13, 6: attempts are the relay's connections; expectations from the scenario ----
+
+def _relay_syns_to_mx1_removed(evidence, before):
+    pair = {(RELAY_IP, MX1_IP), (MX1_IP, RELAY_IP)}
+    evidence.frames = [f for f in evidence.frames
+                       if not ((f.src_ip, f.dst_ip) in pair and f.ts < T0 + before)]
+
+
+def test_5_fails_for_a_heartbeat_and_a_perfect_log(tmp_path):
+    """The relay's log tells the backoff to the letter, but its only SYNs to mx1
+    during the outage come from a steady 1.2 s heartbeat (another process): failed
+    attempts that no failure of its log accounts for."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _relay_syns_to_mx1_removed(evidence, 7.0)
+    wire = Wire()
+    for k in range(6):
+        wire.connect(1.0 + 1.2 * k, RELAY_IP, MX1_IP, answered=False)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "match no failure in its log" in c.detail
+
+
+def test_5_fails_for_retries_far_later_than_the_backoff(tmp_path):
+    """Periodic means an upper bound too: a relay that retries every 5 s where the
+    scenario says 0.5, 1, 2 s fails, however many attempts it makes."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _set(evidence, "fault_end", ts=T0 + 20)
+    late = {}
+    for e in evidence.events:
+        if e["event"] == "deferred":
+            n = late.setdefault(e["msgid"], [])
+            e["ts"] = T0 + 2.6 + 0.1 * int(e["msgid"].split("-")[2].split("@")[0]) + 5 * len(n)
+            n.append(e["ts"])
+    _relay_syns_to_mx1_removed(evidence, 8.0)       # the deliveries now come at t=20
+    wire = Wire()
+    for i in range(3):
+        wire.connect(20.05 + 0.1 * i, RELAY_IP, MX1_IP, answered=True)
+    for times in late.values():
+        for t in times:
+            wire.connect(t - T0 - 0.5, RELAY_IP, MX1_IP, answered=False)
+    for m in evidence.mails:
+        m.ts = max(m.ts, T0 + 20.1)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "later than the scenario's backoff allows" in c.detail
+    # after failure 1: 0.5 s delay + 0.5 s connect timeout + LATE 0.5 s + 50 % of 0.5 s
+    assert "failed again 5.00 s after failure 1 (at most 1.75 s)" in c.detail
+
+
+def test_5_expects_the_scenarios_backoff_not_the_relays_code(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    assert claim_check(evidence, "5", PERIODIC).ok
+    evidence.scenario.relay.retry_multiplier = 4.0     # 0.5, 2 s: the relay's 1 s is early
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "(at least 1.75 s)" in c.detail
+    assert checker.expected_delay(evidence.scenario.relay, 3) == 2.0   # the ceiling
+    assert "servers.relay" not in open(checker.__file__).read()
+
+
+def test_6_does_not_count_the_kernels_arp_retries_of_one_connect(tmp_path):
+    """mx1's host is gone: one connect of the relay shows as ARP requests 1 s
+    apart (the kernel's retries). One connect, then a request, is not 'after
+    periodic retries'."""
+    evidence, _ = recreate_run(tmp_path)
+    evidence.frames = [f for f in evidence.frames if f.proto != "arp"]
+    evidence.frames += [arp_request(t, RELAY_IP, MX1_IP) for t in (1.5, 2.5, 3.5)]
+    evidence.frames.sort(key=lambda f: f.ts)
+    c = claim_check(evidence, "6", "invoked after periodic retries failed")
+    assert not c.ok and "came before the relay had retried" in c.detail
+    # two connects 2 s apart, each resolved by a single ARP request: two attempts
+    evidence.frames = sorted([f for f in evidence.frames if f.proto != "arp"] +
+                             [arp_request(t, RELAY_IP, MX1_IP) for t in (1.5, 3.5)],
+                             key=lambda f: f.ts)
+    assert claim_check(evidence, "6", "invoked after periodic retries failed").ok
+
+
+def test_the_provisioners_readiness_probe_is_not_from_the_relays_address(monkeypatch):
+    """It runs from the new server's data-center router, so it is never taken for
+    one of the relay's connection attempts on the wire."""
+    from types import SimpleNamespace
+    from lab.testbed import mail_lab
+    probed = []
+    monkeypatch.setattr(mail_lab.svc, "wait_ready",
+                        lambda services, probe_from, timeout: probed.append(probe_from))
+    ran = []
+    router = SimpleNamespace(cmd=ran.append)
+    nodes = {"r2": router, "relay1": "the relay"}
+    lab = SimpleNamespace(net=SimpleNamespace(get=nodes.get), start_timeout=1,
+                          plan=SimpleNamespace(dc=lambda name: SimpleNamespace(router="r2")))
+    mail_lab.Lab._wait_ready_from_router(lab, SimpleNamespace(dc="dc2", ip="10.0.2.11"), [])
+    assert probed == [router] and ran == ["ip neigh flush to 10.0.2.11"]
+
+
+def test_6_does_not_count_the_relays_recovery_probes_as_retries(tmp_path):
+    """A relay that tries mx1 once (t=1.0), then, past its threshold, probes it
+    (its recovery policy, same address, t=3.9) and asks at t=4.1: the probe is
+    not a retry (attempts count until the first one's connect timeout plus
+    provision_after: t=3.7)."""
+    evidence, _ = recreate_run(tmp_path)
+    evidence.scenario.relay.provision_after = 2.0     # the fixture's timeline
+    evidence.frames = sorted([f for f in evidence.frames if f.proto != "arp"] +
+                             [arp_request(t, RELAY_IP, MX1_IP) for t in (1.0, 3.9)],
+                             key=lambda f: f.ts)
+    c = claim_check(evidence, "6", "invoked after periodic retries failed")
+    assert not c.ok and "1 of 1 requests came before the relay had retried" in c.detail
+
+
+# -- claim 9: no answer is no observation; tied to the fault window --------------------------
+
+HEALTH = ("9", "DNS health check routes around the outage")
+BOTH = ["mx1.lab.example.org.", "relay1.lab.example.org."]
+
+
+def test_9_a_dns_that_stops_answering_is_not_mx1_leaving(tmp_path):
+    """dig timing out or getting SERVFAIL gives no MX at all: it used to count as
+    "mx1 left the answer". It is no observation: with only those, INCONCLUSIVE;
+    never a PASS."""
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.scenario = scenario.load("dns-health")
+    evidence.dns_answers = [{"ts": T0 + 0.5, "answer": BOTH, "status": "answered"},
+                            {"ts": T0 + 2, "answer": [], "status": "no answer"},
+                            {"ts": T0 + 8, "answer": BOTH, "status": "answered"}]
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert not c.ok and c.outcome == "FAIL" and "1 without an answer" in c.detail
+    evidence.dns_answers = [{"ts": T0 + t, "answer": []} for t in (2, 4)]   # dig's [] only
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert c.outcome == "INCONCLUSIVE" and "no client got an MX answer" in c.inconclusive
+
+
+def test_9_health_checked_needs_the_change_inside_the_fault_window(tmp_path):
+    """mx1 missing from the answer only after the fault (t=8, fault from t=1 to
+    7: a DNS that noticed late) or before it (t=0.5) is not the health check
+    routing around it; the old check took any drop after the fault began."""
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.scenario = scenario.load("dns-health")
+    evidence.dns_answers = [{"ts": T0 + 0.5, "answer": BOTH},
+                            {"ts": T0 + 8, "answer": ["relay1.lab.example.org."]},
+                            {"ts": T0 + 9, "answer": BOTH}]
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert not c.ok and "no answer without mx1 inside a fault window" in c.detail
+    evidence.dns_answers = [{"ts": T0 + 0.5, "answer": ["relay1.lab.example.org."]},
+                            {"ts": T0 + 3, "answer": BOTH}, {"ts": T0 + 8, "answer": BOTH}]
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert not c.ok and "no answer without mx1 inside a fault window" in c.detail
+    evidence.dns_answers[1]["answer"] = ["relay1.lab.example.org."]
+    assert by_name(checker.check(evidence))[HEALTH].ok
+    evidence.dns_answers[2]["ts"] = T0 + 6.5          # "back" only inside the fault: not after
+    c = by_name(checker.check(evidence))[HEALTH]
+    assert not c.ok and "no answer listed it after the fault" in c.detail
+
+
+def test_9_mx_preference_shows_what_dns_answered(tmp_path):
+    """MX-preference mode used to read the ledger alone; now a client's observed
+    answer (mx1 first, then the relay) must stand beside the sender's fallback."""
+    evidence, _ = relay_failover_run(tmp_path)
+    name = ("9", "DNS routes to mx1, then the relay")
+    c = by_name(checker.check(evidence))[name]
+    assert c.ok and "a client saw DNS answer mx1.lab.example.org. then relay1" in c.detail
+    evidence.dns_answers = [dict(a, answer=list(reversed(BOTH))) for a in evidence.dns_answers]
+    assert not by_name(checker.check(evidence))[name].ok    # relay first: not the fallback
+    evidence.dns_answers = []
+    assert by_name(checker.check(evidence))[name].outcome == "INCONCLUSIVE"
+
+
+def test_the_ledger_counts_a_message_by_the_address_the_sender_connected_to(tmp_path):
+    """The DNS under test names the MX; the sender's socket says where the message
+    went. A row naming mx1 but connected to the relay's address is the relay's."""
+    evidence, _ = relay_failover_run(tmp_path, n_relayed=0)
+    for r in evidence.ledger:
+        r["server"] = "10.0.1.20:25"          # the relay's address; "mx" still says mx1
+    c = claim_check(evidence, "1", "routed to the messaging server")
+    assert not c.ok and "0 messages straight to mx1" in c.detail
+
+
+# -- per-message wire evidence: the relay's DATA to the right server -------------------------
+
+def _without_data(evidence, server_ip):
+    """The relay's SMTP payload to ``server_ip`` gone from the wire (SYNs stay)."""
+    evidence.frames = [f for f in evidence.frames if not (f.payload and server_ip in
+                                                          (f.src_ip, f.dst_ip))]
+
+
+def test_mail_that_reached_mx1_by_another_path_fails_1c_7_15(tmp_path):
+    """The files are in mx1's Maildir and the relay connected, but no DATA carrying
+    the messages went from the relay to mx1: they reached the Maildir some other
+    way (written there directly). 1(c), 7 and 15 used to pass on the Maildir."""
+    evidence, _ = relay_failover_run(tmp_path)
+    v = checker.check(evidence)
+    for claim, name in (("1", "relay re-routes to the messaging server"), ("7", AFTER_RETRY)):
+        c = by_name(v)[(claim, name)]
+        assert c.ok and c.wire_matched == [3, 3], claim
+    _without_data(evidence, MX1_IP)
+    v = checker.check(evidence)
+    for claim, name in (("1", "relay re-routes to the messaging server"), ("7", AFTER_RETRY),
+                        ("15", AFTER_RETRY)):
+        c = by_name(v)[(claim, name)]
+        assert not c.ok and c.wire_matched == [0, 3] and "not on the wire" in c.detail, claim
+
+
+def test_a_delivery_from_another_address_does_not_count(tmp_path):
+    """A client's DATA to mx1 carrying the same Message-IDs is not the relay's."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _without_data(evidence, MX1_IP)
+    wire = Wire()
+    wire.deliver(7.5, "10.0.1.99", MX1_IP, ["<t-1-3@maillab>", "<t-1-4@maillab>",
+                                            "<t-1-5@maillab>"])
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    assert claim_check(evidence, "7", AFTER_RETRY).wire_matched == [0, 3]
+
+
+def test_mail_written_into_the_new_servers_maildir_fails_3_and_8(tmp_path):
+    evidence, _ = remote_run(tmp_path)
+    for claim, name in (("3", "relay routes stored mail to the other server"),
+                        ("8", "relay delivers to the other server")):
+        assert claim_check(evidence, claim, name).wire_matched == [4, 4]
+    _without_data(evidence, MX2_IP)
+    for claim, name in (("3", "relay routes stored mail to the other server"),
+                        ("8", "relay delivers to the other server"),
+                        ("16", "relay delivers to the other server")):
+        evidence.scenario.claims = [claim]
+        c = claim_check(evidence, claim, name)
+        assert not c.ok and c.wire_matched == [0, 4], claim
+
+
+def test_a_refused_data_is_not_a_delivery(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    _without_data(evidence, MX1_IP)
+    wire = Wire()
+    wire.deliver(7.5, RELAY_IP, MX1_IP, ["<t-1-3@maillab>"], code=451)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    assert claim_check(evidence, "7", AFTER_RETRY).wire_matched == [0, 3]
+
+
+def test_the_run_prints_messages_matched_on_the_wire(tmp_path):
+    from lab.scenarios.run import wire_lines
+    evidence, _ = relay_failover_run(tmp_path)
+    lines = wire_lines(checker.check(evidence))
+    assert "  PASS         claim 7, relay sends to the messaging server once it is back: " \
+           "messages matched on the wire / messages claimed: 3/3" in lines
+
+
+def test_the_storing_servers_received_header_corroborates(tmp_path):
+    evidence, root = relay_failover_run(tmp_path)
+    c = claim_check(evidence, "7", AFTER_RETRY)
+    assert "3 of 3 Maildir copies there say in their Received: header" in c.detail
+    for m in evidence.mails:
+        m.received_from = "10.0.0.10"        # the client's: written without the relay's hop
+    c = claim_check(evidence, "7", AFTER_RETRY)
+    assert "0 of 3 Maildir copies" in c.detail
+
+
+def test_a_maildir_file_is_read_with_its_top_received_peer(tmp_path):
+    from tests.unit.run_fixtures import write_mail
+    write_mail(str(tmp_path), "u@x", "<m@x>", peer="10.0.1.20")
+    [m] = records.read_maildir(str(tmp_path), "mx1")
+    assert (m.msgid, m.received_from) == ("<m@x>", "10.0.1.20")
+
+
+def test_5_fails_for_the_heartbeat_timeline_seen_in_the_lab(tmp_path):
+    """The timeline the lab recorded for tests/variants/relay_heartbeat_perfect_log
+    (seconds from the fault's start, shifted by 1 s): two real attempts, then only
+    a 1.2 s heartbeat's SYNs; the log goes on with failures on the relay's rhythm.
+    Its own-attempt failures at 6.57 and 6.58 lie 0.32 s from any SYN's failure."""
+    evidence, _ = relay_failover_run(tmp_path)
+    _relay_syns_to_mx1_removed(evidence, 7.0)
+    evidence.events = [e for e in evidence.events if e["event"] != "deferred"]
+    timeout = "cannot connect to 10.0.1.10:25: connect timeout"
+    cached = "10.0.1.10:25 down (cached)"
+    log = {"<t-1-3@maillab>": [(2.546, timeout), (3.051, cached), (4.059, cached), (6.57, timeout)],
+           "<t-1-4@maillab>": [(2.799, timeout), (3.817, timeout), (5.325, timeout),
+                               (7.834, timeout)],
+           "<t-1-5@maillab>": [(2.561, cached), (3.065, cached), (4.07, cached), (6.582, timeout)]}
+    for m, fails in log.items():
+        evidence.events += [ev(t, "relay1", "relay", "deferred", m, error=why) for t, why in fails]
+    evidence.events.sort(key=lambda e: e["ts"])
+    wire = Wire()
+    for t in (2.028, 2.285, 3.349, 4.548, 5.749, 6.95):
+        wire.connect(t, RELAY_IP, MX1_IP, answered=False)
+    evidence.frames = sorted(evidence.frames + wire.frames, key=lambda f: f.ts)
+    c = claim_check(evidence, "5", PERIODIC)
+    assert not c.ok and "no failed connection attempt of the relay on the wire" in c.detail
+    assert "<t-1-3@maillab>, <t-1-5@maillab>" in c.detail

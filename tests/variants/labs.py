@@ -1,6 +1,7 @@
 """Broken provisioners and a broken network, as Lab subclasses
 (``Run(..., lab_options={"lab_class": ...})``)."""
 import contextlib
+import dataclasses
 
 from lab.testbed import mail_lab as lab_module
 from lab.testbed.mail_lab import Lab
@@ -50,3 +51,19 @@ class RoutesRelayThroughTheRouter(Lab):
         h = self.net.get(relay.name)
         h.cmd("sysctl -qw net.ipv4.conf.all.accept_redirects=0")
         h.cmd("ip route replace %s/32 via %s" % (mx1.ip, router.gateway))
+
+
+class CreatesInTheSameDCAndSaysOther(Lab):
+    """Asked for a server in another data center, creates it beside the dead one
+    and logs that it created it where it was asked to (claim 18: the address plan
+    puts its address in the relay's data center)."""
+
+    def create(self, dc, **kwargs):
+        self._said_dc = dc
+        return super().create(self.plan.relay.dc, **kwargs)
+
+    def _created(self, info, seconds, action, **extra):
+        said = getattr(self, "_said_dc", None)
+        if said:
+            info = dataclasses.replace(info, dc=said)
+        return super()._created(info, seconds, action, **extra)

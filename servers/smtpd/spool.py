@@ -1,0 +1,129 @@
+"""A message's DATA written to a temporary file as it arrives.
+
+The receive protocol hands each data line here (dot-unstuffed, checked for
+length and size) and keeps none of them, so a session costs the same memory
+whatever the message's size. What is written is the data as stored: LF line
+endings, our ``Received:`` header first, and a ``Message-ID:`` header at the
+end of the header section when the client sent none (a Message-ID folded
+over several lines is unfolded to read it, as ``find_message_id`` does).
+
+On the way it counts the size and computes the CRC-32 of the whole (the
+relay's queue file records both) and the SHA-256 of the content without its
+leading trace headers (the messaging server's delivery id, see
+``servers.mx.maildir.delivery_id``), so nothing has to read the data again
+but the copy into its durable place.
+
+The file is unnamed (``tempfile.TemporaryFile``): it vanishes when closed,
+or when the process dies, so a crash leaves nothing to clean up.
+"""
+import hashlib
+import os
+import re
+import tempfile
+import zlib
+
+from servers.smtpd.received import new_message_id
+
+_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
+_TRACE_HEADER = re.compile(rb"^(received|return-path):", re.IGNORECASE)
+MESSAGE_ID_MAX = 4096          # octets of a folded Message-ID value kept to read it
+CHUNK = 256 * 1024
+
+FIRST, HEADERS, BODY = "first", "headers", "body"
+
+
+class SpooledData:
+    """The data of one message, in a temporary file; ``msgid``, ``size``,
+    ``crc32`` and ``content_sha256`` are known once ``finish()`` returned."""
+
+    def __init__(self, received_header, hostname, when, directory=None):
+        self.file = tempfile.TemporaryFile(dir=directory, prefix=".spool-")
+        self.hostname, self.when = hostname, when
+        self.size = 0
+        self.crc32 = 0
+        self._content = hashlib.sha256()
+        self._in_trace = True          # still among the leading trace headers
+        self._state = FIRST
+        self._found = False            # a Message-ID header was seen
+        self._value = None             # the Message-ID value being read (it may be folded)
+        self.msgid = None
+        for line in received_header.split(b"\n"):
+            self._emit(line)
+
+    # -- writing
+
+    def _emit(self, line):
+        data = line + b"\n"
+        self.file.write(data)
+        self.size += len(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
+        if self._in_trace and (_TRACE_HEADER.match(line) or line[:1] in (b" ", b"\t")):
+            return
+        self._in_trace = False
+        self._content.update(data)
+
+    def _end_of_headers(self, blank_line):
+        self._close_value()
+        if self.msgid is None:
+            self.msgid = new_message_id(self.hostname, now=lambda: self.when)
+            self._emit(b"Message-ID: " + self.msgid.encode("ascii"))
+        if blank_line:
+            self._emit(b"")
+        self._state = BODY
+
+    def _close_value(self):
+        if self._value is not None:
+            self.msgid = self._value.strip().decode("ascii", "replace") or None
+            self._value = None
+
+    def line(self, line):
+        """One data line: dot-unstuffed, without its line ending."""
+        if self._state == FIRST:
+            if not _HEADER_LINE.match(line):
+                self._end_of_headers(blank_line=True)      # no header section at all
+                self._emit(line)
+                return
+            self._state = HEADERS
+        if self._state == HEADERS:
+            if self._value is not None and line[:1] in (b" ", b"\t"):
+                self._value = (self._value + line)[:MESSAGE_ID_MAX]
+            elif line == b"" or not (_HEADER_LINE.match(line) or line[:1] in (b" ", b"\t")):
+                self._end_of_headers(blank_line=False)
+            else:
+                self._close_value()
+                if not self._found and line[:11].lower() == b"message-id:":
+                    self._found, self._value = True, line[11:][:MESSAGE_ID_MAX]
+        self._emit(line)
+
+    def finish(self):
+        """The last line came: the headers end here if they had not."""
+        if self._state != BODY:
+            self._end_of_headers(blank_line=self._state == FIRST)
+        self.file.flush()
+        self.content_sha256 = self._content.digest()
+        return self
+
+    # -- reading (any thread; position-independent)
+
+    def __len__(self):
+        return self.size
+
+    def chunks(self):
+        """The data, CHUNK bytes at a time."""
+        fd, offset = self.file.fileno(), 0
+        while offset < self.size:
+            chunk = os.pread(fd, min(CHUNK, self.size - offset), offset)
+            if not chunk:
+                raise OSError("spool file shorter than written")
+            offset += len(chunk)
+            yield chunk
+
+    def read_all(self):
+        return b"".join(self.chunks())
+
+    def head(self, limit=64 * 1024):
+        """The first ``limit`` bytes (enough to read headers from)."""
+        return os.pread(self.file.fileno(), min(limit, self.size), 0)
+
+    def close(self):
+        self.file.close()
