@@ -65,4 +65,8 @@ def run_as_script(name):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    os.execv(sys.executable, [sys.executable, "-m", "lab.cli.up", name] + sys.argv[1:])
+    # The virtualenv's python where there is one: Debian's python3 has no Twisted, and
+    # lab.cli.up imports it before it could re-run itself there.
+    venv_python = os.path.join(root, ".venv", "bin", "python")
+    python = venv_python if os.access(venv_python, os.X_OK) else sys.executable
+    os.execv(python, [python, "-m", "lab.cli.up", name] + sys.argv[1:])

@@ -4,6 +4,7 @@ import shutil
 import sys
 
 from lab.report.files import report_folder
+from lab.report.whereabouts import where_to_open
 from lab.workbook import catalog
 from lab.workbook import grading
 from lab.workbook import predictions
@@ -125,6 +126,8 @@ def _run(exercise, args):
                          report_dir=report_dir, out=sys.stdout, web=view,
                          annotate=lambda d: predictions.exercise_section(exercise, lab, d))
         print(where_to_look(exercise, report_dir))
+        for line in where_to_open(os.path.join(report_dir, "report.html")):
+            print(line)
         hold(view)
     return 0 if verdict.ok else 1
 

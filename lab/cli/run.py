@@ -3,6 +3,7 @@ import os
 import sys
 
 from lab.report.files import report_folder
+from lab.report.whereabouts import where_to_open
 from lab.scenarios import model as scenarios
 from lab.scenarios.model import CLAIMS, ScenarioError
 from lab.verdict.model import error_verdict
@@ -92,8 +93,10 @@ def _cmd_run(args, web):
         print("maillab run: %s" % e, file=sys.stderr)
         return 2
     if args.scenario != "all":
-        verdict, _ = run_one(chosen[0], args, args.report or report_folder(chosen[0].name),
-                              web=web)
+        verdict, paths = run_one(chosen[0], args,
+                                 args.report or report_folder(chosen[0].name), web=web)
+        for line in where_to_open(paths["report.html"]):
+            print(line)
         return exit_code([verdict])
     base = args.report or report_folder("all")
     results = []
@@ -135,4 +138,6 @@ def _cmd_demo(args, web):
     print("Plots: %s (the whole run), %s (each message)"
           % (paths["aggregate.png"], paths["timeline.png"]))
     print("Open in a browser: %s" % paths["report.html"])
+    for line in where_to_open(paths["report.html"]):
+        print(line)
     return exit_code([verdict])

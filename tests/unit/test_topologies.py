@@ -116,3 +116,17 @@ def test_links_between_data_centers():
     assert plan.links_between("dc1", "dc1") == []
     with pytest.raises(KeyError):
         plan.links_between("dc1", "dc9")
+
+
+def test_a_topology_script_runs_the_lab_in_the_virtualenvs_python(monkeypatch):
+    """``sudo python3 topologies/one_dc.py``: Debian's python3 has no Twisted, so the
+    script goes on in the virtualenv's python, not in the interpreter it started in."""
+    import topologies.base as base
+    calls = []
+    monkeypatch.setattr(base.os, "access", lambda path, mode: path.endswith("/.venv/bin/python"))
+    monkeypatch.setattr(base.os, "execv", lambda prog, argv: calls.append((prog, argv)))
+    monkeypatch.setattr(base.sys, "argv", ["topologies/one_dc.py", "--web"])
+    base.run_as_script("one_dc")
+    (prog, argv), = calls
+    assert prog.endswith("/.venv/bin/python") and argv[0] == prog
+    assert argv[1:] == ["-m", "lab.cli.up", "one_dc", "--web"]
