@@ -21,6 +21,7 @@ fi
 packages=(
     mininet            # Mininet 2.3 and mnexec
     bridge-utils iproute2 iputils-ping net-tools procps psmisc ethtool
+    iputils-arping     # a created server announces itself (gratuitous ARP), as a booting machine does
     openvswitch-switch # only for `--switch ovs` (userspace datapath where the kernel lacks the module)
     iptables           # blackhole and loss faults (netfilter, NFQUEUE)
     libnetfilter-queue-dev build-essential python3-dev python3-venv

@@ -489,6 +489,9 @@ class Lab:
             subprocess.run(["ip", "link", "set", sw_intf.name, "master", switch.name, "up"],
                            check=True)
         self._keep_routes(host)
+        # as a booting machine does: a gratuitous ARP, so that a neighbour whose entry
+        # for this address failed while it was dead (the relay) learns it at once
+        host.cmd("arping -q -U -c 1 -w 1 -I %s %s >/dev/null 2>&1 &" % (host.defaultIntf(), info.ip))
         return host
 
     def _wait_ready_from_router(self, info, services):

@@ -148,6 +148,7 @@ class Scheduler:
         self.busy = set()            # ids being delivered (or waiting in a ready line)
         self.destinations = {}
         self.dead = {}               # "host:port" -> time until which it is not tried
+        self.revived = {}            # "host:port" -> when it was last (re-)created or back
         self.routes = (routes if routes is not None else Routes()).bind(clock, events)
         self.recovery = recovery
         if recovery is not None:
@@ -402,12 +403,15 @@ class Scheduler:
                 errors.append("%s down (cached)" % server)
                 dest.failed_servers.add(server)
                 continue
+            started = self.clock.seconds()
             try:
                 session = yield self.open_session(host, port)
             except smtpclient.SessionError as e:
-                self.dead[server] = self.clock.seconds() + self.dead_ttl
                 errors.append(str(e))
                 dest.failed_servers.add(server)
+                if started < self.revived.get(server, float("-inf")):
+                    continue    # begun before the server was re-created: says nothing of it
+                self.dead[server] = self.clock.seconds() + self.dead_ttl
                 if self.recovery is not None:
                     self.recovery.failed(server, label)
                 continue
@@ -578,6 +582,7 @@ class Scheduler:
         message bound for it; the number rewritten."""
         self.routes.pin(dest.key, new_hop, cause=cause)
         self.dead.pop(new_hop, None)
+        self.revived[new_hop] = self.clock.seconds()
         moved = 0
         for entry in self._bound_for(dest.key):
             if entry.next_hop != dest.key:
@@ -646,6 +651,7 @@ class Scheduler:
         """``server`` answers again (re-created, or returned): try at once
         whatever waits for a destination it failed."""
         self.dead.pop(server, None)
+        self.revived[server] = self.clock.seconds()
         keys = {d.key for d in self.destinations.values() if server in d.failed_servers}
         for entry in list(self.entries.values()):
             if entry.next_hop in keys and entry.id not in self.busy:
