@@ -473,3 +473,26 @@ def test_mail_held_for_a_replacement_goes_once_it_is_answered_though_the_outage_
     clock.advance(0)
     assert not queue.stored
     assert [s for s, *_ in net.delivered] == [mx1, mx1]
+
+
+def test_an_attempt_begun_before_a_server_was_re_created_does_not_mark_it_down():
+    """A connection to mx1's address started while mx1 was dead fails after the
+    provisioner has re-created it: that failure says nothing of the new mx1, which
+    gets the rerouted mail at once instead of 'down (cached)' and a second request."""
+    from twisted.internet import error as neterror
+    mx1 = "10.0.1.10:25"
+    sched, queue, net, events, clock = make()
+    connecting = defer.Deferred()                    # mx1 dead: the connect hangs
+    sched.open_session = lambda host, port: connecting if host == "10.0.1.10" \
+        else net.open_session(host, port)
+    put(sched, queue, hop=mx1)
+    clock.advance(0)
+    clock.advance(1)
+    sched.server_back(mx1)                           # re-created meanwhile
+    sched.open_session = net.open_session
+    from servers.common import smtpclient
+    connecting.errback(smtpclient.SessionError("connect timeout (%s)" % neterror.TimeoutError()))
+    assert mx1 not in sched.dead
+    net.behaviour[mx1] = 250
+    clock.advance(sched.policy.minimum)
+    assert not queue.stored and [s for s, *_ in net.delivered] == [mx1]
