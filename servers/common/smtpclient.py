@@ -363,13 +363,7 @@ class SMTPClient(LineReceiver):
                 self.transport.abortConnection()    # no final dot went out: nothing delivered
                 self._break(str(e))
                 raise
-        final = yield done
-        kind = classify(final.code)
-        if kind == DELIVERED:
-            result.delivered.extend(accepted)
-            result.reply = final
-        else:
-            result.fail_all(accepted, kind, final)
+        _settle_final(result, accepted, (yield done))
         return result
 
     def send_many(self, messages):
@@ -427,13 +421,7 @@ class SMTPClient(LineReceiver):
                     if following is not None:
                         envelope = self._envelope(following)
                     self.transport.writeSequence([wire] + (following or []))
-                    final = yield done
-                    kind = classify(final.code)
-                    if kind == DELIVERED:
-                        result.delivered.extend(accepted)
-                        result.reply = final
-                    else:
-                        result.fail_all(accepted, kind, final)
+                    _settle_final(result, accepted, (yield done))
                 elif following is not None:
                     envelope = self._envelope(following)
                     self.transport.writeSequence(following)
@@ -548,3 +536,13 @@ def deliver(reactor, host, port, sender, recipients, data, helo_name, **timeouts
     result = yield session.send(sender, recipients, data)
     yield session.quit()
     return result
+
+
+def _settle_final(result, accepted, final):
+    """The reply to the final dot decides for every accepted recipient."""
+    kind = classify(final.code)
+    if kind == DELIVERED:
+        result.delivered.extend(accepted)
+        result.reply = final
+    else:
+        result.fail_all(accepted, kind, final)
