@@ -7,6 +7,14 @@
 #
 #   lab/provision.sh            system packages + virtualenv + `maillab` on PATH
 #   lab/provision.sh --vagrant  also Debian's vagrant (for the Vagrantfile test)
+#   lab/provision.sh --cluster-node
+#                               a server that holds part of a lab started elsewhere
+#                               (`maillab run --cluster`): Mininet, Open vSwitch, sshd,
+#                               sudo and the virtualenv, none of the peers and browsers
+#
+# openssh-server and sudo come with every mode (a lab spread over servers logs in to
+# them; its tests run a private sshd on 127.0.0.2), but the system's sshd is never
+# turned on here: a machine that had none keeps having none.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,10 +39,17 @@ packages=(
     strace             # the tests' check of the servers' fsync order in real system calls
     postfix            # a peer: interop tests and `maillab bench relay`
     chromium chromium-driver   # headless browser tests of the live page
+    openssh-server sudo        # a lab over several servers (`--cluster`), and its tests
+)
+# what a server holding part of someone else's lab needs (lab/cli/cluster.py checks these)
+node_packages=(
+    mininet openvswitch-switch iproute2 procps psmisc ethtool iputils-ping iputils-arping
+    iptables tcpdump bind9-dnsutils python3-venv openssh-server sudo
 )
 for arg in "$@"; do
     case "$arg" in
         --vagrant) packages+=(vagrant) ;;
+        --cluster-node) packages=("${node_packages[@]}") ;;
         *) echo "provision.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -43,6 +58,10 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+ssh_unit_was_enabled=no
+if command -v systemctl >/dev/null && systemctl is-enabled ssh.service >/dev/null 2>&1; then
+    ssh_unit_was_enabled=yes
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -51,6 +70,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Debian's openssh-server enables and starts the system sshd; a machine that
+    # ran none before does not get one from maillab (the lab starts its own)
+    if [ "$ssh_unit_was_enabled" = no ] && command -v systemctl >/dev/null \
+            && systemctl is-enabled ssh.service >/dev/null 2>&1; then
+        say "leaving the system sshd off, as it was (systemctl enable --now ssh turns it on)"
+        systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+    fi
 else
     say "Debian packages: all present"
 fi

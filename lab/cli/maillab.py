@@ -163,6 +163,9 @@ def build_parser():
     web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.cli.up", "cmd_up"))
 
+    from lab.cli.cluster import add_parser as add_cluster_parser
+    add_cluster_parser(sub).set_defaults(func=_lazy("lab.cli.cluster", "cmd_cluster"))
+
     s = sub.add_parser("bench", help="benchmarks, side by side with Postfix")
     s.add_argument("what", choices=("relay", "memory"),
                    help="relay: our relay and Postfix side by side; memory: peak memory of "
