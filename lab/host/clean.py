@@ -1,6 +1,7 @@
 """``maillab clean``: remove what a crashed lab run left behind, like ``mn -c``.
 
-It removes, in order: maillab's own processes (servers, fault scripts,
+It removes, in order: what a lab spread over several servers made on them
+(through SSH, that lab's things only: lab/host/cluster_net.py), maillab's own processes (servers, fault scripts,
 captures, Postfix peers), Mininet's host shells (which takes their network
 namespaces with them), veth links named like Mininet's (``foo-eth0``), the
 bridges a lab recorded (Linux bridges and Open vSwitch bridges), the OVS
@@ -142,9 +143,19 @@ def clean(wait=0.0):
         return clean_unlocked()
 
 
+def clean_servers():
+    """What a lab spread over servers made on them (and its tunnel taps here),
+    removed through SSH with the run's own key: only that lab's, never `mn -c`."""
+    if not state.recorded("remote"):
+        return 0
+    from lab.host.cluster_net import clean_servers as clean_remote
+    return sum(clean_remote().values())
+
+
 def clean_unlocked():
     """The work of clean(), for callers that already hold the lab lock."""
     counts = {
+        "remote things": clean_servers(),
         "processes": kill_processes(),
         "links": delete_links(),
         "bridges": delete_bridges(),
@@ -174,6 +185,9 @@ def leftovers():
     daemons = [d for d in state.recorded("ovs") if ovs.daemon_running(d)]
     if daemons:
         found["ovs daemons"] = daemons
+    remote = state.recorded("remote")
+    if remote:
+        found["things on other servers"] = len(remote)
     return found
 
 

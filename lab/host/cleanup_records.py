@@ -7,7 +7,9 @@ live under /run, which a reboot empties along with what they describe.
 import os
 
 STATE_DIR = os.environ.get("MAILLAB_STATE", "/run/maillab")
-KINDS = ("bridges", "dirs", "pids", "ovs")   # ovs: OVS daemons a lab started
+# ovs: OVS daemons a lab started; remote: what a lab spread over servers made on each
+# (lab/host/cluster_net.py, one JSON object a line)
+KINDS = ("bridges", "dirs", "pids", "ovs", "remote")
 
 
 def _path(kind):

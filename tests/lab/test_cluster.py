@@ -4,13 +4,22 @@ the run. What this proves and what not: docs/lab.md, "A lab over several
 servers"."""
 import io
 import os
+import signal
 import stat
+import subprocess
+import sys
 
 import pytest
 
+from lab import ROOT
 from lab.cli.cluster import cmd_cluster
 from lab.cli.maillab import build_parser
-from lab.host.ssh import Access, generate_key
+from lab.host import cluster_net
+from lab.host import cleanup_records as state
+from lab.host.clean import leftovers
+from lab.host.ssh import Access, Server, generate_key
+from lab.host.waiting import tcp_open_from, wait_until
+from lab.testbed.mail_lab import make_topology
 from tests.cluster_sshd import PrivateSSHD
 
 pytestmark = [pytest.mark.lab, pytest.mark.needs_cmd("ssh", "ssh-keygen", "/usr/sbin/sshd")]
@@ -54,3 +63,71 @@ def test_cluster_check_says_ready_and_a_failing_login_says_why(tmp_path):
     assert lines == ["%s: cannot log in: root@127.0.0.2: Permission denied (publickey)."
                      % sshd.server]
     assert status == 1
+
+
+# --- the network over two "servers" ----------------------------------------------------
+@pytest.fixture
+def two_servers(clean_machine, tmp_path):
+    """This machine and a private sshd's "server" on 127.0.0.2; the lab lock held."""
+    with PrivateSSHD(tmp_path / "sshd") as sshd:
+        yield [Server("localhost"), sshd.server], sshd
+    assert not state.recorded("remote")
+
+
+def _taps():
+    return [n for n in os.listdir("/sys/class/net") if n.startswith("tap")]
+
+
+def test_one_dc_placed_by_place_talks_across_an_ssh_tunnel(two_servers, tmp_path):
+    servers, sshd = two_servers
+    topo = make_topology("one_dc")
+    table = cluster_net.node_servers(topo.plan, servers)
+    assert {table[n] for n in ("client1", "r0", "s0")} == {servers[0]}
+    assert {table[n] for n in ("dns1", "relay1", "mx1", "r1", "s1")} == {servers[1]}
+    with cluster_net.running_cluster_net(topo, servers, sshd.access, table) as net:
+        r0, r1, mx1 = net.get("r0"), net.get("r1"), net.get("mx1")
+        assert not r0.isRemote and r1.isRemote and mx1.isRemote
+        # the r0-r1 link is the tunnel: a tap at each end, checksum offload off
+        for router in (r0, r1):
+            intf = router.intfNames()[1]
+            assert "tun type tap" in router.cmd("ip -d link show %s" % intf)
+            assert "tx-checksumming: off" in router.cmd("ethtool -k %s" % intf)
+        # a remote process gets its working directory and environment over ssh
+        workdir = tmp_path / "www"
+        workdir.mkdir()
+        (workdir / "index.txt").write_text("across the tunnel\n" * 2000)
+        server = mx1.popen([sys.executable, "-m", "http.server", "8080", "--bind", mx1.IP()],
+                           cwd=str(workdir), env=dict(os.environ, MAILLAB_PROBE="1"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client = net.get("client1")
+            wait_until(lambda: tcp_open_from(client, mx1.IP(), 8080), 20,
+                       "a web server on mx1, on the other server")
+            got = client.cmd("python3 -c 'import urllib.request,sys; sys.stdout.write("
+                             "str(len(urllib.request.urlopen(\"http://%s:8080/index.txt\","
+                             " timeout=10).read())))'" % mx1.IP())
+            assert got.strip() == str(len("across the tunnel\n") * 2000)   # TCP, 36 kB
+        finally:
+            server.kill()
+            server.wait()
+    assert not _taps()
+    assert not state.recorded("remote")
+
+
+def test_sigterm_leaves_neither_server_with_anything(two_servers):
+    servers, sshd = two_servers
+    proc = subprocess.Popen([sys.executable, "-m", "tests.lab.cluster_net_runner",
+                             str(sshd.port), sshd.dir], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        assert len(_taps()) == 0 and len(state.recorded("remote")) > 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not _taps()
+    assert not state.recorded("remote")
+    assert not leftovers()

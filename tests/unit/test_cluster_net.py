@@ -1,0 +1,71 @@
+"""The pure parts of a lab's network over several servers: where each node goes,
+which links become tunnels, and the scripts that signal and clean a server."""
+import subprocess
+
+import pytest
+
+from lab.host import cluster_net
+from lab.host.ssh import Server
+from lab.testbed.mail_lab import make_topology
+
+HERE, THERE = Server("localhost"), Server("127.0.0.2", port=2222)
+
+
+def test_each_place_with_its_switch_and_router_goes_to_one_server():
+    topo = make_topology("one_dc")
+    where = cluster_net.node_servers(topo.plan, [HERE, THERE])
+    assert set(where) == set(topo.nodes())
+    assert {n for n, s in where.items() if s == HERE} == {"client1", "client2", "r0", "s0"}
+    # the only link between the servers is the one between the places' routers
+    assert cluster_net.tunnels(topo, where) == [("r0", "r1")]
+
+
+def test_places_are_dealt_round_the_servers_and_can_be_named():
+    topo = make_topology("n_dc", dcs=3, mx_per_dc=2)
+    plan = topo.plan
+    assert cluster_net.place_by_dc(plan, [HERE, THERE]) == {
+        "site": HERE, "dc1": THERE, "dc2": HERE, "dc3": THERE}
+    where = cluster_net.node_servers(plan, [HERE, THERE], placement={"dc2": THERE})
+    assert where["r2"] == where["s2"] == THERE
+    assert sorted(cluster_net.tunnels(topo, where)) == [("r0", "r1")]
+    one = cluster_net.node_servers(plan, [HERE])
+    assert set(one.values()) == {HERE} and cluster_net.tunnels(topo, one) == []
+
+
+def test_the_placer_answers_mininet_from_the_table():
+    placer = cluster_net.placer_for({"h1": "127.0.0.2:2222"})(servers=["localhost"])
+    assert isinstance(placer, cluster_net.mncluster.Placer)
+    assert placer.place("h1") == "127.0.0.2:2222"
+
+
+def test_a_server_is_cleaned_of_this_labs_things_only_and_never_with_mn_c():
+    script = cluster_net.remote_clean_script([("tag", "abc"), ("shell", 4242),
+                                             ("link", "tap700"), ("bridge", "s1")])
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+    assert "mn -c" not in script and "mn " not in script
+    assert "MAILLAB_CLUSTER_RUN=abc" in script and "kill -9" in script
+    assert "grep -q 'mininet:'" in script      # a reused pid is not killed
+    assert "ip link del tap700" in script and "ip link del s1" in script
+    with pytest.raises(ValueError):
+        cluster_net.remote_clean_script([("everything", "*")])
+
+
+def test_a_tagged_process_gets_the_signal_and_an_untagged_one_does_not(tmp_path):
+    """The signal script, run here for real on two sleeping processes."""
+    tagged = subprocess.Popen(["sleep", "60"], env={cluster_net.PROC_TAG: "t1"})
+    other = subprocess.Popen(["sleep", "60"], env={cluster_net.PROC_TAG: "t2"})
+    try:
+        subprocess.run(["sh", "-c", cluster_net.signal_tagged_script(
+            cluster_net.PROC_TAG, "t1", 15)], check=True)
+        assert tagged.wait(10) == -15
+        assert other.poll() is None
+    finally:
+        for p in (tagged, other):
+            p.kill()
+            p.wait()
+
+
+def test_links_get_distinct_tap_numbers_at_each_end():
+    a, b = cluster_net.TunnelLink._tap_pair()
+    c, d = cluster_net.TunnelLink._tap_pair()
+    assert len({a, b, c, d}) == 4 and min(a, b, c, d) >= cluster_net.TAP_BASE
