@@ -187,11 +187,18 @@ class PlacedMixin(mncluster.RemoteMixin):
             record_remote(self.place, self.access, "shell", self.pid)
 
     def _popen(self, cmd, sudo=True, tt=True, **params):
-        if not self.isRemote:
-            return super()._popen(cmd, sudo=sudo, tt=tt, **params)
         if isinstance(cmd, str):
             cmd = cmd.split()
+        if not self.isRemote:
+            # Mininet's own, not RemoteMixin's: its setpgrp() makes the process a group
+            # leader, and `mnexec -d` then forks and exits 0 at once (the caller would
+            # wait on nothing)
+            return super(mncluster.RemoteMixin, self)._popen(cmd, **params)
         remote = list(cmd)
+        if remote[:2] == ["mnexec", "-da"]:
+            # the same on the server: its login shell leads a session, so `-d` would fork
+            # and the ssh client would end while the process runs on, unseen
+            remote[:2] = ["mnexec", "-a"]
         cwd, env = params.pop("cwd", None), params.pop("env", None)
         changed = ["%s=%s" % (k, v) for k, v in sorted((env or {}).items())
                    if os.environ.get(k) != v]
