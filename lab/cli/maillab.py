@@ -86,6 +86,12 @@ def build_parser():
                    "(default: reports/SCENARIO-TIME)")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS,
                    help="Linux bridges (default) or Open vSwitch")
+    s.add_argument("--cluster", metavar="HOST[,HOST...]", help="spread the lab over these "
+                   "servers ([user@]host[:port]; localhost: this machine), each data center "
+                   "and the sender site on one, in turn (maillab cluster check HOST... says "
+                   "what a server lacks)")
+    s.add_argument("--ssh-key", metavar="PATH", help="with --cluster: log in with this key "
+                   "(default: the lab's own, see maillab cluster key)")
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.run", "cmd_run"))
 

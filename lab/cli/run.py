@@ -27,8 +27,21 @@ def cmd_scenarios(args):
 def run_one(s, args, report_dir, out=sys.stdout, web=None):
     from lab.scenarios.run import run
     watched = {"web": web} if web is not None else {}
+    cluster = cluster_of(args)
+    if cluster is not None:
+        watched["lab_options"] = {"cluster": cluster}
     return run(s, messages=args.messages, seed=args.seed, report_dir=report_dir, out=out,
                switch=getattr(args, "switch", "lxbr"), **watched)
+
+
+def cluster_of(args):
+    """The servers ``--cluster`` names (lab.host.cluster_net.Cluster), or None."""
+    if not getattr(args, "cluster", None):
+        return None
+    from lab.cli.cluster import access_from
+    from lab.host.cluster_net import Cluster
+    from lab.host.ssh import parse_servers
+    return Cluster(parse_servers(args.cluster), access_from(args))
 
 
 def coverage_table(results):
@@ -89,7 +102,8 @@ def _cmd_run(args, web):
     try:
         chosen = scenarios.load_all() if args.scenario == "all" else \
             [scenarios.load(args.scenario)]
-    except ScenarioError as e:
+        cluster_of(args)
+    except (ScenarioError, ValueError) as e:
         print("maillab run: %s" % e, file=sys.stderr)
         return 2
     if args.scenario != "all":

@@ -26,8 +26,10 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import shlex
 import subprocess
+import tempfile
 import threading
 import uuid
 
@@ -315,6 +317,7 @@ class LabCluster(mncluster.MininetCluster):
         self.access = access
         self.by_name = {str(s) if not s.is_local else LOCAL: s for s in servers}
         self.run_tag = uuid.uuid4().hex
+        self.table = dict(table)
         for server in servers:
             if not server.is_local:
                 record_remote(server, access, "tag", self.run_tag)
@@ -328,9 +331,22 @@ class LabCluster(mncluster.MininetCluster):
                          switch=placed(kwargs.pop("switch", LinuxBridge)),
                          link=TunnelLink, controller=None, **kwargs)
 
-    def _placed_params(self, params):
-        server = params.pop("server", LOCAL) or LOCAL
-        params["place"] = self.by_name[server]
+    def _placed_params(self, name, params):
+        server = params.pop("server", None)
+        if server:
+            place = self.by_name[server]
+        elif name in self.table:
+            place = self.table[name]
+        elif params.get("dc") and hasattr(self.topo, "plan"):
+            # a host added to the running lab (the provisioner's): on its DC's server
+            place = self.table.get(self.topo.plan.switch_of(name) if name in
+                                   self.topo.plan.hosts else
+                                   (self.topo.plan.site_switch if params["dc"] == "site"
+                                    else self.topo.plan.dc(params["dc"]).switch),
+                                   self.by_name.get(LOCAL, Server(LOCAL)))
+        else:
+            place = Server(LOCAL)
+        params["place"] = place
         params["access"] = self.access
         params["run_tag"] = self.run_tag
         params.pop("controlPath", None)
@@ -338,11 +354,11 @@ class LabCluster(mncluster.MininetCluster):
 
     def addHost(self, name, cls=None, **params):
         return mncluster.Mininet.addHost(self, name, cls=placed(cls or self.host),
-                                         **self._placed_params(params))
+                                         **self._placed_params(name, params))
 
     def addSwitch(self, name, cls=None, **params):
         sw = mncluster.Mininet.addSwitch(self, name, cls=placed(cls or self.switch),
-                                         **self._placed_params(params))
+                                         **self._placed_params(name, params))
         if sw.isRemote:
             record_remote(sw.place, self.access, "bridge", name)
         return sw
@@ -405,3 +421,110 @@ def running_cluster_net(topo, servers, access, table):
                 except Exception as e:
                     log.warning("net.stop failed (%s: %s); cleaning up", type(e).__name__, e)
             clean_servers()
+
+
+# --- a lab's servers and its run directory on them ------------------------------------
+class Cluster:
+    """The servers of one lab (``servers``, [Server], ``localhost`` among them or
+    not), how to reach them (``access``) and an optional ``placement``
+    ({place: Server}, places being ``site``, ``dc1``...). A server holds the run
+    directory at the same path as this machine (``push``), and what its hosts
+    wrote there comes back before the verdict reads it (``gather``)."""
+
+    def __init__(self, servers, access, placement=None):
+        self.servers, self.access, self.placement = list(servers), access, placement
+
+    def __repr__(self):
+        return "Cluster(%s)" % ", ".join(str(s) for s in self.servers)
+
+    def table(self, plan):
+        """{node: Server} for a plan's topology."""
+        return node_servers(plan, self.servers, self.placement)
+
+    def remote_names(self, plan, table=None):
+        """{remote Server: [host names placed there]} (hosts only: what writes files)."""
+        table = table or self.table(plan)
+        out = {}
+        for name in plan.hosts:
+            server = table.get(name)
+            if server is not None and not server.is_local:
+                out.setdefault(server, []).append(name)
+        return out
+
+    def describe(self, plan):
+        """"site on localhost, dc1 on 127.0.0.2:2222": where each place runs."""
+        where = dict(place_by_dc(plan, self.servers), **(self.placement or {}))
+        return ", ".join("%s on %s" % (place, where[place]) for place in places(plan))
+
+    def push(self, rundir):
+        """The run directory, as it is now, copied to each remote server (tar over ssh)."""
+        for server in self.servers:
+            if server.is_local:
+                continue
+            pack = subprocess.Popen(["tar", "--format=posix", "-C", rundir, "-cf", "-", "."],
+                                    stdout=subprocess.PIPE)
+            unpack = subprocess.run(self.access.ssh_argv(server, push_command(rundir)),
+                                    stdin=pack.stdout, capture_output=True, text=True,
+                                    timeout=120)
+            pack.stdout.close()
+            if pack.wait() != 0 or unpack.returncode != 0:
+                raise RuntimeError("copying the run directory to %s: %s"
+                                   % (server, unpack.stderr.strip()))
+
+    def gather(self, rundir, names_by_server):
+        """Each remote server's host directories (every generation) fetched through
+        ssh into a staging directory, then put in place of the local ones; returns
+        {server: bytes fetched}."""
+        fetched = {}
+        for server, names in names_by_server.items():
+            staging = tempfile.mkdtemp(prefix=".gathered-", dir=rundir)
+            try:
+                fetch = subprocess.Popen(self.access.ssh_argv(server, gather_command(
+                    rundir, names)), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE)
+                counter = _CountingReader(fetch.stdout)
+                unpack = subprocess.Popen(["tar", "-C", staging, "-xf", "-"],
+                                          stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                for chunk in iter(lambda: counter.read(1 << 16), b""):
+                    unpack.stdin.write(chunk)
+                unpack.stdin.close()
+                err = fetch.stderr.read().decode(errors="replace")
+                if fetch.wait(120) != 0 or unpack.wait(120) != 0:
+                    raise RuntimeError("gathering from %s: %s %s" % (
+                        server, err.strip(), unpack.stderr.read().decode(errors="replace")))
+                for entry in sorted(os.listdir(staging)):
+                    local = os.path.join(rundir, entry)
+                    if os.path.isdir(local):
+                        shutil.rmtree(local)
+                    os.rename(os.path.join(staging, entry), local)
+                fetched[str(server)] = counter.count
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return fetched
+
+
+class _CountingReader:
+    def __init__(self, stream):
+        self.stream, self.count = stream, 0
+
+    def read(self, n):
+        data = self.stream.read(n)
+        self.count += len(data)
+        return data
+
+
+def push_command(rundir):
+    """The remote end of ``Cluster.push``."""
+    q = shlex.quote(rundir)
+    return ["sh", "-c", "mkdir -p %s && chmod 755 %s && exec tar -C %s -xf -" % (q, q, q)]
+
+
+def gather_command(rundir, names):
+    """The remote end of ``Cluster.gather``: the named host directories, every
+    generation (``mx1``, ``mx1.gen2``...), as one tar stream. POSIX (pax) format:
+    GNU tar's default keeps whole seconds of a file's time, and a message's
+    delivery time is its Maildir file's mtime (lab/evidence/records.py)."""
+    globs = " ".join("%s %s.gen*" % (shlex.quote(n), shlex.quote(n)) for n in names)
+    return ["sh", "-c", "cd %s && set -- $(ls -d %s 2>/dev/null) && "
+            "exec tar --format=posix -cf - --files-from /dev/null \"$@\""
+            % (shlex.quote(rundir), globs)]

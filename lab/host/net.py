@@ -87,14 +87,30 @@ def build_net(topo, switch="lxbr", **kwargs):
     return net
 
 
+def build_cluster_net(topo, cluster, switch="lxbr"):
+    """The network spread over ``cluster``'s servers (lab/host/cluster_net.py)."""
+    if switch != "lxbr":
+        raise ValueError("a lab over several servers has Linux bridges only (--switch lxbr)")
+    from lab.host.cluster_net import LabCluster
+    warn_if_machine_name_needs_dns()
+    table = cluster.table(topo.plan)
+    for name in topo.switches():
+        if table[name].is_local:
+            state.record("bridges", name)
+    return LabCluster(topo, cluster.servers, cluster.access, table)
+
+
 @contextlib.contextmanager
-def running_net(topo, switch="lxbr", lock_timeout=600.0, **kwargs):
-    """A started network; stopped, and the machine cleaned, however the block ends."""
+def running_net(topo, switch="lxbr", lock_timeout=600.0, cluster=None, **kwargs):
+    """A started network; stopped, and the machine cleaned, however the block ends.
+    ``cluster`` (lab.host.cluster_net.Cluster): spread over its servers, and they
+    are cleaned too (this lab's things only)."""
     with lab_lock(timeout=lock_timeout):
         clean_unlocked()
         net = None
         try:
-            net = build_net(topo, switch=switch, **kwargs)
+            net = build_net(topo, switch=switch, **kwargs) if cluster is None else \
+                build_cluster_net(topo, cluster, switch)
             net.start()
             yield net
         finally:

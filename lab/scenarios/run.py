@@ -298,6 +298,9 @@ class Run:
             self._stop_faults()
             self._stop_watching()
         wan_after = self._wan_bytes()
+        gather = getattr(self.lab, "gather_evidence", None)
+        if gather is not None:      # a lab over several servers: their files come here first
+            gather()
         evidence = self._collect(wan_before, wan_after)
         self._keep_raw(evidence)
         return evidence

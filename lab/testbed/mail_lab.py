@@ -69,7 +69,8 @@ class Lab:
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
                  mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
                  start_timeout=svc.START_TIMEOUT, capacity=None, dc_down=(), mx_hosts=None,
-                 relay_module="servers.relay", dns_module="servers.dns", **topo_opts):
+                 relay_module="servers.relay", dns_module="servers.dns", cluster=None,
+                 **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
@@ -85,6 +86,8 @@ class Lab:
         self.keep = keep
         self.start_timeout = start_timeout
         self.relay_module, self.dns_module = relay_module, dns_module
+        self.cluster = cluster      # lab.host.cluster_net.Cluster: spread over its servers
+        self.gathered = {}          # {server: bytes of evidence fetched from it}
         self.net = None
         self.rundir = None
         self.services = {}          # host name -> Service (one server per host)
@@ -145,13 +148,19 @@ class Lab:
         for info, kind, argv in servers:
             kinds.setdefault(kind, (info.name, argv))
         svc.check_configs(list(kinds.values()))
-        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
+        self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch,
+                                                         cluster=self.cluster))
         if not self.keep:   # recorded after running_net's clean start, which sweeps these
             state.record("dirs", self.rundir)
         self._stack.callback(self._stop_services)
         self._stack.callback(self._stop_route_keepers)
         for node in self.net.hosts:
-            self._keep_routes(node)
+            self._keep_routes(node, start=self.cluster is None)
+        if self.cluster is not None:
+            # the other servers' copy of the run directory (files, route keepers' scripts)
+            self.cluster.push(self.rundir)
+            for keeper in self.route_keepers.values():
+                keeper.start()
         self._one_arp_per_connect(self.net.get(self.plan.relay.name))
         if self.provisioner is not None:
             self.provisioner.start()
@@ -212,18 +221,40 @@ class Lab:
             if intf != "lo":
                 node.cmd("sysctl -qw net.ipv4.neigh.%s.mcast_solicit=1" % intf)
 
-    def _keep_routes(self, node):
-        self.route_keepers[node.name] = RouteKeeper(
-            node, os.path.join(self.rundir, "routes")).start()
+    def _keep_routes(self, node, start=True):
+        keeper = RouteKeeper(node, os.path.join(self.rundir, "routes"))
+        self.route_keepers[node.name] = keeper.start() if start else keeper
 
     def _stop_route_keepers(self):
         for keeper in self.route_keepers.values():
             keeper.stop()
 
+    def gather_evidence(self):
+        """On a lab over several servers: what the hosts on the others wrote (events,
+        Maildirs, queues) fetched into this run directory; a no-op on one machine."""
+        if self.cluster is None:
+            return {}
+        table = {node.name: getattr(node, "place", None) for node in self.net.hosts}
+        names = {}
+        for name, server in table.items():
+            if server is not None and not server.is_local and name in self.plan.hosts:
+                names.setdefault(server, []).append(name)
+        fetched = self.cluster.gather(self.rundir, names)
+        for server, size in fetched.items():
+            self.gathered[server] = self.gathered.get(server, 0) + size
+        log.info("evidence gathered: %s", ", ".join("%d bytes from %s" % (n, s)
+                                                    for s, n in fetched.items()))
+        return fetched
+
     # --- places ---------------------------------------------------------------
     @property
     def switches(self):
-        """What the switches are: "Linux bridges", "Open vSwitch, userspace datapath"..."""
+        """What the switches are: "Linux bridges", "Open vSwitch, userspace datapath"...
+        (and where each place runs, on a lab over several servers)."""
+        if self.cluster is not None:
+            return "%s over %d servers (%s)" % (describe_switches(self.switch),
+                                                len(self.cluster.servers),
+                                                self.cluster.describe(self.plan))
         return describe_switches(self.switch)
 
     @property
