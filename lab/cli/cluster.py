@@ -7,8 +7,10 @@ from lab.host.ssh import Access, lab_key, parse_servers
 
 
 def access_from(args):
-    """The SSH access the options name: ``--ssh-key`` or the lab's own key."""
-    return Access(key=args.ssh_key or lab_key())
+    """The SSH access the options name: ``--ssh-key`` or the lab's own key, and
+    ``--ssh-option``s."""
+    return Access(key=args.ssh_key or lab_key(),
+                  extra=tuple(getattr(args, "ssh_option", None) or ()))
 
 
 def cmd_cluster(args, out=None, access=None):
@@ -48,4 +50,6 @@ def add_parser(sub):
     s.add_argument("--ssh-key", metavar="PATH", help="log in with this private key "
                    "(default: the lab's own, ~/.config/maillab/cluster_ed25519, made on "
                    "first use)")
+    s.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
+                   help="one more ssh -o option, e.g. UserKnownHostsFile=PATH (repeatable)")
     return s

@@ -92,6 +92,9 @@ def build_parser():
                    "what a server lacks)")
     s.add_argument("--ssh-key", metavar="PATH", help="with --cluster: log in with this key "
                    "(default: the lab's own, see maillab cluster key)")
+    s.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
+                   help="with --cluster: one more ssh -o option, e.g. "
+                   "UserKnownHostsFile=PATH (repeatable)")
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.run", "cmd_run"))
 

@@ -16,9 +16,13 @@ from lab.cli.cluster import cmd_cluster
 from lab.cli.maillab import build_parser
 from lab.host import cluster_net
 from lab.host import cleanup_records as state
-from lab.host.clean import leftovers
+from lab.host.clean import clean_unlocked, leftovers
+from lab.host.lock import LOCK_FD_ENV, LOCK_PATH, lab_lock
+from lab.host.cluster_net import Cluster
 from lab.host.ssh import Access, Server, generate_key
 from lab.host.waiting import tcp_open_from, wait_until
+from lab.scenarios import model as scenario
+from lab.scenarios.run import Run
 from lab.testbed.mail_lab import make_topology
 from tests.cluster_sshd import PrivateSSHD
 
@@ -128,6 +132,68 @@ def test_sigterm_leaves_neither_server_with_anything(two_servers):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert not _taps()
+    assert not state.recorded("remote")
+    assert not leftovers()
+
+
+# --- a scenario over two "servers" ----------------------------------------------------
+def test_relay_failover_over_two_servers_passes_on_evidence_gathered_through_ssh(two_servers,
+                                                                                 tmp_path):
+    """The same verdict as on one machine (tests/lab/test_scenarios.py): site on this
+    machine, dc1 (DNS, relay, mx1) on the sshd's "server", the r0-r1 link a tunnel;
+    the dc1 hosts' files fetched through ssh before the verdict read them."""
+    servers, sshd = two_servers
+    cluster = Cluster(servers, sshd.access)
+    out = io.StringIO()
+    run = Run(scenario.load("relay-failover"), report_dir=str(tmp_path / "report"), out=out,
+              lab_options={"cluster": cluster})
+    verdict, _ = run.execute()
+    assert verdict.outcome == "PASS", out.getvalue()
+    assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == (20, 20, 0, 0)
+    assert "over 2 servers (site on localhost, dc1 on %s)" % sshd.server in out.getvalue()
+    assert run.lab.gathered[str(sshd.server)] > 0
+    assert not _taps()
+
+
+@pytest.fixture
+def inherited_lock(monkeypatch):
+    """The lab lock held on a descriptor a maillab command inherits (MAILLAB_LOCK_FD),
+    as tests/lab/test_signals.py holds it; a clean start and a clean end."""
+    with open(LOCK_PATH, "a") as lock:
+        monkeypatch.setenv(LOCK_FD_ENV, str(lock.fileno()))
+        with lab_lock(timeout=900):
+            clean_unlocked()
+            yield lock.fileno()
+            left = leftovers()
+            clean_unlocked()
+        assert not left, "the test left these behind: %s" % left
+
+
+def test_maillab_run_cluster_stopped_by_sigterm_cleans_both_servers(inherited_lock, tmp_path):
+    with PrivateSSHD(tmp_path / "sshd") as sshd:
+        argv = [sys.executable, "-m", "lab.cli.maillab", "run", "relay-failover",
+                "--messages", "200", "--report", str(tmp_path / "report"), "--cluster",
+                "localhost,%s" % sshd.server, "--ssh-key", sshd.client_key,
+                "--ssh-option", "UserKnownHostsFile=%s" % sshd.known_hosts]
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, pass_fds=(inherited_lock,))
+        seen = []
+        try:
+            for line in proc.stdout:    # until mail flows over the tunnel
+                seen.append(line)
+                if "] traffic" in line:
+                    break
+            assert any("over 2 servers" in line for line in seen), "".join(seen)
+            assert state.recorded("remote"), "the run recorded nothing on the other server"
+            proc.send_signal(signal.SIGTERM)
+            rest = proc.communicate(timeout=120)[0]
+            assert proc.returncode == 128 + signal.SIGTERM, "".join(seen) + rest
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert "stopped by SIGTERM" in rest
     assert not _taps()
     assert not state.recorded("remote")
     assert not leftovers()

@@ -1,5 +1,6 @@
 """The pure parts of a lab's network over several servers: where each node goes,
 which links become tunnels, and the scripts that signal and clean a server."""
+import os
 import subprocess
 
 import pytest
@@ -69,3 +70,37 @@ def test_links_get_distinct_tap_numbers_at_each_end():
     a, b = cluster_net.TunnelLink._tap_pair()
     c, d = cluster_net.TunnelLink._tap_pair()
     assert len({a, b, c, d}) == 4 and min(a, b, c, d) >= cluster_net.TAP_BASE
+
+
+def test_the_run_directory_goes_and_comes_back_as_pax_tar_streams(tmp_path):
+    """push_command and gather_command run here with sh (no ssh): what one end
+    packs, the other unpacks, sub-second file times kept."""
+    src, dst = tmp_path / "run", tmp_path / "copy"
+    for name in ("mx1", "mx1.gen2", "relay1", "client1"):
+        (src / name).mkdir(parents=True)
+        (src / name / "events.jsonl").write_text(name)
+    os.utime(src / "mx1" / "events.jsonl", (1e9 + 0.25, 1e9 + 0.25))
+    pack = subprocess.run(cluster_net.gather_command(str(src), ["mx1", "relay1", "dns1"]),
+                          capture_output=True, check=True)
+    subprocess.run(cluster_net.push_command(str(dst)), input=pack.stdout, check=True)
+    assert sorted(os.listdir(dst)) == ["mx1", "mx1.gen2", "relay1"]
+    assert os.stat(dst / "mx1" / "events.jsonl").st_mtime == 1e9 + 0.25
+    nothing = subprocess.run(cluster_net.gather_command(str(src), ["dns1"]),
+                             capture_output=True, check=True)
+    assert nothing.stdout.strip(b"\0") == b""           # an empty archive, not an error
+
+
+def test_maillab_run_takes_its_servers_and_says_when_one_is_wrong(capsys):
+    from lab.cli.maillab import build_parser
+    from lab.cli.run import _cmd_run, cluster_of
+    args = build_parser().parse_args(["run", "relay-failover", "--cluster",
+                                      "localhost,127.0.0.2:2222", "--ssh-key", "/k",
+                                      "--ssh-option", "UserKnownHostsFile=/kh"])
+    cluster = cluster_of(args)
+    assert cluster.servers == [HERE, THERE]
+    assert cluster.access.key == "/k" and "UserKnownHostsFile=/kh" in \
+        cluster.access.options(THERE)
+    assert cluster_of(build_parser().parse_args(["run", "relay-failover"])) is None
+    bad = build_parser().parse_args(["run", "relay-failover", "--cluster", "lab2,lab2"])
+    assert _cmd_run(bad, None) == 2
+    assert "listed twice" in capsys.readouterr().err
