@@ -331,6 +331,15 @@ class LabCluster(mncluster.MininetCluster):
                          switch=placed(kwargs.pop("switch", LinuxBridge)),
                          link=TunnelLink, controller=None, **kwargs)
 
+    def placeNodes(self):
+        """Every node of the topology on its server from the table, overwriting what
+        an earlier network wrote into the same Topo (MininetCluster's placeNodes
+        only sets a node's server where none is set yet)."""
+        for node in self.topo.nodes():
+            server = self.table.get(node)
+            self.topo.nodeInfo(node)["server"] = LOCAL if server is None or \
+                server.is_local else str(server)
+
     def _placed_params(self, name, params):
         server = params.pop("server", None)
         if server:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from mininet.clean import Cleanup
 
 from lab import ROOT
 from lab.cli.cluster import cmd_cluster
@@ -91,6 +92,9 @@ def test_one_dc_placed_by_place_talks_across_an_ssh_tunnel(two_servers, tmp_path
     with cluster_net.running_cluster_net(topo, servers, sshd.access, table) as net:
         r0, r1, mx1 = net.get("r0"), net.get("r1"), net.get("mx1")
         assert not r0.isRemote and r1.isRemote and mx1.isRemote
+        # Mininet's cluster code registers `ssh SERVER sudo mn -c` for mininet.clean; gone
+        assert not [c for c in Cleanup.callbacks
+                    if getattr(c, "__self__", None) is cluster_net.mncluster.ClusterCleanup]
         # the r0-r1 link is the tunnel: a tap at each end, checksum offload off
         for router in (r0, r1):
             intf = router.intfNames()[1]
