@@ -523,9 +523,12 @@ class _CountingReader:
 
 
 def push_command(rundir):
-    """The remote end of ``Cluster.push``."""
+    """The remote end of ``Cluster.push``: files the server has already are left
+    alone (on one machine they are the very files this process has open, the
+    provisioner's log among them: replaced, its later lines would go nowhere)."""
     q = shlex.quote(rundir)
-    return ["sh", "-c", "mkdir -p %s && chmod 755 %s && exec tar -C %s -xf -" % (q, q, q)]
+    return ["sh", "-c", "mkdir -p %s && chmod 755 %s && exec tar -C %s --skip-old-files -xf -"
+            % (q, q, q)]
 
 
 def gather_command(rundir, names):

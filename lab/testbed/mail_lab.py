@@ -515,6 +515,11 @@ class Lab:
         sw_intf = link.intf2 if link.intf2.node is switch else link.intf1
         if hasattr(switch, "attach") and "OVS" in type(switch).__name__:
             switch.attach(sw_intf)
+        elif getattr(switch, "isRemote", False):     # a bridge on another server
+            out = switch.rcmd("ip link set %s master %s up" % (sw_intf.name, switch.name))
+            if out.strip():
+                raise svc.ServiceFailed("adding %s to %s on %s: %s" % (
+                    sw_intf.name, switch.name, switch.server, out.strip()))
         else:
             # Mininet's attach() exists for OVS only; a Linux bridge takes the port directly
             subprocess.run(["ip", "link", "set", sw_intf.name, "master", switch.name, "up"],

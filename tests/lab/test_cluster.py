@@ -142,20 +142,25 @@ def test_sigterm_leaves_neither_server_with_anything(two_servers):
 
 
 # --- a scenario over two "servers" ----------------------------------------------------
-def test_relay_failover_over_two_servers_passes_on_evidence_gathered_through_ssh(two_servers,
-                                                                                 tmp_path):
-    """The same verdict as on one machine (tests/lab/test_scenarios.py): site on this
-    machine, dc1 (DNS, relay, mx1) on the sshd's "server", the r0-r1 link a tunnel;
-    the dc1 hosts' files fetched through ssh before the verdict read them."""
+@pytest.mark.parametrize("name, counts, where", [
+    ("relay-failover", (20, 20, 0, 0), "site on localhost, dc1 on {}"),
+    # dc2 on this machine again: two tunnels (r0-r1, and the shaped WAN link r1-r2),
+    # mx3 created by the provisioner in dc2, mx1 destroyed on the other server
+    ("remote-failover", (12, 12, 0, 0), "site on localhost, dc1 on {}, dc2 on localhost"),
+])
+def test_a_scenario_over_two_servers_passes_on_evidence_gathered_through_ssh(
+        two_servers, tmp_path, name, counts, where):
+    """The same verdict as on one machine (tests/lab/test_scenarios.py), the hosts
+    of dc1 (DNS, relay, mx1) on the sshd's "server"; their files fetched through
+    ssh before the verdict read them."""
     servers, sshd = two_servers
-    cluster = Cluster(servers, sshd.access)
     out = io.StringIO()
-    run = Run(scenario.load("relay-failover"), report_dir=str(tmp_path / "report"), out=out,
-              lab_options={"cluster": cluster})
+    run = Run(scenario.load(name), report_dir=str(tmp_path / "report"), out=out,
+              lab_options={"cluster": Cluster(servers, sshd.access)})
     verdict, _ = run.execute()
     assert verdict.outcome == "PASS", out.getvalue()
-    assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == (20, 20, 0, 0)
-    assert "over 2 servers (site on localhost, dc1 on %s)" % sshd.server in out.getvalue()
+    assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == counts
+    assert "over 2 servers (%s)" % where.format(sshd.server) in out.getvalue()
     assert run.lab.gathered[str(sshd.server)] > 0
     assert not _taps()
 

@@ -82,8 +82,11 @@ def test_the_run_directory_goes_and_comes_back_as_pax_tar_streams(tmp_path):
     os.utime(src / "mx1" / "events.jsonl", (1e9 + 0.25, 1e9 + 0.25))
     pack = subprocess.run(cluster_net.gather_command(str(src), ["mx1", "relay1", "dns1"]),
                           capture_output=True, check=True)
+    (dst / "relay1").mkdir(parents=True)
+    (dst / "relay1" / "events.jsonl").write_text("the server's own")
     subprocess.run(cluster_net.push_command(str(dst)), input=pack.stdout, check=True)
     assert sorted(os.listdir(dst)) == ["mx1", "mx1.gen2", "relay1"]
+    assert (dst / "relay1" / "events.jsonl").read_text() == "the server's own"   # left alone
     assert os.stat(dst / "mx1" / "events.jsonl").st_mtime == 1e9 + 0.25
     nothing = subprocess.run(cluster_net.gather_command(str(src), ["dns1"]),
                              capture_output=True, check=True)
