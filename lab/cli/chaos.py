@@ -32,6 +32,7 @@ def table(outcomes):
 
 def cmd_chaos(args):
     from lab.chaos.runs import chaos
+    from lab.cli.cluster import cluster_of
     from lab.testbed.mail_lab import make_topology
     kinds = tuple(k.strip() for k in args.faults.split(",") if k.strip())
     if args.runs < 1:
@@ -41,6 +42,7 @@ def cmd_chaos(args):
         topo = make_topology(args.topology)
         chaos_schedule.generate(topo, args.seed, args.duration, kinds, args.intensity,
                                 args.messages)
+        cluster = cluster_of(args)
     except (ChaosError, ValueError) as e:
         print("maillab chaos: %s" % e, file=sys.stderr)
         return 2
@@ -53,7 +55,8 @@ def cmd_chaos(args):
         outcomes.append(chaos(topo, seed, d, duration=args.duration, kinds=kinds,
                               intensity=args.intensity, messages=args.messages,
                               shrink_runs=shrink_runs, out=sys.stdout,
-                              switch=getattr(args, "switch", "lxbr")))
+                              switch=getattr(args, "switch", "lxbr"),
+                              lab_options={"cluster": cluster} if cluster else None))
         if args.runs > 1:
             print("seed %d: %s" % (seed, "PASS" if outcomes[-1].verdict.ok else
                                    "FAIL; replay: maillab run %s --seed %d"

@@ -13,6 +13,15 @@ def access_from(args):
                   extra=tuple(getattr(args, "ssh_option", None) or ()))
 
 
+def cluster_of(args):
+    """The servers ``--cluster`` names (lab.host.cluster_net.Cluster), or None;
+    ValueError for a wrong list."""
+    if not getattr(args, "cluster", None):
+        return None
+    from lab.host.cluster_net import Cluster
+    return Cluster(parse_servers(args.cluster), access_from(args))
+
+
 def cmd_cluster(args, out=None, access=None):
     out = out or sys.stdout
     if args.what == "key":

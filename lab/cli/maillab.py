@@ -47,6 +47,18 @@ def _chaos_arguments(s):
                    "(default: reports/chaos-TOPOLOGY-TIME)")
 
 
+def _cluster_arguments(s):
+    s.add_argument("--cluster", metavar="HOST[,HOST...]", help="spread the lab over these "
+                   "servers ([user@]host[:port]; localhost: this machine), each data center "
+                   "and the sender site on one, in turn (maillab cluster check HOST... says "
+                   "what a server lacks)")
+    s.add_argument("--ssh-key", metavar="PATH", help="with --cluster: log in with this key "
+                   "(default: the lab's own, see maillab cluster key)")
+    s.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
+                   help="with --cluster: one more ssh -o option, e.g. "
+                   "UserKnownHostsFile=PATH (repeatable)")
+
+
 def _lazy(module, func):
     def run(args):
         try:
@@ -86,15 +98,7 @@ def build_parser():
                    "(default: reports/SCENARIO-TIME)")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS,
                    help="Linux bridges (default) or Open vSwitch")
-    s.add_argument("--cluster", metavar="HOST[,HOST...]", help="spread the lab over these "
-                   "servers ([user@]host[:port]; localhost: this machine), each data center "
-                   "and the sender site on one, in turn (maillab cluster check HOST... says "
-                   "what a server lacks)")
-    s.add_argument("--ssh-key", metavar="PATH", help="with --cluster: log in with this key "
-                   "(default: the lab's own, see maillab cluster key)")
-    s.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
-                   help="with --cluster: one more ssh -o option, e.g. "
-                   "UserKnownHostsFile=PATH (repeatable)")
+    _cluster_arguments(s)
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.run", "cmd_run"))
 
@@ -102,6 +106,7 @@ def build_parser():
                        "schedule is shrunk to the smallest that still fails")
     _chaos_arguments(s)
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
+    _cluster_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.chaos", "cmd_chaos"))
 
     s = sub.add_parser("demo", help="run the relay-failover scenario and explain it")
@@ -169,6 +174,7 @@ def build_parser():
                    help="Linux bridges (default) or Open vSwitch")
     s.add_argument("--dcs", type=int, default=4, help="n_dc: data centers")
     s.add_argument("--mx-per-dc", type=int, default=4, help="n_dc: messaging servers per DC")
+    _cluster_arguments(s)
     web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.cli.up", "cmd_up"))
 

@@ -2,6 +2,7 @@
 import os
 import sys
 
+from lab.cli.cluster import cluster_of
 from lab.report.files import report_folder
 from lab.report.whereabouts import where_to_open
 from lab.scenarios import model as scenarios
@@ -33,15 +34,6 @@ def run_one(s, args, report_dir, out=sys.stdout, web=None):
     return run(s, messages=args.messages, seed=args.seed, report_dir=report_dir, out=out,
                switch=getattr(args, "switch", "lxbr"), **watched)
 
-
-def cluster_of(args):
-    """The servers ``--cluster`` names (lab.host.cluster_net.Cluster), or None."""
-    if not getattr(args, "cluster", None):
-        return None
-    from lab.cli.cluster import access_from
-    from lab.host.cluster_net import Cluster
-    from lab.host.ssh import parse_servers
-    return Cluster(parse_servers(args.cluster), access_from(args))
 
 
 def coverage_table(results):

@@ -135,9 +135,17 @@ def _end_line():
 
 
 def cmd_up(args):
+    from lab.cli.cluster import cluster_of
     opts = {"switch": args.switch}
     if args.topology == "n_dc":
         opts.update(dcs=args.dcs, mx_per_dc=args.mx_per_dc)
+    try:
+        cluster = cluster_of(args)
+    except ValueError as e:
+        print("maillab up: %s" % e, file=sys.stderr)
+        return 2
+    if cluster is not None:
+        opts["cluster"] = cluster
     return run(args.topology, web_args=args, **opts)
 
 

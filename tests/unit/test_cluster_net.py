@@ -95,7 +95,8 @@ def test_the_run_directory_goes_and_comes_back_as_pax_tar_streams(tmp_path):
 
 def test_maillab_run_takes_its_servers_and_says_when_one_is_wrong(capsys):
     from lab.cli.maillab import build_parser
-    from lab.cli.run import _cmd_run, cluster_of
+    from lab.cli.cluster import cluster_of
+    from lab.cli.run import _cmd_run
     args = build_parser().parse_args(["run", "relay-failover", "--cluster",
                                       "localhost,127.0.0.2:2222", "--ssh-key", "/k",
                                       "--ssh-option", "UserKnownHostsFile=/kh"])
