@@ -13,6 +13,7 @@ import pytest
 from mininet.clean import Cleanup
 
 from lab import ROOT
+from lab.chaos.runs import chaos
 from lab.cli.cluster import cmd_cluster
 from lab.cli.maillab import build_parser
 from lab.host import cluster_net
@@ -162,6 +163,18 @@ def test_a_scenario_over_two_servers_passes_on_evidence_gathered_through_ssh(
     assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == counts
     assert "over 2 servers (%s)" % where.format(sshd.server) in out.getvalue()
     assert run.lab.gathered[str(sshd.server)] > 0
+    assert not _taps()
+
+
+def test_a_short_chaos_run_over_two_servers_passes(two_servers, tmp_path):
+    """Seed 1's 10 s schedule on two_dc: a partition of the site and dc2 from dc1,
+    both of its links tunnels here; the verdict the same seed gets on one machine."""
+    servers, sshd = two_servers
+    outcome = chaos(make_topology("two_dc"), 1, str(tmp_path / "chaos"), duration=10.0,
+                    shrink_runs=0, out=io.StringIO(),
+                    lab_options={"cluster": Cluster(servers, sshd.access)})
+    v = outcome.verdict
+    assert (v.outcome, v.sent, v.delivered, v.lost, v.duplicates) == ("PASS", 20, 20, 0, 0)
     assert not _taps()
 
 
