@@ -257,13 +257,17 @@ class TunnelLink(mncluster.RemoteLink):
             if out.strip():
                 raise RuntimeError("tunnel %s-%s: creating %s on %s: %s"
                                    % (node1, node2, tap, node.server, out.strip()))
-        # -w N1:N2 with Tunnel=ethernet joins tapN1 here to tapN2 there; "@" once it is up
+        # -w N1:N2 with Tunnel=ethernet joins tapN1 here to tapN2 there; "@" once it is
+        # up. The remote command ends there and then; the client stays for the tunnel's
+        # channel, which closes on the server when the client goes (nothing is left
+        # running there, even after a kill -9 here)
         argv = ["ssh", "-n"] + node2.access.options(node2.place) + [
             "-o", "Tunnel=ethernet", "-w", "%d:%d" % (n1, n2), node2.place.destination,
-            "echo @; exec sleep infinity"]
+            "echo @"]
         self.cmd = argv
         tunnel = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, preexec_fn=os.setpgrp)
+        state.record("pids", tunnel.pid)     # `maillab clean` ends it after a crash
         first = decode(tunnel.stdout.read(1))
         if first != "@":
             tunnel.kill()

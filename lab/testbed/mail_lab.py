@@ -509,6 +509,10 @@ class Lab:
         """Add a planned host, link it to its switch, bring the link into the bridge."""
         switch = self.net.get(self.plan.switch_of(info.name))
         host = self.net.addHost(info.name, **host_params(info))
+        if getattr(host, "isRemote", False):    # its directory, on the server it runs on
+            out = host.rcmd("mkdir -p %s" % self._dir(info.name))
+            if out.strip():
+                raise svc.ServiceFailed("mkdir on %s: %s" % (host.server, out.strip()))
         link = self.net.addLink(host, switch)
         host.configDefault()
         prepare_host(host, self.switch)

@@ -3,6 +3,7 @@ sshd on 127.0.0.2 (tests/cluster_sshd.py), logged in to with a key made for
 the run. What this proves and what not: docs/lab.md, "A lab over several
 servers"."""
 import io
+import json
 import os
 import signal
 import stat
@@ -142,27 +143,58 @@ def test_sigterm_leaves_neither_server_with_anything(two_servers):
     assert not leftovers()
 
 
+def test_maillab_clean_after_a_kill_9_cleans_the_other_server_through_its_records(
+        two_servers):
+    """kill -9 leaves the lab's shells, taps and bridges; the clean-up records name
+    them, and `maillab clean`'s work removes them on the server through SSH."""
+    servers, sshd = two_servers
+    proc = subprocess.Popen([sys.executable, "-m", "tests.lab.cluster_net_runner",
+                             str(sshd.port), sshd.dir], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+    finally:
+        proc.kill()
+        proc.wait()
+    kinds = {json.loads(line)["kind"] for line in state.recorded("remote")}
+    assert {"tag", "shell", "link", "bridge"} <= kinds
+    counts = clean_unlocked()
+    assert counts["remote things"] >= len(kinds)
+    assert not state.recorded("remote")
+    assert not _taps()
+    assert not leftovers()
+
+
 # --- a scenario over two "servers" ----------------------------------------------------
-@pytest.mark.parametrize("name, counts, where", [
-    ("relay-failover", (20, 20, 0, 0), "site on localhost, dc1 on {}"),
+@pytest.mark.parametrize("name, counts, where, there", [
+    ("relay-failover", (20, 20, 0, 0), "site on localhost, dc1 on {}", None),
     # dc2 on this machine again: two tunnels (r0-r1, and the shaped WAN link r1-r2),
     # mx3 created by the provisioner in dc2, mx1 destroyed on the other server
-    ("remote-failover", (12, 12, 0, 0), "site on localhost, dc1 on {}, dc2 on localhost"),
-])
+    ("remote-failover", (12, 12, 0, 0), "site on localhost, dc1 on {}, dc2 on localhost",
+     None),
+    # dc2 alone on the other server: the provisioner creates mx3 there
+    ("remote-failover", (12, 12, 0, 0), "site on localhost, dc1 on localhost, dc2 on {}",
+     "dc2"),
+], ids=["relay-failover", "remote-failover", "remote-failover-created-there"])
 def test_a_scenario_over_two_servers_passes_on_evidence_gathered_through_ssh(
-        two_servers, tmp_path, name, counts, where):
+        two_servers, tmp_path, name, counts, where, there):
     """The same verdict as on one machine (tests/lab/test_scenarios.py), the hosts
     of dc1 (DNS, relay, mx1) on the sshd's "server"; their files fetched through
     ssh before the verdict read them."""
     servers, sshd = two_servers
     out = io.StringIO()
+    placement = {"dc1": servers[0], there: servers[1]} if there else None
     run = Run(scenario.load(name), report_dir=str(tmp_path / "report"), out=out,
-              lab_options={"cluster": Cluster(servers, sshd.access)})
+              lab_options={"cluster": Cluster(servers, sshd.access, placement)})
     verdict, _ = run.execute()
     assert verdict.outcome == "PASS", out.getvalue()
     assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == counts
     assert "over 2 servers (%s)" % where.format(sshd.server) in out.getvalue()
     assert run.lab.gathered[str(sshd.server)] > 0
+    if there:       # the provisioner's new server came up on the other server
+        with open(tmp_path / "report" / "events.jsonl") as f:
+            created = [e for e in map(json.loads, f) if e.get("event") == "created"]
+        assert [(e["name"], e["dc"]) for e in created] == [("mx3", there)]
     assert not _taps()
 
 
