@@ -24,6 +24,7 @@ from lab.host import interrupt
 from lab.testbed import zone as lab_zone
 from lab.host import cleanup_records as state
 from lab.host.lock import lab_lock
+from lab.host.speed import deadline
 from lab.host.net import describe_switches, prepare_host, running_net
 from lab.testbed.route_keeper import RouteKeeper
 from lab.host.waiting import tcp_open_from, wait_until
@@ -167,7 +168,7 @@ class Lab:
                 kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = self.expected_mx()
-        wait_until(lambda: self.mx_records() == full, self.start_timeout,
+        wait_until(lambda: self.mx_records() == full, deadline(self.start_timeout),
                    "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
         log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
