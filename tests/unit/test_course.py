@@ -425,3 +425,30 @@ def test_exercise_10_loses_only_client1s_syns_in_a_fixed_order():
         assert 1.0 / traffic.rate > traffic.connect_timeout      # one attempt at a time
         assert lab.scenario.faults[0].duration >= (traffic.count - 1) / traffic.rate + \
             traffic.connect_timeout                              # every attempt meets it
+
+
+def test_exercise_9_resets_a_fixed_number_of_client1s_sessions_on_a_packet_condition():
+    """Determinism: the reset fault holds each segment and decides on packets (the
+    first K sessions from client1 that cross N bytes), never on time; the fault is
+    in force before the first message and for longer than the sender sends, so every
+    student's lab resets exactly K sessions, and K differs between students."""
+    from lab.faults.targets import parser
+    e = catalog.load(9)
+    ks = set()
+    for student in (None, "alice", "bob", "carol", "dave"):
+        lab = catalog.student_lab(e, student)
+        f = lab.scenario.faults[0]
+        p = parser("reset")
+        p.add_argument("target")
+        p.add_argument("--after-bytes", type=int)
+        p.add_argument("--max-resets", type=int)
+        p.add_argument("--from", dest="client")
+        a = p.parse_args(f.args)
+        assert a.client == lab.scenario.traffic.clients[0] == "client1"
+        assert 0 < a.max_resets < lab.scenario.traffic.count
+        assert a.after_bytes < lab.scenario.traffic.size     # mid-DATA, before the final dot
+        assert f.at == 0.0 and f.after == "start"            # in force before the first message
+        # the sender's first K sessions come within the fault, however slowly it starts
+        assert f.duration >= lab.scenario.traffic.count / lab.scenario.traffic.rate + 2.0
+        ks.add(a.max_resets)
+    assert len(ks) > 1
