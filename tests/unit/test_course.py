@@ -47,6 +47,17 @@ def _teacher_lines(exercise):
                 and not line.startswith("#") and "Not for students" not in line]
 
 
+def _student_files():
+    """Every file of exercises/NN-*/ a student gets (docs/teaching.md: the copy
+    without teacher.md and the diagnose capstone's teacher/ folder)."""
+    for e in EXERCISES:
+        for folder, dirs, files in os.walk(e.directory):
+            dirs[:] = [d for d in dirs if d != "teacher"]
+            for name in sorted(files):
+                if name != "teacher.md" and name.endswith((".md", ".toml", ".svg", ".py")):
+                    yield os.path.join(folder, name)
+
+
 def _student_material(capsys):
     """Every file and command output a student reads about the exercises."""
     texts = {}
@@ -56,7 +67,7 @@ def _student_material(capsys):
         assert maillab_cli.main(["exercise", "answers", str(e.number)]) == 0
         texts["maillab exercise answers %d" % e.number] = capsys.readouterr().out
     for path in (os.path.join(catalog.EXERCISE_DIR, "README.md"),
-                 os.path.join(catalog.ROOT, "README.md")):
+                 os.path.join(catalog.ROOT, "README.md")) + tuple(_student_files()):
         with open(path, encoding="utf-8") as f:
             texts[path] = f.read()
     assert maillab_cli.main(["exercises"]) == 0
@@ -74,6 +85,23 @@ def test_no_student_facing_file_or_command_holds_a_teacher_note(capsys):
             assert "## Teacher notes" not in text and "(Answer:" not in text, where
             leaked = [line for line in lines if line in text]
             assert leaked == [], (where, leaked)
+
+
+def test_no_student_facing_file_or_command_gives_an_answer(capsys):
+    """No answer key is given a value anywhere a student reads (worksheets, primers
+    and their pictures, scenarios, exercise.toml, the starter policy, the READMEs,
+    the blank answers file), whatever the spacing or quoting: ``relay_held = 3``,
+    ``relay_held: 3``, `` `relay_held` = 3 ``."""
+    material = _student_material(capsys)
+    assert any(p.endswith("primer-sequence.svg") for p in material)
+    assert any(p.endswith("starter_policy.py") for p in material)
+    for e in EXERCISES:
+        for key in [q.key for q in e.questions + e.predictions]:
+            given = re.compile(r"`?\b%s\b`?(?:\s*[=:]\s*(?!\"\")[`\"]?[\w.:-]+|\s+is\s+[\d`\"])"
+                               % re.escape(key))
+            for where, text in material.items():
+                leaks = given.findall(text)
+                assert leaks == [], (e.name, where, leaks)
 
 
 def test_each_worksheet_opens_with_its_concept_and_says_how_to_hand_in():
