@@ -480,3 +480,16 @@ def test_exercise_9_resets_a_fixed_number_of_client1s_sessions_on_a_packet_condi
         assert f.duration >= lab.scenario.traffic.count / lab.scenario.traffic.rate + 2.0
         ks.add(a.max_resets)
     assert len(ks) > 1
+
+
+def test_the_readme_points_teachers_to_the_guide_and_gives_students_a_quick_start():
+    with open(os.path.join(catalog.ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    teachers = readme.split("\n## For teachers\n")[1].split("\n## ")[0]
+    assert "(docs/teaching.md)" in teachers
+    assert os.path.exists(os.path.join(catalog.ROOT, "docs", "teaching.md"))
+    quick = teachers.split("\n### Student quick start\n")[1]
+    assert len(quick.splitlines()) < 40                   # one page
+    for step in ("maillab exercises", "--student ID --predict", "maillab exercise answers",
+                 "maillab exercise check", "submission.json"):
+        assert step in quick, step
