@@ -172,9 +172,11 @@ def sequence(exercise):
     people = participants(exercise)
     for f in faults:
         hosts, links = fault_targets(f)
-        if hosts and hosts[0] in people:
-            steps.append(("note", hosts[0], hosts[0], "FAULT: " + fault_line(f)))
-        else:       # a link: the note spans the lab
+        ends = [h for h in hosts + [e for link in links for e in link.split("|")]
+                if h in people]
+        if ends:    # over the host, or the link's end that takes part
+            steps.append(("note", ends[0], ends[0], "FAULT: " + fault_line(f)))
+        else:       # a link between routers: the note spans the lab
             steps.append(("note", people[0], people[-1], "FAULT: " + fault_line(f)))
     kinds = {f.name for f in faults}
     outage = kinds & set(OUTAGES)
