@@ -67,8 +67,8 @@ FAULTS = {s.name: s for s in (
           targets.launch_process),
     _spec("resume", "SERVICE@HOST", "SIGCONT a paused service", False, targets.launch_process,
           undoes="pause"),
-    _spec("destroy", "HOST", "the host leaves the network: interfaces deleted, processes killed",
-          False, targets.launch_destroy),
+    _spec("destroy", "HOST", "the host leaves the network at once: processes frozen, "
+          "interfaces deleted, processes killed", False, targets.launch_destroy),
 )}
 
 
