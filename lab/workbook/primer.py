@@ -326,6 +326,9 @@ def primer_markdown(exercise):
     if s.faults:
         lines += ["The fault%s: %s." % ("s" if len(s.faults) > 1 else "", "; ".join(
             "`%s`" % fault_line(f) for f in s.faults))]
+    if exercise.varied:
+        lines += ["The values are the class's shared lab's; your own lab (`--student ID`) has "
+                  "its own %s." % ", ".join(v.name for v in exercise.varied)]
     lines += ["", "![The lab of exercise %d, its fault targets marked](%s)"
               % (exercise.number, TOPOLOGY_SVG), "",
               "**What will happen** (`-x`: does not arrive; `[...]`: what happens there):", "",
