@@ -14,7 +14,7 @@ import sys
 
 from servers.common.events import EventLog, default_host
 from servers.common.startup import begin
-from servers.relay.receivers import announcement, die_with_parent
+from servers.relay.receivers import READY, announcement, die_with_parent
 from servers.relay.service import build_parser
 
 log = logging.getLogger("servers.relay.receiver")
@@ -27,7 +27,10 @@ class Announcer:
         self.fd = fd
 
     def __call__(self, entry):
-        line = memoryview(announcement(entry))
+        self.line(announcement(entry))
+
+    def line(self, data):
+        line = memoryview(data)
         while line:
             line = line[os.write(self.fd, line):]
 
@@ -56,16 +59,19 @@ def main(argv=None):
     if args.recipients:
         from servers.smtpd.recipients import read_recipients_file
         recipients = read_recipients_file(args.recipients)
-    factory = build_inbound_factory(args.domain, queue, events, Announcer(notify_fd),
+    announce = Announcer(notify_fd)
+    factory = build_inbound_factory(args.domain, queue, events, announce,
                                     recipients=recipients, hostname=hostname,
                                     next_hop=args.next_hop, clock=reactor,
                                     sessions=session_table(args, reactor, "relay"),
                                     deadline=args.session_deadline)
     with socket.socket(fileno=os.dup(args.listen_fd)) as probe:
         family = probe.family
+    os.set_blocking(args.listen_fd, False)     # shared with the relay's socket: it is already
     reactor.adoptStreamPort(args.listen_fd, family, factory)
     os.close(args.listen_fd)          # adoptStreamPort made its own copy
     log.info("receiver pid %d on the relay's socket", os.getpid())
+    reactor.callWhenRunning(announce.line, READY + b"\n")
     reactor.run()
     events.close()
     return 0

@@ -8,7 +8,9 @@ them accepts it first.  Each does the whole receive side on its own —
 SMTP, the durable write (fsync file, rename, fsync directory; commits shared
 across its sessions) and the 250 — and then announces the stored message
 to the scheduler: one line on its standard output, the queue entry's
-metadata as JSON (``announcement``), read here (``ReceiverPool``).
+metadata as JSON (``announcement``), read here (``ReceiverPool``).  Its
+first line, ``ready``, says that it accepts connections
+(``receiver_ready`` event).
 
 Nothing acknowledged is lost:
 
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 RESPAWN_DELAY = 1.0       # seconds between a receiver's exit and its successor
 STOP_TIMEOUT = 10.0       # seconds a receiver has to exit after SIGTERM, then SIGKILL
+READY = b"ready"          # a receiver's first line: it is accepting connections
 ANNOUNCED = ("id", "msgid", "sender", "recipients", "next_hop", "arrived", "attempts",
              "next_attempt", "last_error", "first_failure", "body")
 
@@ -100,10 +103,14 @@ class ReceiverProtocol(protocol.ProcessProtocol):
         self.pool = pool
         self.lines = Lines()
         self.ended = defer.Deferred()
+        self.pid = None
 
     def outReceived(self, data):
         for line in self.lines.feed(data):
-            self.pool.announced(line)
+            if line == READY:
+                self.pool.ready(self)
+            else:
+                self.pool.announced(line)
 
     def processEnded(self, reason):
         self.pool.exited(self, reason)
@@ -148,12 +155,16 @@ class ReceiverPool(service.Service):
         transport = self.reactor.spawnProcess(
             proto, self.executable, argv, env=dict(os.environ),
             childFDs={0: "w", 1: "r", 2: 2, 3: self.listening_fd()})
+        proto.pid = transport.pid         # the transport forgets it once the process ends
         self.processes[proto] = transport
         log.info("receiver pid %d started", transport.pid)
         self.events.emit("receiver_started", pid=transport.pid)
 
     def pids(self):
         return [t.pid for t in self.processes.values() if t.pid is not None]
+
+    def ready(self, proto):
+        self.events.emit("receiver_ready", pid=proto.pid)
 
     def announced(self, line):
         try:
@@ -167,10 +178,10 @@ class ReceiverPool(service.Service):
         self.scheduler.add(entry)
 
     def exited(self, proto, reason):
-        transport = self.processes.pop(proto, None)
+        self.processes.pop(proto, None)
         if self.stopping:
             return
-        pid = transport.pid if transport is not None else None
+        pid = proto.pid
         status = getattr(reason.value, "status", None)
         signal_ = getattr(reason.value, "signal", None)
         log.warning("receiver pid %s exited (status %s, signal %s): adopting what it left",
