@@ -259,6 +259,16 @@ def bench_relay(messages, sessions, size, out=sys.stdout, timeout=600, receivers
         return rounds[0] if len(rounds) == 1 else rounds
 
 
+def wait_receivers(events_path, count, timeout=30):
+    """Until ``count`` receiving processes of our relay accept connections."""
+    tail, ready = LogTail(events_path), []
+
+    def all_ready():
+        ready.extend(e for e in tail.read() if e.get("event") == "receiver_ready")
+        return len(ready) >= count
+    wait_until(all_ready, timeout, "our relay's %d receivers" % count)
+
+
 def load_average():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -285,6 +295,7 @@ def _bench_relay(messages, sessions, size, out, timeout, receivers=1):
                                         "--receivers", receivers],
                       os.path.join(base, "relay.log"))
         servers.append(ours)
+        wait_receivers(os.path.join(base, "relay-events.jsonl"), receivers - 1)
         print("sink (servers.mx) on 127.0.0.1:%d; %d messages of %d bytes, %d sessions"
               % (sink.port, messages, size, sessions), file=out)
         ours_in, ours_rate, ours_s = run_phase("our relay", ours.port, counter, messages,
