@@ -2,7 +2,8 @@
 
 One run: a sink (a servers.mx instance) is started; Postfix's
 ``smtp-source`` pushes N messages through our relay (``--next-hop`` the
-sink), then the same N through a private Postfix instance configured as a
+sink; ``--receivers`` one receiving process per core unless told, and the
+run begins once all of them accept), then the same N through a private Postfix instance configured as a
 relay (``relayhost = [127.0.0.1]:SINK``), into the same sink.  Two rates
 per server: ingest (messages acknowledged per second: N over smtp-source's
 run, every 250 of which means the message was durable) and end to end
