@@ -117,3 +117,24 @@ def test_stopping_the_relay_stops_its_receivers(tmp_path, procs):
     assert relay.proc.returncode == 0
     assert not alive(pid)
     assert not events_of(relay, "receiver_exited")     # an orderly stop, not a death
+
+
+def test_the_relay_killed_under_load_then_restarted_delivers_everything_acknowledged(
+        tmp_path, procs):
+    mx = start_mx(tmp_path)
+    procs.append(mx)
+    relay = start_relay(tmp_path, "127.0.0.1:%d" % mx.port, extra=["--receivers", "2"])
+    wait_until(lambda: len(receiver_pids(relay)) == 1, 10, "one more receiver")
+    sender = AckingSender(relay.port, threads=8, to="user@lab").start()
+    try:
+        wait_until(lambda: len(sender.acked) >= 100, 30, "load under way")
+        relay.kill9()
+    finally:
+        sender.stop()
+    acked = list(sender.acked)
+    wait_until(lambda: not any(alive(p) for p in receiver_pids(relay)), 10, "receivers gone")
+    again = start_relay(tmp_path, "127.0.0.1:%d" % mx.port, extra=["--receivers", "2"])
+    procs.append(again)
+    wait_until(lambda: set(acked) <= set(ids_at(mx)), 60, "every acknowledged message delivered")
+    wait_until(lambda: not queue_files(again.queue), 10, "relay queue empty")
+    assert not list((tmp_path / "relay-queue").glob("corrupt/*"))
