@@ -3,8 +3,9 @@
 One run: a sink (a servers.mx instance) is started; Postfix's
 ``smtp-source`` pushes N messages through our relay (``--next-hop`` the
 sink; ``--receivers`` one receiving process per core unless told, and the
-run begins once all of them accept), then the same N through a private Postfix instance configured as a
-relay (``relayhost = [127.0.0.1]:SINK``), into the same sink.  Two rates
+run begins once all of them accept), then the same N through a private
+Postfix instance configured as a relay (``relayhost = [127.0.0.1]:SINK``),
+into the same sink.  Two rates
 per server: ingest (messages acknowledged per second: N over smtp-source's
 run, every 250 of which means the message was durable) and end to end
 (messages the sink delivered over the time from the first connection of
