@@ -2,8 +2,10 @@
 
 One run: a sink (a servers.mx instance) is started; Postfix's
 ``smtp-source`` pushes N messages through our relay (``--next-hop`` the
-sink), then the same N through a private Postfix instance configured as a
-relay (``relayhost = [127.0.0.1]:SINK``), into the same sink.  Two rates
+sink; ``--receivers`` one receiving process per core unless told, and the
+run begins once all of them accept), then the same N through a private
+Postfix instance configured as a relay (``relayhost = [127.0.0.1]:SINK``),
+into the same sink.  Two rates
 per server: ingest (messages acknowledged per second: N over smtp-source's
 run, every 250 of which means the message was durable) and end to end
 (messages the sink delivered over the time from the first connection of
@@ -242,18 +244,31 @@ def run_phase(name, port, counter, messages, sessions, size, timeout):
     return messages / sent_s, messages / elapsed, elapsed
 
 
-def bench_relay(messages, sessions, size, out=sys.stdout, timeout=600):
-    """``sessions``: a count or a list of counts (one round each)."""
+def bench_relay(messages, sessions, size, out=sys.stdout, timeout=600, receivers=None):
+    """``sessions``: a count or a list of counts (one round each); ``receivers``:
+    our relay's receiving processes (default: one per core)."""
     # The lab lock: ``maillab clean`` (which takes it) must not kill the
     # bench's servers and Postfix halfway through a run.
     counts = [sessions] if isinstance(sessions, int) else list(sessions)
     with lab_lock(timeout=timeout):
-        print("%d cores; load average %s" % (os.cpu_count(), load_average()), file=out)
-        rounds = [_bench_relay(messages, s, size, out, timeout) for s in counts]
+        receivers = receivers or os.cpu_count()
+        print("%d cores; load average %s; our relay with --receivers %d"
+              % (os.cpu_count(), load_average(), receivers), file=out)
+        rounds = [_bench_relay(messages, s, size, out, timeout, receivers) for s in counts]
         if len(rounds) > 1:
             print(json.dumps({"rounds": [{k: v for k, v in r.items() if k != "sink_delivered"}
                                          for r in rounds]}), file=out, flush=True)
         return rounds[0] if len(rounds) == 1 else rounds
+
+
+def wait_receivers(events_path, count, timeout=30):
+    """Until ``count`` receiving processes of our relay accept connections."""
+    tail, ready = LogTail(events_path), []
+
+    def all_ready():
+        ready.extend(e for e in tail.read() if e.get("event") == "receiver_ready")
+        return len(ready) >= count
+    wait_until(all_ready, timeout, "our relay's %d receivers" % count)
 
 
 def load_average():
@@ -261,7 +276,7 @@ def load_average():
         return " ".join(f.read().split()[:3])
 
 
-def _bench_relay(messages, sessions, size, out, timeout):
+def _bench_relay(messages, sessions, size, out, timeout, receivers=1):
     base = tempfile.mkdtemp(prefix="maillab-bench-")
     os.chmod(base, 0o755)
     servers = []
@@ -278,9 +293,11 @@ def _bench_relay(messages, sessions, size, out, timeout):
                                         "--listen", "127.0.0.1", "--port", 0,
                                         "--next-hop", "127.0.0.1:%d" % sink.port,
                                         "--hostname", "relay.maillab", "--events",
-                                        os.path.join(base, "relay-events.jsonl")],
+                                        os.path.join(base, "relay-events.jsonl"),
+                                        "--receivers", receivers],
                       os.path.join(base, "relay.log"))
         servers.append(ours)
+        wait_receivers(os.path.join(base, "relay-events.jsonl"), receivers - 1)
         print("sink (servers.mx) on 127.0.0.1:%d; %d messages of %d bytes, %d sessions"
               % (sink.port, messages, size, sessions), file=out)
         ours_in, ours_rate, ours_s = run_phase("our relay", ours.port, counter, messages,
@@ -543,5 +560,6 @@ def cmd_bench(args):
     if args.backlog:
         bench_backlog(args.backlog, sessions[0], args.size)
     else:
-        bench_relay(args.messages, sessions if len(sessions) > 1 else sessions[0], args.size)
+        bench_relay(args.messages, sessions if len(sessions) > 1 else sessions[0], args.size,
+                    receivers=args.receivers)
     return 0

@@ -171,6 +171,9 @@ def build_parser():
     s.add_argument("--sessions", default=[10], type=_session_counts, metavar="S[,S...]",
                    help="concurrent sessions (a list runs one round each; default 10)")
     s.add_argument("--size", type=int, default=4096, metavar="BYTES")
+    s.add_argument("--receivers", type=int, default=None, metavar="N",
+                   help="our relay's receiving processes (its --receivers; default: the "
+                        "number of cores)")
     s.add_argument("--backlog", type=int, default=0, metavar="N",
                    help="instead: the next hop down while N messages arrive, then back "
                         "(ingest, memory, restart and drain, side by side with Postfix)")
