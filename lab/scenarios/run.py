@@ -22,7 +22,8 @@ from lab.verdict import claims as judge
 from lab.evidence import wire
 from lab.testbed import wire_capture
 from lab.evidence.queue_watch import QueueWatch
-from lab.scenarios.model import fault_plan
+from lab.evidence import postfix_queue
+from lab.scenarios.model import fault_plan, relay_timing, with_relay_server
 from lab.host.waiting import NotReady, tcp_open_from, wait_until
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
@@ -188,13 +189,16 @@ class Run:
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
                  relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None,
-                 annotate=None):
+                 annotate=None, relay_server=None):
         """``lab_options``: more keyword arguments for the Lab (tests substitute a
         service's module or the provisioner this way, never through a command line).
         ``annotate``: a function of the report directory, called once the raw
         evidence is there and before the report is written, that gives more
-        report.json keys (the workbook's exercise section)."""
-        self.scenario = scenario
+        report.json keys (the workbook's exercise section).
+        ``relay_server``: what runs the relay host (``maillab``, ``postfix``),
+        instead of the scenario's ``relay.server``."""
+        self.scenario = with_relay_server(scenario, relay_server or scenario.relay.server)
+        scenario = self.scenario
         self.count = messages or scenario.traffic.count
         self.seed = seed
         self.report_dir = report_dir or report.report_folder(scenario.name)
@@ -310,8 +314,9 @@ class Run:
         self.capture = wire_capture.RunCapture(wire_capture.capture_ports(self.lab),
                                                self.pcap_dir).start()
         self.capture_points = self.capture.points()
-        self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
-                                suffix=relay_queue.SUFFIX).start()
+        if self._maillab_relay():   # a real MTA's queue is read at the end only
+            self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
+                                    suffix=relay_queue.SUFFIX).start()
         for info in self.lab.plan.by_role("mx"):
             tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
 
@@ -542,12 +547,22 @@ class Run:
         return roots
 
     def _queue_dir(self):
-        return os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue")
+        return self.lab.relay_queue_dir()
+
+    def _maillab_relay(self):
+        return self.scenario.relay.server == "maillab"
+
+    def _read_queue(self):
+        """What the relay holds now, read from its queue directory on disk."""
+        if self._maillab_relay():
+            return records.read_queue(self._queue_dir(), parse=read_queue_file)
+        return postfix_queue.read_queue(self._queue_dir())
 
     def _counts(self):
         sent = sum(len(records.read_ledger(p)) for p in self._ledgers())
         delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
-        queued = len(records.read_queue(self._queue_dir()))
+        queued = len(records.read_queue(self._queue_dir()) if self._maillab_relay()
+                     else postfix_queue.queue_files(self._queue_dir()))
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -606,7 +621,7 @@ class Run:
         mails = []
         for host, root in self._maildirs():
             mails += records.read_maildir(root, host)
-        queued = records.read_queue(self._queue_dir(), parse=read_queue_file)
+        queued = self._read_queue()
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
@@ -623,7 +638,8 @@ class Run:
                                 dns_answers=list(self.dns_answers),
                                 subnets={dc.name: str(dc.subnet) for dc in self.lab.plan.dcs},
                                 queue_missed=self.watch.missed if self.watch else 0,
-                                capture_dropped=self.capture.dropped() if self.capture else {})
+                                capture_dropped=self.capture.dropped() if self.capture else {},
+                                relay_server=self.scenario.relay.server)
 
     def expected_ids(self):
         """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""
@@ -666,6 +682,8 @@ def _default_lab(scenario, relay_argv, switch="lxbr", lab_class=None, **options)
         if d.mode == "health-checked" else False
     return (lab_class or Lab)(scenario.topology, switch=switch, dns_health=health,
                               mx_hosts=d.mx, relay_args=relay_argv,
+                              relay_server=scenario.relay.server,
+                              relay_timing=relay_timing(scenario.relay),
                               provisioner=bool(scenario.relay.provision_after),
                               capacity=scenario.provisioner.capacity,
                               dc_down=scenario.provisioner.down, **options)

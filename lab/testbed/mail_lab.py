@@ -25,6 +25,7 @@ from lab.testbed import zone as lab_zone
 from lab.host import cleanup_records as state
 from lab.host.lock import lab_lock
 from lab.host.net import describe_switches, prepare_host, running_net
+from lab.testbed.mta_role import RELAY, SERVERS, MtaRole, Timing
 from lab.testbed.route_keeper import RouteKeeper
 from lab.host.waiting import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
@@ -63,13 +64,17 @@ class Lab:
     refuses), ``mx_hosts`` (the messaging servers listed as MX; default mx1),
     ``relay_module``/``dns_module`` (the module ``python -m`` runs for that
     server: tests substitute a broken variant this way, from Python, never
-    through a command-line switch).
+    through a command-line switch), ``relay_server`` (``maillab``, or ``postfix``:
+    a private Postfix as the backup MX, lab.testbed.mta_postfix, configured from
+    ``relay_timing``, a lab.testbed.mta_role.Timing; ``relay_mta_extra``: more
+    main.cf lines, which tests use to inject a broken configuration).
     """
 
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
                  mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
                  start_timeout=svc.START_TIMEOUT, capacity=None, dc_down=(), mx_hosts=None,
-                 relay_module="servers.relay", dns_module="servers.dns", **topo_opts):
+                 relay_module="servers.relay", dns_module="servers.dns", relay_server="maillab",
+                 relay_timing=None, relay_mta_extra=(), **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
@@ -85,6 +90,11 @@ class Lab:
         self.keep = keep
         self.start_timeout = start_timeout
         self.relay_module, self.dns_module = relay_module, dns_module
+        if relay_server not in SERVERS:
+            raise ValueError("relay server %r: one of %s" % (relay_server, ", ".join(SERVERS)))
+        self.relay_server = relay_server
+        self.relay_timing = relay_timing or Timing()
+        self.relay_mta_extra = list(relay_mta_extra)
         self.net = None
         self.rundir = None
         self.services = {}          # host name -> Service (one server per host)
@@ -143,7 +153,8 @@ class Lab:
         servers = self._server_commands()
         kinds = {}
         for info, kind, argv in servers:
-            kinds.setdefault(kind, (info.name, argv))
+            if argv is not None:        # a real MTA has no --check of ours
+                kinds.setdefault(kind, (info.name, argv))
         svc.check_configs(list(kinds.values()))
         self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch))
         if not self.keep:   # recorded after running_net's clean start, which sweeps these
@@ -163,8 +174,9 @@ class Lab:
                 # listening, or its first answers (and events) would show them down
                 svc.wait_ready(list(started.values()), self.probe_host, self.start_timeout)
             port = DNS_PORT if kind == "dns" else SMTP_PORT
-            started[info.name] = self._start_service(svc.Service(
-                kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip))
+            service = self._mta_service(info, kind) if argv is None else svc.Service(
+                kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip)
+            started[info.name] = self._start_service(service)
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = self.expected_mx()
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
@@ -179,15 +191,32 @@ class Lab:
                    for info in self.plan.by_role("mx")]
         relay, dns = self.plan.relay, self.plan.dns
         prov = self.provisioner.endpoint if self.provisioner else None
-        servers.append((relay, "relay", svc.relay_argv(relay, self._dir(relay.name),
-                                                       self.dns_addr, provisioner=prov,
-                                                       sites=self.sites_file,
-                                                       extra=self.relay_args,
-                                                       module=self.relay_module)))
+        servers.append((relay, "relay", None if self.relay_server != "maillab" else
+                        svc.relay_argv(relay, self._dir(relay.name), self.dns_addr,
+                                       provisioner=prov, sites=self.sites_file,
+                                       extra=self.relay_args, module=self.relay_module)))
         servers.append((dns, "dns", svc.dns_argv(dns, self._dir(dns.name), self.zone_file,
                                                  self.key_file, health=self.health_file,
                                                  extra=self.dns_args, module=self.dns_module)))
         return servers
+
+    def _mta_service(self, info, kind):
+        """A real MTA for host ``info`` (only the relay, for now: lab.testbed.mta_postfix)."""
+        from lab.testbed.mta_postfix import PostfixService, missing_tools
+        missing = missing_tools()
+        if missing:
+            raise svc.ServiceFailed("%s: Postfix is not installed (%s missing; lab/provision.sh "
+                                    "installs it)" % (info.name, ", ".join(missing)))
+        role = MtaRole(RELAY, info.fqdn, info.ip, self.plan.dns.ip, (MAIL_DOMAIN,),
+                       self.relay_timing)
+        return PostfixService(kind, self.net.get(info.name), role, self._dir(info.name),
+                              SMTP_PORT, extra=self.relay_mta_extra)
+
+    def relay_queue_dir(self):
+        """Where the relay keeps what it holds: its queue directory, or a real MTA's."""
+        d = self._dir(self.plan.relay.name)
+        return os.path.join(d, "postfix", "queue") if self.relay_server == "postfix" \
+            else os.path.join(d, "queue")
 
     def _remove_rundir(self):
         if not self.keep:
