@@ -11,6 +11,7 @@ import sys
 from lab.host.net import SWITCH_KINDS    # lab.net imports Mininet only when it builds a net
 from lab.chaos import schedule as chaos_schedule
 from lab.chaos.shrink import MAX_RUNS as SHRINK_RUNS
+from lab.testbed.mta_role import SERVERS as RELAY_SERVERS
 from lab.web import options as web_options
 
 
@@ -86,6 +87,10 @@ def build_parser():
                    "(default: reports/SCENARIO-TIME)")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS,
                    help="Linux bridges (default) or Open vSwitch")
+    s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what runs the relay host: maillab (maillab's relay) or postfix (a "
+                        "private Postfix, the relay's numbers rounded up to whole seconds; "
+                        "default: the scenario's relay.server)")
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.run", "cmd_run"))
 

@@ -27,6 +27,8 @@ def cmd_scenarios(args):
 def run_one(s, args, report_dir, out=sys.stdout, web=None):
     from lab.scenarios.run import run
     watched = {"web": web} if web is not None else {}
+    if getattr(args, "relay", None):
+        watched["relay_server"] = args.relay
     return run(s, messages=args.messages, seed=args.seed, report_dir=report_dir, out=out,
                switch=getattr(args, "switch", "lxbr"), **watched)
 

@@ -432,13 +432,20 @@ def expected_delay(relay, k):
     return min(relay.retry_interval * relay.retry_multiplier ** max(k - 1, 0), ceiling)
 
 
-def retry_bounds(relay, k):
+# A real MTA's retry clock: Postfix sets a deferred message's next try to a whole
+# second of its clock (now, truncated, plus the backoff), so a retry due 1 s after
+# a failure comes 0-1 s after it: its retries may come this much earlier.
+RETRY_CLOCK = {"postfix": 1.0}
+
+
+def retry_bounds(relay, k, clock=0.0):
     """(earliest, latest) seconds between a message's failure ``k`` and failure
     k+1 (its next attempt failing too): at least the delay (less EARLY of it: timer
-    slack), at most the delay, a connect timeout (the next attempt's), and LATE
-    plus LATE_SHARE of the delay."""
+    slack, and less ``clock``, the relay's retry clock's tick: RETRY_CLOCK), at
+    most the delay, a connect timeout (the next attempt's), and LATE plus
+    LATE_SHARE of the delay."""
     want = expected_delay(relay, k)
-    return (want * (1 - EARLY) - 0.05,
+    return (max(0.0, want * (1 - EARLY) - 0.05 - clock),
             want + relay.connect_timeout + LATE + LATE_SHARE * want)
 
 
@@ -460,14 +467,16 @@ def _attempt_window(ev):
 
 def _failed_at(ev, syns, server_ip):
     """When each of the relay's connection attempts failed or was answered: at
-    the server's SYN-ACK or RST, else (a black hole) a connect timeout after it."""
+    the server's SYN-ACK or RST to its port within a connect timeout, else (a
+    black hole) a connect timeout after it. (A later answer to the same port is
+    another connection's: a client may use a port again once a connect failed.)"""
     ct = ev.scenario.relay.connect_timeout
-    reply = {}
+    replies = {}
     for f in ev.frames:
         if f.proto == "tcp" and f.src_ip == server_ip and f.sport == 25 \
                 and ("R" in f.flags or f.flags == "SA"):
-            reply.setdefault(f.dport, f.ts)
-    return [reply.get(f.sport, f.ts + ct) if reply.get(f.sport, 0) >= f.ts else f.ts + ct
+            replies.setdefault(f.dport, []).append(f.ts)
+    return [next((t for t in replies.get(f.sport, ()) if f.ts <= t <= f.ts + ct), f.ts + ct)
             for f in syns]
 
 
@@ -535,6 +544,7 @@ def claim_periodic(ev, claim):
                        for f in aligned)
         return any(abs(t - f) <= TOLERANCE for f in failed)
     relay_down = _relay_fault_windows(ev)
+    tick = RETRY_CLOCK.get(ev.relay_server, 0.0)
     for msgid in sorted(_held_ids(ev)):
         fails = failures.get(msgid, [])
         backed = [t for t in fails if backed_failure(msgid, t)]
@@ -546,7 +556,7 @@ def claim_periodic(ev, claim):
                 continue        # mx1 answered meanwhile: the relay flushes at once
             if any(a < stop and start < b for start, stop in relay_down):
                 continue        # the relay was killed meanwhile: a restart tries on its own time
-            lo, hi = retry_bounds(relay, k)
+            lo, hi = retry_bounds(relay, k, tick)
             spacing.setdefault(msgid, []).append((b - a, expected_delay(relay, k)))
             if b - a < lo:
                 early.append("%s retried %.2f s after failure %d (at least %.2f s)"
@@ -582,24 +592,28 @@ def claim_periodic(ev, claim):
                       shown[0], "/".join("%.2f" % g for g, _ in shown[1][:5]),
                       "/".join("%.2f" % w for _, w in shown[1][:5]), EARLY * 100, LATE,
                       LATE_SHARE * 100)
-    detail += "; %d connection attempts of the relay to mx1 on the wire" % len(syns)
+        if tick:
+            detail += " (%s sets its retries to whole seconds: each may come up to %.0f s " \
+                      "early)" % (ev.relay_server, tick)
+    problems = "; %d connection attempts of the relay to mx1 on the wire" % len(syns)
     if unbacked:
-        detail += "; %d messages have `deferred` failures with no failed connection attempt " \
+        problems += "; %d messages have `deferred` failures with no failed connection attempt " \
                   "of the relay on the wire then (its own attempt's failure within %.1f s, a " \
                   "cached one within a retry interval after one): %s" % (
                       len(unbacked), TOLERANCE, _short(unbacked))
     if unaccounted:
-        detail += "; %d failed connection attempts of the relay's address to mx1 match no " \
+        problems += "; %d failed connection attempts of the relay's address to mx1 match no " \
                   "failure in its log (first at %s): not its deliveries" % (
                       len(unaccounted), _fmt_t(ev, unaccounted[0]))
     if early:
-        detail += "; retries earlier than the scenario's backoff: %s" % "; ".join(early[:3])
+        problems += "; retries earlier than the scenario's backoff: %s" % "; ".join(early[:3])
     if late:
-        detail += "; retries later than the scenario's backoff allows: %s" % "; ".join(late[:3])
+        problems += "; retries later than the scenario's backoff allows: %s" % "; ".join(late[:3])
+    detail += problems
     idle = ""
     if not eligible and not short:
         detail = ("no held message stayed %.1f s in an outage after the relay took it: too "
-                  "short to see three attempts" % need)
+                  "short to see three attempts" % need) + problems
         idle = "the outage was too short for three attempts of any held message"
     ok = eligible and not short and not unbacked and not early and not late and not unaccounted
     check = _ok("periodic retry to the messaging server", claim, ok, detail,
