@@ -165,6 +165,9 @@ def build_parser():
                    help="Linux bridges (default) or Open vSwitch")
     s.add_argument("--dcs", type=int, default=4, help="n_dc: data centers")
     s.add_argument("--mx-per-dc", type=int, default=4, help="n_dc: messaging servers per DC")
+    s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER", default="maillab",
+                   help="what runs the relay host: maillab (default) or postfix (a private "
+                        "Postfix: retries after 1 s, at most 1 s apart, 1 s connect timeout)")
     web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.cli.up", "cmd_up"))
 

@@ -30,8 +30,8 @@ KNOWN_CHECK_FIELDS = ("name", "claim", "ok", "detail")
 NUMBERS = (("sent", "sent (250)"), ("delivered", "delivered"), ("lost", "lost"),
            ("duplicates", "duplicates"), ("queued", "still queued"), ("unexpected", "unknown"))
 TIMINGS = (("failover", "failover: fault to the first message queued at the relay"),
-           ("first_retry", "first retry: the relay's first failed delivery to that message's "
-                           "next attempt's outcome"),
+           ("first_retry", "first retry: the relay's first failed attempt to the outcome "
+                           "of its first retry of a message that had failed"),
            ("recovery_drain", "recovery drain: server back to the last relayed delivery"),
            ("recreate", "re-creation: provisioning asked to server created"),
            ("total", "total: first message to the last one stored"))

@@ -105,7 +105,7 @@ def role_lines(base, role):
         lines += ["mydestination =", "virtual_mailbox_domains = %s" % domains,
                   "virtual_mailbox_base = %s" % role.maildir,
                   # every recipient gets a Maildir named after its address
-                  "virtual_mailbox_maps = pcre:%s/etc/mailboxes.pcre" % base,
+                  "virtual_mailbox_maps = regexp:%s/etc/mailboxes.regexp" % base,
                   "virtual_uid_maps = static:%d" % uid, "virtual_gid_maps = static:%d" % gid]
     elif role.role == SENDER:
         lines += ["mydestination ="]
@@ -258,7 +258,7 @@ class PostfixService:
             + role_lines(base, role) + list(extra)
         self.instance = PrivatePostfix(base, lines, "%s:%d" % (role.ip, port))
         if role.role == MX:
-            with open(os.path.join(self.instance.etc, "mailboxes.pcre"), "w") as f:
+            with open(os.path.join(self.instance.etc, "mailboxes.regexp"), "w") as f:
                 f.write("/^(.+)$/ ${1}/\n")
             os.makedirs(role.maildir, exist_ok=True)
             shutil.chown(role.maildir, "postfix", "postfix")

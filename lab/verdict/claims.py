@@ -1114,16 +1114,20 @@ def timings(ev):
 
 
 def first_retry(ev):
-    """Seconds from the relay's first failed delivery to the outcome of that
-    message's next attempt (failed again, or delivered), or None."""
-    relay = [e for e in ev.events if e.get("service") == RELAY_SERVICE
-             and e.get("event") in ("deferred", "delivered")]
-    failed = next((e for e in relay if e["event"] == "deferred" and not _cached(e)), None)
-    if failed is None:
-        return None
-    after = next((e for e in relay if e.get("msgid") == failed.get("msgid")
-                  and e["ts"] > failed["ts"] and not _cached(e)), None)
-    return None if after is None else round(after["ts"] - failed["ts"], 3)
+    """Seconds from the relay's first failed delivery attempt to the outcome of
+    its first retry: the first attempt (failed or delivered, not one its
+    dead-server cache answered) of a message that had failed before; or None."""
+    relay = sorted((e for e in ev.events if e.get("service") == RELAY_SERVICE
+                    and e.get("event") in ("deferred", "delivered")), key=lambda e: e["ts"])
+    first, failed = None, set()
+    for e in relay:
+        if first is not None and e.get("msgid") in failed and not _cached(e):
+            return round(e["ts"] - first, 3)
+        if e["event"] == "deferred":
+            failed.add(e.get("msgid"))
+            if first is None and not _cached(e):
+                first = e["ts"]
+    return None
 
 
 # -- runs that prove nothing: INCONCLUSIVE --------------------------------------------------

@@ -194,3 +194,15 @@ def test_a_later_answer_to_a_port_used_again_is_another_connections(tmp_path):
     answered = dataclasses.replace(later, ts=100.2)
     evidence.frames = [syn, answered]
     assert checker._failed_at(evidence, [syn], mx1) == [100.2]
+
+
+def test_first_retry_is_the_relays_first_failure_to_its_first_retry(tmp_path):
+    """The fixture's relay fails its first message at t=2.6, two more at 2.7 and
+    2.8 (first attempts, not retries), and the first one again at 3.6."""
+    evidence, _ = relay_failover_run(tmp_path)
+    assert checker.timings(evidence)["first_retry"] == pytest.approx(1.0, abs=0.01)
+    cached = [dict(e, error="down (cached)") for e in evidence.events
+              if e.get("event") == "deferred"][:1]
+    cached[0]["ts"] = min(e["ts"] for e in evidence.events if e.get("event") == "deferred") + 0.05
+    evidence.events = sorted(evidence.events + cached, key=lambda e: e["ts"])
+    assert checker.timings(evidence)["first_retry"] == pytest.approx(1.0, abs=0.01)
