@@ -91,6 +91,10 @@ def build_parser():
                    help="what runs the relay host: maillab (maillab's relay) or postfix (a "
                         "private Postfix, the relay's numbers rounded up to whole seconds; "
                         "default: the scenario's relay.server)")
+    s.add_argument("--sender", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what sends from the clients: maillab (maillab's sender) or postfix "
+                        "(a private Postfix on each client, handed the scenario's messages; "
+                        "default: the scenario's traffic.server)")
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.run", "cmd_run"))
 

@@ -29,6 +29,8 @@ def run_one(s, args, report_dir, out=sys.stdout, web=None):
     watched = {"web": web} if web is not None else {}
     if getattr(args, "relay", None):
         watched["relay_server"] = args.relay
+    if getattr(args, "sender", None):
+        watched["sender_server"] = args.sender
     return run(s, messages=args.messages, seed=args.seed, report_dir=report_dir, out=out,
                switch=getattr(args, "switch", "lxbr"), **watched)
 

@@ -13,6 +13,10 @@ Read here, per queue ID:
 
 These events stand where maillab's relay log does (claims 5 and 13: which
 message a failure was for), and are judged the same way: against the wire.
+On a sending host (``service`` "sender") a message handed over is ``sent``,
+as maillab's sender says it, with the address Postfix connected to
+(``server``) and the MX name (``mx``); ``ledger_rows`` are those lines as the
+sender's ledger.
 """
 import json
 import re
@@ -22,13 +26,14 @@ STAMPED_SUFFIX = ".stamped.jsonl"   # beside the log FIFO: its lines, stamped
 DELIVERY = re.compile(r"\b([0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}): "
                       r"to=<([^>]*)>, (?:orig_to=<[^>]*>, )?relay=([^,]*), .*?"
                       r"status=(\w+) \((.*)\)$")
+PEER = re.compile(r"^([^\[]+)\[([^\]]+)\]:(\d+)$")    # mx1.lab.example.org[10.0.1.10]:25
 MESSAGE_ID = re.compile(r"\b([0-9A-Za-z]{6,}): message-id=(<[^>]*>)")
 SUSPENDED = "delivery temporarily suspended"
 OUTCOMES = {"deferred": "deferred", "sent": "delivered", "bounced": "bounced",
             "expired": "bounced"}
 
 
-def events_from_lines(stamped):
+def events_from_lines(stamped, service=None):
     """maillab-shaped events from ``[{"ts", "line"}]`` in the order written."""
     msgids, out = {}, []
     for rec in stamped:
@@ -47,6 +52,11 @@ def events_from_lines(stamped):
                  "rcpt": rcpt, "mta": "postfix"}
         if status == "deferred":
             event.update(error=why, cached=why.startswith(SUSPENDED))
+        elif status == "sent" and service == "sender":
+            peer = PEER.match(relay)
+            event.update(event="sent", to=rcpt, reply=why,
+                         server="%s:%s" % (peer.group(2), peer.group(3)) if peer else relay,
+                         mx=peer.group(1) + "." if peer else "")
         elif status == "sent":
             event.update(server=relay, reply=why)
         else:
@@ -55,7 +65,7 @@ def events_from_lines(stamped):
     return out
 
 
-def read_events(path):
+def read_events(path, service=None):
     """The events of one stamped Postfix log file (a line cut short is skipped)."""
     stamped = []
     try:
@@ -67,4 +77,11 @@ def read_events(path):
                     continue
     except FileNotFoundError:
         return []
-    return events_from_lines(stamped)
+    return events_from_lines(stamped, service)
+
+
+def ledger_rows(path):
+    """A sending Postfix's ledger: a row per message it handed over (250)."""
+    return [{"ts": e["ts"], "msgid": e["msgid"], "to": e["to"], "server": e["server"],
+             "mx": e["mx"], "code": 250} for e in read_events(path, "sender")
+            if e["event"] == "sent"]

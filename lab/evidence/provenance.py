@@ -63,11 +63,13 @@ def read_run_events(rundir, roles):
     """Every event under ``rundir``, each attributed by its file, in time order
     (a real MTA's log read as events: lab.evidence.postfix_log)."""
     events = []
-    for pattern, reader in (("*events.jsonl", read_events),
-                            ("maillog" + STAMPED_SUFFIX, postfix_log.read_events)):
-        for path in sorted(glob.glob(os.path.join(rundir, "**", pattern), recursive=True)):
-            host, service = owner_of(os.path.relpath(path, rundir), roles)
-            events += attribute(reader(path), host, service)
+    for path in sorted(glob.glob(os.path.join(rundir, "**", "*events.jsonl"), recursive=True)):
+        host, service = owner_of(os.path.relpath(path, rundir), roles)
+        events += attribute(read_events(path), host, service)
+    for path in sorted(glob.glob(os.path.join(rundir, "**", "maillog" + STAMPED_SUFFIX),
+                                 recursive=True)):
+        host, service = owner_of(os.path.relpath(path, rundir), roles)
+        events += attribute(postfix_log.read_events(path, service), host, service)
     events.sort(key=lambda e: e.get("ts", 0))
     return events
 

@@ -43,6 +43,7 @@ class Traffic:
     connect_timeout: float = 1.0
     command_timeout: float = 5.0      # a session cut mid-command gives up after this
     size: int = 0
+    server: str = "maillab"           # what sends from the clients: maillab's sender or "postfix"
 
 
 @dataclasses.dataclass
@@ -177,6 +178,9 @@ def _validate(path, s):
     t.connect_timeout = _nonneg(path, "traffic.connect_timeout", t.connect_timeout)
     t.command_timeout = _nonneg(path, "traffic.command_timeout", t.command_timeout)
     _check_type(path, "traffic.size", t.size, (int,), "an integer (bytes)")
+    if t.server not in SERVERS:
+        raise ScenarioError(path, "traffic.server", "must be one of %s, not %r"
+                            % (", ".join(SERVERS), t.server))
     if s.dns.mode not in DNS_MODES:
         raise ScenarioError(path, "dns.mode", "must be one of %s, not %r"
                             % (", ".join(DNS_MODES), s.dns.mode))
@@ -354,6 +358,27 @@ def with_relay_server(scenario, server):
         r.retry_interval, r.max_retry_interval = float(t.min_backoff), float(t.max_backoff)
         r.connect_timeout, r.command_timeout = float(t.connect_timeout), float(t.command_timeout)
         r.give_up = float(t.give_up)
+    return s
+
+
+def sender_timing(traffic):
+    """The traffic's numbers as a sending MTA is told them: its timeouts (a
+    message it could not hand to any MX host waits a second)."""
+    return Timing(connect_timeout=traffic.connect_timeout,
+                  command_timeout=traffic.command_timeout)
+
+
+def with_sender_server(scenario, server):
+    """A copy of ``scenario`` whose clients send through ``server``; a real MTA
+    is told whole seconds (rounded up), and the run is judged by them."""
+    if server not in SERVERS:
+        raise ValueError("sender %r: one of %s" % (server, ", ".join(SERVERS)))
+    s = copy.deepcopy(scenario)
+    s.traffic.server = server
+    if server != "maillab":
+        t = sender_timing(s.traffic).whole_seconds()
+        s.traffic.connect_timeout = float(t.connect_timeout)
+        s.traffic.command_timeout = float(t.command_timeout)
     return s
 
 

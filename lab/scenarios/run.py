@@ -23,7 +23,9 @@ from lab.evidence import wire
 from lab.testbed import wire_capture
 from lab.evidence.queue_watch import QueueWatch
 from lab.evidence import postfix_queue
-from lab.scenarios.model import fault_plan, relay_timing, with_relay_server
+from lab.evidence import postfix_log
+from lab.scenarios.model import (fault_plan, relay_timing, sender_timing, with_relay_server,
+                                 with_sender_server)
 from lab.host.waiting import NotReady, tcp_open_from, wait_until
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
@@ -189,16 +191,18 @@ class Run:
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
                  relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None,
-                 annotate=None, relay_server=None):
+                 annotate=None, relay_server=None, sender_server=None):
         """``lab_options``: more keyword arguments for the Lab (tests substitute a
         service's module or the provisioner this way, never through a command line).
         ``annotate``: a function of the report directory, called once the raw
         evidence is there and before the report is written, that gives more
         report.json keys (the workbook's exercise section).
         ``relay_server``: what runs the relay host (``maillab``, ``postfix``),
-        instead of the scenario's ``relay.server``."""
-        self.scenario = with_relay_server(scenario, relay_server or scenario.relay.server)
-        scenario = self.scenario
+        instead of the scenario's ``relay.server``; ``sender_server``: what
+        sends from the clients, instead of its ``traffic.server``."""
+        scenario = with_relay_server(scenario, relay_server or scenario.relay.server)
+        self.scenario = scenario = with_sender_server(
+            scenario, sender_server or scenario.traffic.server)
         self.count = messages or scenario.traffic.count
         self.seed = seed
         self.report_dir = report_dir or report.report_folder(scenario.name)
@@ -430,10 +434,27 @@ class Run:
         args = sender_args(self.scenario, client, n, self.seed)
         if prefix:
             args[args.index("--msgid-prefix") + 1] = prefix
+        if self.scenario.traffic.server != "maillab":
+            return self._start_submitter(client, n, args, workdir)
         sender = svc.sender_service(self.lab.host(client), workdir, self.lab.dns_addr,
                                     self.scenario.traffic.to, n, extra=args)
         sender.start()
         return sender
+
+    def _start_submitter(self, client, n, args, workdir):
+        """The messages handed to the client's own MTA (lab.testbed.mta_submit),
+        at the scenario's rate; the MTA sends them."""
+        from lab.testbed import services as svc
+        t = self.scenario.traffic
+        mta = self.lab.services[client]
+        argv = [svc.PYTHON, "-m", "lab.testbed.mta_submit", "--etc", mta.instance.etc,
+                "--to", t.to, "--count", str(n), "--rate", args[args.index("--rate") + 1],
+                "--seed", str(self.seed), "--msgid-prefix",
+                args[args.index("--msgid-prefix") + 1]] + (["--size", str(t.size)]
+                                                            if t.size else [])
+        submitter = svc.Service("submit", self.lab.host(client), argv, workdir)
+        submitter.start()
+        return submitter
 
     def _top_up(self, now):
         """Traffic goes on until every fault that was due during it has met mail:
@@ -538,6 +559,20 @@ class Run:
         return glob.glob(os.path.join(self.lab.rundir, "traffic-*", "**", "ledger.jsonl"),
                          recursive=True)
 
+    def _ledger_rows(self):
+        """Every 250 a sender got: maillab's senders' ledgers, or what a sending
+        MTA's log says it handed over (lab.evidence.postfix_log.ledger_rows)."""
+        if self.scenario.traffic.server == "maillab":
+            return [r for p in self._ledgers() for r in records.read_ledger(p)]
+        return [r for c in self.scenario.traffic.clients for r in postfix_log.ledger_rows(
+            os.path.join(self.lab.rundir, c, "postfix", "maillog" + postfix_log.STAMPED_SUFFIX))]
+
+    def _sender_queues(self):
+        """What the sending MTAs still hold (none for maillab's sender)."""
+        return [q for d in self.lab.mta_queue_dirs().values()
+                for q in postfix_queue.read_queue(d)] if self.scenario.traffic.server != \
+            "maillab" else []
+
     def _maildirs(self):
         """(host, Maildir root) of every messaging server that ever ran, every generation."""
         roots = []
@@ -559,10 +594,12 @@ class Run:
         return postfix_queue.read_queue(self._queue_dir())
 
     def _counts(self):
-        sent = sum(len(records.read_ledger(p)) for p in self._ledgers())
+        sent = len(self._ledger_rows())
         delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
         queued = len(records.read_queue(self._queue_dir()) if self._maillab_relay()
                      else postfix_queue.queue_files(self._queue_dir()))
+        queued += sum(len(postfix_queue.queue_files(d))
+                      for d in self.lab.mta_queue_dirs().values())
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -615,13 +652,11 @@ class Run:
 
     def _collect(self, wan_before, wan_after):
         self.finished = time.time()
-        ledger = []
-        for path in self._ledgers():
-            ledger += records.read_ledger(path)
+        ledger = self._ledger_rows()
         mails = []
         for host, root in self._maildirs():
             mails += records.read_maildir(root, host)
-        queued = self._read_queue()
+        queued = self._read_queue() + self._sender_queues()
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
@@ -684,6 +719,9 @@ def _default_lab(scenario, relay_argv, switch="lxbr", lab_class=None, **options)
                               mx_hosts=d.mx, relay_args=relay_argv,
                               relay_server=scenario.relay.server,
                               relay_timing=relay_timing(scenario.relay),
+                              sender_server=scenario.traffic.server,
+                              sender_hosts=scenario.traffic.clients,
+                              sender_timing=sender_timing(scenario.traffic),
                               provisioner=bool(scenario.relay.provision_after),
                               capacity=scenario.provisioner.capacity,
                               dc_down=scenario.provisioner.down, **options)

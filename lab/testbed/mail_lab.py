@@ -25,7 +25,7 @@ from lab.testbed import zone as lab_zone
 from lab.host import cleanup_records as state
 from lab.host.lock import lab_lock
 from lab.host.net import describe_switches, prepare_host, running_net
-from lab.testbed.mta_role import RELAY, SERVERS, MtaRole, Timing
+from lab.testbed.mta_role import RELAY, SENDER, SERVERS, MtaRole, Timing
 from lab.testbed.route_keeper import RouteKeeper
 from lab.host.waiting import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
@@ -67,14 +67,17 @@ class Lab:
     through a command-line switch), ``relay_server`` (``maillab``, or ``postfix``:
     a private Postfix as the backup MX, lab.testbed.mta_postfix, configured from
     ``relay_timing``, a lab.testbed.mta_role.Timing; ``relay_mta_extra``: more
-    main.cf lines, which tests use to inject a broken configuration).
+    main.cf lines, which tests use to inject a broken configuration),
+    ``sender_server`` (``postfix``: a private Postfix on each of ``sender_hosts``,
+    the clients, that the scenario's messages are handed to; ``sender_timing``).
     """
 
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
                  mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
                  start_timeout=svc.START_TIMEOUT, capacity=None, dc_down=(), mx_hosts=None,
                  relay_module="servers.relay", dns_module="servers.dns", relay_server="maillab",
-                 relay_timing=None, relay_mta_extra=(), **topo_opts):
+                 relay_timing=None, relay_mta_extra=(), sender_server="maillab",
+                 sender_hosts=(), sender_timing=None, **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
@@ -95,6 +98,11 @@ class Lab:
         self.relay_server = relay_server
         self.relay_timing = relay_timing or Timing()
         self.relay_mta_extra = list(relay_mta_extra)
+        if sender_server not in SERVERS:
+            raise ValueError("sender %r: one of %s" % (sender_server, ", ".join(SERVERS)))
+        self.sender_server = sender_server
+        self.sender_hosts = list(sender_hosts) if sender_server != "maillab" else []
+        self.sender_timing = sender_timing or Timing()
         self.net = None
         self.rundir = None
         self.services = {}          # host name -> Service (one server per host)
@@ -177,6 +185,8 @@ class Lab:
             service = self._mta_service(info, kind) if argv is None else svc.Service(
                 kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip)
             started[info.name] = self._start_service(service)
+        for name in self.sender_hosts:      # a real MTA on each sending client
+            self._start_service(self._mta_service(self.plan.host(name), "sender"))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = self.expected_mx()
         wait_until(lambda: self.mx_records() == full, self.start_timeout,
@@ -201,16 +211,23 @@ class Lab:
         return servers
 
     def _mta_service(self, info, kind):
-        """A real MTA for host ``info`` (only the relay, for now: lab.testbed.mta_postfix)."""
+        """A real MTA (lab.testbed.mta_postfix) for host ``info``: the relay, or a
+        sender (``kind``)."""
         from lab.testbed.mta_postfix import PostfixService, missing_tools
         missing = missing_tools()
         if missing:
             raise svc.ServiceFailed("%s: Postfix is not installed (%s missing; lab/provision.sh "
                                     "installs it)" % (info.name, ", ".join(missing)))
-        role = MtaRole(RELAY, info.fqdn, info.ip, self.plan.dns.ip, (MAIL_DOMAIN,),
-                       self.relay_timing)
+        relay = kind == "relay"
+        role = MtaRole(RELAY if relay else SENDER, info.fqdn, info.ip, self.plan.dns.ip,
+                       (MAIL_DOMAIN,), self.relay_timing if relay else self.sender_timing)
         return PostfixService(kind, self.net.get(info.name), role, self._dir(info.name),
-                              SMTP_PORT, extra=self.relay_mta_extra)
+                              SMTP_PORT, extra=self.relay_mta_extra if relay else ())
+
+    def mta_queue_dirs(self):
+        """{host: queue directory} of the real MTAs on sending clients."""
+        return {name: self.services[name].queue_directory for name in self.sender_hosts
+                if name in self.services}
 
     def relay_queue_dir(self):
         """Where the relay keeps what it holds: its queue directory, or a real MTA's."""
