@@ -30,7 +30,7 @@ from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LE
                                   PROVISIONER_LOG, QUEUE_DISK, RELAY_LOG, TOPOLOGY, WIRE,
                                   Evidence, Mail, fault_windows)
 from lab.evidence import smtp_wire
-from lab.evidence.provenance import CLAIMED, FAULT_SERVICE, forged
+from lab.evidence.provenance import CLAIMED, FAULT_SERVICE, SENDER_SERVICE, forged
 from lab.evidence.queries import (PROVISIONER_SERVICE, RELAY_SERVICE, dc_of, host_of,
                                   select_events)
 from lab.verdict.model import INFO, OBSERVED, Check, Verdict, not_applicable
@@ -288,6 +288,7 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
                                       for q in ev.queued)), (QUEUE_DISK,)),
     ]
     checks.append(_forgeries(ev))
+    checks += _sender_handover(ev)
     if ev.expected_ids is not None:
         ours = set(ev.expected_ids)
     else:
@@ -303,6 +304,26 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
         "%d messages in Maildirs that the sender never sent: %s"
         % (len(strangers), _short(m for m, _ in strangers)), (MAILDIR, LEDGER)))
     return checks
+
+
+def _sender_handover(ev):
+    """A sending MTA (Postfix on a client) handed on, or still holds, every
+    message it accepted: its log's accepted messages (``queued``, the MTA's
+    own words, lab.evidence.postfix_log), its 250s (the ledger) and its queue
+    on disk. maillab's sender accepts nothing from anyone: no check."""
+    accepted = {e.get("msgid") for e in ev.events if e.get("service") == SENDER_SERVICE
+                and e.get("event") == "queued" and e.get("msgid")}
+    if not accepted:
+        return []
+    handed = {r.get("msgid") for r in ev.ledger if int(r.get("code", 250)) == 250}
+    held = {q.get("msgid") for q in ev.queued}
+    missing = sorted(accepted - handed - held)
+    return [_ok("the sending MTA handed on what it accepted", "", not missing,
+                "the sending MTA accepted %d messages; it got a 250 for %d and holds %d"
+                % (len(accepted), len(accepted & handed), len(accepted & held - handed))
+                + ("; %d accepted, then neither handed on nor held: %s"
+                   % (len(missing), _short(missing)) if missing else ""),
+                (LEDGER, QUEUE_DISK, EVENT_LOGS))]
 
 
 def _forgeries(ev):
@@ -1134,7 +1155,8 @@ def first_retry(ev):
 
 # checks every run gets: they judge the mail itself, whatever the faults did
 CORE = {"nothing lost", "no duplicates", "queue drained", "no unknown mail",
-        "each log speaks only for its writer", "mail was sent"}
+        "each log speaks only for its writer", "mail was sent",
+        "the sending MTA handed on what it accepted"}
 
 
 def idle_faults(ev):

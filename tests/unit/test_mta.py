@@ -206,3 +206,45 @@ def test_first_retry_is_the_relays_first_failure_to_its_first_retry(tmp_path):
     cached[0]["ts"] = min(e["ts"] for e in evidence.events if e.get("event") == "deferred") + 0.05
     evidence.events = sorted(evidence.events + cached, key=lambda e: e["ts"])
     assert checker.timings(evidence)["first_retry"] == pytest.approx(1.0, abs=0.01)
+
+
+SENT_LINE = ("Dec 06 08:17:08 client1 postfix/smtp[9]: 5EA0320C433: to=<user@example.org>, "
+             "relay=relay1.lab.example.org[10.0.1.3]:25, delay=1.1, delays=0/0/1/0.01, "
+             "dsn=2.0.0, status=sent (250 2.0.0 queued as 1A2B)")
+
+
+def test_a_sending_postfix_log_is_the_senders_ledger(tmp_path):
+    path = tmp_path / ("maillog" + postfix_log.STAMPED_SUFFIX)
+    path.write_text("".join(json.dumps({"ts": 5.0 + i, "line": line}) + "\n"
+                            for i, line in enumerate([LOG[0], SENT_LINE])))
+    assert postfix_log.ledger_rows(str(path)) == [
+        {"ts": 6.0, "msgid": "<client1-1-3@maillab>", "to": "user@example.org",
+         "server": "10.0.1.3:25", "mx": "relay1.lab.example.org.", "code": 250}]
+    assert [e["event"] for e in postfix_log.read_events(str(path), "sender")] == ["queued",
+                                                                                  "sent"]
+    assert [e["event"] for e in postfix_log.read_events(str(path))] == ["queued", "delivered"]
+
+
+def test_a_sending_mta_that_drops_what_it_accepted_fails(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    accepted = [{"ts": r["ts"] - 0.5, "event": "queued", "msgid": r["msgid"], "host": "client1",
+                 "service": "sender"} for r in evidence.ledger]
+    evidence.events = evidence.events + accepted
+    check = next(c for c in checker.check(evidence).checks
+                 if c.name == "the sending MTA handed on what it accepted")
+    assert check.outcome == "PASS"
+    evidence.events.append({"ts": evidence.started + 1, "event": "queued", "host": "client1",
+                            "service": "sender", "msgid": "<dropped@maillab>"})
+    v = checker.check(evidence)
+    check = next(c for c in v.checks if c.name == "the sending MTA handed on what it accepted")
+    assert check.outcome == "FAIL" and "<dropped@maillab>" in check.detail and not v.ok
+
+
+def test_a_scenario_names_what_sends_from_its_clients():
+    s = scenario.load("relay-failover-postfix-sender")
+    assert s.traffic.server == "postfix"
+    with pytest.raises(scenario.ScenarioError, match="traffic.server"):
+        scenario.parse('name = "x"\ntopology = "one_dc"\n[traffic]\nserver = "exim"\n')
+    s = scenario.load("relay-failover")
+    s.traffic.connect_timeout = 0.4
+    assert scenario.with_sender_server(s, "postfix").traffic.connect_timeout == 1.0

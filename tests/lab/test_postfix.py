@@ -1,8 +1,10 @@
-"""A private Postfix as the lab's backup MX, judged by the same verdict.
+"""A private Postfix as the lab's backup MX or as the sending MTA, judged by
+the same verdict.
 
-relay-failover-postfix must PASS on every claim it lists; a Postfix whose
-retries are switched off (a broken main.cf injected from here, never through a
-command line) must FAIL claims 5 and 13. The machine's own Postfix
+relay-failover-postfix (Postfix as the relay) and relay-failover-postfix-sender
+(Postfix sending from client1) must PASS on every claim they list; a Postfix
+relay whose retries are switched off (a broken main.cf injected from here,
+never through a command line) must FAIL claims 5 and 13. The machine's own Postfix
 (/etc/postfix, /var/spool/postfix) must be byte for byte the same after each
 run, and no Postfix process of the run may be left.
 """
@@ -56,8 +58,9 @@ def system_postfix_untouched():
     assert not changed, "the machine's Postfix changed: %s" % changed
 
 
-def run(tmp_path, name, count=None, deadline=None, options=None):
-    s = scenario.load("relay-failover-postfix")
+def run(tmp_path, name, count=None, deadline=None, options=None,
+        scenario_name="relay-failover-postfix"):
+    s = scenario.load(scenario_name)
     if count:
         s.traffic.count = count
     if deadline is not None:
@@ -91,3 +94,16 @@ def test_a_postfix_relay_without_retries_fails_claims_5_and_13(clean_machine,
     for claim in ("5", "13"):
         failed = [c for c in rep["checks"] if c["claim"] == claim and c["outcome"] == "FAIL"]
         assert failed and "had fewer" in failed[0]["detail"], open(paths["report.md"]).read()
+
+
+def test_relay_failover_with_a_postfix_sender_passes(clean_machine, system_postfix_untouched,
+                                                     tmp_path):
+    verdict, rep, paths = run(tmp_path, "sender", count=12,
+                              scenario_name="relay-failover-postfix-sender")
+    assert verdict.outcome == "PASS", open(paths["report.md"]).read()
+    handover = [c for c in rep["checks"] if c["name"] == "the sending MTA handed on what it "
+                                                         "accepted"]
+    assert handover and handover[0]["outcome"] == "PASS"
+    servers = {row["server"] for row in map(json.loads, open(
+        os.path.join(os.path.dirname(paths["report.json"]), "ledger.jsonl")))}
+    assert servers == {"10.0.1.10:25", "10.0.1.3:25"}     # mx1 first, then the relay
