@@ -248,3 +248,14 @@ def test_a_scenario_names_what_sends_from_its_clients():
     s = scenario.load("relay-failover")
     s.traffic.connect_timeout = 0.4
     assert scenario.with_sender_server(s, "postfix").traffic.connect_timeout == 1.0
+
+
+def test_the_submitter_hands_over_the_senders_messages(monkeypatch):
+    from lab.testbed import mta_submit
+    given = []
+    monkeypatch.setattr(mta_submit, "submit",
+                        lambda etc, sender, to, message: given.append((etc, to, message)) or 0)
+    assert mta_submit.main(["--etc", "/x/etc", "--to", "user@example.org", "--count", "2",
+                            "--seed", "4", "--msgid-prefix", "client1"]) == 0
+    assert [m for _, _, m in given][1].count(b"Message-ID: <client1-4-2@maillab>") == 1
+    assert {(etc, to) for etc, to, _ in given} == {("/x/etc", "user@example.org")}
