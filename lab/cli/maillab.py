@@ -95,6 +95,9 @@ def build_parser():
                    help="what sends from the clients: maillab (maillab's sender) or postfix "
                         "(a private Postfix on each client, handed the scenario's messages; "
                         "default: the scenario's traffic.server)")
+    s.add_argument("--mx", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what runs the messaging servers: maillab (default) or postfix (a "
+                        "private Postfix on each, delivering into its Maildir)")
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.run", "cmd_run"))
 
@@ -172,6 +175,8 @@ def build_parser():
     s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER", default="maillab",
                    help="what runs the relay host: maillab (default) or postfix (a private "
                         "Postfix: retries after 1 s, at most 1 s apart, 1 s connect timeout)")
+    s.add_argument("--mx", choices=RELAY_SERVERS, metavar="SERVER", default="maillab",
+                   help="what runs the messaging servers: maillab (default) or postfix")
     web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.cli.up", "cmd_up"))
 

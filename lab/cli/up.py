@@ -141,7 +141,8 @@ def _end_line():
 
 
 def cmd_up(args):
-    opts = {"switch": args.switch, "relay_server": getattr(args, "relay", "maillab")}
+    opts = {"switch": args.switch, "relay_server": getattr(args, "relay", "maillab"),
+            "mx_server": getattr(args, "mx", "maillab")}
     if args.topology == "n_dc":
         opts.update(dcs=args.dcs, mx_per_dc=args.mx_per_dc)
     return run(args.topology, web_args=args, **opts)

@@ -191,7 +191,7 @@ class Run:
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
                  relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None,
-                 annotate=None, relay_server=None, sender_server=None):
+                 annotate=None, relay_server=None, sender_server=None, mx_server=None):
         """``lab_options``: more keyword arguments for the Lab (tests substitute a
         service's module or the provisioner this way, never through a command line).
         ``annotate``: a function of the report directory, called once the raw
@@ -199,7 +199,8 @@ class Run:
         report.json keys (the workbook's exercise section).
         ``relay_server``: what runs the relay host (``maillab``, ``postfix``),
         instead of the scenario's ``relay.server``; ``sender_server``: what
-        sends from the clients, instead of its ``traffic.server``."""
+        sends from the clients, instead of its ``traffic.server``; ``mx_server``:
+        what runs the messaging servers (``postfix``: Lab(mx_server=...))."""
         scenario = with_relay_server(scenario, relay_server or scenario.relay.server)
         self.scenario = scenario = with_sender_server(
             scenario, sender_server or scenario.traffic.server)
@@ -210,6 +211,8 @@ class Run:
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
         self.lab_options = dict(lab_options or {})
+        if mx_server:
+            self.lab_options["mx_server"] = mx_server
         self.annotate = annotate
         self.dns_answers = []
         self.watch = self.capture = None

@@ -25,7 +25,7 @@ from lab.testbed import zone as lab_zone
 from lab.host import cleanup_records as state
 from lab.host.lock import lab_lock
 from lab.host.net import describe_switches, prepare_host, running_net
-from lab.testbed.mta_role import RELAY, SENDER, SERVERS, MtaRole, Timing
+from lab.testbed.mta_role import MX, RELAY, SENDER, SERVERS, MtaRole, Timing
 from lab.testbed.route_keeper import RouteKeeper
 from lab.host.waiting import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
@@ -69,7 +69,9 @@ class Lab:
     ``relay_timing``, a lab.testbed.mta_role.Timing; ``relay_mta_extra``: more
     main.cf lines, which tests use to inject a broken configuration),
     ``sender_server`` (``postfix``: a private Postfix on each of ``sender_hosts``,
-    the clients, that the scenario's messages are handed to; ``sender_timing``).
+    the clients, that the scenario's messages are handed to; ``sender_timing``),
+    ``mx_server`` (``postfix``: every messaging server, those the provisioner
+    creates too, a private Postfix delivering into the host's Maildir).
     """
 
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
@@ -77,7 +79,7 @@ class Lab:
                  start_timeout=svc.START_TIMEOUT, capacity=None, dc_down=(), mx_hosts=None,
                  relay_module="servers.relay", dns_module="servers.dns", relay_server="maillab",
                  relay_timing=None, relay_mta_extra=(), sender_server="maillab",
-                 sender_hosts=(), sender_timing=None, **topo_opts):
+                 sender_hosts=(), sender_timing=None, mx_server="maillab", **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
@@ -103,6 +105,9 @@ class Lab:
         self.sender_server = sender_server
         self.sender_hosts = list(sender_hosts) if sender_server != "maillab" else []
         self.sender_timing = sender_timing or Timing()
+        if mx_server not in SERVERS:
+            raise ValueError("mx server %r: one of %s" % (mx_server, ", ".join(SERVERS)))
+        self.mx_server = mx_server
         self.net = None
         self.rundir = None
         self.services = {}          # host name -> Service (one server per host)
@@ -197,7 +202,8 @@ class Lab:
 
     def _server_commands(self):
         """[(host info, kind, argv)] of the servers at start, the DNS server last."""
-        servers = [(info, "mx", svc.mx_argv(info, self._dir(info.name), extra=self.mx_args))
+        servers = [(info, "mx", None if self.mx_server != "maillab" else
+                    svc.mx_argv(info, self._dir(info.name), extra=self.mx_args))
                    for info in self.plan.by_role("mx")]
         relay, dns = self.plan.relay, self.plan.dns
         prov = self.provisioner.endpoint if self.provisioner else None
@@ -219,10 +225,18 @@ class Lab:
             raise svc.ServiceFailed("%s: Postfix is not installed (%s missing; lab/provision.sh "
                                     "installs it)" % (info.name, ", ".join(missing)))
         relay = kind == "relay"
-        role = MtaRole(RELAY if relay else SENDER, info.fqdn, info.ip, self.plan.dns.ip,
-                       (MAIL_DOMAIN,), self.relay_timing if relay else self.sender_timing)
+        role = MtaRole({"relay": RELAY, "mx": MX}.get(kind, SENDER), info.fqdn, info.ip,
+                       self.plan.dns.ip, (MAIL_DOMAIN,),
+                       self.relay_timing if relay else self.sender_timing,
+                       maildir=self.maildir(info.name) if kind == "mx" else "")
         return PostfixService(kind, self.net.get(info.name), role, self._dir(info.name),
                               SMTP_PORT, extra=self.relay_mta_extra if relay else ())
+
+    def _mx_service(self, host, info):
+        """The messaging server of a host the provisioner (re-)creates."""
+        if self.mx_server != "maillab":
+            return self._mta_service(info, "mx")
+        return svc.mx_service(host, info, self._dir(info.name), extra=self.mx_args)
 
     def mta_queue_dirs(self):
         """{host: queue directory} of the real MTAs on sending clients."""
@@ -452,8 +466,7 @@ class Lab:
             if self.fresh_disk:
                 self.generation[name] = self.generation.get(name, 1) + 1
             host = self._add_host(info)
-            service = self._start_service(svc.mx_service(host, info, self._dir(name),
-                                                         extra=self.mx_args))
+            service = self._start_service(self._mx_service(host, info))
             self._wait_ready_from_router(info, [service])
             if name in self.mx_removed:     # a replacement had taken its MX away
                 self._dns_update(host, adds=[lab_zone.mx_record(name)])
@@ -485,8 +498,7 @@ class Lab:
             info = self.plan.plan_new_mx(dc)
             try:
                 host = self._add_host(info)
-                service = self._start_service(svc.mx_service(host, info, self._dir(info.name),
-                                                             extra=self.mx_args))
+                service = self._start_service(self._mx_service(host, info))
                 self._wait_ready_from_router(info, [service])
                 deletes = [lab_zone.mx_record(replaces, ttl=None)] if replaces else []
                 self._dns_update(host, adds=["%s %d A %s" % (lab_zone.fqdn(info.name),

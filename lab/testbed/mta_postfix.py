@@ -104,9 +104,11 @@ def role_lines(base, role):
         uid, gid = _postfix_ids()
         lines += ["mydestination =", "virtual_mailbox_domains = %s" % domains,
                   "virtual_mailbox_base = %s" % role.maildir,
-                  # every recipient gets a Maildir named after its address
-                  "virtual_mailbox_maps = regexp:%s/etc/mailboxes.regexp" % base,
-                  "virtual_uid_maps = static:%d" % uid, "virtual_gid_maps = static:%d" % gid]
+                  # every recipient gets a Maildir named after its address (a
+                  # fixed table: virtual(8) takes no regular-expression substitution)
+                  "virtual_mailbox_maps = texthash:%s/etc/mailboxes" % base,
+                  "virtual_uid_maps = static:%d" % uid, "virtual_gid_maps = static:%d" % gid,
+                  "virtual_minimum_uid = %d" % min(uid, 100)]
     elif role.role == SENDER:
         lines += ["mydestination ="]
     return lines
@@ -258,8 +260,8 @@ class PostfixService:
             + role_lines(base, role) + list(extra)
         self.instance = PrivatePostfix(base, lines, "%s:%d" % (role.ip, port))
         if role.role == MX:
-            with open(os.path.join(self.instance.etc, "mailboxes.regexp"), "w") as f:
-                f.write("/^(.+)$/ ${1}/\n")
+            with open(os.path.join(self.instance.etc, "mailboxes"), "w") as f:
+                f.write("".join("%s %s/\n" % (r, r) for r in role.recipients))
             os.makedirs(role.maildir, exist_ok=True)
             shutil.chown(role.maildir, "postfix", "postfix")
         self.resolv_conf = os.path.join(base, "resolv.conf")

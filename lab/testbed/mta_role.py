@@ -42,7 +42,8 @@ class MtaRole:
     """One host's MTA: ``role`` (relay: a backup MX for ``domains``; mx: the
     final server, a Maildir per recipient under ``maildir``; sender: sends
     what it is given through the lab's MX records), its ``hostname`` and
-    ``ip``, the lab DNS server it resolves with (``dns_ip``), and ``timing``."""
+    ``ip``, the lab DNS server it resolves with (``dns_ip``), and ``timing``;
+    ``recipients``: the addresses an mx has a Maildir for."""
     role: str
     hostname: str
     ip: str
@@ -50,6 +51,7 @@ class MtaRole:
     domains: tuple = ("example.org",)
     timing: Timing = Timing()
     maildir: str = ""
+    recipients: tuple = ("user@example.org", "postmaster@example.org")
 
     def __post_init__(self):
         if self.role not in ROLES:

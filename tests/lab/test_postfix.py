@@ -1,4 +1,4 @@
-"""A private Postfix as the lab's backup MX or as the sending MTA, judged by
+"""A private Postfix as the lab's backup MX, sending MTA or messaging server, judged by
 the same verdict.
 
 relay-failover-postfix (Postfix as the relay) and relay-failover-postfix-sender
@@ -59,7 +59,7 @@ def system_postfix_untouched():
 
 
 def run(tmp_path, name, count=None, deadline=None, options=None,
-        scenario_name="relay-failover-postfix"):
+        scenario_name="relay-failover-postfix", **servers):
     s = scenario.load(scenario_name)
     if count:
         s.traffic.count = count
@@ -67,7 +67,7 @@ def run(tmp_path, name, count=None, deadline=None, options=None,
         s.expect.deadline = deadline
     out = io.StringIO()
     verdict, paths = Run(s, seed=1, report_dir=str(tmp_path / name), out=out,
-                         lab_options=options or {}).execute()
+                         lab_options=options or {}, **servers).execute()
     print(out.getvalue())
     assert not private_postfix_pids(), "Postfix processes of the run are still running"
     with open(paths["report.json"]) as f:
@@ -107,3 +107,12 @@ def test_relay_failover_with_a_postfix_sender_passes(clean_machine, system_postf
     servers = {row["server"] for row in map(json.loads, open(
         os.path.join(os.path.dirname(paths["report.json"]), "ledger.jsonl")))}
     assert servers == {"10.0.1.10:25", "10.0.1.3:25"}     # mx1 first, then the relay
+
+
+def test_relay_failover_with_postfix_messaging_servers_passes(clean_machine,
+                                                             system_postfix_untouched, tmp_path):
+    """mx1 a private Postfix delivering into its Maildir, which the checker reads."""
+    verdict, rep, paths = run(tmp_path, "mx", count=12, scenario_name="relay-failover",
+                              mx_server="postfix")
+    assert verdict.outcome == "PASS", open(paths["report.md"]).read()
+    assert rep["delivered"] == rep["sent"] == 12
