@@ -256,9 +256,11 @@ def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None)
         out.append("- Maildirs at the end: " + ", ".join("%s holds %d" % kv
                                                          for kv in sorted(held.items())))
     out += ["", "## Verdict, check by check", "", checks_line(verdict.checks), ""]
-    for c in verdict.checks:
+    for numbers, claims, _ in report_html.judgements([c.as_dict() for c in verdict.checks]):
+        c = verdict.checks[numbers[0] - 1]
         out.append("- %s **%s%s**: %s%s%s" % (
-            c.outcome, "claim %s, " % c.claim if c.claim else "", c.name, c.detail,
+            c.outcome, "claim%s %s, " % ("s" if len(claims) > 1 else "", ", ".join(claims))
+            if claims else "", c.name, c.detail,
             " - **inconclusive**: %s" % c.inconclusive if c.inconclusive else "",
             " _(evidence: %s)_" % ", ".join(c.evidence) if c.evidence else ""))
     if verdict.lost_ids:

@@ -26,6 +26,7 @@ from lab.evidence import postfix_queue
 from lab.evidence import postfix_log
 from lab.scenarios.model import (fault_plan, relay_timing, sender_timing, with_relay_server,
                                  with_sender_server)
+from lab.host.speed import deadline
 from lab.host.waiting import NotReady, tcp_open_from, wait_until
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
@@ -39,6 +40,7 @@ SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
 TOP_UP_OVERLAP = 1.0    # seconds of traffic a fault due during it must see, or more mail is sent
 TOP_UP_SECONDS = 2.0    # ... that much more, at the scenario's rate
+HOLD_LIMIT = 20.0       # seconds a late fault waits, at most, for that mail to meet it
 DNS_ASK_EVERY = 0.25    # seconds between a client's MX lookups in health-checked scenarios
 DNS_ASK_FALLBACK = 1.0  # ... in MX-preference scenarios (claim 9: what DNS answered)
 DNS_SETTLE = 10.0       # seconds to wait, after the run, for the MX answer to list mx1 again
@@ -75,6 +77,8 @@ class Schedule:
         self.started = {}     # index in plan -> run second it started
         self.stopped = {}
         self.anchors_seen = {}
+        self.held = set()     # late faults whose time waits for mail to meet them
+        self.counted_from = {}  # index -> run second its stated time counts from
 
     def due(self, now, anchors):
         """(to_start, to_stop): lists of (index, PlannedFault) due at ``now``."""
@@ -87,10 +91,24 @@ class Schedule:
             if i not in self.started and now >= base + p.start:
                 to_start.append((i, p))
             elif i in self.started and i not in self.stopped and p.stop is not None \
-                    and now >= self.started[i] + (p.stop - p.start):
+                    and i not in self.held \
+                    and now >= self.counted_from.get(i, self.started[i]) + (p.stop - p.start):
                 # "for" counts from when the fault was in force, however long starting took
                 to_stop.append((i, p))
         return to_start, to_stop
+
+    def hold(self, i):
+        """Fault ``i`` came late: it stays in force until mail meets it (``release``)."""
+        self.held.add(i)
+
+    def release(self, now):
+        """Mail met the held faults at ``now``: each lasts its stated time from
+        then on. The indices released."""
+        released = sorted(self.held)
+        for i in released:
+            self.counted_from[i] = now
+        self.held.clear()
+        return released
 
     def mark_started(self, i, now):
         self.started[i] = now
@@ -389,6 +407,8 @@ class Run:
             senders_done = all(not sd.alive() for sd in self.senders)
             if senders_done and self._top_up(now):
                 senders_done = False
+            if self.schedule.held:
+                self._release_met(now)
             if senders_done and "traffic_done" not in self.anchors:
                 self.anchors["traffic_done"] = now
                 drain_deadline = now + s.expect.deadline
@@ -476,11 +496,32 @@ class Run:
         self.topped.update(i for i, _ in late)
         self.top_ups.append((prefix, n))
         self.count += n
+        # A slow machine also starts the new sender slowly: a fault still in
+        # force waits for the new mail to meet it, then lasts its stated time.
+        for i, p in late:
+            if p.stop is not None and i not in self.schedule.stopped:
+                self.schedule.hold(i)
+        self.sent_at_top_up = self._counts()["sent"]
+        self.held_since = now
         self.say("[%6.1fs] %s came into force as the traffic ended: %d more messages"
                  % (now, ", ".join("%s %s" % (p.name, " ".join(p.args)) for _, p in late), n))
         self.senders.append(self._start_sender(client, n, prefix))
         self.traffic_end = None
         return True
+
+    def _release_met(self, now):
+        """A held fault is met once the new traffic has had a message accepted
+        (past the fault: it timed out on the black-holed server, or went round
+        it): from then on the fault lasts its stated time."""
+        met = self._counts()["sent"] > self.sent_at_top_up
+        # a fault that lets no mail through at all is not held for ever
+        gone = not self.senders[-1].alive() or now - self.held_since > deadline(HOLD_LIMIT)
+        if not (met or gone):
+            return
+        for i in self.schedule.release(now):
+            p = self.schedule.plan[i]
+            self.say("[%6.1fs] the new mail meets %s %s: it lasts %.1f s from now"
+                     % (now, p.name, " ".join(p.args), p.stop - p.start))
 
     # -- faults ---------------------------------------------------------------------
     def _step_faults(self, now):

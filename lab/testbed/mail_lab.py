@@ -24,6 +24,7 @@ from lab.host import interrupt
 from lab.testbed import zone as lab_zone
 from lab.host import cleanup_records as state
 from lab.host.lock import lab_lock
+from lab.host.speed import deadline
 from lab.host.net import describe_switches, prepare_host, running_net
 from lab.testbed.mta_role import MX, RELAY, SENDER, SERVERS, MtaRole, Timing
 from lab.testbed.route_keeper import RouteKeeper
@@ -194,7 +195,7 @@ class Lab:
             self._start_service(self._mta_service(self.plan.host(name), "sender"))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = self.expected_mx()
-        wait_until(lambda: self.mx_records() == full, self.start_timeout,
+        wait_until(lambda: self.mx_records() == full, deadline(self.start_timeout),
                    "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
         log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
