@@ -217,6 +217,13 @@ def recovery_story(events):
     return lines + [s for s in open_.values() if s]
 
 
+def real_mtas(scenario):
+    """"the relay host runs postfix, ..." for the hosts a real MTA ran on, or ""."""
+    said = [("the relay host", getattr(scenario.relay, "server", "maillab")),
+            ("the senders", getattr(scenario.traffic, "server", "maillab"))]
+    return ", ".join("%s runs %s" % (who, what) for who, what in said if what != "maillab")
+
+
 def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None):
     out = ["# %s: %s" % (scenario.name, "INTERRUPTED" if interrupted else
                          VERDICT_WORDS[verdict.outcome]), ""]
@@ -227,6 +234,9 @@ def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None)
     out += ["Claims exercised: %s. Topology: %s. DNS mode: %s. Seed: %s."
             % (", ".join(scenario.claims) or "none (a reliability exercise)",
                scenario.topology, scenario.dns.mode, seed), ""]
+    mtas = real_mtas(scenario)
+    if mtas:
+        out += ["Real MTAs: %s." % mtas, ""]
     out += ["| sent (250) | delivered | lost | duplicates | still queued | unknown |",
             "|---|---|---|---|---|---|",
             "| %d | %d | %d | %d | %d | %d |" % (verdict.sent, verdict.delivered, verdict.lost,

@@ -295,7 +295,8 @@ class Run:
                 "run finished", "", False, "stopped by %s: the counts are what happened "
                 "until then" % interrupted))
             verdict.ok = False
-        extra = {"messages": self.count,
+        extra = {"messages": self.count, "sender_server": s.traffic.server,
+                 "mx_server": self.lab_options.get("mx_server", "maillab"),
                  "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))}
         if self.annotate is not None:
             extra.update(self.annotate(self.report_dir))

@@ -150,7 +150,7 @@ def test_claims_only_maillabs_relay_can_show_are_not_applicable_for_postfix(tmp_
     from lab.report import files as report
     evidence, _ = relay_failover_run(tmp_path)
     evidence.scenario.claims = evidence.scenario.claims + ["4", "12", "2"]
-    evidence.relay_server = "postfix"
+    evidence.relay_server = evidence.scenario.relay.server = "postfix"
     v = checker.check(evidence)
     na = [c for c in v.checks if c.claim in ("2", "4", "12")]
     assert [c.outcome for c in na] == ["NOT APPLICABLE"] * 3
@@ -161,7 +161,9 @@ def test_claims_only_maillabs_relay_can_show_are_not_applicable_for_postfix(tmp_
     html = open(paths["report.html"]).read()
     assert 'class="not-applicable"><td class="verdict">NOT APPLICABLE' in html
     assert "3 not applicable" in html
-    assert "NOT APPLICABLE **claims 4, 12," in open(paths["report.md"]).read()
+    md = open(paths["report.md"]).read()
+    assert "NOT APPLICABLE **claims 4, 12," in md
+    assert "Real MTAs: the relay host runs postfix." in md
     assert json.load(open(paths["report.json"]))["tally"]["NOT APPLICABLE"] == 3
 
 
