@@ -1,6 +1,6 @@
 """A real MTA in the lab: the role, Postfix's configuration for it, its log read
 as events, its queue, and how the verdict judges a Postfix relay (no lab here:
-tests/lab/test_postfix_relay.py runs one)."""
+tests/lab/test_postfix.py runs them)."""
 import dataclasses
 import json
 import os
