@@ -26,8 +26,7 @@ from topologies.nodes import plain_logger
 log = plain_logger(__name__)
 
 SYSTEM_MASTER_CF = "/etc/postfix/master.cf"
-TOOLS = ("postfix", "postconf", "postcat")
-QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")   # where held mail is
+TOOLS = ("postfix", "postconf", "postcat", "sendmail")
 
 
 def missing_tools():
@@ -246,8 +245,6 @@ class PostfixService:
 
     ``extra``: more main.cf lines, after the role's (the last setting of a
     parameter wins): tests inject a broken configuration this way."""
-
-    kind_of_server = "postfix"
 
     def __init__(self, kind, host, role, workdir, port=25, extra=()):
         self.kind = kind
