@@ -218,8 +218,8 @@ class Lab:
         return servers
 
     def _mta_service(self, info, kind):
-        """A real MTA (lab.testbed.mta_postfix) for host ``info``: the relay, or a
-        sender (``kind``)."""
+        """A real MTA (lab.testbed.mta_postfix) for host ``info`` in the role
+        ``kind``: relay, mx or sender."""
         from lab.testbed.mta_postfix import PostfixService, missing_tools
         missing = missing_tools()
         if missing:
