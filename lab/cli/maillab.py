@@ -11,6 +11,7 @@ import sys
 from lab.host.net import SWITCH_KINDS    # lab.net imports Mininet only when it builds a net
 from lab.chaos import schedule as chaos_schedule
 from lab.chaos.shrink import MAX_RUNS as SHRINK_RUNS
+from lab.testbed.mta_role import SERVERS as RELAY_SERVERS
 from lab.web import options as web_options
 
 
@@ -86,6 +87,17 @@ def build_parser():
                    "(default: reports/SCENARIO-TIME)")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS,
                    help="Linux bridges (default) or Open vSwitch")
+    s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what runs the relay host: maillab (maillab's relay) or postfix (a "
+                        "private Postfix, the relay's numbers rounded up to whole seconds; "
+                        "default: the scenario's relay.server)")
+    s.add_argument("--sender", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what sends from the clients: maillab (maillab's sender) or postfix "
+                        "(a private Postfix on each client, handed the scenario's messages; "
+                        "default: the scenario's traffic.server)")
+    s.add_argument("--mx", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what runs the messaging servers: maillab (default) or postfix (a "
+                        "private Postfix on each, delivering into its Maildir)")
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.run", "cmd_run"))
 
@@ -160,6 +172,11 @@ def build_parser():
                    help="Linux bridges (default) or Open vSwitch")
     s.add_argument("--dcs", type=int, default=4, help="n_dc: data centers")
     s.add_argument("--mx-per-dc", type=int, default=4, help="n_dc: messaging servers per DC")
+    s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER", default="maillab",
+                   help="what runs the relay host: maillab (default) or postfix (a private "
+                        "Postfix: retries after 1 s, at most 1 s apart, 1 s connect timeout)")
+    s.add_argument("--mx", choices=RELAY_SERVERS, metavar="SERVER", default="maillab",
+                   help="what runs the messaging servers: maillab (default) or postfix")
     web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.cli.up", "cmd_up"))
 

@@ -27,6 +27,12 @@ def cmd_scenarios(args):
 def run_one(s, args, report_dir, out=sys.stdout, web=None):
     from lab.scenarios.run import run
     watched = {"web": web} if web is not None else {}
+    if getattr(args, "relay", None):
+        watched["relay_server"] = args.relay
+    if getattr(args, "sender", None):
+        watched["sender_server"] = args.sender
+    if getattr(args, "mx", None):
+        watched["mx_server"] = args.mx
     return run(s, messages=args.messages, seed=args.seed, report_dir=report_dir, out=out,
                switch=getattr(args, "switch", "lxbr"), **watched)
 

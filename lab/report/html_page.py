@@ -32,6 +32,8 @@ KNOWN_CHECK_FIELDS = ("name", "claim", "ok", "detail")
 NUMBERS = (("sent", "sent (250)"), ("delivered", "delivered"), ("lost", "lost"),
            ("duplicates", "duplicates"), ("queued", "still queued"), ("unexpected", "unknown"))
 TIMINGS = (("failover", "failover: fault to the first message queued at the relay"),
+           ("first_retry", "first retry: the relay's first failed attempt to the outcome "
+                           "of its first retry of a message that had failed"),
            ("recovery_drain", "recovery drain: server back to the last relayed delivery"),
            ("recreate", "re-creation: provisioning asked to server created"),
            ("total", "total: first message to the last one stored"))
@@ -59,7 +61,8 @@ def verdict_word(report):
 
 
 def check_status(check):
-    """PASS, FAIL, INCONCLUSIVE, or what the check says it is (INFO for a fact of the set-up)."""
+    """PASS, FAIL, INCONCLUSIVE, NOT APPLICABLE, or what the check says it is (INFO
+    for a fact of the set-up)."""
     if check.get("outcome"):
         return str(check["outcome"]).upper()
     if check.get("status"):
@@ -75,6 +78,8 @@ def checks_line(counts):
     line = "%d of %d checks hold" % (counts.get("PASS", 0),
                                      counts.get("PASS", 0) + counts.get("FAIL", 0))
     extra = ["%d inconclusive" % counts["INCONCLUSIVE"]] if counts.get("INCONCLUSIVE") else []
+    extra += ["%d not applicable" % counts["NOT APPLICABLE"]] if counts.get("NOT APPLICABLE") \
+        else []
     extra += ["%d for information" % counts["INFO"]] if counts.get("INFO") else []
     return line + (" (%s)" % ", ".join(extra) if extra else "")
 
@@ -206,12 +211,13 @@ def _checks(report):
                 anchored.add(claim)
                 anchor += '<a id="claim-%s"></a>' % _e(claim)
         extra = {k: v for k, v in c.items() if k not in KNOWN_CHECK_FIELDS
-                 and k not in ("status", "outcome") and (v or k != "inconclusive")}
+                 and k not in ("status", "outcome", "not_applicable")
+                 and (v or k != "inconclusive")}
         more = "".join('<div class="field"><span>%s:</span> %s</div>' % (_e(k), _value(v))
                        for k, v in extra.items())
         out.append('<tr id="check-%d" class="%s"><td class="verdict">%s</td><td>%s%s</td>'
                    '<td>%s</td><td>%s%s</td></tr>'
-                   % (numbers[0], status.lower(), _e(status), anchor,
+                   % (numbers[0], status.lower().replace(" ", "-"), _e(status), anchor,
                       _e(", ".join(claims) or "-"),
                       _e(c.get("name", "")), _e(c.get("detail", "")), more))
     out.append("</tbody></table>")
@@ -398,6 +404,7 @@ tr.fail td.verdict { color: var(--fail); }
 tr.inconclusive td.verdict { color: #8a6d00; }
 tr.fail { background: #fdecea; }
 tr.info td.verdict { color: var(--muted); }
+tr.not-applicable td.verdict { color: var(--muted); font-style: italic; }
 .field { font-size: 14px; color: var(--muted); margin-top: 4px; }
 .field span { font-weight: 600; }
 .field dl { margin: 2px 0 0 12px; } .field dt { font-weight: 600; } .field dd { margin: 0 0 0 14px; }

@@ -22,7 +22,10 @@ from lab.verdict import claims as judge
 from lab.evidence import wire
 from lab.testbed import wire_capture
 from lab.evidence.queue_watch import QueueWatch
-from lab.scenarios.model import fault_plan
+from lab.evidence import postfix_queue
+from lab.evidence import postfix_log
+from lab.scenarios.model import (fault_plan, relay_timing, sender_timing, with_relay_server,
+                                 with_sender_server)
 from lab.host.speed import deadline
 from lab.host.waiting import NotReady, tcp_open_from, wait_until
 from servers.mx.maildir import messages_under
@@ -206,13 +209,19 @@ class Run:
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
                  relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None,
-                 annotate=None):
+                 annotate=None, relay_server=None, sender_server=None, mx_server=None):
         """``lab_options``: more keyword arguments for the Lab (tests substitute a
         service's module or the provisioner this way, never through a command line).
         ``annotate``: a function of the report directory, called once the raw
         evidence is there and before the report is written, that gives more
-        report.json keys (the workbook's exercise section)."""
-        self.scenario = scenario
+        report.json keys (the workbook's exercise section).
+        ``relay_server``: what runs the relay host (``maillab``, ``postfix``),
+        instead of the scenario's ``relay.server``; ``sender_server``: what
+        sends from the clients, instead of its ``traffic.server``; ``mx_server``:
+        what runs the messaging servers (``postfix``: Lab(mx_server=...))."""
+        scenario = with_relay_server(scenario, relay_server or scenario.relay.server)
+        self.scenario = scenario = with_sender_server(
+            scenario, sender_server or scenario.traffic.server)
         self.count = messages or scenario.traffic.count
         self.seed = seed
         self.report_dir = report_dir or report.report_folder(scenario.name)
@@ -220,6 +229,8 @@ class Run:
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
         self.lab_options = dict(lab_options or {})
+        if mx_server:
+            self.lab_options["mx_server"] = mx_server
         self.annotate = annotate
         self.dns_answers = []
         self.watch = self.capture = None
@@ -284,7 +295,8 @@ class Run:
                 "run finished", "", False, "stopped by %s: the counts are what happened "
                 "until then" % interrupted))
             verdict.ok = False
-        extra = {"messages": self.count,
+        extra = {"messages": self.count, "sender_server": s.traffic.server,
+                 "mx_server": self.lab_options.get("mx_server", "maillab"),
                  "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))}
         if self.annotate is not None:
             extra.update(self.annotate(self.report_dir))
@@ -328,8 +340,9 @@ class Run:
         self.capture = wire_capture.RunCapture(wire_capture.capture_ports(self.lab),
                                                self.pcap_dir).start()
         self.capture_points = self.capture.points()
-        self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
-                                suffix=relay_queue.SUFFIX).start()
+        if self._maillab_relay():   # a real MTA's queue is read at the end only
+            self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
+                                    suffix=relay_queue.SUFFIX).start()
         for info in self.lab.plan.by_role("mx"):
             tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
 
@@ -445,10 +458,27 @@ class Run:
         args = sender_args(self.scenario, client, n, self.seed)
         if prefix:
             args[args.index("--msgid-prefix") + 1] = prefix
+        if self.scenario.traffic.server != "maillab":
+            return self._start_submitter(client, n, args, workdir)
         sender = svc.sender_service(self.lab.host(client), workdir, self.lab.dns_addr,
                                     self.scenario.traffic.to, n, extra=args)
         sender.start()
         return sender
+
+    def _start_submitter(self, client, n, args, workdir):
+        """The messages handed to the client's own MTA (lab.testbed.mta_submit),
+        at the scenario's rate; the MTA sends them."""
+        from lab.testbed import services as svc
+        t = self.scenario.traffic
+        mta = self.lab.services[client]
+        argv = [svc.PYTHON, "-m", "lab.testbed.mta_submit", "--etc", mta.instance.etc,
+                "--to", t.to, "--count", str(n), "--rate", args[args.index("--rate") + 1],
+                "--seed", str(self.seed), "--msgid-prefix",
+                args[args.index("--msgid-prefix") + 1]] + (["--size", str(t.size)]
+                                                            if t.size else [])
+        submitter = svc.Service("submit", self.lab.host(client), argv, workdir)
+        submitter.start()
+        return submitter
 
     def _top_up(self, now):
         """Traffic goes on until every fault that was due during it has met mail:
@@ -574,6 +604,20 @@ class Run:
         return glob.glob(os.path.join(self.lab.rundir, "traffic-*", "**", "ledger.jsonl"),
                          recursive=True)
 
+    def _ledger_rows(self):
+        """Every 250 a sender got: maillab's senders' ledgers, or what a sending
+        MTA's log says it handed over (lab.evidence.postfix_log.ledger_rows)."""
+        if self.scenario.traffic.server == "maillab":
+            return [r for p in self._ledgers() for r in records.read_ledger(p)]
+        return [r for c in self.scenario.traffic.clients for r in postfix_log.ledger_rows(
+            os.path.join(self.lab.rundir, c, "postfix", "maillog" + postfix_log.STAMPED_SUFFIX))]
+
+    def _sender_queues(self):
+        """What the sending MTAs still hold (none for maillab's sender)."""
+        return [q for d in self.lab.mta_queue_dirs().values()
+                for q in postfix_queue.read_queue(d)] if self.scenario.traffic.server != \
+            "maillab" else []
+
     def _maildirs(self):
         """(host, Maildir root) of every messaging server that ever ran, every generation."""
         roots = []
@@ -583,12 +627,24 @@ class Run:
         return roots
 
     def _queue_dir(self):
-        return os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue")
+        return self.lab.relay_queue_dir()
+
+    def _maillab_relay(self):
+        return self.scenario.relay.server == "maillab"
+
+    def _read_queue(self):
+        """What the relay holds now, read from its queue directory on disk."""
+        if self._maillab_relay():
+            return records.read_queue(self._queue_dir(), parse=read_queue_file)
+        return postfix_queue.read_queue(self._queue_dir())
 
     def _counts(self):
-        sent = sum(len(records.read_ledger(p)) for p in self._ledgers())
+        sent = len(self._ledger_rows())
         delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
-        queued = len(records.read_queue(self._queue_dir()))
+        queued = len(records.read_queue(self._queue_dir()) if self._maillab_relay()
+                     else postfix_queue.queue_files(self._queue_dir()))
+        queued += sum(len(postfix_queue.queue_files(d))
+                      for d in self.lab.mta_queue_dirs().values())
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -641,13 +697,11 @@ class Run:
 
     def _collect(self, wan_before, wan_after):
         self.finished = time.time()
-        ledger = []
-        for path in self._ledgers():
-            ledger += records.read_ledger(path)
+        ledger = self._ledger_rows()
         mails = []
         for host, root in self._maildirs():
             mails += records.read_maildir(root, host)
-        queued = records.read_queue(self._queue_dir(), parse=read_queue_file)
+        queued = self._read_queue() + self._sender_queues()
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
@@ -664,7 +718,8 @@ class Run:
                                 dns_answers=list(self.dns_answers),
                                 subnets={dc.name: str(dc.subnet) for dc in self.lab.plan.dcs},
                                 queue_missed=self.watch.missed if self.watch else 0,
-                                capture_dropped=self.capture.dropped() if self.capture else {})
+                                capture_dropped=self.capture.dropped() if self.capture else {},
+                                relay_server=self.scenario.relay.server)
 
     def expected_ids(self):
         """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""
@@ -707,6 +762,11 @@ def _default_lab(scenario, relay_argv, switch="lxbr", lab_class=None, **options)
         if d.mode == "health-checked" else False
     return (lab_class or Lab)(scenario.topology, switch=switch, dns_health=health,
                               mx_hosts=d.mx, relay_args=relay_argv,
+                              relay_server=scenario.relay.server,
+                              relay_timing=relay_timing(scenario.relay),
+                              sender_server=scenario.traffic.server,
+                              sender_hosts=scenario.traffic.clients,
+                              sender_timing=sender_timing(scenario.traffic),
                               provisioner=bool(scenario.relay.provision_after),
                               capacity=scenario.provisioner.capacity,
                               dc_down=scenario.provisioner.down, **options)

@@ -20,7 +20,7 @@ def test_report_json_holds_the_contract(tmp_path):
     assert d["scenario"] == "relay-failover" and d["ok"] is True and d["seed"] == 3
     assert set(d["timings"]) >= {"failover", "recovery_drain", "recreate", "total"}
     assert all(set(c) == {"name", "claim", "ok", "detail", "kind", "evidence", "inconclusive",
-                          "outcome", "wire_matched"} for c in d["checks"])
+                          "outcome", "wire_matched", "not_applicable"} for c in d["checks"])
     assert {c["kind"] for c in d["checks"]} == {"observed", "info"}
     periodic = next(c for c in d["checks"] if c["claim"] == "5")
     assert "wire" in periodic["evidence"]

@@ -587,12 +587,14 @@ def test_a_queue_watch_that_missed_versions_makes_claim_4_inconclusive(tmp_path)
 
 
 def test_outcomes_are_counted_apart():
-    from lab.verdict.model import Check, tally
+    from lab.verdict.model import Check, not_applicable, tally
     checks = [Check("a", "1", True, ""), Check("b", "1", False, ""),
               Check("c", "1", True, "").make_inconclusive("why"),
-              Check("d", "17", True, "", kind="info")]
-    assert [c.outcome for c in checks] == ["PASS", "FAIL", "INCONCLUSIVE", "INFO"]
-    assert tally(checks) == {"PASS": 1, "FAIL": 1, "INCONCLUSIVE": 1, "INFO": 1}
+              Check("d", "17", True, "", kind="info"), not_applicable("e", "4", "because")]
+    assert [c.outcome for c in checks] == ["PASS", "FAIL", "INCONCLUSIVE", "INFO",
+                                           "NOT APPLICABLE"]
+    assert tally(checks) == {"PASS": 1, "FAIL": 1, "INCONCLUSIVE": 1, "INFO": 1,
+                             "NOT APPLICABLE": 1}
     assert checks[2].as_dict()["outcome"] == "INCONCLUSIVE" and not checks[2].as_dict()["ok"]
 
 
