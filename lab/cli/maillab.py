@@ -141,6 +141,9 @@ def build_parser():
                    "policy (a Python file, see the exercise's starter_policy.py)")
     s.add_argument("--key", metavar="PATH", help="solve/check: the teacher key (default: "
                    "$MAILLAB_TEACHER_KEY, else ~/.config/maillab/teacher.key)")
+    s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="run: what runs the relay host, maillab or postfix (default: the "
+                   "exercise's): the same lab with another relay, to compare")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.exercise", "cmd_exercise"))

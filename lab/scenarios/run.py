@@ -26,7 +26,7 @@ from lab.evidence import postfix_queue
 from lab.evidence import postfix_log
 from lab.scenarios.model import (fault_plan, relay_timing, sender_timing, with_relay_server,
                                  with_sender_server)
-from lab.host.speed import deadline
+from lab.host.speed import deadline, slowness
 from lab.host.waiting import NotReady, tcp_open_from, wait_until
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
@@ -719,7 +719,8 @@ class Run:
                                 subnets={dc.name: str(dc.subnet) for dc in self.lab.plan.dcs},
                                 queue_missed=self.watch.missed if self.watch else 0,
                                 capture_dropped=self.capture.dropped() if self.capture else {},
-                                relay_server=self.scenario.relay.server)
+                                relay_server=self.scenario.relay.server,
+                                slowness=slowness())
 
     def expected_ids(self):
         """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""

@@ -493,3 +493,39 @@ def test_the_readme_points_teachers_to_the_guide_and_gives_students_a_quick_star
     for step in ("maillab exercises", "--student ID --predict", "maillab exercise answers",
                  "maillab exercise check", "submission.json"):
         assert step in quick, step
+
+
+def test_a_comparison_run_with_another_relay_is_not_the_one_handed_in(tmp_path):
+    """Exercise 16 runs Postfix on relay1; the same lab with --relay maillab is for
+    the comparison, and a submission of it is refused."""
+    e = catalog.load(16)
+    assert e.scenario.relay.server == "postfix"
+    run_dir = _student_run(tmp_path / "run", "alice", number=16)
+    with open(os.path.join(run_dir, "report.json")) as f:
+        report = json.load(f)
+    for server, refused in (("postfix", False), ("maillab", True)):
+        report["relay_server"] = server
+        problems = submission.belongs(e, report, "alice")
+        assert any("relay host ran maillab" in p for p in problems) is refused, problems
+
+
+def test_exercise_run_with_another_relay_runs_the_same_lab_into_its_own_folder(
+        tmp_path, capsys, monkeypatch):
+    from lab.scenarios import run as scenario_run
+    seen = []
+
+    class Verdict:
+        ok = True
+
+    def fake_run(s, messages=None, seed=None, report_dir=None, relay_server=None, **kw):
+        seen.append((s.name, seed, relay_server, os.path.basename(report_dir)))
+        return Verdict(), {}
+    monkeypatch.setattr(scenario_run, "run", fake_run)
+    monkeypatch.chdir(tmp_path)
+    assert maillab_cli.main(["exercise", "16", "--student", "alice"]) == 0
+    assert maillab_cli.main(["exercise", "16", "--student", "alice", "--relay", "maillab"]) == 0
+    (name, seed, relay, folder), (name2, seed2, relay2, folder2) = seen
+    assert name == name2 and seed == seed2            # the same lab
+    assert relay is None and relay2 == "maillab"      # None: the exercise's own (postfix)
+    assert folder.startswith("exercise-16-postfix-relay-alice")
+    assert folder2.startswith("exercise-16-postfix-relay-alice-maillab")

@@ -645,6 +645,24 @@ def test_5_fails_for_retries_far_later_than_the_backoff(tmp_path):
     assert not c.ok and "later than the scenario's backoff allows" in c.detail
     # after failure 1: 0.5 s delay + 0.5 s connect timeout + LATE 0.5 s + 50 % of 0.5 s
     assert "failed again 5.00 s after failure 1 (at most 1.75 s)" in c.detail
+    assert c.outcome == "FAIL"
+    # on a lab machine measured 12x slower (an emulated VM) lateness can't be judged
+    evidence.slowness = 12.0
+    c = claim_check(evidence, "5", PERIODIC)
+    assert c.outcome == "INCONCLUSIVE" and "12x slower" in c.inconclusive
+
+
+def test_5_an_early_retry_fails_on_a_slow_machine_too(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.slowness = 12.0
+    for e in evidence.events:                 # every retry 0.6 s after the last failure
+        if e["event"] == "deferred":
+            i = int(e["msgid"].split("-")[2].split("@")[0])
+            n = sum(1 for x in evidence.events if x["event"] == "deferred"
+                    and x["msgid"] == e["msgid"] and x["ts"] < e["ts"])
+            e["ts"] = T0 + 2.3 + 0.1 * i + 0.6 * n
+    c = claim_check(evidence, "5", PERIODIC)
+    assert c.outcome == "FAIL" and "earlier than the scenario's backoff" in c.detail
 
 
 def test_5_does_not_time_a_wait_across_a_kill_of_the_relay(tmp_path):
