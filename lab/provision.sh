@@ -37,7 +37,7 @@ packages=(
     bind9-dnsutils     # dig, nsupdate
     swaks              # SMTP test client
     strace             # the tests' check of the servers' fsync order in real system calls
-    postfix            # a peer: interop tests and `maillab bench relay`
+    postfix            # a peer: interop tests, `maillab bench relay`, `maillab run --relay postfix`
     chromium chromium-driver   # headless browser tests of the live page
     openssh-server sudo        # a lab over several servers (`--cluster`), and its tests
 )

@@ -2,8 +2,10 @@
 
 One run: a sink (a servers.mx instance) is started; Postfix's
 ``smtp-source`` pushes N messages through our relay (``--next-hop`` the
-sink), then the same N through a private Postfix instance configured as a
-relay (``relayhost = [127.0.0.1]:SINK``), into the same sink.  Two rates
+sink; ``--receivers`` one receiving process per core unless told, and the
+run begins once all of them accept), then the same N through a private
+Postfix instance configured as a relay (``relayhost = [127.0.0.1]:SINK``),
+into the same sink.  Two rates
 per server: ingest (messages acknowledged per second: N over smtp-source's
 run, every 250 of which means the message was durable) and end to end
 (messages the sink delivered over the time from the first connection of
@@ -32,6 +34,7 @@ import time
 from lab import ROOT
 from lab.host.lock import lab_lock
 from lab.host.waiting import wait_until
+from lab.testbed.mta_postfix import PostfixRelay, port_open
 from servers.common.endpoints import parse_host_port
 from servers.common.events import LogTail
 
@@ -45,119 +48,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def master_cf(system_master, listen):
-    """The system master.cf with smtpd on ``listen`` and no chroot (the private
-    queue directory has no chroot jail set up)."""
-    out = []
-    for line in system_master.splitlines():
-        fields = line.split()
-        if line and not line[0].isspace() and not line.startswith("#") and len(fields) >= 8:
-            if fields[0] == "smtp" and fields[1] == "inet":
-                fields[0] = listen
-            fields[4] = "n"
-            line = " ".join(fields[:8]) + ("" if len(fields) == 8 else " " + " ".join(fields[8:]))
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
 # The backlog bench's retry schedule, the same for both: a message that
 # cannot go is tried again after 10 s, then 20, 40, 60 (capped).
 BACKLOG_MIN_BACKOFF = 10
 BACKLOG_MAX_BACKOFF = 60
-
-
-def main_cf(base, sink_port, domain, extra=()):
-    return "\n".join(list(extra) + [
-        "compatibility_level = 3.6",
-        "queue_directory = %s/queue" % base,
-        "data_directory = %s/data" % base,
-        "mail_owner = postfix",
-        "setgid_group = postdrop",
-        "myhostname = postfix-bench.maillab",
-        "mydestination =",
-        "inet_interfaces = 127.0.0.1",
-        "inet_protocols = ipv4",
-        "mynetworks = 127.0.0.0/8",
-        "relay_domains = %s" % domain,
-        "relayhost = [127.0.0.1]:%d" % sink_port,
-        "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
-        "maillog_file = %s/maillog" % base,
-        "maillog_file_prefixes = %s" % base,
-        "syslog_name = postfix-maillab-bench",
-        "smtputf8_enable = no",
-        "biff = no",
-        "alias_maps =",
-        "alias_database =",
-        "smtp_tls_security_level = none",
-        "smtpd_tls_security_level = none",
-        "",
-    ])
-
-
-class PostfixRelay:
-    """A private Postfix instance: config and queue under ``base``."""
-
-    def __init__(self, base, port, sink_port, domain=DOMAIN, extra=()):
-        self.base = base
-        self.port = port
-        os.makedirs(base, exist_ok=True)
-        os.chmod(base, 0o755)       # the postfix user must reach data/ and queue/
-        self.etc = os.path.join(base, "etc")
-        os.makedirs(self.etc)
-        for sub in ("queue", "data"):
-            os.makedirs(os.path.join(base, sub))
-        shutil.chown(os.path.join(base, "data"), "postfix")
-        with open("/etc/postfix/master.cf") as f:
-            system_master = f.read()
-        with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(master_cf(system_master, "127.0.0.1:%d" % port))
-        with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(main_cf(base, sink_port, domain, extra))
-
-    def postfix(self, *words):
-        return subprocess.run(["postfix", "-c", self.etc] + list(words),
-                              capture_output=True, text=True, timeout=60)
-
-    def start(self):
-        r = self.postfix("start")
-        if r.returncode != 0:
-            raise RuntimeError("postfix start failed: %s%s%s" % (r.stdout, r.stderr,
-                                                                 self.maillog_tail()))
-        wait_until(lambda: _port_open(self.port), 15, "postfix smtpd on %d" % self.port)
-
-    def maillog_tail(self):
-        try:
-            with open(os.path.join(self.base, "maillog")) as f:
-                return f.read()[-1500:]
-        except OSError:
-            return ""
-
-    def master_pid(self):
-        with open(os.path.join(self.base, "queue", "pid", "master.pid")) as f:
-            return int(f.read().strip())
-
-    def stop(self):
-        self.postfix("stop")
-        pid_file = os.path.join(self.base, "queue", "pid", "master.pid")
-        wait_until(lambda: not _pid_alive(pid_file), 15, "postfix master exit")
-
-
-def _pid_alive(pid_file):
-    try:
-        with open(pid_file) as f:
-            os.kill(int(f.read().strip()), 0)
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def _port_open(port):
-    import socket
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 class Server:
@@ -242,18 +136,31 @@ def run_phase(name, port, counter, messages, sessions, size, timeout):
     return messages / sent_s, messages / elapsed, elapsed
 
 
-def bench_relay(messages, sessions, size, out=sys.stdout, timeout=600):
-    """``sessions``: a count or a list of counts (one round each)."""
+def bench_relay(messages, sessions, size, out=sys.stdout, timeout=600, receivers=None):
+    """``sessions``: a count or a list of counts (one round each); ``receivers``:
+    our relay's receiving processes (default: one per core)."""
     # The lab lock: ``maillab clean`` (which takes it) must not kill the
     # bench's servers and Postfix halfway through a run.
     counts = [sessions] if isinstance(sessions, int) else list(sessions)
     with lab_lock(timeout=timeout):
-        print("%d cores; load average %s" % (os.cpu_count(), load_average()), file=out)
-        rounds = [_bench_relay(messages, s, size, out, timeout) for s in counts]
+        receivers = receivers or os.cpu_count()
+        print("%d cores; load average %s; our relay with --receivers %d"
+              % (os.cpu_count(), load_average(), receivers), file=out)
+        rounds = [_bench_relay(messages, s, size, out, timeout, receivers) for s in counts]
         if len(rounds) > 1:
             print(json.dumps({"rounds": [{k: v for k, v in r.items() if k != "sink_delivered"}
                                          for r in rounds]}), file=out, flush=True)
         return rounds[0] if len(rounds) == 1 else rounds
+
+
+def wait_receivers(events_path, count, timeout=30):
+    """Until ``count`` receiving processes of our relay accept connections."""
+    tail, ready = LogTail(events_path), []
+
+    def all_ready():
+        ready.extend(e for e in tail.read() if e.get("event") == "receiver_ready")
+        return len(ready) >= count
+    wait_until(all_ready, timeout, "our relay's %d receivers" % count)
 
 
 def load_average():
@@ -261,7 +168,7 @@ def load_average():
         return " ".join(f.read().split()[:3])
 
 
-def _bench_relay(messages, sessions, size, out, timeout):
+def _bench_relay(messages, sessions, size, out, timeout, receivers=1):
     base = tempfile.mkdtemp(prefix="maillab-bench-")
     os.chmod(base, 0o755)
     servers = []
@@ -278,9 +185,11 @@ def _bench_relay(messages, sessions, size, out, timeout):
                                         "--listen", "127.0.0.1", "--port", 0,
                                         "--next-hop", "127.0.0.1:%d" % sink.port,
                                         "--hostname", "relay.maillab", "--events",
-                                        os.path.join(base, "relay-events.jsonl")],
+                                        os.path.join(base, "relay-events.jsonl"),
+                                        "--receivers", receivers],
                       os.path.join(base, "relay.log"))
         servers.append(ours)
+        wait_receivers(os.path.join(base, "relay-events.jsonl"), receivers - 1)
         print("sink (servers.mx) on 127.0.0.1:%d; %d messages of %d bytes, %d sessions"
               % (sink.port, messages, size, sessions), file=out)
         ours_in, ours_rate, ours_s = run_phase("our relay", ours.port, counter, messages,
@@ -360,7 +269,7 @@ class SinkDump:
             ["smtp-sink", "-u", "postfix", "-d", os.path.join(self.dir, "%H%M%S."),
              "127.0.0.1:%d" % port, "1024"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: _port_open(port), 15, "smtp-sink on %d" % port)
+        wait_until(lambda: port_open("127.0.0.1", port), 15, "smtp-sink on %d" % port)
 
     def files(self):
         return len(os.listdir(self.dir))
@@ -543,5 +452,6 @@ def cmd_bench(args):
     if args.backlog:
         bench_backlog(args.backlog, sessions[0], args.size)
     else:
-        bench_relay(args.messages, sessions if len(sessions) > 1 else sessions[0], args.size)
+        bench_relay(args.messages, sessions if len(sessions) > 1 else sessions[0], args.size,
+                    receivers=args.receivers)
     return 0

@@ -86,7 +86,9 @@ def _run(exercise, args):
     except variation.VariationError as e:
         print("maillab exercise: %s" % e, file=sys.stderr)
         return 2
-    suffix = "-" + lab.student if lab.student else ""
+    relay = getattr(args, "relay", None)
+    suffix = ("-" + lab.student if lab.student else "") + \
+        ("-" + relay if relay and relay != lab.scenario.relay.server else "")
     report_dir = args.report or report_folder("exercise-%s%s" % (exercise.name, suffix))
     seed = lab.seed if args.seed is None else args.seed
     if seed != lab.seed:
@@ -123,7 +125,7 @@ def _run(exercise, args):
         print("\n%d predictions recorded in %s before the run" % (len(given), _shown(path)))
     with live_view(args, "exercise %d" % exercise.number) as view:
         verdict, _ = run(lab.scenario, messages=args.messages, seed=seed,
-                         report_dir=report_dir, out=sys.stdout, web=view,
+                         report_dir=report_dir, out=sys.stdout, web=view, relay_server=relay,
                          annotate=lambda d: predictions.exercise_section(exercise, lab, d))
         print(where_to_look(exercise, report_dir))
         for line in where_to_open(os.path.join(report_dir, "report.html")):

@@ -11,6 +11,7 @@ import sys
 from lab.host.net import SWITCH_KINDS    # lab.net imports Mininet only when it builds a net
 from lab.chaos import schedule as chaos_schedule
 from lab.chaos.shrink import MAX_RUNS as SHRINK_RUNS
+from lab.testbed.mta_role import SERVERS as RELAY_SERVERS
 from lab.web import options as web_options
 
 
@@ -99,6 +100,17 @@ def build_parser():
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS,
                    help="Linux bridges (default) or Open vSwitch")
     _cluster_arguments(s)
+    s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what runs the relay host: maillab (maillab's relay) or postfix (a "
+                        "private Postfix, the relay's numbers rounded up to whole seconds; "
+                        "default: the scenario's relay.server)")
+    s.add_argument("--sender", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what sends from the clients: maillab (maillab's sender) or postfix "
+                        "(a private Postfix on each client, handed the scenario's messages; "
+                        "default: the scenario's traffic.server)")
+    s.add_argument("--mx", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="what runs the messaging servers: maillab (default) or postfix (a "
+                        "private Postfix on each, delivering into its Maildir)")
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.run", "cmd_run"))
 
@@ -143,6 +155,9 @@ def build_parser():
                    "policy (a Python file, see the exercise's starter_policy.py)")
     s.add_argument("--key", metavar="PATH", help="solve/check: the teacher key (default: "
                    "$MAILLAB_TEACHER_KEY, else ~/.config/maillab/teacher.key)")
+    s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER",
+                   help="run: what runs the relay host, maillab or postfix (default: the "
+                   "exercise's): the same lab with another relay, to compare")
     s.add_argument("--switch", default="lxbr", choices=SWITCH_KINDS)
     web_options.add_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.exercise", "cmd_exercise"))
@@ -175,6 +190,11 @@ def build_parser():
     s.add_argument("--dcs", type=int, default=4, help="n_dc: data centers")
     s.add_argument("--mx-per-dc", type=int, default=4, help="n_dc: messaging servers per DC")
     _cluster_arguments(s)
+    s.add_argument("--relay", choices=RELAY_SERVERS, metavar="SERVER", default="maillab",
+                   help="what runs the relay host: maillab (default) or postfix (a private "
+                        "Postfix: retries after 1 s, at most 1 s apart, 1 s connect timeout)")
+    s.add_argument("--mx", choices=RELAY_SERVERS, metavar="SERVER", default="maillab",
+                   help="what runs the messaging servers: maillab (default) or postfix")
     web_options.add_arguments(s, actions=True)
     s.set_defaults(func=_lazy("lab.cli.up", "cmd_up"))
 
@@ -189,6 +209,9 @@ def build_parser():
     s.add_argument("--sessions", default=[10], type=_session_counts, metavar="S[,S...]",
                    help="concurrent sessions (a list runs one round each; default 10)")
     s.add_argument("--size", type=int, default=4096, metavar="BYTES")
+    s.add_argument("--receivers", type=int, default=None, metavar="N",
+                   help="our relay's receiving processes (its --receivers; default: the "
+                        "number of cores)")
     s.add_argument("--backlog", type=int, default=0, metavar="N",
                    help="instead: the next hop down while N messages arrive, then back "
                         "(ingest, memory, restart and drain, side by side with Postfix)")

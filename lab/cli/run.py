@@ -31,6 +31,12 @@ def run_one(s, args, report_dir, out=sys.stdout, web=None):
     cluster = cluster_of(args)
     if cluster is not None:
         watched["lab_options"] = {"cluster": cluster}
+    if getattr(args, "relay", None):
+        watched["relay_server"] = args.relay
+    if getattr(args, "sender", None):
+        watched["sender_server"] = args.sender
+    if getattr(args, "mx", None):
+        watched["mx_server"] = args.mx
     return run(s, messages=args.messages, seed=args.seed, report_dir=report_dir, out=out,
                switch=getattr(args, "switch", "lxbr"), **watched)
 

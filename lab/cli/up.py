@@ -9,6 +9,7 @@ import importlib.util
 import json
 import logging
 import os
+import subprocess
 import sys
 
 from mininet.cli import CLI
@@ -56,6 +57,11 @@ class LabCLI(CLI):
 
     def do_queue(self, _line):
         "queue: the relay's queue (message, next hop, attempts, last error)"
+        if self.lab.relay_server == "postfix":
+            relay = self.lab.services[self.lab.plan.relay.name]
+            listing = subprocess.run(["postqueue", "-c", relay.instance.etc, "-p"],
+                                     capture_output=True, text=True, timeout=30)
+            return self._say(listing.stdout + listing.stderr)
         try:
             from servers.relay.listing import format_queue_listing
             entries = self.lab.queue_entries()
@@ -136,7 +142,8 @@ def _end_line():
 
 def cmd_up(args):
     from lab.cli.cluster import cluster_of
-    opts = {"switch": args.switch}
+    opts = {"switch": args.switch, "relay_server": getattr(args, "relay", "maillab"),
+            "mx_server": getattr(args, "mx", "maillab")}
     if args.topology == "n_dc":
         opts.update(dcs=args.dcs, mx_per_dc=args.mx_per_dc)
     try:

@@ -12,6 +12,8 @@ the relay speaking, not the provisioner.
 import glob
 import os
 
+from lab.evidence import postfix_log
+from lab.evidence.postfix_log import STAMPED_SUFFIX
 from servers.common.events import read_events
 
 CLAIMED = "claimed"         # what a line said about itself, where its file says otherwise
@@ -58,11 +60,16 @@ def attribute(events, host, service):
 
 
 def read_run_events(rundir, roles):
-    """Every event under ``rundir``, each attributed by its file, in time order."""
+    """Every event under ``rundir``, each attributed by its file, in time order
+    (a real MTA's log read as events: lab.evidence.postfix_log)."""
     events = []
     for path in sorted(glob.glob(os.path.join(rundir, "**", "*events.jsonl"), recursive=True)):
         host, service = owner_of(os.path.relpath(path, rundir), roles)
         events += attribute(read_events(path), host, service)
+    for path in sorted(glob.glob(os.path.join(rundir, "**", "maillog" + STAMPED_SUFFIX),
+                                 recursive=True)):
+        host, service = owner_of(os.path.relpath(path, rundir), roles)
+        events += attribute(postfix_log.read_events(path, service), host, service)
     events.sort(key=lambda e: e.get("ts", 0))
     return events
 

@@ -78,6 +78,8 @@ class Evidence:
     # the relay's queue files as seen on disk during the run: [{ts, entries: [{msgid, next_hop}]}]
     queue_snapshots: list = dataclasses.field(default_factory=list)
     queue_watched: bool = False      # the run watched the queue directory (every write seen)
+    relay_server: str = "maillab"    # what ran the relay host (lab.testbed.mta_role.SERVERS)
+    slowness: float = 1.0            # the lab machine's, measured by the lab (lab/host/speed.py)
     wan_bytes: object = None         # bytes that crossed the WAN link during the run, if measured
     expected_ids: object = None      # every Message-ID the senders were asked to send, if known
     frames: list = dataclasses.field(default_factory=list)          # [Frame], time order

@@ -54,7 +54,7 @@ FAULTS = {s.name: s for s in (
           targets.launch_blackhole),
     _spec("dns-outage", "[HOST] [--port 53]", "the DNS server stops answering (UDP and TCP)",
           True, targets.launch_dns_outage),
-    _spec("reset", "HOST:PORT [--after-bytes N] [--max-resets K]",
+    _spec("reset", "HOST:PORT [--after-bytes N] [--max-resets K] [--from HOST]",
           "inject correctly sequenced RSTs into live TCP sessions", True, targets.launch_reset),
     _spec("loss", "LINK --rate P [--seed S] [--match 'IPTABLES MATCH'] [--direction in|out|both]",
           "drop a seeded-random fraction of packets (NFQUEUE)", True, targets.launch_loss),
@@ -67,8 +67,8 @@ FAULTS = {s.name: s for s in (
           targets.launch_process),
     _spec("resume", "SERVICE@HOST", "SIGCONT a paused service", False, targets.launch_process,
           undoes="pause"),
-    _spec("destroy", "HOST", "the host leaves the network: interfaces deleted, processes killed",
-          False, targets.launch_destroy),
+    _spec("destroy", "HOST", "the host leaves the network at once: processes frozen, "
+          "interfaces deleted, processes killed", False, targets.launch_destroy),
 )}
 
 

@@ -1,11 +1,22 @@
 """Destroy a host: it leaves the network entirely; instant.
 
-``python -m lab.faults.destroy --netns-pid PID --intf INTF ...``: deletes the
-host's interfaces (a veth pair goes with its peer, so the switch port
-disappears too) and SIGKILLs every process in its network namespace except
-the Mininet shell that holds the namespace (Mininet still needs it to tear
-the host down or replace it). Nothing is undone: bringing a server back,
-with the same name and address or elsewhere, is the provisioner's job.
+``python -m lab.faults.destroy --netns-pid PID --intf INTF ...``: freezes
+every process in the host's network namespace (SIGSTOP), deletes the host's
+interfaces (a veth pair goes with its peer, so the switch port disappears
+too), then SIGKILLs those processes. The Mininet shell that holds the
+namespace is spared (Mininet still needs it to tear the host down or replace
+it). Nothing is undone: bringing a server back, with the same name and
+address or elsewhere, is the provisioner's job.
+
+Why freeze first: a host that loses its power stops at once. Deleting the
+interfaces first would leave its servers running, unseen, for as long as the
+deletion takes; a messaging server would go on storing a message whose last
+line had arrived and answer 250 into a link that is gone. Its sender, with no
+250, sends the message again elsewhere, and a re-created server (a fresh
+disk) stores it a second time. Killing first would close the sockets and
+send FINs and RSTs a dead host never sends. Frozen, a server can only have
+stored a message it was already answering: the window SMTP itself leaves
+(RFC 5321, 6.1) shrinks from the deletion's time to a few microseconds.
 """
 import os
 
@@ -25,7 +36,8 @@ def plan(shell_pid, intfs, victims, label=""):
     if not intfs and not victims:
         raise ValueError("destroy: nothing to destroy on %s" % (label or shell_pid))
     pids = [str(pid) for pid, _ in victims]
-    apply = [in_ns(shell_pid, ["ip", "link", "del", "dev", i]) for i in intfs]
+    apply = [["kill", "-s", "STOP"] + pids] if pids else []
+    apply += [in_ns(shell_pid, ["ip", "link", "del", "dev", i]) for i in intfs]
     if pids:
         apply.append(["kill", "-s", "KILL"] + pids)
     return Plan(fault="destroy",

@@ -7,7 +7,8 @@ worker first), so no packet slips past while the fault starts.
 
 One NFQUEUE fault per interface and direction at a time: the first rule's
 ACCEPT ends the packet's walk through the chain, so a second fault's rule
-(loss on top of delay on the same link) would not see it.
+(loss on top of delay on the same link, or on top of a reset at the
+server's interface) would not see it.
 """
 import logging
 import select

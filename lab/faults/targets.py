@@ -161,6 +161,7 @@ def launch_reset(net, tokens, name):
     p.add_argument("target", metavar="HOST:PORT")
     p.add_argument("--after-bytes", type=int, default=0)
     p.add_argument("--max-resets", type=int, default=0)
+    p.add_argument("--from", dest="client", default="", metavar="HOST")
     a = p.parse_args(tokens)
     try:
         host, port = parse_host_port(a.target)
@@ -170,9 +171,15 @@ def launch_reset(net, tokens, name):
     ip, intf = h.IP(), h.defaultIntf()
     if not ip or intf is None:
         raise TargetError("reset: %s has no address" % host)
-    return Launch(h, ["--server", "%s:%s" % (ip, port), "--iface", intf.name,
-                      "--after-bytes", str(a.after_bytes), "--max-resets", str(a.max_resets),
-                      "--label", a.target], a.target)
+    argv = ["--server", "%s:%s" % (ip, port), "--iface", intf.name,
+            "--after-bytes", str(a.after_bytes), "--max-resets", str(a.max_resets),
+            "--queue", str(next(_queues)), "--label", a.target]
+    if a.client:
+        client_ip = node(net, a.client).IP()
+        if not client_ip:
+            raise TargetError("reset: %s has no address" % a.client)
+        argv += ["--client", client_ip]
+    return Launch(h, argv, a.target)
 
 
 def launch_loss(net, tokens, name):

@@ -42,8 +42,26 @@ def _pids_matching(pattern):
     return [int(p) for p in out.split() if int(p) != me]
 
 
+def private_postfix_pids():
+    """Processes of a lab's private Postfix (lab.testbed.mta_postfix): their
+    command lines name no run directory, their environment does (MAIL_CONFIG,
+    which Postfix passes on to every daemon it starts)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(v.startswith(b"MAIL_CONFIG=") and b"maillab-run-" in v for v in env):
+            found.append(int(entry))
+    return found
+
+
 def _maillab_pids():
-    pids = set()
+    pids = set(private_postfix_pids())
     for pattern in PROCESS_PATTERNS:
         pids.update(_pids_matching(pattern))
     for pid in state.recorded("pids"):
@@ -169,7 +187,7 @@ def clean_unlocked():
 def leftovers():
     """What a lab could have left that is still here (empty when clean)."""
     found = {}
-    procs = set()
+    procs = set(private_postfix_pids())
     for pattern in PROCESS_PATTERNS:
         procs.update(_pids_matching(pattern))
     if procs:

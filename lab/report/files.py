@@ -37,8 +37,9 @@ VERDICT_WORDS = {"PASS": "PASSED", "FAIL": "FAILED", "INCONCLUSIVE": "INCONCLUSI
 
 
 def tally(checks):
-    """{outcome: how many} of the checks (lab.verdict.model: PASS, FAIL, INCONCLUSIVE, INFO)."""
-    out = {"PASS": 0, "FAIL": 0, "INCONCLUSIVE": 0, "INFO": 0}
+    """{outcome: how many} of the checks (lab.verdict.model: PASS, FAIL, INCONCLUSIVE,
+    INFO, NOT APPLICABLE)."""
+    out = {"PASS": 0, "FAIL": 0, "INCONCLUSIVE": 0, "INFO": 0, "NOT APPLICABLE": 0}
     for c in checks:
         out[c.outcome] += 1
     return out
@@ -68,6 +69,7 @@ def report_dict(scenario, verdict, seed=None, extra=None, interrupted=None):
         "lost_ids": verdict.lost_ids,
         "duplicate_ids": verdict.duplicate_ids,
         "seed": seed,
+        "relay_server": getattr(scenario.relay, "server", "maillab"),
     }
     d.update(extra or {})
     return d
@@ -215,6 +217,13 @@ def recovery_story(events):
     return lines + [s for s in open_.values() if s]
 
 
+def real_mtas(scenario):
+    """"the relay host runs postfix, ..." for the hosts a real MTA ran on, or ""."""
+    said = [("the relay host", getattr(scenario.relay, "server", "maillab")),
+            ("the senders", getattr(scenario.traffic, "server", "maillab"))]
+    return ", ".join("%s runs %s" % (who, what) for who, what in said if what != "maillab")
+
+
 def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None):
     out = ["# %s: %s" % (scenario.name, "INTERRUPTED" if interrupted else
                          VERDICT_WORDS[verdict.outcome]), ""]
@@ -225,6 +234,9 @@ def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None)
     out += ["Claims exercised: %s. Topology: %s. DNS mode: %s. Seed: %s."
             % (", ".join(scenario.claims) or "none (a reliability exercise)",
                scenario.topology, scenario.dns.mode, seed), ""]
+    mtas = real_mtas(scenario)
+    if mtas:
+        out += ["Real MTAs: %s." % mtas, ""]
     out += ["| sent (250) | delivered | lost | duplicates | still queued | unknown |",
             "|---|---|---|---|---|---|",
             "| %d | %d | %d | %d | %d | %d |" % (verdict.sent, verdict.delivered, verdict.lost,
@@ -233,8 +245,8 @@ def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None)
     t = verdict.timings
     out += ["Timings: " + ", ".join("%s %s" % (k, "%.2f s" % t[k] if t.get(k) is not None
                                                 else "n/a")
-                                     for k in ("failover", "recovery_drain", "recreate",
-                                               "total")), ""]
+                                     for k in ("failover", "first_retry", "recovery_drain",
+                                               "recreate", "total")), ""]
     out += ["![The whole run: messages stored per server, the relay's queue, its retries, "
             "the faults](aggregate.png)", ""]
     story = recovery_story(evidence.events)
@@ -254,9 +266,11 @@ def markdown(scenario, verdict, evidence, seed=None, files=(), interrupted=None)
         out.append("- Maildirs at the end: " + ", ".join("%s holds %d" % kv
                                                          for kv in sorted(held.items())))
     out += ["", "## Verdict, check by check", "", checks_line(verdict.checks), ""]
-    for c in verdict.checks:
+    for numbers, claims, _ in report_html.judgements([c.as_dict() for c in verdict.checks]):
+        c = verdict.checks[numbers[0] - 1]
         out.append("- %s **%s%s**: %s%s%s" % (
-            c.outcome, "claim %s, " % c.claim if c.claim else "", c.name, c.detail,
+            c.outcome, "claim%s %s, " % ("s" if len(claims) > 1 else "", ", ".join(claims))
+            if claims else "", c.name, c.detail,
             " - **inconclusive**: %s" % c.inconclusive if c.inconclusive else "",
             " _(evidence: %s)_" % ", ".join(c.evidence) if c.evidence else ""))
     if verdict.lost_ids:

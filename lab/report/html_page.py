@@ -14,7 +14,9 @@ Sections have stable ids, so that exercises and notes can link into a report
     #story      how the relay recovered, then every step, second by second
     #checks     the verdict check by check; row ids ``check-N`` (1-based, in
                 report.json's order) and anchors ``claim-N`` (the first check
-                of claim N)
+                of claim N). Claims that restate one another (5 and 13, 7 and
+                15, ...) are judged by the same check on the same evidence: one
+                row names them all (``judgements``), with every claim's anchor
     #messages   each message's path (timeline.png)
     #servers    what each server did
     #files      pcaps (open in Wireshark) and the raw evidence
@@ -30,6 +32,8 @@ KNOWN_CHECK_FIELDS = ("name", "claim", "ok", "detail")
 NUMBERS = (("sent", "sent (250)"), ("delivered", "delivered"), ("lost", "lost"),
            ("duplicates", "duplicates"), ("queued", "still queued"), ("unexpected", "unknown"))
 TIMINGS = (("failover", "failover: fault to the first message queued at the relay"),
+           ("first_retry", "first retry: the relay's first failed attempt to the outcome "
+                           "of its first retry of a message that had failed"),
            ("recovery_drain", "recovery drain: server back to the last relayed delivery"),
            ("recreate", "re-creation: provisioning asked to server created"),
            ("total", "total: first message to the last one stored"))
@@ -57,7 +61,8 @@ def verdict_word(report):
 
 
 def check_status(check):
-    """PASS, FAIL, INCONCLUSIVE, or what the check says it is (INFO for a fact of the set-up)."""
+    """PASS, FAIL, INCONCLUSIVE, NOT APPLICABLE, or what the check says it is (INFO
+    for a fact of the set-up)."""
     if check.get("outcome"):
         return str(check["outcome"]).upper()
     if check.get("status"):
@@ -73,6 +78,8 @@ def checks_line(counts):
     line = "%d of %d checks hold" % (counts.get("PASS", 0),
                                      counts.get("PASS", 0) + counts.get("FAIL", 0))
     extra = ["%d inconclusive" % counts["INCONCLUSIVE"]] if counts.get("INCONCLUSIVE") else []
+    extra += ["%d not applicable" % counts["NOT APPLICABLE"]] if counts.get("NOT APPLICABLE") \
+        else []
     extra += ["%d for information" % counts["INFO"]] if counts.get("INFO") else []
     return line + (" (%s)" % ", ".join(extra) if extra else "")
 
@@ -166,26 +173,52 @@ def _story(recovery, lines):
     return "".join(out)
 
 
+def judgements(checks):
+    """The rows of the verdict's table: [(check numbers, claims, check)], one per
+    judgement. Claims that restate one another for the network (13 for 5, 15 for
+    7, ...) are judged by the same check on the same evidence, so the verdict
+    holds two checks that differ in their claim only: one row names both claims
+    (report.json keeps a check per claim)."""
+    rows, seen = [], {}
+    for i, c in enumerate(checks, start=1):
+        claim = str(c.get("claim") or "")
+        same = json.dumps({k: v for k, v in c.items() if k != "claim"}, sort_keys=True,
+                          default=str)
+        if claim and same in seen:
+            numbers, claims, _ = rows[seen[same]]
+            numbers.append(i)
+            if claim not in claims:
+                claims.append(claim)
+            continue
+        if claim:
+            seen[same] = len(rows)
+        rows.append(([i], [claim] if claim else [], c))
+    return rows
+
+
 def _checks(report):
     out = ['<section id="checks"><h2>The verdict, check by check</h2>'
-           '<p>Each check names the claim it judges and the evidence it read.</p>'
+           '<p>Each check names the claim it judges and the evidence it read; claims '
+           'judged by one check on the same evidence share its row.</p>'
            '<table class="checks"><thead><tr><th>verdict</th><th>claim</th><th>check</th>'
            '<th>evidence</th></tr></thead><tbody>']
     anchored = set()
-    for i, c in enumerate(report.get("checks") or [], start=1):
+    for numbers, claims, c in judgements(report.get("checks") or []):
         status = check_status(c)
-        claim = str(c.get("claim") or "")
-        anchor = ""
-        if claim and claim not in anchored:
-            anchored.add(claim)
-            anchor = '<a id="claim-%s"></a>' % _e(claim)
+        anchor = "".join('<a id="check-%d"></a>' % n for n in numbers[1:])
+        for claim in claims:
+            if claim not in anchored:
+                anchored.add(claim)
+                anchor += '<a id="claim-%s"></a>' % _e(claim)
         extra = {k: v for k, v in c.items() if k not in KNOWN_CHECK_FIELDS
-                 and k not in ("status", "outcome") and (v or k != "inconclusive")}
+                 and k not in ("status", "outcome", "not_applicable")
+                 and (v or k != "inconclusive")}
         more = "".join('<div class="field"><span>%s:</span> %s</div>' % (_e(k), _value(v))
                        for k, v in extra.items())
         out.append('<tr id="check-%d" class="%s"><td class="verdict">%s</td><td>%s%s</td>'
                    '<td>%s</td><td>%s%s</td></tr>'
-                   % (i, status.lower(), _e(status), anchor, _e(claim or "-"),
+                   % (numbers[0], status.lower().replace(" ", "-"), _e(status), anchor,
+                      _e(", ".join(claims) or "-"),
                       _e(c.get("name", "")), _e(c.get("detail", "")), more))
     out.append("</tbody></table>")
     for key, label in (("lost_ids", "Lost"), ("duplicate_ids", "Stored twice")):
@@ -371,6 +404,7 @@ tr.fail td.verdict { color: var(--fail); }
 tr.inconclusive td.verdict { color: #8a6d00; }
 tr.fail { background: #fdecea; }
 tr.info td.verdict { color: var(--muted); }
+tr.not-applicable td.verdict { color: var(--muted); font-style: italic; }
 .field { font-size: 14px; color: var(--muted); margin-top: 4px; }
 .field span { font-weight: 600; }
 .field dl { margin: 2px 0 0 12px; } .field dt { font-weight: 600; } .field dd { margin: 0 0 0 14px; }

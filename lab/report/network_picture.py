@@ -127,10 +127,11 @@ def counts_of(role, events):
     return []
 
 
-def svg(plan, events, t0, per_host=None):
-    """The picture, as an inline ``<svg>`` element (styled by the report's CSS)."""
+def svg(plan, events, t0, per_host=None, marks=None):
+    """The picture, as an inline ``<svg>`` element (styled by the report's CSS);
+    ``marks``: what to mark, as ``damage`` gives it (default: the run's damage)."""
     d = drawing(plan)
-    marks = damage(plan, events, t0)
+    marks = damage(plan, events, t0) if marks is None else marks
     per_host = per_host or {}
     top = 40    # room for marks above the first row of hosts
     out = ['<svg class="topology" role="img" aria-label="the lab\'s topology" '

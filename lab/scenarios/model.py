@@ -6,6 +6,7 @@ lab/scenarios/*.toml). ``load`` returns a ``Scenario`` or raises
 ``fault_plan`` turns the fault schedule into concrete, seeded start/stop
 times, so the same seed gives the same faults at the same moments.
 """
+import copy
 import dataclasses
 import glob
 import os
@@ -13,6 +14,7 @@ import random
 import tomllib
 
 import lab.faults as fault_registry
+from lab.testbed.mta_role import SERVERS, Timing
 from servers.common.provision_proto import parse_action
 
 SCENARIO_DIR = os.path.dirname(os.path.abspath(__file__))    # the scenarios, one .toml file each
@@ -41,6 +43,7 @@ class Traffic:
     connect_timeout: float = 1.0
     command_timeout: float = 5.0      # a session cut mid-command gives up after this
     size: int = 0
+    server: str = "maillab"           # what sends from the clients: maillab's sender or "postfix"
 
 
 @dataclasses.dataclass
@@ -68,6 +71,7 @@ class Relay:
     connect_timeout: float = 1.0      # per delivery attempt: a black hole costs this much
     command_timeout: float = 5.0      # a session cut mid-command gives up after this
     retry_policy: str = ""            # a Python file (servers/relay/policy_file.py); "": backoff
+    server: str = "maillab"           # what runs the relay host: maillab's relay or "postfix"
 
 
 @dataclasses.dataclass
@@ -174,6 +178,9 @@ def _validate(path, s):
     t.connect_timeout = _nonneg(path, "traffic.connect_timeout", t.connect_timeout)
     t.command_timeout = _nonneg(path, "traffic.command_timeout", t.command_timeout)
     _check_type(path, "traffic.size", t.size, (int,), "an integer (bytes)")
+    if t.server not in SERVERS:
+        raise ScenarioError(path, "traffic.server", "must be one of %s, not %r"
+                            % (", ".join(SERVERS), t.server))
     if s.dns.mode not in DNS_MODES:
         raise ScenarioError(path, "dns.mode", "must be one of %s, not %r"
                             % (", ".join(DNS_MODES), s.dns.mode))
@@ -200,6 +207,12 @@ def _validate(path, s):
     if r.retry_multiplier < 1:
         raise ScenarioError(path, "relay.retry_multiplier", "must be >= 1")
     _check_type(path, "relay.retry_policy", r.retry_policy, (str,), "a file path")
+    if r.server not in SERVERS:
+        raise ScenarioError(path, "relay.server", "must be one of %s, not %r"
+                            % (", ".join(SERVERS), r.server))
+    if r.server != "maillab" and r.retry_policy:
+        raise ScenarioError(path, "relay.retry_policy", "is maillab's relay's own: "
+                            "not with server = %r" % r.server)
     if r.retry_policy and not os.path.isabs(r.retry_policy):
         r.retry_policy = os.path.join(os.path.dirname(os.path.abspath(path)), r.retry_policy)
     if r.max_retry_interval < r.retry_interval:
@@ -320,6 +333,53 @@ def names():
 
 def load_all():
     return [load(n) for n in names()]
+
+
+def relay_timing(relay):
+    """The relay's numbers as a real MTA is told them (lab.testbed.mta_role):
+    a failed message waits retry_interval first, at most max_retry_interval,
+    and the deferred queue is looked at every retry_interval."""
+    return Timing(min_backoff=relay.retry_interval, max_backoff=relay.max_retry_interval,
+                  queue_run_delay=relay.retry_interval, connect_timeout=relay.connect_timeout,
+                  command_timeout=relay.command_timeout, give_up=relay.give_up)
+
+
+def with_relay_server(scenario, server):
+    """A copy of ``scenario`` whose relay host runs ``server``. A real MTA counts
+    in whole seconds: its copy has the relay's numbers rounded up, as the MTA
+    is configured, and the verdict judges the run by those numbers."""
+    if server not in SERVERS:
+        raise ValueError("relay server %r: one of %s" % (server, ", ".join(SERVERS)))
+    s = copy.deepcopy(scenario)
+    s.relay.server = server
+    if server != "maillab":
+        t = relay_timing(s.relay).whole_seconds()
+        r = s.relay
+        r.retry_interval, r.max_retry_interval = float(t.min_backoff), float(t.max_backoff)
+        r.connect_timeout, r.command_timeout = float(t.connect_timeout), float(t.command_timeout)
+        r.give_up = float(t.give_up)
+    return s
+
+
+def sender_timing(traffic):
+    """The traffic's numbers as a sending MTA is told them: its timeouts (a
+    message it could not hand to any MX host waits a second)."""
+    return Timing(connect_timeout=traffic.connect_timeout,
+                  command_timeout=traffic.command_timeout)
+
+
+def with_sender_server(scenario, server):
+    """A copy of ``scenario`` whose clients send through ``server``; a real MTA
+    is told whole seconds (rounded up), and the run is judged by them."""
+    if server not in SERVERS:
+        raise ValueError("sender %r: one of %s" % (server, ", ".join(SERVERS)))
+    s = copy.deepcopy(scenario)
+    s.traffic.server = server
+    if server != "maillab":
+        t = sender_timing(s.traffic).whole_seconds()
+        s.traffic.connect_timeout = float(t.connect_timeout)
+        s.traffic.command_timeout = float(t.command_timeout)
+    return s
 
 
 @dataclasses.dataclass

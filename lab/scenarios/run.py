@@ -22,7 +22,11 @@ from lab.verdict import claims as judge
 from lab.evidence import wire
 from lab.testbed import wire_capture
 from lab.evidence.queue_watch import QueueWatch
-from lab.scenarios.model import fault_plan
+from lab.evidence import postfix_queue
+from lab.evidence import postfix_log
+from lab.scenarios.model import (fault_plan, relay_timing, sender_timing, with_relay_server,
+                                 with_sender_server)
+from lab.host.speed import deadline, slowness
 from lab.host.waiting import NotReady, tcp_open_from, wait_until
 from servers.mx.maildir import messages_under
 from servers.relay import queue as relay_queue
@@ -36,6 +40,7 @@ SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
 TOP_UP_OVERLAP = 1.0    # seconds of traffic a fault due during it must see, or more mail is sent
 TOP_UP_SECONDS = 2.0    # ... that much more, at the scenario's rate
+HOLD_LIMIT = 20.0       # seconds a late fault waits, at most, for that mail to meet it
 DNS_ASK_EVERY = 0.25    # seconds between a client's MX lookups in health-checked scenarios
 DNS_ASK_FALLBACK = 1.0  # ... in MX-preference scenarios (claim 9: what DNS answered)
 DNS_SETTLE = 10.0       # seconds to wait, after the run, for the MX answer to list mx1 again
@@ -72,6 +77,8 @@ class Schedule:
         self.started = {}     # index in plan -> run second it started
         self.stopped = {}
         self.anchors_seen = {}
+        self.held = set()     # late faults whose time waits for mail to meet them
+        self.counted_from = {}  # index -> run second its stated time counts from
 
     def due(self, now, anchors):
         """(to_start, to_stop): lists of (index, PlannedFault) due at ``now``."""
@@ -84,10 +91,24 @@ class Schedule:
             if i not in self.started and now >= base + p.start:
                 to_start.append((i, p))
             elif i in self.started and i not in self.stopped and p.stop is not None \
-                    and now >= self.started[i] + (p.stop - p.start):
+                    and i not in self.held \
+                    and now >= self.counted_from.get(i, self.started[i]) + (p.stop - p.start):
                 # "for" counts from when the fault was in force, however long starting took
                 to_stop.append((i, p))
         return to_start, to_stop
+
+    def hold(self, i):
+        """Fault ``i`` came late: it stays in force until mail meets it (``release``)."""
+        self.held.add(i)
+
+    def release(self, now):
+        """Mail met the held faults at ``now``: each lasts its stated time from
+        then on. The indices released."""
+        released = sorted(self.held)
+        for i in released:
+            self.counted_from[i] = now
+        self.held.clear()
+        return released
 
     def mark_started(self, i, now):
         self.started[i] = now
@@ -188,13 +209,19 @@ class Run:
 
     def __init__(self, scenario, messages=None, seed=1, report_dir=None, out=sys.stdout,
                  relay_extra=(), lab_factory=None, switch="lxbr", web=None, lab_options=None,
-                 annotate=None):
+                 annotate=None, relay_server=None, sender_server=None, mx_server=None):
         """``lab_options``: more keyword arguments for the Lab (tests substitute a
         service's module or the provisioner this way, never through a command line).
         ``annotate``: a function of the report directory, called once the raw
         evidence is there and before the report is written, that gives more
-        report.json keys (the workbook's exercise section)."""
-        self.scenario = scenario
+        report.json keys (the workbook's exercise section).
+        ``relay_server``: what runs the relay host (``maillab``, ``postfix``),
+        instead of the scenario's ``relay.server``; ``sender_server``: what
+        sends from the clients, instead of its ``traffic.server``; ``mx_server``:
+        what runs the messaging servers (``postfix``: Lab(mx_server=...))."""
+        scenario = with_relay_server(scenario, relay_server or scenario.relay.server)
+        self.scenario = scenario = with_sender_server(
+            scenario, sender_server or scenario.traffic.server)
         self.count = messages or scenario.traffic.count
         self.seed = seed
         self.report_dir = report_dir or report.report_folder(scenario.name)
@@ -202,6 +229,8 @@ class Run:
         self.relay_extra = list(relay_extra)
         self.lab_factory = lab_factory
         self.lab_options = dict(lab_options or {})
+        if mx_server:
+            self.lab_options["mx_server"] = mx_server
         self.annotate = annotate
         self.dns_answers = []
         self.watch = self.capture = None
@@ -266,7 +295,8 @@ class Run:
                 "run finished", "", False, "stopped by %s: the counts are what happened "
                 "until then" % interrupted))
             verdict.ok = False
-        extra = {"messages": self.count,
+        extra = {"messages": self.count, "sender_server": s.traffic.server,
+                 "mx_server": self.lab_options.get("mx_server", "maillab"),
                  "pcaps": sorted(glob.glob(os.path.join(self.pcap_dir, "*")))}
         if self.annotate is not None:
             extra.update(self.annotate(self.report_dir))
@@ -313,8 +343,9 @@ class Run:
         self.capture = wire_capture.RunCapture(wire_capture.capture_ports(self.lab),
                                                self.pcap_dir).start()
         self.capture_points = self.capture.points()
-        self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
-                                suffix=relay_queue.SUFFIX).start()
+        if self._maillab_relay():   # a real MTA's queue is read at the end only
+            self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
+                                    suffix=relay_queue.SUFFIX).start()
         for info in self.lab.plan.by_role("mx"):
             tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
 
@@ -380,6 +411,8 @@ class Run:
             senders_done = all(not sd.alive() for sd in self.senders)
             if senders_done and self._top_up(now):
                 senders_done = False
+            if self.schedule.held:
+                self._release_met(now)
             if senders_done and "traffic_done" not in self.anchors:
                 self.anchors["traffic_done"] = now
                 drain_deadline = now + s.expect.deadline
@@ -428,10 +461,27 @@ class Run:
         args = sender_args(self.scenario, client, n, self.seed)
         if prefix:
             args[args.index("--msgid-prefix") + 1] = prefix
+        if self.scenario.traffic.server != "maillab":
+            return self._start_submitter(client, n, args, workdir)
         sender = svc.sender_service(self.lab.host(client), workdir, self.lab.dns_addr,
                                     self.scenario.traffic.to, n, extra=args)
         sender.start()
         return sender
+
+    def _start_submitter(self, client, n, args, workdir):
+        """The messages handed to the client's own MTA (lab.testbed.mta_submit),
+        at the scenario's rate; the MTA sends them."""
+        from lab.testbed import services as svc
+        t = self.scenario.traffic
+        mta = self.lab.services[client]
+        argv = [svc.PYTHON, "-m", "lab.testbed.mta_submit", "--etc", mta.instance.etc,
+                "--to", t.to, "--count", str(n), "--rate", args[args.index("--rate") + 1],
+                "--seed", str(self.seed), "--msgid-prefix",
+                args[args.index("--msgid-prefix") + 1]] + (["--size", str(t.size)]
+                                                            if t.size else [])
+        submitter = svc.Service("submit", self.lab.host(client), argv, workdir)
+        submitter.start()
+        return submitter
 
     def _top_up(self, now):
         """Traffic goes on until every fault that was due during it has met mail:
@@ -450,11 +500,32 @@ class Run:
         self.topped.update(i for i, _ in late)
         self.top_ups.append((prefix, n))
         self.count += n
+        # A slow machine also starts the new sender slowly: a fault still in
+        # force waits for the new mail to meet it, then lasts its stated time.
+        for i, p in late:
+            if p.stop is not None and i not in self.schedule.stopped:
+                self.schedule.hold(i)
+        self.sent_at_top_up = self._counts()["sent"]
+        self.held_since = now
         self.say("[%6.1fs] %s came into force as the traffic ended: %d more messages"
                  % (now, ", ".join("%s %s" % (p.name, " ".join(p.args)) for _, p in late), n))
         self.senders.append(self._start_sender(client, n, prefix))
         self.traffic_end = None
         return True
+
+    def _release_met(self, now):
+        """A held fault is met once the new traffic has had a message accepted
+        (past the fault: it timed out on the black-holed server, or went round
+        it): from then on the fault lasts its stated time."""
+        met = self._counts()["sent"] > self.sent_at_top_up
+        # a fault that lets no mail through at all is not held for ever
+        gone = not self.senders[-1].alive() or now - self.held_since > deadline(HOLD_LIMIT)
+        if not (met or gone):
+            return
+        for i in self.schedule.release(now):
+            p = self.schedule.plan[i]
+            self.say("[%6.1fs] the new mail meets %s %s: it lasts %.1f s from now"
+                     % (now, p.name, " ".join(p.args), p.stop - p.start))
 
     # -- faults ---------------------------------------------------------------------
     def _step_faults(self, now):
@@ -536,6 +607,20 @@ class Run:
         return glob.glob(os.path.join(self.lab.rundir, "traffic-*", "**", "ledger.jsonl"),
                          recursive=True)
 
+    def _ledger_rows(self):
+        """Every 250 a sender got: maillab's senders' ledgers, or what a sending
+        MTA's log says it handed over (lab.evidence.postfix_log.ledger_rows)."""
+        if self.scenario.traffic.server == "maillab":
+            return [r for p in self._ledgers() for r in records.read_ledger(p)]
+        return [r for c in self.scenario.traffic.clients for r in postfix_log.ledger_rows(
+            os.path.join(self.lab.rundir, c, "postfix", "maillog" + postfix_log.STAMPED_SUFFIX))]
+
+    def _sender_queues(self):
+        """What the sending MTAs still hold (none for maillab's sender)."""
+        return [q for d in self.lab.mta_queue_dirs().values()
+                for q in postfix_queue.read_queue(d)] if self.scenario.traffic.server != \
+            "maillab" else []
+
     def _maildirs(self):
         """(host, Maildir root) of every messaging server that ever ran, every generation."""
         roots = []
@@ -545,12 +630,24 @@ class Run:
         return roots
 
     def _queue_dir(self):
-        return os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue")
+        return self.lab.relay_queue_dir()
+
+    def _maillab_relay(self):
+        return self.scenario.relay.server == "maillab"
+
+    def _read_queue(self):
+        """What the relay holds now, read from its queue directory on disk."""
+        if self._maillab_relay():
+            return records.read_queue(self._queue_dir(), parse=read_queue_file)
+        return postfix_queue.read_queue(self._queue_dir())
 
     def _counts(self):
-        sent = sum(len(records.read_ledger(p)) for p in self._ledgers())
+        sent = len(self._ledger_rows())
         delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
-        queued = len(records.read_queue(self._queue_dir()))
+        queued = len(records.read_queue(self._queue_dir()) if self._maillab_relay()
+                     else postfix_queue.queue_files(self._queue_dir()))
+        queued += sum(len(postfix_queue.queue_files(d))
+                      for d in self.lab.mta_queue_dirs().values())
         return {"sent": sent, "delivered": delivered, "queued": queued}
 
     def _progress(self, now, counts, force=False):
@@ -603,13 +700,11 @@ class Run:
 
     def _collect(self, wan_before, wan_after):
         self.finished = time.time()
-        ledger = []
-        for path in self._ledgers():
-            ledger += records.read_ledger(path)
+        ledger = self._ledger_rows()
         mails = []
         for host, root in self._maildirs():
             mails += records.read_maildir(root, host)
-        queued = records.read_queue(self._queue_dir(), parse=read_queue_file)
+        queued = self._read_queue() + self._sender_queues()
         topology = {name: {"ip": info.ip, "dc": info.dc}
                     for name, info in self.lab.plan.hosts.items()}
         events = self.lab.events()
@@ -626,7 +721,9 @@ class Run:
                                 dns_answers=list(self.dns_answers),
                                 subnets={dc.name: str(dc.subnet) for dc in self.lab.plan.dcs},
                                 queue_missed=self.watch.missed if self.watch else 0,
-                                capture_dropped=self.capture.dropped() if self.capture else {})
+                                capture_dropped=self.capture.dropped() if self.capture else {},
+                                relay_server=self.scenario.relay.server,
+                                slowness=slowness())
 
     def expected_ids(self):
         """The Message-IDs the senders were asked to send (servers/sender/compose.py)."""
@@ -669,6 +766,11 @@ def _default_lab(scenario, relay_argv, switch="lxbr", lab_class=None, **options)
         if d.mode == "health-checked" else False
     return (lab_class or Lab)(scenario.topology, switch=switch, dns_health=health,
                               mx_hosts=d.mx, relay_args=relay_argv,
+                              relay_server=scenario.relay.server,
+                              relay_timing=relay_timing(scenario.relay),
+                              sender_server=scenario.traffic.server,
+                              sender_hosts=scenario.traffic.clients,
+                              sender_timing=sender_timing(scenario.traffic),
                               provisioner=bool(scenario.relay.provision_after),
                               capacity=scenario.provisioner.capacity,
                               dc_down=scenario.provisioner.down, **options)

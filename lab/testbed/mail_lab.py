@@ -24,7 +24,9 @@ from lab.host import interrupt
 from lab.testbed import zone as lab_zone
 from lab.host import cleanup_records as state
 from lab.host.lock import lab_lock
+from lab.host.speed import deadline
 from lab.host.net import describe_switches, prepare_host, running_net
+from lab.testbed.mta_role import MX, RELAY, SENDER, SERVERS, MtaRole, Timing
 from lab.testbed.route_keeper import RouteKeeper
 from lab.host.waiting import tcp_open_from, wait_until
 from servers.common.events import EventLog, read_events
@@ -63,14 +65,23 @@ class Lab:
     refuses), ``mx_hosts`` (the messaging servers listed as MX; default mx1),
     ``relay_module``/``dns_module`` (the module ``python -m`` runs for that
     server: tests substitute a broken variant this way, from Python, never
-    through a command-line switch).
+    through a command-line switch), ``relay_server`` (``maillab``, or ``postfix``:
+    a private Postfix as the backup MX, lab.testbed.mta_postfix, configured from
+    ``relay_timing``, a lab.testbed.mta_role.Timing; ``relay_mta_extra``: more
+    main.cf lines, which tests use to inject a broken configuration),
+    ``sender_server`` (``postfix``: a private Postfix on each of ``sender_hosts``,
+    the clients, that the scenario's messages are handed to; ``sender_timing``),
+    ``mx_server`` (``postfix``: every messaging server, those the provisioner
+    creates too, a private Postfix delivering into the host's Maildir).
     """
 
     def __init__(self, topology="two_dc", switch="lxbr", dns_health=False, relay_args=(),
                  mx_args=(), dns_args=(), provisioner=True, fresh_disk=True, keep=False,
                  start_timeout=svc.START_TIMEOUT, capacity=None, dc_down=(), mx_hosts=None,
-                 relay_module="servers.relay", dns_module="servers.dns", cluster=None,
-                 **topo_opts):
+                 relay_module="servers.relay", dns_module="servers.dns", relay_server="maillab",
+                 relay_timing=None, relay_mta_extra=(), sender_server="maillab",
+                 sender_hosts=(), sender_timing=None, mx_server="maillab",
+                 cluster=None, **topo_opts):
         self.topo = (make_topology(topology, **topo_opts) if isinstance(topology, str)
                      else topology)
         self.plan = self.topo.plan
@@ -88,6 +99,19 @@ class Lab:
         self.relay_module, self.dns_module = relay_module, dns_module
         self.cluster = cluster      # lab.host.cluster_net.Cluster: spread over its servers
         self.gathered = {}          # {server: bytes of evidence fetched from it}
+        if relay_server not in SERVERS:
+            raise ValueError("relay server %r: one of %s" % (relay_server, ", ".join(SERVERS)))
+        self.relay_server = relay_server
+        self.relay_timing = relay_timing or Timing()
+        self.relay_mta_extra = list(relay_mta_extra)
+        if sender_server not in SERVERS:
+            raise ValueError("sender %r: one of %s" % (sender_server, ", ".join(SERVERS)))
+        self.sender_server = sender_server
+        self.sender_hosts = list(sender_hosts) if sender_server != "maillab" else []
+        self.sender_timing = sender_timing or Timing()
+        if mx_server not in SERVERS:
+            raise ValueError("mx server %r: one of %s" % (mx_server, ", ".join(SERVERS)))
+        self.mx_server = mx_server
         self.net = None
         self.rundir = None
         self.services = {}          # host name -> Service (one server per host)
@@ -146,7 +170,8 @@ class Lab:
         servers = self._server_commands()
         kinds = {}
         for info, kind, argv in servers:
-            kinds.setdefault(kind, (info.name, argv))
+            if argv is not None:        # a real MTA has no --check of ours
+                kinds.setdefault(kind, (info.name, argv))
         svc.check_configs(list(kinds.values()))
         self.net = self._stack.enter_context(running_net(self.topo, switch=self.switch,
                                                          cluster=self.cluster))
@@ -172,11 +197,14 @@ class Lab:
                 # listening, or its first answers (and events) would show them down
                 svc.wait_ready(list(started.values()), self.probe_host, self.start_timeout)
             port = DNS_PORT if kind == "dns" else SMTP_PORT
-            started[info.name] = self._start_service(svc.Service(
-                kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip))
+            service = self._mta_service(info, kind) if argv is None else svc.Service(
+                kind, self.net.get(info.name), argv, self._dir(info.name), port, info.ip)
+            started[info.name] = self._start_service(service)
+        for name in self.sender_hosts:      # a real MTA on each sending client
+            self._start_service(self._mta_service(self.plan.host(name), "sender"))
         svc.wait_ready(list(self.services.values()), self.probe_host, self.start_timeout)
         full = self.expected_mx()
-        wait_until(lambda: self.mx_records() == full, self.start_timeout,
+        wait_until(lambda: self.mx_records() == full, deadline(self.start_timeout),
                    "lab DNS answering MX %s" % full)
         self.timings["up"] = time.monotonic() - t0
         log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
@@ -184,19 +212,52 @@ class Lab:
 
     def _server_commands(self):
         """[(host info, kind, argv)] of the servers at start, the DNS server last."""
-        servers = [(info, "mx", svc.mx_argv(info, self._dir(info.name), extra=self.mx_args))
+        servers = [(info, "mx", None if self.mx_server != "maillab" else
+                    svc.mx_argv(info, self._dir(info.name), extra=self.mx_args))
                    for info in self.plan.by_role("mx")]
         relay, dns = self.plan.relay, self.plan.dns
         prov = self.provisioner.endpoint if self.provisioner else None
-        servers.append((relay, "relay", svc.relay_argv(relay, self._dir(relay.name),
-                                                       self.dns_addr, provisioner=prov,
-                                                       sites=self.sites_file,
-                                                       extra=self.relay_args,
-                                                       module=self.relay_module)))
+        servers.append((relay, "relay", None if self.relay_server != "maillab" else
+                        svc.relay_argv(relay, self._dir(relay.name), self.dns_addr,
+                                       provisioner=prov, sites=self.sites_file,
+                                       extra=self.relay_args, module=self.relay_module)))
         servers.append((dns, "dns", svc.dns_argv(dns, self._dir(dns.name), self.zone_file,
                                                  self.key_file, health=self.health_file,
                                                  extra=self.dns_args, module=self.dns_module)))
         return servers
+
+    def _mta_service(self, info, kind):
+        """A real MTA (lab.testbed.mta_postfix) for host ``info`` in the role
+        ``kind``: relay, mx or sender."""
+        from lab.testbed.mta_postfix import PostfixService, missing_tools
+        missing = missing_tools()
+        if missing:
+            raise svc.ServiceFailed("%s: Postfix is not installed (%s missing; lab/provision.sh "
+                                    "installs it)" % (info.name, ", ".join(missing)))
+        relay = kind == "relay"
+        role = MtaRole({"relay": RELAY, "mx": MX}.get(kind, SENDER), info.fqdn, info.ip,
+                       self.plan.dns.ip, (MAIL_DOMAIN,),
+                       self.relay_timing if relay else self.sender_timing,
+                       maildir=self.maildir(info.name) if kind == "mx" else "")
+        return PostfixService(kind, self.net.get(info.name), role, self._dir(info.name),
+                              SMTP_PORT, extra=self.relay_mta_extra if relay else ())
+
+    def _mx_service(self, host, info):
+        """The messaging server of a host the provisioner (re-)creates."""
+        if self.mx_server != "maillab":
+            return self._mta_service(info, "mx")
+        return svc.mx_service(host, info, self._dir(info.name), extra=self.mx_args)
+
+    def mta_queue_dirs(self):
+        """{host: queue directory} of the real MTAs on sending clients."""
+        return {name: self.services[name].queue_directory for name in self.sender_hosts
+                if name in self.services}
+
+    def relay_queue_dir(self):
+        """Where the relay keeps what it holds: its queue directory, or a real MTA's."""
+        d = self._dir(self.plan.relay.name)
+        return os.path.join(d, "postfix", "queue") if self.relay_server == "postfix" \
+            else os.path.join(d, "queue")
 
     def _remove_rundir(self):
         if not self.keep:
@@ -437,8 +498,7 @@ class Lab:
             if self.fresh_disk:
                 self.generation[name] = self.generation.get(name, 1) + 1
             host = self._add_host(info)
-            service = self._start_service(svc.mx_service(host, info, self._dir(name),
-                                                         extra=self.mx_args))
+            service = self._start_service(self._mx_service(host, info))
             self._wait_ready_from_router(info, [service])
             if name in self.mx_removed:     # a replacement had taken its MX away
                 self._dns_update(host, adds=[lab_zone.mx_record(name)])
@@ -470,8 +530,7 @@ class Lab:
             info = self.plan.plan_new_mx(dc)
             try:
                 host = self._add_host(info)
-                service = self._start_service(svc.mx_service(host, info, self._dir(info.name),
-                                                             extra=self.mx_args))
+                service = self._start_service(self._mx_service(host, info))
                 self._wait_ready_from_router(info, [service])
                 deletes = [lab_zone.mx_record(replaces, ttl=None)] if replaces else []
                 self._dns_update(host, adds=["%s %d A %s" % (lab_zone.fqdn(info.name),

@@ -21,6 +21,7 @@ import sys
 
 from lab import ROOT
 from lab.host import cleanup_records as state
+from lab.host.speed import deadline
 from lab.host.waiting import NotReady, tcp_open_from, wait_until
 from topologies.addressing import DNS_PORT, MAIL_DOMAIN, SMTP_PORT
 from topologies.nodes import plain_logger
@@ -117,6 +118,7 @@ def wait_ready(services, probe_from, timeout=START_TIMEOUT):
     connections from ``probe_from`` (a host in another subnet, so routing is
     proven too). A service that exits is reported with its stderr."""
     pending = list(services)
+    timeout = deadline(timeout)
 
     def all_ready():
         for svc in list(pending):
@@ -211,6 +213,7 @@ def check_configs(commands, timeout=30.0):
     """Run ``ARGV --check`` for each (name, argv) at once, as plain processes of
     this machine (no namespace is needed to read files); raise ServiceFailed
     with every failing server's own message."""
+    timeout = deadline(timeout)
     env = dict(os.environ, PYTHONPATH=ROOT)
     running = [(name, subprocess.Popen(argv + ["--check"], env=env, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

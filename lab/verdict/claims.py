@@ -30,10 +30,10 @@ from lab.evidence.records import (DNS_CLIENT, DNS_LOG, EVENT_LOGS, FAULT_LOG, LE
                                   PROVISIONER_LOG, QUEUE_DISK, RELAY_LOG, TOPOLOGY, WIRE,
                                   Evidence, Mail, fault_windows)
 from lab.evidence import smtp_wire
-from lab.evidence.provenance import CLAIMED, FAULT_SERVICE, forged
+from lab.evidence.provenance import CLAIMED, FAULT_SERVICE, SENDER_SERVICE, forged
 from lab.evidence.queries import (PROVISIONER_SERVICE, RELAY_SERVICE, dc_of, host_of,
                                   select_events)
-from lab.verdict.model import INFO, OBSERVED, Check, Verdict
+from lab.verdict.model import INFO, OBSERVED, Check, Verdict, not_applicable
 from servers.common.endpoints import parse_host_port
 
 TOLERANCE = 0.3       # seconds: how well the clocks of events, files and captures agree
@@ -47,6 +47,19 @@ OWN_WORDS = dict({c: {RELAY_LOG} for c in ("1", "1a", "1b", "1c", "2", "3", "4",
                                              "16", "17")},
                  **{"9": {DNS_LOG, RELAY_LOG}, "18": {PROVISIONER_LOG, RELAY_LOG},
                     "19": {PROVISIONER_LOG, RELAY_LOG}})
+
+# Claims only maillab's relay can show: with a real MTA as the relay (Postfix)
+# they are NOT APPLICABLE, with the reason, never PASS or FAIL.
+ASKS = "the relay asks the lab's provisioner for another messaging server"
+RELAY_ONLY = dict(
+    {c: ("relay asks for another messaging server", ASKS) for c in ("2", "6", "10", "14")},
+    **{c: ("relay routes stored mail to the other server", ASKS + " and routes its mail there")
+       for c in ("3", "8", "11", "16")},
+    **{c: ("stored messages' server information changed", "the relay rewrites each stored "
+           "message's next hop on disk (a real MTA's queue file holds no next hop)")
+       for c in ("4", "12")},
+    **{"18": ("the other server is in a remote data center", ASKS),
+       "19": ("re-created with the same name, IP and MAC", ASKS)})
 
 __all__ = ["Check", "Verdict", "Evidence", "Mail", "check", "timings"]
 
@@ -248,7 +261,8 @@ def _info(name, claim, detail, evidence=(TOPOLOGY,)):
 def _own_words_only(check):
     """A PASS that rests only on the tested component's log becomes a FAIL."""
     own = OWN_WORDS.get(check.claim, set())
-    if check.kind == OBSERVED and check.ok and own and set(check.evidence) <= own:
+    if check.kind == OBSERVED and check.ok and own and set(check.evidence) <= own \
+            and not check.not_applicable:
         check.ok = False
         check.detail += " - but this rests only on %s, the tested component's own " \
                         "words: not enough for a PASS" % ", ".join(sorted(check.evidence))
@@ -274,6 +288,7 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
                                       for q in ev.queued)), (QUEUE_DISK,)),
     ]
     checks.append(_forgeries(ev))
+    checks += _sender_handover(ev)
     if ev.expected_ids is not None:
         ours = set(ev.expected_ids)
     else:
@@ -289,6 +304,26 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
         "%d messages in Maildirs that the sender never sent: %s"
         % (len(strangers), _short(m for m, _ in strangers)), (MAILDIR, LEDGER)))
     return checks
+
+
+def _sender_handover(ev):
+    """A sending MTA (Postfix on a client) handed on, or still holds, every
+    message it accepted: its log's accepted messages (``queued``, the MTA's
+    own words, lab.evidence.postfix_log), its 250s (the ledger) and its queue
+    on disk. maillab's sender accepts nothing from anyone: no check."""
+    accepted = {e.get("msgid") for e in ev.events if e.get("service") == SENDER_SERVICE
+                and e.get("event") == "queued" and e.get("msgid")}
+    if not accepted:
+        return []
+    handed = {r.get("msgid") for r in ev.ledger if int(r.get("code", 250)) == 250}
+    held = {q.get("msgid") for q in ev.queued}
+    missing = sorted(accepted - handed - held)
+    return [_ok("the sending MTA handed on what it accepted", "", not missing,
+                "the sending MTA accepted %d messages; it got a 250 for %d and holds %d"
+                % (len(accepted), len(accepted & handed), len(accepted & held - handed))
+                + ("; %d accepted, then neither handed on nor held: %s"
+                   % (len(missing), _short(missing)) if missing else ""),
+                (LEDGER, QUEUE_DISK, EVENT_LOGS))]
 
 
 def _forgeries(ev):
@@ -336,7 +371,10 @@ def _expect_checks(ev, sent, copies):
                           "nothing was delivered" if not copies else
                           "%d messages ended elsewhere: %s" % (len(wrong), _short(m for m, _ in wrong)),
                           (MAILDIR,)))
-    if s.expect.provision:
+    if s.expect.provision and ev.relay_server != "maillab":
+        checks.append(not_applicable("provisioner %s" % s.expect.provision, "", "%s: the "
+                                     "relay host runs %s" % (ASKS, ev.relay_server)))
+    elif s.expect.provision:
         # the relay's recovery policy chooses the action: it must be the expected one
         created = _created(ev)
         done = [e for e in created if e.get("action", s.expect.provision) == s.expect.provision]
@@ -404,6 +442,11 @@ def claim_1(ev, sent, copies):
 
 LATE = 0.5            # seconds a retry may come after its expected time, plus LATE_SHARE
 LATE_SHARE = 0.5      # of its delay: timers, the event loop and a busy machine
+# A lab machine this many times slower than an ordinary one (measured by the lab
+# before the run, lab/host/speed.py: an emulated VM) cannot time a retry or a log
+# line to LATE or TOLERANCE: lateness there is INCONCLUSIVE, not a FAIL. Too few
+# attempts, early retries and attempts the log does not account for still FAIL.
+SLOW_MACHINE = 3.0
 
 
 def expected_delay(relay, k):
@@ -415,13 +458,20 @@ def expected_delay(relay, k):
     return min(relay.retry_interval * relay.retry_multiplier ** max(k - 1, 0), ceiling)
 
 
-def retry_bounds(relay, k):
+# A real MTA's retry clock: Postfix sets a deferred message's next try to a whole
+# second of its clock (now, truncated, plus the backoff), so a retry due 1 s after
+# a failure comes 0-1 s after it: its retries may come this much earlier.
+RETRY_CLOCK = {"postfix": 1.0}
+
+
+def retry_bounds(relay, k, clock=0.0):
     """(earliest, latest) seconds between a message's failure ``k`` and failure
     k+1 (its next attempt failing too): at least the delay (less EARLY of it: timer
-    slack), at most the delay, a connect timeout (the next attempt's), and LATE
-    plus LATE_SHARE of the delay."""
+    slack, and less ``clock``, the relay's retry clock's tick: RETRY_CLOCK), at
+    most the delay, a connect timeout (the next attempt's), and LATE plus
+    LATE_SHARE of the delay."""
     want = expected_delay(relay, k)
-    return (want * (1 - EARLY) - 0.05,
+    return (max(0.0, want * (1 - EARLY) - 0.05 - clock),
             want + relay.connect_timeout + LATE + LATE_SHARE * want)
 
 
@@ -443,14 +493,16 @@ def _attempt_window(ev):
 
 def _failed_at(ev, syns, server_ip):
     """When each of the relay's connection attempts failed or was answered: at
-    the server's SYN-ACK or RST, else (a black hole) a connect timeout after it."""
+    the server's SYN-ACK or RST to its port within a connect timeout, else (a
+    black hole) a connect timeout after it. (A later answer to the same port is
+    another connection's: a client may use a port again once a connect failed.)"""
     ct = ev.scenario.relay.connect_timeout
-    reply = {}
+    replies = {}
     for f in ev.frames:
         if f.proto == "tcp" and f.src_ip == server_ip and f.sport == 25 \
                 and ("R" in f.flags or f.flags == "SA"):
-            reply.setdefault(f.dport, f.ts)
-    return [reply.get(f.sport, f.ts + ct) if reply.get(f.sport, 0) >= f.ts else f.ts + ct
+            replies.setdefault(f.dport, []).append(f.ts)
+    return [next((t for t in replies.get(f.sport, ()) if f.ts <= t <= f.ts + ct), f.ts + ct)
             for f in syns]
 
 
@@ -477,6 +529,13 @@ def _relay_fault_windows(ev):
     return out
 
 
+def _cached(deferred):
+    """A failure the relay logged without trying: maillab's relay's dead-server
+    cache ("(cached)"), Postfix's "delivery temporarily suspended"
+    (lab.evidence.postfix_log sets ``cached``)."""
+    return bool(deferred.get("cached")) or "(cached)" in str(deferred.get("error", ""))
+
+
 def claim_periodic(ev, claim):
     """Per held message, at least three attempts, each failure backed by a TCP
     connection attempt of the relay on the wire that failed then (its SYN timed
@@ -500,7 +559,7 @@ def claim_periodic(ev, claim):
     # a lie does not help, each kind needs its own attempt on the wire.
     cached = {(e.get("msgid"), e["ts"]) for e in select_events(ev.events, "deferred",
                                                                 service=RELAY_SERVICE)
-              if "(cached)" in str(e.get("error", ""))}
+              if _cached(e)}
     own = sorted(e["ts"] for e in select_events(ev.events, "deferred", service=RELAY_SERVICE)
                  if (e.get("msgid"), e["ts"]) not in cached)
     aligned = [f for f in failed if _near(own, f, TOLERANCE)]
@@ -511,6 +570,7 @@ def claim_periodic(ev, claim):
                        for f in aligned)
         return any(abs(t - f) <= TOLERANCE for f in failed)
     relay_down = _relay_fault_windows(ev)
+    tick = RETRY_CLOCK.get(ev.relay_server, 0.0)
     for msgid in sorted(_held_ids(ev)):
         fails = failures.get(msgid, [])
         backed = [t for t in fails if backed_failure(msgid, t)]
@@ -522,7 +582,7 @@ def claim_periodic(ev, claim):
                 continue        # mx1 answered meanwhile: the relay flushes at once
             if any(a < stop and start < b for start, stop in relay_down):
                 continue        # the relay was killed meanwhile: a restart tries on its own time
-            lo, hi = retry_bounds(relay, k)
+            lo, hi = retry_bounds(relay, k, tick)
             spacing.setdefault(msgid, []).append((b - a, expected_delay(relay, k)))
             if b - a < lo:
                 early.append("%s retried %.2f s after failure %d (at least %.2f s)"
@@ -558,30 +618,40 @@ def claim_periodic(ev, claim):
                       shown[0], "/".join("%.2f" % g for g, _ in shown[1][:5]),
                       "/".join("%.2f" % w for _, w in shown[1][:5]), EARLY * 100, LATE,
                       LATE_SHARE * 100)
-    detail += "; %d connection attempts of the relay to mx1 on the wire" % len(syns)
+        if tick:
+            detail += " (%s sets its retries to whole seconds: each may come up to %.0f s " \
+                      "early)" % (ev.relay_server, tick)
+    problems = "; %d connection attempts of the relay to mx1 on the wire" % len(syns)
     if unbacked:
-        detail += "; %d messages have `deferred` failures with no failed connection attempt " \
+        problems += "; %d messages have `deferred` failures with no failed connection attempt " \
                   "of the relay on the wire then (its own attempt's failure within %.1f s, a " \
                   "cached one within a retry interval after one): %s" % (
                       len(unbacked), TOLERANCE, _short(unbacked))
     if unaccounted:
-        detail += "; %d failed connection attempts of the relay's address to mx1 match no " \
+        problems += "; %d failed connection attempts of the relay's address to mx1 match no " \
                   "failure in its log (first at %s): not its deliveries" % (
                       len(unaccounted), _fmt_t(ev, unaccounted[0]))
     if early:
-        detail += "; retries earlier than the scenario's backoff: %s" % "; ".join(early[:3])
+        problems += "; retries earlier than the scenario's backoff: %s" % "; ".join(early[:3])
     if late:
-        detail += "; retries later than the scenario's backoff allows: %s" % "; ".join(late[:3])
+        problems += "; retries later than the scenario's backoff allows: %s" % "; ".join(late[:3])
+    detail += problems
     idle = ""
     if not eligible and not short:
         detail = ("no held message stayed %.1f s in an outage after the relay took it: too "
-                  "short to see three attempts" % need)
+                  "short to see three attempts" % need) + problems
         idle = "the outage was too short for three attempts of any held message"
     ok = eligible and not short and not unbacked and not early and not late and not unaccounted
     check = _ok("periodic retry to the messaging server", claim, ok, detail,
                 (WIRE, RELAY_LOG, LEDGER, FAULT_LOG))
     if idle and not unbacked and not early and not late and not unaccounted:
         check.make_inconclusive(idle)
+    elif (late or unbacked) and ev.slowness >= SLOW_MACHINE and eligible and not short \
+            and not early and not unaccounted:
+        check.make_inconclusive(
+            "this machine runs Python %.0fx slower than an ordinary one (measured before the "
+            "run): a retry or a log line later than %.1f s cannot be told from the machine's "
+            "slowness" % (ev.slowness, LATE))
     return [check]
 
 
@@ -1047,12 +1117,14 @@ def timings(ev):
                 return e["ts"]
         return None
 
-    t = {"failover": None, "recovery_drain": None, "recreate": None, "total": None}
+    t = {"failover": None, "first_retry": None, "recovery_drain": None, "recreate": None,
+         "total": None}
     fault = first("fault_start", service=FAULT_SERVICE)
     if fault is not None:
         q = first("queued", fault, RELAY_SERVICE)
         if q is not None:
             t["failover"] = round(q - fault, 3)
+    t["first_retry"] = first_retry(ev)
     relay_done = select_events(ev.events, "delivered", service=RELAY_SERVICE)
     created = first("created", service=PROVISIONER_SERVICE)
     last = relay_done[-1]["ts"] if relay_done else None
@@ -1073,11 +1145,29 @@ def timings(ev):
     return t
 
 
+def first_retry(ev):
+    """Seconds from the relay's first failed delivery attempt to the outcome of
+    its first retry: the first attempt (failed or delivered, not one its
+    dead-server cache answered) of a message that had failed before; or None."""
+    relay = sorted((e for e in ev.events if e.get("service") == RELAY_SERVICE
+                    and e.get("event") in ("deferred", "delivered")), key=lambda e: e["ts"])
+    first, failed = None, set()
+    for e in relay:
+        if first is not None and e.get("msgid") in failed and not _cached(e):
+            return round(e["ts"] - first, 3)
+        if e["event"] == "deferred":
+            failed.add(e.get("msgid"))
+            if first is None and not _cached(e):
+                first = e["ts"]
+    return None
+
+
 # -- runs that prove nothing: INCONCLUSIVE --------------------------------------------------
 
 # checks every run gets: they judge the mail itself, whatever the faults did
 CORE = {"nothing lost", "no duplicates", "queue drained", "no unknown mail",
-        "each log speaks only for its writer", "mail was sent"}
+        "each log speaks only for its writer", "mail was sent",
+        "the sending MTA handed on what it accepted"}
 
 
 def idle_faults(ev):
@@ -1098,7 +1188,7 @@ def _inconclusive(ev, checks):
     idle = idle_faults(ev)
     dropped = {p: n for p, n in (ev.capture_dropped or {}).items() if n}
     for c in checks:
-        if c.kind == INFO or c.name in CORE:
+        if c.kind == INFO or c.name in CORE or c.not_applicable:
             continue
         if idle:
             # nothing was broken, so nothing the system did can be judged against
@@ -1121,6 +1211,11 @@ def check(ev):
     checks = _core_checks(ev, sent, copies, lost, dups, unexpected)
     checks += _expect_checks(ev, sent, copies)
     for claim in ev.scenario.claims:
+        if ev.relay_server != "maillab" and claim in RELAY_ONLY:
+            name, why = RELAY_ONLY[claim]
+            checks.append(not_applicable(name, claim, "%s; the relay host runs %s" % (
+                why, ev.relay_server)))
+            continue
         checks += [_own_words_only(c) for c in CLAIM_CHECKS[claim](ev, sent, copies)]
     _inconclusive(ev, checks)
     delivered = sum(1 for k in sent if k in copies)

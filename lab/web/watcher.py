@@ -9,6 +9,7 @@ crosses the lab network.
 import glob
 import os
 
+from lab.evidence import postfix_queue
 from lab.netview import drawing as topology
 from servers.common.events import LogTail
 from servers.relay.queue import message_files
@@ -68,6 +69,10 @@ class LabWatcher:
         return {host: (s.kind, s.alive()) for host, s in list(self.lab.services.items())}
 
     def _queue_depth(self):
+        if getattr(self.lab, "relay_server", "maillab") == "postfix":
+            directory = self.lab.relay_queue_dir()
+            return len(postfix_queue.queue_files(directory)) if os.path.isdir(directory) \
+                else None
         directory = os.path.join(self.lab.rundir, self.lab.plan.relay.name, "queue")
         return len(message_files(directory)) if os.path.isdir(directory) else None
 

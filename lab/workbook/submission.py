@@ -115,6 +115,11 @@ def belongs(exercise, report, student):
         problems.append("its seed is not the one of student %s" % lab.student)
     if about.get("parameters") != lab.parameters:
         problems.append("its parameters are not the ones of student %s" % lab.student)
+    wanted = exercise.scenario.relay.server
+    if report.get("relay_server", "maillab") != wanted:
+        problems.append("its relay host ran %s, the exercise's runs %s (a comparison run "
+                        "with --relay is not the one to hand in)"
+                        % (report.get("relay_server"), wanted))
     return problems
 
 

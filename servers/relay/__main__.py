@@ -25,7 +25,7 @@ def main(argv=None):
 
     from twisted.internet import reactor
 
-    top = make_service(args, reactor)
+    top = make_service(args, reactor, sys.argv[1:] if argv is None else argv)
     events = top.events
     top.startService()
     bound = top.listener._port.getHost()
@@ -34,7 +34,7 @@ def main(argv=None):
                   lambda *_: reactor.callFromThread(top.scheduler.flush))
     print("listening on %s:%d" % (bound.host, bound.port), file=sys.stderr, flush=True)
     events.emit("started", port=bound.port, listen=bound.host, domains=args.domain,
-                queue=os.path.abspath(args.queue))
+                queue=os.path.abspath(args.queue), receivers=args.receivers)
     reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
     reactor.run()
     try:

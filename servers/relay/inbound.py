@@ -11,6 +11,7 @@ at once; a failure of that hand-over is logged with a ``schedule_failed``
 event, and the stored message waits for the relay's next start.
 """
 import logging
+import os
 
 from twisted.internet import defer, threads
 
@@ -39,6 +40,7 @@ class QueueStorage:
         self.on_queued = on_queued
         self.next_hop = next_hop
         self.spool_dir = queue.directory    # DATA is spooled here as it arrives (unnamed files)
+        self.pid = os.getpid()              # which receiving process (--receivers) stored it
         self._commits = GroupCommit(self._enqueue_batch, run_in_thread)
 
     def store(self, message):
@@ -62,7 +64,7 @@ class QueueStorage:
             for rcpt in entry.recipients:
                 self.events.emit("queued", msgid=entry.msgid, rcpt=rcpt,
                                  next_hop=entry.next_hop, id=entry.id,
-                                 sender=message.sender, peer=message.peer)
+                                 sender=message.sender, peer=message.peer, pid=self.pid)
             if self.on_queued is not None:
                 # The 250 does not wait for the hook (the scheduler may first rewrite
                 # the entry on disk), but its failure is not dropped: it is logged with

@@ -143,6 +143,7 @@ class Scheduler:
         self.max_read_failures = max_read_failures
         self.read_failures = {}      # id -> failed reads of its queue file so far
         self.entries = {}            # id -> QueueEntry still queued
+        self.finishing = set()       # ids delivered or bounced whose file is not yet removed
         self.timers = {}             # id -> ticket of its pending attempt (see _schedule)
         self._tickets = itertools.count()
         self.busy = set()            # ids being delivered (or waiting in a ready line)
@@ -171,6 +172,21 @@ class Scheduler:
             return d
         self._schedule(entry, entry.next_attempt - self.clock.seconds())
         return defer.succeed(None)
+
+    def adopt(self, entries, exists=os.path.exists):
+        """Take charge of those of ``entries`` (a scan of the queue directory)
+        that the scheduler has never heard of: what a receiving process stored
+        and acknowledged but died before announcing.  One it has finished with
+        is skipped: its file is either still being removed (``finishing``) or
+        gone, which ``exists`` tells now, after the scan.  Returns the adopted."""
+        adopted = []
+        for entry in entries:
+            if entry.id in self.entries or entry.id in self.finishing \
+                    or not exists(entry.path):
+                continue
+            self.add(entry)
+            adopted.append(entry)
+        return adopted
 
     def flush(self):
         """Make every queued message due now (``--flush``, SIGUSR1)."""
@@ -453,11 +469,13 @@ class Scheduler:
                 yield self._bounce(entry, failures)
             if not retry:
                 self.entries.pop(entry.id, None)
+                self.finishing.add(entry.id)
                 # The worker goes on to its next message meanwhile: the removal
                 # joins the next batch (a failed one leaves the file, delivered again
                 # after a restart: a duplicate the Maildir's dedupe absorbs, never a loss)
                 removed = self._on_disk(entry, self._removals.submit, entry, runner=_run_now)
                 removed.addErrback(self._removal_failed, entry)
+                removed.addBoth(self._finished, entry)
             else:
                 reply = next(iter(retry.values()))
                 entry.recipients = [r for r in entry.recipients if r in retry]
@@ -484,6 +502,10 @@ class Scheduler:
                 self._recovered(dest)
         finally:
             self._release(entry)
+
+    def _finished(self, result, entry):
+        self.finishing.discard(entry.id)
+        return result
 
     def _removal_failed(self, failure, entry):
         log.error("removing delivered %s failed: %s", entry.id, failure.getErrorMessage())

@@ -97,6 +97,11 @@ def build_parser():
                    help="SMTP sessions per destination (default %(default)s)")
     p.add_argument("--connect-timeout", type=float, default=3.0, metavar="S")
     p.add_argument("--command-timeout", type=float, default=30.0, metavar="S")
+    p.add_argument("--receivers", type=int, default=1, metavar="N",
+                   help="processes receiving on the listening socket: the relay and N-1 "
+                        "more (servers/relay/receivers.py), each on its own core; the "
+                        "relay alone delivers. Session limits apply per process "
+                        "(default %(default)s)")
     add_limit_options(p)
     p.add_argument("--list", action="store_true", help="print the queue and exit")
     p.add_argument("--flush", action="store_true",
@@ -111,6 +116,8 @@ def check_args(p, args):
         return
     if not args.domain:
         p.error("at least one --domain is required")
+    if args.receivers < 1:
+        p.error("--receivers must be at least 1")
     if not (args.dns or args.next_hop):
         p.error("one of --dns or --next-hop is required")
     try:
@@ -243,9 +250,11 @@ def provisioner_client(args, reactor, hostname, timeout):
     return ask
 
 
-def make_service(args, reactor):
+def make_service(args, reactor, argv=None):
     """The MultiService: scheduler + the SMTP listener feeding it (``.events``,
-    ``.scheduler``, ``.listener``)."""
+    ``.scheduler``, ``.listener``), and with ``--receivers N`` the N-1 more
+    receiving processes (``.receivers``), started with ``argv``, the relay's
+    own options."""
     from servers.relay.inbound import build_inbound_factory
     from servers.relay.queue import Queue
 
@@ -302,6 +311,14 @@ def make_service(args, reactor):
     listener = TCPServer(args.port, factory, interface=args.listen, reactor=reactor,
                          backlog=LISTEN_BACKLOG)
     listener.setServiceParent(top)
+    top.receivers = None
+    if args.receivers > 1:
+        from servers.relay.receivers import ReceiverPool
+        top.receivers = ReceiverPool(
+            reactor, args.receivers - 1, ["-m", "servers.relay.receiver"] + list(argv or ()),
+            lambda: listener._port.fileno(), scheduler, queue, events,
+            run_blocking=threads.deferToThread)
+        top.receivers.setServiceParent(top)     # after the listener: its socket exists
     top.scheduler = scheduler
     top.listener = listener
     top.events = events

@@ -13,9 +13,15 @@ leading trace headers (the messaging server's delivery id, see
 ``servers.mx.maildir.delivery_id``), so nothing has to read the data again
 but the copy into its durable place.
 
-The file is unnamed (``tempfile.TemporaryFile``): it vanishes when closed,
-or when the process dies, so a crash leaves nothing to clean up.
+The first ``MEMORY_MAX`` bytes are held in memory: most messages are
+small, and creating and dropping an unnamed file costs each of them two
+journalled changes to the spool directory, waiting behind the fsyncs of the
+messages being stored there.  A message that grows past that moves to an
+unnamed file (``tempfile.TemporaryFile``): it vanishes when closed, or when
+the process dies, so a crash leaves nothing to clean up.  Either way a
+session holds at most ``MEMORY_MAX`` bytes of its message.
 """
+import io
 import hashlib
 import os
 import re
@@ -28,6 +34,7 @@ _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
 _TRACE_HEADER = re.compile(rb"^(received|return-path):", re.IGNORECASE)
 MESSAGE_ID_MAX = 4096          # octets of a folded Message-ID value kept to read it
 CHUNK = 256 * 1024
+MEMORY_MAX = 64 * 1024         # bytes of a message held in memory before it goes to a file
 
 FIRST, HEADERS, BODY = "first", "headers", "body"
 
@@ -37,7 +44,9 @@ class SpooledData:
     ``crc32`` and ``content_sha256`` are known once ``finish()`` returned."""
 
     def __init__(self, received_header, hostname, when, directory=None):
-        self.file = tempfile.TemporaryFile(dir=directory, prefix=".spool-")
+        self.directory = directory
+        self.file = io.BytesIO()       # a temporary file once it outgrows MEMORY_MAX
+        self.in_memory = True
         self.hostname, self.when = hostname, when
         self.size = 0
         self.crc32 = 0
@@ -56,6 +65,8 @@ class SpooledData:
         data = line + b"\n"
         self.file.write(data)
         self.size += len(data)
+        if self.in_memory and self.size > MEMORY_MAX:
+            self._to_file()
         self.crc32 = zlib.crc32(data, self.crc32)
         if self._in_trace and (_TRACE_HEADER.match(line) or line[:1] in (b" ", b"\t")):
             return
@@ -103,16 +114,28 @@ class SpooledData:
         self.content_sha256 = self._content.digest()
         return self
 
+    def _to_file(self):
+        held = self.file
+        self.file = tempfile.TemporaryFile(dir=self.directory, prefix=".spool-")
+        self.file.write(held.getbuffer())
+        self.in_memory = False
+        held.close()
+
     # -- reading (any thread; position-independent)
 
     def __len__(self):
         return self.size
 
+    def _read(self, offset, size):
+        if self.in_memory:
+            return self.file.getbuffer()[offset:offset + size].tobytes()
+        return os.pread(self.file.fileno(), size, offset)
+
     def chunks(self):
         """The data, CHUNK bytes at a time."""
-        fd, offset = self.file.fileno(), 0
+        offset = 0
         while offset < self.size:
-            chunk = os.pread(fd, min(CHUNK, self.size - offset), offset)
+            chunk = self._read(offset, min(CHUNK, self.size - offset))
             if not chunk:
                 raise OSError("spool file shorter than written")
             offset += len(chunk)
@@ -123,7 +146,7 @@ class SpooledData:
 
     def head(self, limit=64 * 1024):
         """The first ``limit`` bytes (enough to read headers from)."""
-        return os.pread(self.file.fileno(), min(limit, self.size), 0)
+        return self._read(0, min(limit, self.size))
 
     def close(self):
         self.file.close()

@@ -179,3 +179,34 @@ def test_the_diagnose_capstone_grades_a_diagnosis_right_and_wrong(clean_machine,
     rows = {r["student"]: r for r in csv.DictReader(open(grades))}
     assert rows["ann"]["accepted"] == rows["ben"]["accepted"] == "yes", rows
     assert rows["ann"]["diagnosis"] == "right" and rows["ben"]["diagnosis"] == "wrong"
+
+
+def test_exercise_9_resets_the_same_sessions_the_same_way_in_every_run(clean_machine, tmp_path,
+                                                                        capsys):
+    """The reset fault acts on packets, not on time: one student's lab, run twice,
+    gives the same answers, and the ones its values say (K sessions reset mid-DATA,
+    each RST before mx1 had more than N bytes, the K messages through the relay).
+    A sniffer that injected its RSTs after the fact would let some sessions finish
+    first (a 250 before the RST) on a fast machine and change the answers."""
+    exercise = catalog.load(9)
+    lab = catalog.student_lab(exercise, STUDENT)
+    args = lab.scenario.faults[0].args
+    n, k = int(args[args.index("--after-bytes") + 1]), int(args[args.index("--max-resets") + 1])
+    count = lab.scenario.traffic.count
+    answers = []
+    for attempt in ("first", "second"):
+        report = str(tmp_path / attempt)
+        assert maillab_cli.main(["exercise", "9", "--student", STUDENT, "--report", report]) == 0
+        capsys.readouterr()
+        run = saved_run.load(report)
+        answers.append(grading.solve(exercise, run))
+        ends = [e for e in run.events if e.get("event") == "fault_end"
+                and e.get("fault") == "reset"]
+        assert len(ends) == 1 and len(ends[0]["resets"]) == k
+        for r in ends[0]["resets"]:
+            assert r["client"].startswith("10.0.0.10:")              # client1's sessions
+            assert r["bytes_delivered"] <= n < r["client_bytes"]   # mx1 never got the rest
+    assert answers[0] == answers[1]
+    assert answers[0] == {"rsts_injected": 2 * k, "sent_to_mx1": count - k,
+                          "rsts_on_the_wire": 2 * k, "sent_via_relay": k, "send_failed": 0,
+                          "duplicates": 0}

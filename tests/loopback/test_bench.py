@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from lab.cli.bench import bench_backlog, bench_relay, master_cf
+from lab.cli.bench import bench_backlog, bench_relay
+from lab.testbed.mta_postfix import master_cf
 from lab.host.lock import LabBusy
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (Postfix runs as root)")

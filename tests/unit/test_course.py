@@ -47,6 +47,17 @@ def _teacher_lines(exercise):
                 and not line.startswith("#") and "Not for students" not in line]
 
 
+def _student_files():
+    """Every file of exercises/NN-*/ a student gets (docs/teaching.md: the copy
+    without teacher.md and the diagnose capstone's teacher/ folder)."""
+    for e in EXERCISES:
+        for folder, dirs, files in os.walk(e.directory):
+            dirs[:] = [d for d in dirs if d != "teacher"]
+            for name in sorted(files):
+                if name != "teacher.md" and name.endswith((".md", ".toml", ".svg", ".py")):
+                    yield os.path.join(folder, name)
+
+
 def _student_material(capsys):
     """Every file and command output a student reads about the exercises."""
     texts = {}
@@ -56,7 +67,7 @@ def _student_material(capsys):
         assert maillab_cli.main(["exercise", "answers", str(e.number)]) == 0
         texts["maillab exercise answers %d" % e.number] = capsys.readouterr().out
     for path in (os.path.join(catalog.EXERCISE_DIR, "README.md"),
-                 os.path.join(catalog.ROOT, "README.md")):
+                 os.path.join(catalog.ROOT, "README.md")) + tuple(_student_files()):
         with open(path, encoding="utf-8") as f:
             texts[path] = f.read()
     assert maillab_cli.main(["exercises"]) == 0
@@ -74,6 +85,23 @@ def test_no_student_facing_file_or_command_holds_a_teacher_note(capsys):
             assert "## Teacher notes" not in text and "(Answer:" not in text, where
             leaked = [line for line in lines if line in text]
             assert leaked == [], (where, leaked)
+
+
+def test_no_student_facing_file_or_command_gives_an_answer(capsys):
+    """No answer key is given a value anywhere a student reads (worksheets, primers
+    and their pictures, scenarios, exercise.toml, the starter policy, the READMEs,
+    the blank answers file), whatever the spacing or quoting: ``relay_held = 3``,
+    ``relay_held: 3``, `` `relay_held` = 3 ``."""
+    material = _student_material(capsys)
+    assert any(p.endswith("primer-sequence.svg") for p in material)
+    assert any(p.endswith("starter_policy.py") for p in material)
+    for e in EXERCISES:
+        for key in [q.key for q in e.questions + e.predictions]:
+            given = re.compile(r"`?\b%s\b`?(?:\s*[=:]\s*(?!\"\")[`\"]?[\w.:-]+|\s+is\s+[\d`\"])"
+                               % re.escape(key))
+            for where, text in material.items():
+                leaks = given.findall(text)
+                assert leaks == [], (e.name, where, leaks)
 
 
 def test_each_worksheet_opens_with_its_concept_and_says_how_to_hand_in():
@@ -425,3 +453,79 @@ def test_exercise_10_loses_only_client1s_syns_in_a_fixed_order():
         assert 1.0 / traffic.rate > traffic.connect_timeout      # one attempt at a time
         assert lab.scenario.faults[0].duration >= (traffic.count - 1) / traffic.rate + \
             traffic.connect_timeout                              # every attempt meets it
+
+
+def test_exercise_9_resets_a_fixed_number_of_client1s_sessions_on_a_packet_condition():
+    """Determinism: the reset fault holds each segment and decides on packets (the
+    first K sessions from client1 that cross N bytes), never on time; the fault is
+    in force before the first message and for longer than the sender sends, so every
+    student's lab resets exactly K sessions, and K differs between students."""
+    from lab.faults.targets import parser
+    e = catalog.load(9)
+    ks = set()
+    for student in (None, "alice", "bob", "carol", "dave"):
+        lab = catalog.student_lab(e, student)
+        f = lab.scenario.faults[0]
+        p = parser("reset")
+        p.add_argument("target")
+        p.add_argument("--after-bytes", type=int)
+        p.add_argument("--max-resets", type=int)
+        p.add_argument("--from", dest="client")
+        a = p.parse_args(f.args)
+        assert a.client == lab.scenario.traffic.clients[0] == "client1"
+        assert 0 < a.max_resets < lab.scenario.traffic.count
+        assert a.after_bytes < lab.scenario.traffic.size     # mid-DATA, before the final dot
+        assert f.at == 0.0 and f.after == "start"            # in force before the first message
+        # the sender's first K sessions come within the fault, however slowly it starts
+        assert f.duration >= lab.scenario.traffic.count / lab.scenario.traffic.rate + 2.0
+        ks.add(a.max_resets)
+    assert len(ks) > 1
+
+
+def test_the_readme_points_teachers_to_the_guide_and_gives_students_a_quick_start():
+    with open(os.path.join(catalog.ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    teachers = readme.split("\n## For teachers\n")[1].split("\n## ")[0]
+    assert "(docs/teaching.md)" in teachers
+    assert os.path.exists(os.path.join(catalog.ROOT, "docs", "teaching.md"))
+    quick = teachers.split("\n### Student quick start\n")[1]
+    assert len(quick.splitlines()) < 40                   # one page
+    for step in ("maillab exercises", "--student ID --predict", "maillab exercise answers",
+                 "maillab exercise check", "submission.json"):
+        assert step in quick, step
+
+
+def test_a_comparison_run_with_another_relay_is_not_the_one_handed_in(tmp_path):
+    """Exercise 16 runs Postfix on relay1; the same lab with --relay maillab is for
+    the comparison, and a submission of it is refused."""
+    e = catalog.load(16)
+    assert e.scenario.relay.server == "postfix"
+    run_dir = _student_run(tmp_path / "run", "alice", number=16)
+    with open(os.path.join(run_dir, "report.json")) as f:
+        report = json.load(f)
+    for server, refused in (("postfix", False), ("maillab", True)):
+        report["relay_server"] = server
+        problems = submission.belongs(e, report, "alice")
+        assert any("relay host ran maillab" in p for p in problems) is refused, problems
+
+
+def test_exercise_run_with_another_relay_runs_the_same_lab_into_its_own_folder(
+        tmp_path, capsys, monkeypatch):
+    from lab.scenarios import run as scenario_run
+    seen = []
+
+    class Verdict:
+        ok = True
+
+    def fake_run(s, messages=None, seed=None, report_dir=None, relay_server=None, **kw):
+        seen.append((s.name, seed, relay_server, os.path.basename(report_dir)))
+        return Verdict(), {}
+    monkeypatch.setattr(scenario_run, "run", fake_run)
+    monkeypatch.chdir(tmp_path)
+    assert maillab_cli.main(["exercise", "16", "--student", "alice"]) == 0
+    assert maillab_cli.main(["exercise", "16", "--student", "alice", "--relay", "maillab"]) == 0
+    (name, seed, relay, folder), (name2, seed2, relay2, folder2) = seen
+    assert name == name2 and seed == seed2            # the same lab
+    assert relay is None and relay2 == "maillab"      # None: the exercise's own (postfix)
+    assert folder.startswith("exercise-16-postfix-relay-alice")
+    assert folder2.startswith("exercise-16-postfix-relay-alice-maillab")

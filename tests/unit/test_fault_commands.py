@@ -164,50 +164,88 @@ def test_processes_match_by_namespace_and_service():
     assert [p for p, _ in procs.matching(table, "net:[1]", None, exclude={1})] == [2, 4, 5]
 
 
-def test_destroy_deletes_interfaces_then_kills_everything_but_the_shell():
+def test_destroy_freezes_deletes_interfaces_then_kills_everything_but_the_shell():
+    # frozen first: a server left running while its link goes stores a message
+    # whose 250 never reaches the sender, who then sends it again elsewhere
     p = destroy.plan(42, ["mx1-eth0"], [(50, ["python", "-m", "servers.mx"])], "mx1")
-    assert p.apply == [NS + ["ip", "link", "del", "dev", "mx1-eth0"], ["kill", "-s", "KILL", "50"]]
+    assert p.apply == [["kill", "-s", "STOP", "50"],
+                       NS + ["ip", "link", "del", "dev", "mx1-eth0"], ["kill", "-s", "KILL", "50"]]
     assert not p.lasting and not p.undo
 
 
-def test_reset_plan_and_filter():
-    p = reset.plan("10.0.1.10:25", "mx1-eth0", after_bytes=200)
+def test_reset_plan_queues_the_sessions_both_ways_and_undoes_it():
+    p = reset.plan("10.0.1.10:25", "mx1-eth0", after_bytes=200, client="10.0.1.20",
+                   fault_id="reset-7", queue=12)
     assert p.matched["filter"] == "tcp and host 10.0.1.10 and port 25"
-    assert not p.apply and not p.undo and p.lasting
+    assert p.lasting and len(p.apply) == len(p.undo) == 4     # INPUT, FORWARD, OUTPUT, FORWARD
+    text = [" ".join(a) for a in p.apply]
+    assert any("-I INPUT 1 -i mx1-eth0 -p tcp -d 10.0.1.10 --dport 25" in t for t in text)
+    assert any("-I OUTPUT 1 -o mx1-eth0 -p tcp -s 10.0.1.10 --sport 25" in t for t in text)
+    assert all("--queue-num 12" in t and "--queue-bypass" in t for t in text)
+    assert [a[3] for a in p.undo] == [a[3] for a in p.apply] and all(a[2] == "-D" for a in p.undo)
     for bad in ("10.0.1.10", "mx1:25", "10.0.1.10:99999"):
         with pytest.raises(ValueError):
             reset.plan(bad, "e0")
+    with pytest.raises(ValueError):
+        reset.plan("10.0.1.10:25", "e0", client="client1")
 
 
-def test_reset_tracker_sends_rsts_at_the_sequence_numbers_each_side_expects():
-    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=100, now=lambda: 5.0)
+def _tracker_feed(t):
     C, S = ("10.0.0.1", 40000), ("10.0.0.2", 25)
-    seg = lambda src, dst, seq, flags, n: t.segment(src[0], src[1], dst[0], dst[1], seq, flags, n,
-                                                    "mac-" + src[0], "mac-" + dst[0])
-    assert seg(C, S, 1000, reset.SYN, 0) == []
-    assert seg(S, C, 5000, reset.SYN | 0x10, 0) == []     # SYN-ACK: server next = 5001
-    assert seg(C, S, 1001, 0x10, 60) == []                 # 60 bytes: not yet
-    assert seg(S, C, 5001, 0x18, 20) == []                 # server next = 5021
-    rsts = seg(C, S, 1061, 0x18, 50)                       # 110 bytes > 100
+    return lambda src, dst, seq, flags, n: t.segment(src[0], src[1], dst[0], dst[1], seq, flags, n), C, S
+
+
+def test_reset_tracker_holds_the_segment_that_crosses_the_threshold_and_resets_both_ends():
+    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=100)
+    seg, C, S = _tracker_feed(t)
+    assert seg(C, S, 1000, reset.SYN, 0) == (True, [])
+    assert seg(S, C, 5000, reset.SYN | 0x10, 0) == (True, [])   # SYN-ACK: server next = 5001
+    assert seg(C, S, 1001, 0x10, 60) == (True, [])               # 60 bytes: not yet
+    assert seg(S, C, 5001, 0x18, 20) == (True, [])               # server next = 5021
+    assert seg(C, S, 1001, 0x10, 60) == (True, [])               # a retransmission: still 60
+    deliver, rsts = seg(C, S, 1061, 0x18, 50)                    # 110 bytes > 100: held back
+    assert deliver is False
     to_client, to_server = rsts
     assert to_client == {"to": "client", "src": "10.0.0.2", "sport": 25, "dst": "10.0.0.1",
-                         "dport": 40000, "seq": 5021, "src_mac": "mac-10.0.0.2",
-                         "dst_mac": "mac-10.0.0.1"}
+                         "dport": 40000, "seq": 5021}
+    # the server never got the held segment: it expects its first byte, 1061
     assert to_server == {"to": "server", "src": "10.0.0.1", "sport": 40000, "dst": "10.0.0.2",
-                         "dport": 25, "seq": 1111}
-    assert seg(C, S, 1111, 0x18, 50) == []                 # reset once
-    assert t.segment("10.0.0.2", 25, "10.0.0.1", 40000, 5021, reset.RST, 0) == []
-    assert t.resets == [{"ts": 5.0, "client": "10.0.0.1:40000", "client_bytes": 110,
-                         "rst_to_client_seq": 5021, "rst_to_server_seq": 1111}]
+                         "dport": 25, "seq": 1061}
+    assert seg(C, S, 1111, 0x18, 50) == (False, [])              # the rest of it: dropped
+    assert seg(S, C, 5021, 0x10, 0) == (False, [])               # the server's ACKs too
+    assert t.segment("10.0.0.2", 25, "10.0.0.1", 40000, 5021, reset.RST, 0) == (True, [])
+    assert t.resets == [{"client": "10.0.0.1:40000", "client_bytes": 110, "bytes_delivered": 60,
+                         "rst_to_client_seq": 5021, "rst_to_server_seq": 1061}]
+    assert t.dropped == 3
+
+
+def test_reset_tracker_gives_the_same_verdicts_for_the_same_segments():
+    """No clock in the decision: the same segments, the same resets (exercise 9)."""
+    def run():
+        t = reset.SessionTracker("10.0.0.2", 25, after_bytes=1500, max_resets=2, client="10.0.0.1")
+        out = []
+        for n, client in enumerate(["10.0.0.1", "10.0.0.3", "10.0.0.1", "10.0.0.1"]):
+            port = 40000 + n
+            out.append(t.segment(client, port, "10.0.0.2", 25, 100, reset.SYN, 0))
+            out.append(t.segment("10.0.0.2", 25, client, port, 900, reset.SYN | 0x10, 0))
+            for k in range(20):
+                out.append(t.segment(client, port, "10.0.0.2", 25, 101 + k * 1000, 0x18, 1000))
+        return out, t.resets
+    first, second = run(), run()
+    assert first == second
+    assert [r["client"] for r in first[1]] == ["10.0.0.1:40000", "10.0.0.1:40002"]  # not .3, max 2
+    assert all(r["client_bytes"] == 2000 for r in first[1])
 
 
 def test_reset_tracker_wraps_sequence_numbers_and_honours_max_resets():
-    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=0, max_resets=1)
-    t.segment("10.0.0.2", 25, "10.0.0.1", 1, 0xFFFFFFFF, 0x10, 0)
-    first = t.segment("10.0.0.1", 1, "10.0.0.2", 25, 0xFFFFFFF0, 0x18, 32)
-    assert first[1]["seq"] == 0x10
+    t = reset.SessionTracker("10.0.0.2", 25, after_bytes=20, max_resets=1)
+    t.segment("10.0.0.2", 25, "10.0.0.1", 1, 0xFFFFFFFF, 0x10, 1)      # server next = 0
+    assert t.segment("10.0.0.1", 1, "10.0.0.2", 25, 0xFFFFFFF0, 0x18, 10) == (True, [])
+    deliver, first = t.segment("10.0.0.1", 1, "10.0.0.2", 25, 0xFFFFFFFA, 0x18, 32)   # wraps
+    assert not deliver and first[1]["seq"] == 0xFFFFFFFA and first[0]["seq"] == 0
+    assert t.resets[0]["client_bytes"] == 42
     t.segment("10.0.0.2", 25, "10.0.0.1", 2, 7, 0x10, 0)
-    assert t.segment("10.0.0.1", 2, "10.0.0.2", 25, 9, 0x18, 5) == []
+    assert t.segment("10.0.0.1", 2, "10.0.0.2", 25, 9, 0x18, 50) == (True, [])   # max 1
 
 
 # --- helpers, registry, runner ------------------------------------------------
@@ -356,8 +394,9 @@ def test_targets_turn_lab_names_into_module_arguments():
     assert bh.node is net["mx1"] and bh.argv[:2] == ["--port", "25"]
     dns = registry.get("dns-outage").launch(net, [])
     assert dns.node is net["dns1"] and dns.argv[:2] == ["--port", "53"]
-    r = registry.get("reset").launch(net, ["mx1:25", "--after-bytes", "200"])
+    r = registry.get("reset").launch(net, ["mx1:25", "--after-bytes", "200", "--from", "mx1"])
     assert r.node is net["mx1"] and r.argv[:4] == ["--server", "10.0.1.10:25", "--iface", "mx1-eth0"]
+    assert r.argv[-2:] == ["--client", "10.0.1.10"] and "--queue" in r.argv
     lo = registry.get("loss").launch(net, ["s1:mx1", "--rate", "0.3"])
     assert lo.node is net["mx1"] and lo.argv[:2] == ["--intf", "mx1-eth0"]
     d = registry.get("delay").launch(net, ["mx1:s1", "--ms", "30"])

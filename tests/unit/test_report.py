@@ -20,7 +20,7 @@ def test_report_json_holds_the_contract(tmp_path):
     assert d["scenario"] == "relay-failover" and d["ok"] is True and d["seed"] == 3
     assert set(d["timings"]) >= {"failover", "recovery_drain", "recreate", "total"}
     assert all(set(c) == {"name", "claim", "ok", "detail", "kind", "evidence", "inconclusive",
-                          "outcome", "wire_matched"} for c in d["checks"])
+                          "outcome", "wire_matched", "not_applicable"} for c in d["checks"])
     assert {c["kind"] for c in d["checks"]} == {"observed", "info"}
     periodic = next(c for c in d["checks"] if c["claim"] == "5")
     assert "wire" in periodic["evidence"]
@@ -49,7 +49,7 @@ def test_markdown_tells_the_story(tmp_path):
     relayed = next(i for i, l in enumerate(lines) if "relayed 3 messages to 10.0.1.10:25" in l)
     assert fault < queued < end < relayed
     assert "   1.00" in lines[fault]
-    assert "PASS **claim 5, periodic retry" in md
+    assert "PASS **claims 5, 13, periodic retry" in md
     assert "INFO **claim 17, mx1 and the relay share a data center" in md
     assert "_(evidence: wire, relay-log, ledger, fault-log)_" in md
     assert "mx1 holds 6" in md
@@ -135,7 +135,7 @@ def test_inconclusive_and_info_rows_are_counted_apart(tmp_path):
     held = d["tally"]["PASS"]
     assert "%d of %d checks hold (%d inconclusive, 1 for information)" % (
         held, held, d["tally"]["INCONCLUSIVE"]) in md
-    assert "- INCONCLUSIVE **claim 5, " in md
+    assert "- INCONCLUSIVE **claims 5, 13, " in md
     html = open(paths["report.html"]).read()
     assert "%d of %d checks hold (%d inconclusive, 1 for information)" % (
         held, held, d["tally"]["INCONCLUSIVE"]) in html

@@ -28,14 +28,52 @@ def test_text_from_events_cannot_become_html(tmp_path):
     assert "&lt;script&gt;document.title=" in html and "&lt;img src=x onerror" in html
 
 
-def test_every_check_is_a_row_with_anchors_for_each_claim(tmp_path):
+def test_every_judgement_is_a_row_with_anchors_for_each_claim(tmp_path):
     paths = report_dir(tmp_path)
     checks = json.load(open(paths["report.json"]))["checks"]
     html = open(paths["report.html"]).read()
-    assert len(re.findall(r'<tr id="check-\d+" class="pass">', html)) == len(checks)
+    rows = report_html.judgements(checks)
+    assert len(re.findall(r'<tr id="check-\d+" class="pass">', html)) == len(rows)
+    for n in range(1, len(checks) + 1):        # every check of report.json has its anchor
+        assert html.count('id="check-%d"' % n) == 1
     for claim in ("2", "3", "4", "8", "10", "11", "12", "16", "18"):
         assert html.count('<a id="claim-%s"></a>' % claim) == 1
         assert '<a href="#claim-%s">' % claim in html
+
+
+def _row_texts(html):
+    return [tuple(re.sub(r"<[^>]+>", "", cell) for cell in cells) for cells in re.findall(
+        r'<tr id="check-\d+" class="\w+"><td class="verdict">(.*?)</td><td>(.*?)</td>'
+        r'<td>(.*?)</td><td>(.*?)</td></tr>', html)]
+
+
+def test_claims_judged_by_one_check_share_one_row(tmp_path):
+    """Claims 13 and 15 restate 5 and 7 for the network, and the verdict judges each
+    pair with one check on the same evidence: report.json keeps a check per claim, the
+    page one row per judgement (it printed the same row twice)."""
+    from lab.report import files as report
+    from lab.verdict import claims as checker
+    from tests.unit.run_fixtures import relay_failover_run
+    evidence, _ = relay_failover_run(tmp_path / "data")
+    verdict = checker.check(evidence)
+    paths = report.write(str(tmp_path / "report"), evidence.scenario, verdict, evidence, seed=1)
+    checks = json.load(open(paths["report.json"]))["checks"]
+    assert [c["claim"] for c in checks].count("13") == 1      # the data: one check per claim
+    rows = _row_texts(open(paths["report.html"]).read())
+    assert len(rows) == len(set(rows))                          # no row twice
+    assert len({r[2:] for r in rows}) == len(rows)              # no judgement twice
+    claims = {r[2]: r[1] for r in rows}
+    assert claims["periodic retry to the messaging server"] == "5, 13"
+    assert claims["relay sends to the messaging server once it is back"] == "7, 15"
+    md = open(paths["report.md"]).read()
+    assert md.count("periodic retry to the messaging server") == 1
+    assert "**claims 5, 13, periodic retry to the messaging server**" in md
+    assert report_html.judgements([{"name": "a", "claim": "5", "ok": True},
+                                   {"name": "b", "ok": True}, {"name": "b", "ok": True},
+                                   {"name": "a", "claim": "13", "ok": False}]) == [
+        ([1], ["5"], {"name": "a", "claim": "5", "ok": True}),
+        ([2], [], {"name": "b", "ok": True}), ([3], [], {"name": "b", "ok": True}),
+        ([4], ["13"], {"name": "a", "claim": "13", "ok": False})]   # judged apart: two rows
 
 
 def test_checks_show_whatever_fields_they_carry():

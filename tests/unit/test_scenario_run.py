@@ -205,3 +205,22 @@ def test_a_fault_that_came_late_gets_more_traffic():
     s.mark_started(1, 10.1)
     s.mark_started(2, 3.1)
     assert s.late(2.5, TOP_UP_OVERLAP) == []
+
+
+def test_a_late_fault_waits_for_the_new_mail_then_lasts_its_stated_time():
+    """On an emulated VM the black hole came into force at 18.9 s, after the
+    traffic; the extra sender took 15 s to start, and a fault counted from
+    18.9 s was over before any of its mail arrived. Held, it lasts its 6 s
+    from the moment the new mail met it."""
+    from lab.scenarios.model import PlannedFault
+    plan = [PlannedFault("blackhole", ["mx1"], "first_sent", 0.3, 6.3)]
+    anchors = {"start": 0.0, "first_sent": 0.1}
+    s = Schedule(plan)
+    s.due(0.5, anchors)
+    s.mark_started(0, 18.9)
+    s.hold(0)
+    assert s.due(40.0, anchors) == ([], [])          # held: not stopped, however long
+    assert not s.settled() and len(s.active()) == 1
+    assert s.release(33.0) == [0] and not s.held
+    assert s.due(38.9, anchors)[1] == []
+    assert [i for i, _ in s.due(39.0, anchors)[1]] == [0]

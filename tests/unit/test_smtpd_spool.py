@@ -105,3 +105,23 @@ def test_an_aborted_transfer_leaves_no_spool(tmp_path):
     spool = s.protocol._spool
     s.protocol.connectionLost(None)
     assert spool.file.closed
+
+
+def test_a_small_message_stays_in_memory_and_a_large_one_moves_to_a_file(tmp_path):
+    from servers.smtpd.spool import MEMORY_MAX
+    small = SpooledData(b"Received: x", "mx1.lab", 1_700_000_000, str(tmp_path))
+    small.line(b"Subject: s")
+    small.finish()
+    assert small.in_memory and list(tmp_path.iterdir()) == []
+    large = SpooledData(b"Received: x", "mx1.lab", 1_700_000_000, str(tmp_path))
+    lines = [b"Subject: big", b""] + [b"%05d" % i + b"y" * 70 for i in range(MEMORY_MAX // 70)]
+    for line in lines:
+        large.line(line)
+    large.finish()
+    assert not large.in_memory and len(large) > MEMORY_MAX
+    data = large.read_all()
+    assert data.endswith(b"\n".join(lines[2:]) + b"\n") and zlib.crc32(data) == large.crc32
+    assert large.head(100) == data[:100]
+    small.close()
+    large.close()
+    assert list(tmp_path.iterdir()) == []      # the file was unnamed

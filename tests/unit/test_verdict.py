@@ -587,12 +587,14 @@ def test_a_queue_watch_that_missed_versions_makes_claim_4_inconclusive(tmp_path)
 
 
 def test_outcomes_are_counted_apart():
-    from lab.verdict.model import Check, tally
+    from lab.verdict.model import Check, not_applicable, tally
     checks = [Check("a", "1", True, ""), Check("b", "1", False, ""),
               Check("c", "1", True, "").make_inconclusive("why"),
-              Check("d", "17", True, "", kind="info")]
-    assert [c.outcome for c in checks] == ["PASS", "FAIL", "INCONCLUSIVE", "INFO"]
-    assert tally(checks) == {"PASS": 1, "FAIL": 1, "INCONCLUSIVE": 1, "INFO": 1}
+              Check("d", "17", True, "", kind="info"), not_applicable("e", "4", "because")]
+    assert [c.outcome for c in checks] == ["PASS", "FAIL", "INCONCLUSIVE", "INFO",
+                                           "NOT APPLICABLE"]
+    assert tally(checks) == {"PASS": 1, "FAIL": 1, "INCONCLUSIVE": 1, "INFO": 1,
+                             "NOT APPLICABLE": 1}
     assert checks[2].as_dict()["outcome"] == "INCONCLUSIVE" and not checks[2].as_dict()["ok"]
 
 
@@ -643,6 +645,24 @@ def test_5_fails_for_retries_far_later_than_the_backoff(tmp_path):
     assert not c.ok and "later than the scenario's backoff allows" in c.detail
     # after failure 1: 0.5 s delay + 0.5 s connect timeout + LATE 0.5 s + 50 % of 0.5 s
     assert "failed again 5.00 s after failure 1 (at most 1.75 s)" in c.detail
+    assert c.outcome == "FAIL"
+    # on a lab machine measured 12x slower (an emulated VM) lateness can't be judged
+    evidence.slowness = 12.0
+    c = claim_check(evidence, "5", PERIODIC)
+    assert c.outcome == "INCONCLUSIVE" and "12x slower" in c.inconclusive
+
+
+def test_5_an_early_retry_fails_on_a_slow_machine_too(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    evidence.slowness = 12.0
+    for e in evidence.events:                 # every retry 0.6 s after the last failure
+        if e["event"] == "deferred":
+            i = int(e["msgid"].split("-")[2].split("@")[0])
+            n = sum(1 for x in evidence.events if x["event"] == "deferred"
+                    and x["msgid"] == e["msgid"] and x["ts"] < e["ts"])
+            e["ts"] = T0 + 2.3 + 0.1 * i + 0.6 * n
+    c = claim_check(evidence, "5", PERIODIC)
+    assert c.outcome == "FAIL" and "earlier than the scenario's backoff" in c.detail
 
 
 def test_5_does_not_time_a_wait_across_a_kill_of_the_relay(tmp_path):
