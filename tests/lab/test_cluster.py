@@ -100,7 +100,8 @@ def test_one_dc_placed_by_place_talks_across_an_ssh_tunnel(two_servers, tmp_path
         # the r0-r1 link is the tunnel: a tap at each end, checksum offload off
         for router in (r0, r1):
             intf = router.intfNames()[1]
-            assert "tun type tap" in router.cmd("ip -d link show %s" % intf)
+            info = json.loads(router.cmd("ip -j -d link show %s" % intf))[0]["linkinfo"]
+            assert (info["info_kind"], info["info_data"]["type"]) == ("tun", "tap")
             assert "tx-checksumming: off" in router.cmd("ethtool -k %s" % intf)
         # a remote process gets its working directory and environment over ssh
         workdir = tmp_path / "www"
