@@ -411,13 +411,13 @@ class Run:
             senders_done = all(not sd.alive() for sd in self.senders)
             if senders_done and self._top_up(now):
                 senders_done = False
-            if self.schedule.held:
-                self._release_met(now)
             if senders_done and "traffic_done" not in self.anchors:
                 self.anchors["traffic_done"] = now
                 drain_deadline = now + s.expect.deadline
                 self.phase = "draining"
             counts = self._counts()
+            if self.schedule.held:
+                self._release_met(now, counts["sent"])
             self._progress(now, counts)
             if senders_done and self.schedule.settled() and counts["queued"] == 0 \
                     and counts["delivered"] >= counts["sent"]:
@@ -513,11 +513,11 @@ class Run:
         self.traffic_end = None
         return True
 
-    def _release_met(self, now):
+    def _release_met(self, now, sent):
         """A held fault is met once the new traffic has had a message accepted
         (past the fault: it timed out on the black-holed server, or went round
         it): from then on the fault lasts its stated time."""
-        met = self._counts()["sent"] > self.sent_at_top_up
+        met = sent > self.sent_at_top_up
         # a fault that lets no mail through at all is not held for ever
         gone = not self.senders[-1].alive() or now - self.held_since > deadline(HOLD_LIMIT)
         if not (met or gone):

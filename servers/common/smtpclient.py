@@ -167,6 +167,19 @@ def classify(code):
     return PERMANENT
 
 
+def _accepted(recipients, rcpt_replies, result):
+    """The recipients the server accepted; each refused one's failure goes into
+    ``result``."""
+    accepted = []
+    for rcpt, reply in zip(recipients, rcpt_replies):
+        kind = classify(reply.code)
+        if kind == DELIVERED:
+            accepted.append(rcpt)
+        else:
+            result.fail_all([rcpt], kind, reply)
+    return accepted
+
+
 class SMTPClient(LineReceiver):
     """Client side of one SMTP session.
 
@@ -335,13 +348,7 @@ class SMTPClient(LineReceiver):
                 yield self._abort_data()
             yield self._reset()
             return result.fail_all(recipients, classify(mail_reply.code), mail_reply)
-        accepted = []
-        for rcpt, reply in zip(recipients, rcpt_replies):
-            kind = classify(reply.code)
-            if kind == DELIVERED:
-                accepted.append(rcpt)
-            else:
-                result.fail_all([rcpt], kind, reply)
+        accepted = _accepted(recipients, rcpt_replies, result)
         if not accepted:
             if data_reply is not None and data_reply.code == 354:
                 yield self._abort_data()
@@ -450,13 +457,7 @@ class SMTPClient(LineReceiver):
             result.fail_all(recipients, classify(mail_reply.code), mail_reply)
             accepted = []
         else:
-            accepted = []
-            for rcpt, reply in zip(recipients, rcpt_replies):
-                kind = classify(reply.code)
-                if kind == DELIVERED:
-                    accepted.append(rcpt)
-                else:
-                    result.fail_all([rcpt], kind, reply)
+            accepted = _accepted(recipients, rcpt_replies, result)
             if accepted and data_reply.code != 354:
                 result.fail_all(accepted, classify(data_reply.code), data_reply)
                 accepted = []

@@ -191,14 +191,18 @@ def test_5_fails_when_the_attempts_left_nothing_on_the_wire(tmp_path):
     assert not c.ok and "no failed connection attempt of the relay on the wire" in c.detail
 
 
-def test_5_fails_for_retries_faster_than_the_backoff(tmp_path):
-    evidence, _ = relay_failover_run(tmp_path)
+def _retry_every_0_6_s(evidence):
     for e in evidence.events:                 # every retry 0.6 s after the last failure
         if e["event"] == "deferred":
             i = int(e["msgid"].split("-")[2].split("@")[0])
             n = sum(1 for x in evidence.events if x["event"] == "deferred"
                     and x["msgid"] == e["msgid"] and x["ts"] < e["ts"])
             e["ts"] = T0 + 2.3 + 0.1 * i + 0.6 * n
+
+
+def test_5_fails_for_retries_faster_than_the_backoff(tmp_path):
+    evidence, _ = relay_failover_run(tmp_path)
+    _retry_every_0_6_s(evidence)
     c = claim_check(evidence, "5", PERIODIC)
     assert not c.ok and "earlier than the scenario's backoff" in c.detail
 
@@ -655,12 +659,7 @@ def test_5_fails_for_retries_far_later_than_the_backoff(tmp_path):
 def test_5_an_early_retry_fails_on_a_slow_machine_too(tmp_path):
     evidence, _ = relay_failover_run(tmp_path)
     evidence.slowness = 12.0
-    for e in evidence.events:                 # every retry 0.6 s after the last failure
-        if e["event"] == "deferred":
-            i = int(e["msgid"].split("-")[2].split("@")[0])
-            n = sum(1 for x in evidence.events if x["event"] == "deferred"
-                    and x["msgid"] == e["msgid"] and x["ts"] < e["ts"])
-            e["ts"] = T0 + 2.3 + 0.1 * i + 0.6 * n
+    _retry_every_0_6_s(evidence)
     c = claim_check(evidence, "5", PERIODIC)
     assert c.outcome == "FAIL" and "earlier than the scenario's backoff" in c.detail
 
