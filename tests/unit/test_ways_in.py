@@ -1,6 +1,7 @@
 """The ways onto a student's laptop (README, "On your laptop"), checked without a VM:
 the Vagrantfile as each provider and architecture would read it, the Containerfile,
 and the line endings a Windows checkout gets."""
+import base64
 import json
 import os
 import re
@@ -131,13 +132,122 @@ def test_port_7080_moves_aside_when_taken():
 def test_provisioning_copies_the_checkout_then_runs_provision_sh():
     s = vagrantfile_settings("amd64")
     steps = [(a, kw) for p, a, kw in under(s, "vm", "provision") if p == ()]
-    assert [kw["name"] for a, kw in steps] == ["checkout", "maillab"]
+    assert [kw["name"] for a, kw in steps] == ["checkout", "maillab", "cluster key"]
     setup = steps[0][1]["inline"]
     res = subprocess.run(["sh", "-n"], input=setup, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "rsync" not in setup
     assert "--exclude=./.venv" in setup and "--exclude=./reports" in setup
     assert steps[1][1]["inline"] == "cd /maillab && ./lab/provision.sh"
+
+
+# --- a lab over two machines: `vagrant up lab lab2` -------------------------------------
+CLUSTER_PROVIDERS = ("virtualbox", "vmware_desktop", "parallels", "libvirt")
+
+
+def of_machine(settings, name, *prefix):
+    """The settings of machine ``name`` (vm/define/NAME) under ``prefix``, both cut off."""
+    head = ("vm", "define", name) + prefix
+    return [(path[len(head):], args, kw) for path, args, kw in settings
+            if path[:len(head)] == head]
+
+
+def steps_of(settings, name, *prefix):
+    return [(a, kw) for p, a, kw in of_machine(settings, name, *prefix, "vm", "provision")
+            if p == ()]
+
+
+def test_lab2_starts_only_when_named():
+    s = vagrantfile_settings("amd64")
+    defines = {p[2]: kw for p, a, kw in s if p[:2] == ("vm", "define") and len(p) == 3}
+    assert defines == {"lab": {"primary": True}, "lab2": {"autostart": False}}
+    assert [a for p, a, _ in of_machine(s, "lab2", "vm", "hostname")] == [["maillab2"]]
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_both_machines_are_on_one_private_network_with_fixed_addresses(arch):
+    s = vagrantfile_settings(arch)
+    for name, ip in (("lab", "192.168.56.10"), ("lab2", "192.168.56.11")):
+        for provider in CLUSTER_PROVIDERS:
+            nets = [(a, kw) for p, a, kw in of_machine(s, name, "vm", "provider", provider,
+                                                        "override", "vm", "network")]
+            assert nets == [(["private_network"], {"ip": ip})], (name, provider)
+        assert box_for(of_machine(s, name), "libvirt") == box_for(s, "libvirt")
+    # lab's own settings outside the providers are what they were: one forwarded port
+    assert [a for p, a, _ in under(s, "vm", "network") if p == ()] == [["forwarded_port"]]
+
+
+def test_on_qemu_the_two_machines_are_joined_by_udp_sockets_and_get_their_addresses():
+    s = vagrantfile_settings("amd64")
+    nics = {}
+    for name in ("lab", "lab2"):
+        (qemu_args,), = [a for p, a, _ in of_machine(s, name, "vm", "provider", "qemu",
+                                                     "extra_qemu_args")]
+        netdev = qemu_args[qemu_args.index("-netdev") + 1]
+        device = qemu_args[qemu_args.index("-device") + 1]
+        nics[name] = (netdev, device)
+        assert device.startswith("virtio-net-pci,netdev=maillab_cluster,mac=52:54:00:56:00:")
+        (step,) = steps_of(s, name, "vm", "provider", "qemu", "override")
+        assert step[1]["name"] == "cluster network"
+        assert step[1]["env"]["CLUSTER_IP"] == {"lab": "192.168.56.10", "lab2": "192.168.56.11"}[name]
+        assert step[1]["env"]["CLUSTER_MAC"] in device
+        res = subprocess.run(["sh", "-n"], input=step[1]["inline"], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+    # each sends to the port the other listens on
+    assert "udp=127.0.0.1:56011,localaddr=127.0.0.1:56010" in nics["lab"][0]
+    assert "udp=127.0.0.1:56010,localaddr=127.0.0.1:56011" in nics["lab2"][0]
+    ports = {name: [a[0] for p, a, _ in of_machine(s, name, "vm", "provider", "qemu", "ssh_port")]
+             for name in ("lab", "lab2")}
+    assert ports == {"lab": [], "lab2": ["50023"]}     # lab keeps vagrant-qemu's default
+
+
+def test_lab2_is_a_cluster_node_that_authorizes_labs_key(tmp_path):
+    s = vagrantfile_settings("amd64")
+    lab2 = steps_of(s, "lab2")
+    assert [kw["name"] for a, kw in lab2] == ["checkout", "maillab", "cluster key"]
+    assert lab2[1][1]["inline"] == "cd /maillab && ./lab/provision.sh --cluster-node"
+    lab = {kw["name"]: kw for p, a, kw in under(s, "vm", "provision") if p == ()}
+    install, authorize = lab["cluster key"], lab2[2][1]
+    # the same public half on both sides
+    assert install["env"]["CLUSTER_PUB"] == authorize["env"]["CLUSTER_PUB"]
+    for script in (install["inline"], authorize["inline"]):
+        res = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+    assert "/root/.config/maillab/cluster_ed25519" in install["inline"]    # lab.host.ssh.LAB_KEY
+    assert "/root/.ssh/authorized_keys" in authorize["inline"]
+    assert "PermitTunnel yes" in authorize["inline"]       # the tunnels are `ssh -w`
+    # a key OpenSSH takes: its public half derives from the private one, and it signs
+    if not shutil.which("ssh-keygen"):
+        pytest.skip("no ssh-keygen")
+    key = tmp_path / "key"
+    key.write_bytes(base64.b64decode(install["env"]["CLUSTER_KEY"]))
+    key.chmod(0o600)
+    public = base64.b64decode(install["env"]["CLUSTER_PUB"]).decode()
+    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(key)], capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert derived[:2] == public.split()[:2] and derived[0] == "ssh-ed25519"
+    (tmp_path / "msg").write_text("maillab")
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", "file",
+                    str(tmp_path / "msg")], check=True, capture_output=True)
+    (tmp_path / "allowed").write_text("lab " + public)
+    with open(tmp_path / "msg", "rb") as msg:
+        res = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(tmp_path / "allowed"),
+                              "-I", "lab", "-n", "file", "-s", str(tmp_path / "msg.sig")],
+                             stdin=msg, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_lab2_shares_only_the_checkout():
+    s = vagrantfile_settings("amd64")
+    folders = {a[1]: kw for p, a, kw in of_machine(s, "lab2", "vm", "synced_folder") if p == ()}
+    assert set(folders) == {"/vagrant", "/maillab-src"}
+    for provider in ("virtualbox", "libvirt", "qemu"):
+        over = {a[1] for p, a, kw in of_machine(s, "lab2", "vm", "provider", provider,
+                                                 "override", "vm", "synced_folder")}
+        assert over == {"/maillab-src"}, provider
+    (qemu_args,), = [a for p, a, _ in of_machine(s, "lab2", "vm", "provider", "qemu",
+                                                 "extra_qemu_args")]
+    assert not any("maillab_reports" in arg for arg in qemu_args)
 
 
 def test_the_vm_says_where_the_reports_are_on_the_host(tmp_path):

@@ -35,6 +35,8 @@ class Recorder
       return nil
     end
     if blk
+      # a block's own options (`define "lab2", autostart: false`) under [..., n, args...]
+      @log << { "path" => @path + [n] + args.map(&:to_s), "args" => [], "kw" => kw.transform_keys(&:to_s) } unless kw.empty?
       blk.call(Recorder.new(@path + [n] + args.map(&:to_s), @log))
       return nil
     end
