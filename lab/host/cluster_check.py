@@ -6,7 +6,10 @@ root (or as a user with password-less sudo), and it has the Debian packages
 path and that checkout's virtualenv. One short shell script, sent over one
 SSH login, answers every question (``probe_script``); what it prints is
 parsed and judged here without running anything (``parse_probe``,
-``missing``), so that part is unit-tested.
+``missing``), so that part is unit-tested. Then one SSH Ethernet tunnel is
+opened to it and closed again (``Access.tunnel_error``): the lab's links
+between servers are such tunnels, and Debian's sshd refuses them
+(``PermitTunnel no``) until told otherwise.
 """
 import shlex
 from dataclasses import dataclass, field
@@ -71,6 +74,11 @@ def missing(found, packages=NODE_PACKAGES, checkout=ROOT):
     return out
 
 
+# what a server whose sshd refuses tunnels lacks
+TUNNEL_HINT = ("(the links between servers are SSH Ethernet tunnels: sshd there needs "
+               "PermitTunnel yes, e.g. in /etc/ssh/sshd_config.d/, then systemctl reload ssh)")
+
+
 @dataclass
 class ServerReport:
     server: object
@@ -96,8 +104,12 @@ def check(server, access, packages=NODE_PACKAGES, checkout=ROOT):
                                timeout=PROBE_TIMEOUT)
     except LoginFailed as e:
         return ServerReport(server, login_error=e.reason)
-    return ServerReport(server, lacks=missing(parse_probe(output), packages, checkout))
+    lacks = missing(parse_probe(output), packages, checkout)
+    refused = access.tunnel_error(server)
+    if refused is not None:
+        lacks.append("an SSH Ethernet tunnel: %s %s" % (refused, TUNNEL_HINT))
+    return ServerReport(server, lacks=lacks)
 
 
-__all__ = ["NODE_PACKAGES", "ServerReport", "check", "missing", "parse_probe",
+__all__ = ["NODE_PACKAGES", "ServerReport", "TUNNEL_HINT", "check", "missing", "parse_probe",
            "probe_script"]

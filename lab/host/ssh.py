@@ -11,8 +11,10 @@ unit-tested; ``Access.run`` is the one place that runs them.
     access.run(Server.parse("root@lab2"), ["true"])
 """
 import os
+import selectors
 import shlex
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 # the lab's own key: made once, its public half printed by `maillab cluster key`
@@ -121,6 +123,47 @@ class Access:
         if p.returncode == 255:
             raise LoginFailed(server, p.stderr.strip() or "ssh exited 255, no message")
         return p.returncode, p.stdout + p.stderr
+
+    def tunnel_argv(self, server):
+        """An SSH Ethernet tunnel to ``server`` on free tap devices at both ends
+        (``-w any:any``: they go when ssh ends), ``@`` printed once the session is
+        up, and ssh ending at once if the server refuses the tunnel."""
+        return ["ssh", "-n"] + self.options(server) + [
+            "-o", "Tunnel=ethernet", "-o", "ExitOnForwardFailure=yes", "-w", "any:any",
+            server.destination, "echo @"]
+
+    def tunnel_error(self, server, timeout=3 * CONNECT_TIMEOUT, grace=2.0):
+        """None if an SSH Ethernet tunnel to ``server`` opens (it is closed again),
+        else ssh's words: a server's sshd refuses tunnels unless its PermitTunnel
+        says yes or ethernet (Debian's default is no), and this end needs root."""
+        p = subprocess.Popen(self.tunnel_argv(server), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out, up_since = b"", None
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(p.stdout, selectors.EVENT_READ)
+            try:
+                while True:
+                    now = time.monotonic()
+                    if up_since is not None and now - up_since >= grace:
+                        return None         # up, and nothing refused it meanwhile
+                    if now >= deadline:
+                        return "no tunnel after %d s: %s" % (
+                            timeout, out.decode(errors="replace").strip() or "no output")
+                    if sel.select(0.2):
+                        chunk = os.read(p.stdout.fileno(), 4096)
+                        if not chunk:       # ssh ended: refused, or no login at all
+                            p.wait()
+                            words = out.decode(errors="replace").replace("@", " ").strip()
+                            return words or "ssh exited %s, no message" % p.returncode
+                        out += chunk
+                        if up_since is None and b"@" in out:
+                            up_since = time.monotonic()
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                p.stdout.close()
 
 
 def generate_key(path):

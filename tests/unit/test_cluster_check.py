@@ -1,6 +1,7 @@
 """The pure parts of a lab spread over servers: server names, ssh command lines,
 the probe of ``maillab cluster check`` and what its answers mean."""
 import io
+import os
 import shlex
 import subprocess
 
@@ -87,14 +88,18 @@ def test_the_probe_script_is_valid_shell():
 class ScriptedAccess:
     """An Access whose servers answer from a table: (status, output) or LoginFailed."""
 
-    def __init__(self, answers):
+    def __init__(self, answers, refused=None):
         self.answers = answers
+        self.refused = refused or {}    # {host: what ssh said when the tunnel failed}
 
     def run(self, server, argv, timeout=None):
         answer = self.answers[server.host]
         if isinstance(answer, Exception):
             raise answer
         return 0, answer
+
+    def tunnel_error(self, server):
+        return self.refused.get(server.host)
 
 
 def test_cluster_check_reports_each_server_and_fails_if_one_is_not_ready():
@@ -122,3 +127,49 @@ def test_the_check_asks_for_what_provision_sh_installs_on_a_cluster_node():
         text = f.read()
     block = text.split("node_packages=(", 1)[1].split(")", 1)[0]
     assert set(cluster_check.NODE_PACKAGES) <= set(block.split())
+
+
+def test_a_server_whose_sshd_refuses_tunnels_is_not_ready():
+    script = cluster_check.probe_script()
+    access = ScriptedAccess({"lab2": _answers(script, cluster_check.NODE_PACKAGES)},
+                            refused={"lab2": "Tunnel forwarding failed"})
+    out = io.StringIO()
+    args = build_parser().parse_args(["cluster", "check", "lab2"])
+    assert cmd_cluster(args, out=out, access=access) == 1
+    assert out.getvalue() == "lab2: missing an SSH Ethernet tunnel: Tunnel forwarding failed %s\n" \
+        % cluster_check.TUNNEL_HINT
+    assert "PermitTunnel yes" in cluster_check.TUNNEL_HINT
+
+
+def _fake_ssh(tmp_path, monkeypatch, body):
+    """``ssh`` on PATH as a shell script (the tunnel probe's real process, its answer
+    made up)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text("#!/bin/sh\n" + body)
+    (bin_dir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+
+
+def test_the_tunnel_probe_asks_for_an_ethernet_tunnel_that_fails_fast():
+    argv = Access(key="/k").tunnel_argv(Server.parse("lab2"))
+    assert argv[:2] == ["ssh", "-n"] and argv[-2:] == ["root@lab2", "echo @"]
+    joined = " ".join(argv)
+    assert "-o Tunnel=ethernet -o ExitOnForwardFailure=yes -w any:any" in joined
+    assert "BatchMode=yes" in joined
+
+
+def test_the_tunnel_probe_passes_when_the_tunnel_stays_up(tmp_path, monkeypatch):
+    # up: "@" and ssh stays for the tunnel's channel, until the probe ends it
+    _fake_ssh(tmp_path, monkeypatch, "echo @\nexec sleep 60\n")  # wait: killed by the probe
+    assert Access(key="/k").tunnel_error(Server.parse("lab2"), grace=0.1) is None
+
+
+@pytest.mark.parametrize("body", [
+    "echo 'Tunnel forwarding failed' >&2; exit 255\n",
+    "echo @; echo 'Tunnel forwarding failed' >&2; exit 255\n",   # the refusal after the command
+])
+def test_the_tunnel_probe_says_what_ssh_said_when_refused(tmp_path, monkeypatch, body):
+    _fake_ssh(tmp_path, monkeypatch, body)
+    assert Access(key="/k").tunnel_error(Server.parse("lab2"), grace=5) == \
+        "Tunnel forwarding failed"
