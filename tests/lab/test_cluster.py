@@ -72,6 +72,16 @@ def test_cluster_check_says_ready_and_a_failing_login_says_why(tmp_path):
     assert status == 1
 
 
+def test_cluster_check_says_when_the_servers_sshd_refuses_tunnels(tmp_path):
+    from lab.host.cluster_check import TUNNEL_HINT
+    # Debian's own sshd_config: PermitTunnel no (a Match block overrides the test sshd's yes)
+    with PrivateSSHD(tmp_path / "sshd", extra_config="Match all\n    PermitTunnel no\n") as sshd:
+        status, lines = _check(sshd.server, sshd.access)
+    assert lines == ["%s: missing an SSH Ethernet tunnel: Tunnel forwarding failed %s"
+                     % (sshd.server, TUNNEL_HINT)]
+    assert status == 1
+
+
 # --- the network over two "servers" ----------------------------------------------------
 @pytest.fixture
 def two_servers(clean_machine, tmp_path):
