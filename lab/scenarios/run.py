@@ -742,16 +742,36 @@ class Run:
         with open(os.path.join(self.report_dir, "ledger.jsonl"), "w") as f:
             for r in evidence.ledger:
                 f.write(json.dumps(r) + "\n")
+        self._keep_mta_logs()
         if evidence.queue_snapshots:     # the relay's queue files as read from disk
             with open(os.path.join(self.report_dir, "queue.jsonl"), "w") as f:
                 for snap in evidence.queue_snapshots:
                     f.write(json.dumps(snap) + "\n")
+
+    def _keep_mta_logs(self):
+        """Each real MTA's own log beside the report (``mta-HOST.log``), every line
+        with the time it was written, so what it did with a message can be read."""
+        for name, service in sorted(getattr(self.lab, "services", {}).items()):
+            stamped = getattr(getattr(service, "log", None), "out_path", None)
+            if not stamped or not os.path.exists(stamped):
+                continue
+            with open(stamped, encoding="utf-8", errors="replace") as f, \
+                    open(os.path.join(self.report_dir, "mta-%s.log" % name), "w") as out:
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    out.write("%.3f %s\n" % (rec.get("ts", 0.0) - (self.started or 0.0),
+                                              rec.get("line", "")))
 
     def _files(self):
         names = ["report.html", "report.json", "report.md", "aggregate.png", "timeline.png",
                  "events.jsonl", "ledger.jsonl"]
         if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
             names.append("queue.jsonl")
+        names += sorted(os.path.basename(p)
+                        for p in glob.glob(os.path.join(self.report_dir, "mta-*.log")))
         pcaps = sorted(os.path.relpath(p, self.report_dir)
                        for p in glob.glob(os.path.join(self.pcap_dir, "*")))
         return names + pcaps

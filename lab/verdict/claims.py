@@ -271,6 +271,16 @@ def _own_words_only(check):
 
 # -- checks every run gets -----------------------------------------------------------
 
+def _left_in_queue(entry):
+    """A message still queued, named, with where a real MTA holds it when known."""
+    name = entry.get("msgid") or os.path.basename(entry["file"])
+    if entry.get("queue") == "deferred" and entry.get("next_try_in") is not None:
+        return "%s (deferred, next attempt in %.1f s)" % (name, entry["next_try_in"])
+    if entry.get("queue"):
+        return "%s (in its %s queue)" % (name, entry["queue"])
+    return name
+
+
 def _core_checks(ev, sent, copies, lost, dups, unexpected):
     checks = [
         _ok("nothing lost", "", not lost,
@@ -284,8 +294,7 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
         _ok("queue drained", "", not ev.queued,
             "the relay queue is empty" if not ev.queued else
             "%d messages still queued at the end: %s"
-            % (len(ev.queued), _short(q.get("msgid") or os.path.basename(q["file"])
-                                      for q in ev.queued)), (QUEUE_DISK,)),
+            % (len(ev.queued), _short(_left_in_queue(q) for q in ev.queued)), (QUEUE_DISK,)),
     ]
     checks.append(_forgeries(ev))
     checks += _sender_handover(ev)

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from lab.evidence import postfix_log, postfix_queue
+from lab.evidence.records import Evidence
 from lab.scenarios import model as scenario
 from lab.testbed import mta_postfix
 from lab.testbed.mta_log import StampedLog
@@ -132,6 +133,24 @@ def test_a_postfix_queue_is_its_message_files(tmp_path):
         (tmp_path / path).write_text("x")
     assert [os.path.relpath(p, tmp_path) for p in postfix_queue.queue_files(str(tmp_path))] == [
         "active/D4E5F6", "deferred/A/A1B2C3"]
+
+
+def test_a_message_left_in_postfix_says_which_queue_and_when_postfix_tries_it_next(tmp_path):
+    for sub in ("deferred/A", "active"):
+        os.makedirs(tmp_path / sub)
+    (tmp_path / "deferred/A/A1B2C3").write_text("x")
+    (tmp_path / "active/D4E5F6").write_text("x")
+    os.utime(tmp_path / "deferred/A/A1B2C3", (1000.0, 1002.0))   # Postfix: the next attempt
+    left = {os.path.basename(e["file"]): e
+            for e in postfix_queue.read_queue(str(tmp_path), clock=lambda: 1000.5)}
+    assert (left["A1B2C3"]["queue"], left["A1B2C3"]["next_try_in"]) == ("deferred", 1.5)
+    assert (left["D4E5F6"]["queue"], left["D4E5F6"]["next_try_in"]) == ("active", None)
+    detail = {c.name: c.detail for c in checker._core_checks(
+        Evidence(scenario=None, ledger=[], mails=[], queued=list(left.values()), events=[],
+                 topology={}),
+        {}, {}, [], [], [])}["queue drained"]
+    assert "A1B2C3 (deferred, next attempt in 1.5 s)" in detail
+    assert "D4E5F6 (in its active queue)" in detail
 
 
 def test_a_scenario_names_what_runs_its_relay():
