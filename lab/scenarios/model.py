@@ -14,7 +14,7 @@ import random
 import tomllib
 
 import lab.faults as fault_registry
-from lab.testbed.mta_role import SERVERS, Timing
+from lab.testbed.mta_role import SERVERS, SHORTEST_BACKOFF, Timing
 from servers.common.provision_proto import parse_action
 
 SCENARIO_DIR = os.path.dirname(os.path.abspath(__file__))    # the scenarios, one .toml file each
@@ -353,7 +353,7 @@ def with_relay_server(scenario, server):
     s = copy.deepcopy(scenario)
     s.relay.server = server
     if server != "maillab":
-        t = relay_timing(s.relay).whole_seconds()
+        t = relay_timing(s.relay).whole_seconds(SHORTEST_BACKOFF.get(server, 1))
         r = s.relay
         r.retry_interval, r.max_retry_interval = float(t.min_backoff), float(t.max_backoff)
         r.connect_timeout, r.command_timeout = float(t.connect_timeout), float(t.command_timeout)

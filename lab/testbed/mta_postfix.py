@@ -19,7 +19,7 @@ from lab.host import cleanup_records as state
 from lab.host.waiting import wait_until
 from lab.evidence.postfix_log import STAMPED_SUFFIX
 from lab.testbed.mta_log import StampedLog
-from lab.testbed.mta_role import MX, RELAY, SENDER
+from lab.testbed.mta_role import MX, RELAY, SENDER, SHORTEST_BACKOFF
 from lab.testbed.services import ServiceFailed
 from topologies.nodes import plain_logger
 
@@ -76,8 +76,9 @@ def seconds(value):
 
 
 def role_lines(base, role):
-    """main.cf settings for an ``MtaRole``: whole seconds (Timing.whole_seconds)."""
-    t = role.timing.whole_seconds()
+    """main.cf settings for an ``MtaRole``: whole seconds (Timing.whole_seconds),
+    the backoff no shorter than Postfix keeps (mta_role.SHORTEST_BACKOFF)."""
+    t = role.timing.whole_seconds(SHORTEST_BACKOFF["postfix"])
     domains = ", ".join(role.domains)
     lines = [
         "inet_interfaces = %s" % role.ip,
