@@ -5,7 +5,11 @@ Its own configuration, host key, pid file and authorized keys, all under one
 directory; a client key made for the run by the lab's own generator
 (lab.host.ssh.generate_key); tunnels allowed (``PermitTunnel yes``), root by
 key only, no password or keyboard prompt of any kind. The machine's own sshd
-(if any) is never touched::
+(if any) is never touched. By default it runs in its own PID namespace
+(``unshare --pid --fork --mount-proc``): every process started through it,
+the lab's remote shells and servers among them, has PIDs that mean nothing
+on this side, as on a real second server (a PID read there and used here,
+``nsenter -t PID``, reaches the wrong process or none)::
 
     with PrivateSSHD(tmp_path) as sshd:
         sshd.access.run(sshd.server, ["true"])
@@ -60,8 +64,10 @@ def _accepts(address, port):
 class PrivateSSHD:
     """Started on enter, stopped (and waited for) on exit."""
 
-    def __init__(self, directory, address=ADDRESS, port=None, extra_config=""):
+    def __init__(self, directory, address=ADDRESS, port=None, extra_config="",
+                 own_pids=True):
         self.extra_config = extra_config    # more sshd_config lines (a test's own server)
+        self.own_pids = own_pids            # in a PID namespace (and /proc) of its own
         self.dir = os.path.abspath(str(directory))
         self.address = address
         self.port = port or free_port(address)
@@ -96,7 +102,11 @@ class PrivateSSHD:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)    # its privilege separation dir
         subprocess.run([SSHD, "-t", "-f", config], check=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", config],
+            # --kill-child: when unshare goes, sshd (the namespace's init) goes with
+            # it, and every process it started with them
+            wrap = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] \
+                if self.own_pids else []
+            self.proc = subprocess.Popen(wrap + [SSHD, "-D", "-e", "-f", config],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         try:
             wait_until(lambda: self.proc.poll() is not None or _accepts(self.address, self.port),

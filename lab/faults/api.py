@@ -10,9 +10,18 @@
 event is written), or, for an instant fault (restore, kill, ...), once it
 is done. It raises ``FaultRefused`` when the fault cannot be done here and
 ``FaultFailed`` when it failed; either way nothing of it stays in force.
+
+On a lab over several servers, a fault whose target is on another server
+runs there (lab.faults.targets), started through that server's ssh; its
+events come back on the ssh channel as it writes them (``--events -``) and
+are appended to ``events_file`` here, its output goes to its log here, and
+its pcaps are written there, fetched with the hosts' files before the
+verdict (lab.host.cluster_net.Cluster.gather).
 """
 import itertools
+import json
 import os
+import threading
 import shlex
 import signal
 import subprocess
@@ -21,6 +30,7 @@ import time
 
 import lab.faults as registry
 from lab import ROOT
+from lab.faults.commands import SSH_ENV
 from servers.common.events import read_events
 
 _ids = itertools.count(1)
@@ -118,10 +128,16 @@ def start_fault(net, name, args, run_dir, events_file, duration=None, timeout=30
         argv += ["--duration", str(duration)]
     env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1",
                MAILLAB_HOST=launch.node.name if launch.node is not None else "lab")
+    if launch.ssh:
+        env[SSH_ENV] = json.dumps(launch.ssh, sort_keys=True)
+    if launch.remote:       # its events come back on its output (RelayedProcess)
+        argv[argv.index("--events") + 1] = "-"
     with open(log_path, "ab") as log:
         log.write(("$ %s\n" % " ".join(argv)).encode())
         log.flush()
-        if launch.node is None:
+        if launch.remote:
+            proc = _start_remote(launch, argv, env, events_file, log)
+        elif launch.node is None:
             proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         else:
@@ -140,6 +156,65 @@ def start_fault(net, name, args, run_dir, events_file, duration=None, timeout=30
                 pass
         raise
     return handle
+
+
+def _start_remote(launch, argv, env, events_file, log):
+    """The fault on its target's server (its host, or that server's root namespace:
+    no ``mnexec``), its events relayed here from its standard output."""
+    extra = {"mncmd": []} if launch.node is None else {}
+    proc = launch.runner.popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
+                               stdin=subprocess.DEVNULL, **extra)
+    return RelayedProcess(proc, events_file, log.name)
+
+
+class RelayedProcess:
+    """A fault process on another server, behind its ssh client: what it writes on
+    its standard output goes, line by line, to the events file here (an event) or
+    to its log (anything else). Polls and waits as a Popen does; done once its
+    last line is here."""
+
+    def __init__(self, proc, events_file, log_path):
+        self.proc, self.events_file, self.log_path = proc, events_file, log_path
+        self.pid = proc.pid
+        self._thread = threading.Thread(target=self._relay, daemon=True,
+                                        name="fault-events-%d" % proc.pid)
+        self._thread.start()
+
+    def _relay(self):
+        with open(self.events_file, "ab") as events, open(self.log_path, "ab") as log:
+            for line in iter(self.proc.stdout.readline, b""):
+                out = events if _is_event(line) else log
+                out.write(line if line.endswith(b"\n") else line + b"\n")
+                out.flush()
+
+    def _done(self, rc):
+        if rc is not None:
+            self._thread.join()
+        return rc
+
+    @property
+    def returncode(self):
+        return self._done(self.proc.returncode)
+
+    def poll(self):
+        return self._done(self.proc.poll())
+
+    def wait(self, timeout=None):
+        return self._done(self.proc.wait(timeout))
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill(self):
+        self.proc.kill()
+
+
+def _is_event(line):
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "event" in record
 
 
 def _wait_in_force(handle, timeout):

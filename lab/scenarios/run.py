@@ -341,7 +341,8 @@ class Run:
         to every messaging server, so that the captures hold each one's
         addresses from before any fault (claim 19)."""
         self.capture = wire_capture.RunCapture(wire_capture.capture_ports(self.lab),
-                                               self.pcap_dir).start()
+                                               self.pcap_dir,
+                                               *wire_capture.capture_namespace(self.lab)).start()
         self.capture_points = self.capture.points()
         if self._maillab_relay():   # a real MTA's queue is read at the end only
             self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
