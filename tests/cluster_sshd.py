@@ -15,6 +15,7 @@ on this side, as on a real second server (a PID read there and used here,
         sshd.access.run(sshd.server, ["true"])
 """
 import os
+import shlex
 import socket
 import subprocess
 
@@ -65,9 +66,12 @@ class PrivateSSHD:
     """Started on enter, stopped (and waited for) on exit."""
 
     def __init__(self, directory, address=ADDRESS, port=None, extra_config="",
-                 own_pids=True):
+                 own_pids=True, private_dirs=()):
         self.extra_config = extra_config    # more sshd_config lines (a test's own server)
         self.own_pids = own_pids            # in a PID namespace (and /proc) of its own
+        # directories this "server" sees empty, on a disk of its own (a tmpfs mounted
+        # in its mount namespace): what it writes there, this machine does not see
+        self.private_dirs = [os.path.abspath(str(d)) for d in private_dirs]
         self.dir = os.path.abspath(str(directory))
         self.address = address
         self.port = port or free_port(address)
@@ -105,8 +109,13 @@ class PrivateSSHD:
             # --kill-child: when unshare goes, sshd (the namespace's init) goes with
             # it, and every process it started with them
             wrap = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] \
-                if self.own_pids else []
-            self.proc = subprocess.Popen(wrap + [SSHD, "-D", "-e", "-f", config],
+                if self.own_pids or self.private_dirs else []
+            sshd = [SSHD, "-D", "-e", "-f", config]
+            if self.private_dirs:
+                sshd = ["sh", "-c", " && ".join(
+                    ["mount -t tmpfs maillab-test-disk %s" % shlex.quote(d)
+                     for d in self.private_dirs] + ["exec " + " ".join(map(shlex.quote, sshd))])]
+            self.proc = subprocess.Popen(wrap + sshd,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         try:
             wait_until(lambda: self.proc.poll() is not None or _accepts(self.address, self.port),

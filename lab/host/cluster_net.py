@@ -530,6 +530,25 @@ def _merge_into(source, target):
         os.replace(os.path.join(source, name), os.path.join(target, name))
 
 
+def fetch(access, server, rundir, names, into, patterns=()):
+    """A copy of the named host directories on ``server`` as they are now (every
+    generation; only the files matching ``patterns``, shell globs, when given),
+    fetched through ssh into ``into`` (same layout as the run directory); the
+    run directory here is left alone. Returns the bytes fetched."""
+    fetcher = subprocess.Popen(access.ssh_argv(server, view_command(rundir, names, patterns)),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    unpack = subprocess.run(["tar", "-C", into, "-xf", "-"], stdin=fetcher.stdout,
+                            capture_output=True, timeout=120)
+    fetcher.stdout.close()
+    err = fetcher.stderr.read().decode(errors="replace")
+    if fetcher.wait(120) != 0 or unpack.returncode != 0:
+        raise RuntimeError("fetching %s from %s: %s %s" % (", ".join(names), server,
+                                                           err.strip(), unpack.stderr.decode(
+                                                               errors="replace").strip()))
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(into) for f in fs)
+
+
 class _CountingReader:
     def __init__(self, stream):
         self.stream, self.count = stream, 0
@@ -538,6 +557,21 @@ class _CountingReader:
         data = self.stream.read(n)
         self.count += len(data)
         return data
+
+
+def view_command(rundir, names, patterns=()):
+    """The remote end of ``fetch``: the named host directories (every generation),
+    or only their files named like ``patterns``, as one tar stream (empty when
+    there is none)."""
+    globs = " ".join("%s %s.gen*" % (shlex.quote(n), shlex.quote(n)) for n in names)
+    pick = ""
+    if patterns:
+        pick = "-type f \\( %s \\) " % " -o ".join("-name %s" % shlex.quote(p)
+                                                    for p in patterns)
+    return ["sh", "-c", "cd %s && set -- $(ls -d %s 2>/dev/null); "
+            "if [ $# -eq 0 ]; then exec tar -cf - --files-from /dev/null; fi; "
+            "find \"$@\" %s-print0 2>/dev/null | tar --format=posix -cf - --null "
+            "--no-recursion --files-from -" % (shlex.quote(rundir), globs, pick)]
 
 
 def push_command(rundir):

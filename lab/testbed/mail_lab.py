@@ -419,13 +419,53 @@ class Lab:
         return os.path.join(self._dir(name), "Maildir")
 
     def messages(self, name):
-        """Message files delivered to ``name`` (new and cur, every mailbox)."""
-        return sorted(path for _, path in messages_under(self.maildir(name)))
+        """Message files delivered to ``name`` (new and cur, every mailbox); of a
+        host on another server, as they are there now (their paths there)."""
+        with self._current_files([name]) as root:
+            maildir = os.path.join(root, os.path.relpath(self.maildir(name), self.rundir))
+            return sorted(os.path.join(self.rundir, os.path.relpath(path, root))
+                          for _, path in messages_under(maildir))
 
     def queue_entries(self):
-        """The relay's queue as servers.relay.queue.QueueEntry objects."""
+        """The relay's queue as servers.relay.queue.QueueEntry objects (read on its
+        server, on a lab over several)."""
         from servers.relay.queue import Queue
-        return Queue(os.path.join(self._dir(self.plan.relay.name), "queue")).entries()
+        relay = self.plan.relay.name
+        with self._current_files([relay]) as root:
+            return Queue(os.path.join(root, os.path.relpath(self._dir(relay), self.rundir),
+                                      "queue")).entries()
+
+    def server_of(self, name):
+        """The server holding host ``name`` when it is another one (a lab over
+        several servers), else None."""
+        if self.cluster is None or self.net is None:
+            return None
+        place = getattr(self.net.nameToNode.get(name), "place", None)
+        return place if place is not None and not place.is_local else None
+
+    @contextlib.contextmanager
+    def _current_files(self, names, patterns=()):
+        """A directory laid out as the run directory to read ``names``' files from
+        as they are now: the run directory itself; for hosts on other servers, a
+        copy fetched from them just now (this machine's copy of their directories
+        is the one pushed at the start), outside the run directory and removed
+        after."""
+        remote = {}
+        for name in names:
+            server = self.server_of(name)
+            if server is not None:
+                remote.setdefault(server, []).append(name)
+        if not remote:
+            yield self.rundir
+            return
+        from lab.host.cluster_net import fetch
+        copy = tempfile.mkdtemp(prefix="maillab-fetched-")
+        try:
+            for server, on_it in remote.items():
+                fetch(self.cluster.access, server, self.rundir, on_it, copy, patterns)
+            yield copy
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
 
     def queue(self):
         """The relay's queue: id, msgid, recipients, next_hop, attempts, last_error."""
@@ -447,7 +487,15 @@ class Lab:
     def events(self, last=None):
         """Every event of this run (all hosts, the provisioner), in time order, each
         attributed to the host and service owning its log file, whatever the line says."""
-        events = provenance.read_run_events(self.rundir, self.roles())
+        roles = self.roles()
+        remote = [name for name in self.net.nameToNode if self.server_of(name)] \
+            if self.cluster is not None and self.net is not None else []
+        # the hosts on other servers: their files as they are there now
+        events = provenance.read_run_events(self.rundir, roles, skip=remote)
+        if remote:
+            with self._current_files(remote, provenance.EVENT_FILES) as copy:
+                events += provenance.read_run_events(copy, roles)
+            events.sort(key=lambda e: e.get("ts", 0))
         return events[-last:] if last else events
 
     def roles(self):

@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from mininet.clean import Cleanup
@@ -252,3 +253,48 @@ def test_maillab_run_cluster_stopped_by_sigterm_cleans_both_servers(inherited_lo
     assert not _taps()
     assert not state.recorded("remote")
     assert not leftovers()
+
+
+def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_there(
+        clean_machine, tmp_path, monkeypatch):
+    """The "server" on 127.0.0.2 has PIDs of its own and a disk of its own under the
+    runs' directory (a tmpfs in its mount namespace): what dc1's hosts write there,
+    this machine sees only by fetching it, as with a real second server. The
+    console's mail, queue and events read it there; a kill fault on mx1 runs there
+    and ends mx1's server, no other."""
+    from lab.evidence import provenance
+    from lab.testbed.mail_lab import MailLab
+    from servers.mx.maildir import messages_under
+    from servers.relay.queue import Queue
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(runs))    # the lab's run directory there
+    with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs]) as sshd:
+        cluster = Cluster([Server("localhost"), sshd.server], sshd.access)
+        with MailLab("one_dc", cluster=cluster, provisioner=False) as lab:
+            assert lab.server_of("mx1") == sshd.server and lab.server_of("client1") is None
+            assert lab.server_of("relay1") == sshd.server
+            rows = lab.send(3)
+            assert len(rows) == 3
+            wait_until(lambda: len(lab.messages("mx1")) == 3, 30, "3 messages in mx1's Maildir")
+            assert all(p.startswith(lab.maildir("mx1")) for p in lab.messages("mx1"))
+            assert list(messages_under(lab.maildir("mx1"))) == []     # this machine's copy
+            mine = [e for e in provenance.read_run_events(lab.rundir, lab.roles())
+                    if e["host"] == "mx1"]
+            theirs = [e for e in lab.events() if e["host"] == "mx1"]
+            assert mine == [] and len([e for e in theirs if e["event"] == "delivered"]) == 3
+            # kill, run on mx1's server with its PIDs: mx1's server ends, the relay's not
+            handle = lab.fault("kill", "mx@mx1")
+            end = handle.evidence()
+            assert end["ok"], end
+            killed = [p["pid"] for p in end["matched"]["processes"]]
+            assert len(killed) == 1 and end["exited"] == killed
+            assert "servers.mx" in end["matched"]["processes"][0]["cmd"]
+            services = lab.status()["services"]
+            assert services["mx1/mx"] == "down" and services["relay1/relay"] == "up", services
+            # mail for mx1 waits in the relay's queue, on the relay's server
+            assert len(lab.send(2)) == 2
+            wait_until(lambda: len(lab.queue_entries()) == 2, 30, "2 messages queued")
+            here = os.path.join(lab.rundir, "relay1", "queue")
+            assert not os.path.isdir(here) or Queue(here).entries() == []
+    assert not _taps()

@@ -566,6 +566,11 @@ def test_a_namespace_on_another_server_is_entered_there_through_ssh(monkeypatch)
                           "nsenter -t 7 -n -- ip link set dev r1-eth1 down"]
     assert p.matched["interfaces"] == ["100/r0-eth1", "7@lab2/r1-eth1"]
     assert p.capture == [(100, "r0-eth1"), ("7@lab2", "r1-eth1")]
+    p = cut.plan([("7@lab2", "r1-eth1")], "r0-r1",
+                 routes={("7@lab2", "r1-eth1"): ["10.0.2.0/24 via 10.255.0.2"]})
+    assert p.matched["routes"] == ["10.0.2.0/24 via 10.255.0.2 dev r1-eth1"]
+    assert p.undo[-1][-1] == ("nsenter -t 7 -n -- ip -4 route replace 10.0.2.0/24 via "
+                              "10.255.0.2 dev r1-eth1")
 
 
 def test_a_capture_on_another_server_streams_its_pcap_here_and_ends_with_its_input():
