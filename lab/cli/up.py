@@ -151,7 +151,9 @@ def cmd_up(args):
     if args.topology == "n_dc":
         opts.update(dcs=args.dcs, mx_per_dc=args.mx_per_dc)
     try:
-        cluster = cluster_of(args)
+        from lab.testbed.mail_lab import make_topology
+        cluster = cluster_of(args, plan=make_topology(args.topology, **{
+            k: v for k, v in opts.items() if k in ("dcs", "mx_per_dc")}).plan)
     except ValueError as e:
         print("maillab up: %s" % e, file=sys.stderr)
         return 2

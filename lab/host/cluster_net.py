@@ -72,9 +72,35 @@ def node_places(plan):
 
 
 def node_servers(plan, servers, placement=None):
-    """{node name: server}; ``placement`` ({place: server}) overrides the default."""
-    where = dict(place_by_dc(plan, servers), **(placement or {}))
-    return {node: where[place] for node, place in node_places(plan).items()}
+    """{node name: server}; ``placement`` ({place or host: server}) overrides the
+    default: a place moves its hosts, switch and router, a host moves alone."""
+    placement = placement or {}
+    where = dict(place_by_dc(plan, servers), **placement)
+    out = {node: where[place] for node, place in node_places(plan).items()}
+    out.update({name: server for name, server in placement.items() if name in plan.hosts})
+    return out
+
+
+def placement_for(plan, servers, wanted):
+    """{place or host: Server} from ``wanted`` ({name: Server or its text}, a
+    scenario's ``[cluster] place`` or ``--place NAME=SERVER``); ValueError saying
+    what is wrong: a name that is neither a place nor a host of the plan, a server
+    not among ``servers``."""
+    known = places(plan)
+    out = {}
+    for name, server in wanted.items():
+        if name not in known and name not in plan.hosts:
+            raise ValueError("placement %s: unknown place %r (places: %s; or a host: %s)"
+                             % (name, name, ", ".join(known), ", ".join(sorted(plan.hosts))))
+        try:
+            parsed = server if isinstance(server, Server) else Server.parse(str(server))
+        except ValueError as e:
+            raise ValueError("placement %s=%s: %s" % (name, server, e)) from None
+        if parsed not in servers:
+            raise ValueError("placement %s=%s: unknown server %s (the lab's servers: %s)"
+                             % (name, server, parsed, ", ".join(str(s) for s in servers)))
+        out[name] = parsed
+    return out
 
 
 def tunnels(topo, where):
@@ -450,9 +476,14 @@ class Cluster:
     def __repr__(self):
         return "Cluster(%s)" % ", ".join(str(s) for s in self.servers)
 
+    def placed(self, plan):
+        """The explicit placement, checked against ``plan`` ({place or host: Server};
+        ValueError for an unknown place, host or server)."""
+        return placement_for(plan, self.servers, self.placement or {})
+
     def table(self, plan):
         """{node: Server} for a plan's topology."""
-        return node_servers(plan, self.servers, self.placement)
+        return node_servers(plan, self.servers, self.placed(plan))
 
     def remote_names(self, plan, table=None):
         """{remote Server: [host names placed there]} (hosts only: what writes files)."""
@@ -466,8 +497,11 @@ class Cluster:
 
     def describe(self, plan):
         """"site on localhost, dc1 on 127.0.0.2:2222": where each place runs."""
-        where = dict(place_by_dc(plan, self.servers), **(self.placement or {}))
-        return ", ".join("%s on %s" % (place, where[place]) for place in places(plan))
+        placed = self.placed(plan)
+        where = dict(place_by_dc(plan, self.servers), **placed)
+        return ", ".join(["%s on %s" % (place, where[place]) for place in places(plan)] +
+                         ["%s on %s" % (name, server) for name, server in placed.items()
+                          if name in plan.hosts])
 
     def push(self, rundir):
         """The run directory, as it is now, copied to each remote server (tar over ssh)."""
