@@ -16,6 +16,7 @@ on this side, as on a real second server (a PID read there and used here,
 """
 import os
 import shlex
+import signal
 import socket
 import subprocess
 
@@ -52,6 +53,14 @@ def free_port(address=ADDRESS):
     with socket.socket() as s:
         s.bind((address, 0))
         return s.getsockname()[1]
+
+
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(w) for w in f.read().split()]
+    except OSError:
+        return []
 
 
 def _accepts(address, port):
@@ -132,6 +141,18 @@ class PrivateSSHD:
             return f.read()
 
     def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            # sshd first, so that unshare reaps it (unshare ended first would leave
+            # it a zombie of whatever adopts it)
+            for child in _children(self.proc.pid):
+                try:
+                    os.kill(child, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

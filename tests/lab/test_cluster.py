@@ -263,7 +263,7 @@ def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_ther
     console's mail, queue and events read it there; a kill fault on mx1 runs there
     and ends mx1's server, no other."""
     from lab.evidence import provenance
-    from lab.testbed.mail_lab import MailLab
+    from lab.testbed.mail_lab import Lab
     from servers.mx.maildir import messages_under
     from servers.relay.queue import Queue
     runs = tmp_path / "runs"
@@ -271,7 +271,7 @@ def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_ther
     monkeypatch.setattr(tempfile, "tempdir", str(runs))    # the lab's run directory there
     with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs]) as sshd:
         cluster = Cluster([Server("localhost"), sshd.server], sshd.access)
-        with MailLab("one_dc", cluster=cluster, provisioner=False) as lab:
+        with Lab("one_dc", cluster=cluster, provisioner=False) as lab:
             assert lab.server_of("mx1") == sshd.server and lab.server_of("client1") is None
             assert lab.server_of("relay1") == sshd.server
             rows = lab.send(3)
