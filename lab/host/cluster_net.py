@@ -520,9 +520,8 @@ class Cluster:
 
     def gather(self, rundir, names_by_server):
         """Each remote server's host directories (every generation) fetched through
-        ssh into a staging directory, then put in place of the local ones, and the
-        pcaps its fault processes wrote (``pcaps/``, merged with this machine's);
-        returns {server: bytes fetched}."""
+        ssh into a staging directory, then put in place of the local ones; returns
+        {server: bytes fetched}."""
         fetched = {}
         for server, names in names_by_server.items():
             staging = tempfile.mkdtemp(prefix=".gathered-", dir=rundir)
@@ -542,9 +541,6 @@ class Cluster:
                         server, err.strip(), unpack.stderr.read().decode(errors="replace")))
                 for entry in sorted(os.listdir(staging)):
                     local = os.path.join(rundir, entry)
-                    if entry in SHARED_DIRS:    # files of both servers: merged
-                        _merge_into(os.path.join(staging, entry), local)
-                        continue
                     if os.path.isdir(local):
                         shutil.rmtree(local)
                     os.rename(os.path.join(staging, entry), local)
@@ -552,16 +548,6 @@ class Cluster:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return fetched
-
-
-SHARED_DIRS = ("pcaps",)    # run-directory folders both this machine and a server write
-
-
-def _merge_into(source, target):
-    """The files of ``source`` moved into ``target`` (a same name replaced)."""
-    os.makedirs(target, exist_ok=True)
-    for name in os.listdir(source):
-        os.replace(os.path.join(source, name), os.path.join(target, name))
 
 
 def fetch(access, server, rundir, names, into, patterns=()):
@@ -619,11 +605,10 @@ def push_command(rundir):
 
 def gather_command(rundir, names):
     """The remote end of ``Cluster.gather``: the named host directories, every
-    generation (``mx1``, ``mx1.gen2``...), and ``pcaps/``, as one tar stream. POSIX (pax) format:
+    generation (``mx1``, ``mx1.gen2``...), as one tar stream. POSIX (pax) format:
     GNU tar's default keeps whole seconds of a file's time, and a message's
     delivery time is its Maildir file's mtime (lab/evidence/records.py)."""
     globs = " ".join("%s %s.gen*" % (shlex.quote(n), shlex.quote(n)) for n in names)
-    globs += " " + " ".join(shlex.quote(d) for d in SHARED_DIRS)
     return ["sh", "-c", "cd %s && set -- $(ls -d %s 2>/dev/null) && "
             "exec tar --format=posix -cf - --files-from /dev/null \"$@\""
             % (shlex.quote(rundir), globs)]

@@ -626,3 +626,30 @@ def test_a_fault_on_another_server_reports_its_events_here_through_its_output(tm
         log = f.read()
     assert "--events -" in log and "fault_start" not in log
     assert sys.executable in log
+
+
+def test_a_remote_faults_pcaps_are_fetched_to_the_same_paths_once_it_ends(tmp_path):
+    """RelayedProcess: the pcaps its fault_start names are copied here from its
+    server when it ends (here a stand-in whose "ssh" cats the server's copy)."""
+    import subprocess
+    import sys
+    from lab.faults.api import RelayedProcess
+    there = tmp_path / "there.pcap"
+    there.write_bytes(b"\xd4\xc3\xb2\xa1 packets")
+    here = tmp_path / "pcaps" / "cut-1-r1-eth1.pcap"
+
+    class Access:
+        def ssh_argv(self, place, argv):
+            assert argv == ["cat", str(here)]
+            return ["cat", str(there)]
+
+    node = types.SimpleNamespace(access=Access(), place="lab2")
+    start = json.dumps({"event": "fault_start", "id": "cut-1", "pcaps": [str(here)]})
+    proc = subprocess.Popen([sys.executable, "-c", "print(%r); print('a log line')" % start],
+                            stdout=subprocess.PIPE)
+    events, log = tmp_path / "events.jsonl", tmp_path / "cut-1.log"
+    relayed = RelayedProcess(proc, node, str(events), str(log))
+    assert relayed.wait(10) == 0
+    assert here.read_bytes() == there.read_bytes()
+    assert json.loads(events.read_text())["event"] == "fault_start"
+    assert log.read_text() == "a log line\n"
