@@ -263,6 +263,7 @@ def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_ther
     console's mail, queue and events read it there; a kill fault on mx1 runs there
     and ends mx1's server, no other."""
     from lab.evidence import provenance
+    from lab.faults.leftovers import fault_leftovers
     from lab.testbed.mail_lab import Lab
     from servers.mx.maildir import messages_under
     from servers.relay.queue import Queue
@@ -297,4 +298,39 @@ def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_ther
             wait_until(lambda: len(lab.queue_entries()) == 2, 30, "2 messages queued")
             here = os.path.join(lab.rundir, "relay1", "queue")
             assert not os.path.isdir(here) or Queue(here).entries() == []
+            # what a fault leaves is found (and swept) on its server; its pcap comes here
+            hole = lab.fault("blackhole", "mx1")
+            assert list(fault_leftovers(lab.net)["rules"]) == ["mx1"]
+            hole.stop()
+            assert fault_leftovers(lab.net) == {}
+            assert hole.pcaps and all(os.path.getsize(p) > 24 for p in hole.pcaps)
+    assert not _taps()
+
+
+def test_relay_failover_passes_with_the_other_server_on_a_disk_of_its_own(
+        clean_machine, tmp_path, monkeypatch):
+    """As a real second server: its own PIDs and its own disk under the runs'
+    directory (the run directory and the report's, where the faults write their
+    pcaps). The blackhole of mx1 runs on its server, its pcaps come back, the
+    relay's queue is watched there, the wire captured on s1 there, and the hosts'
+    files fetched: the same verdict as on one machine."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(runs))
+    report = runs / "report"
+    with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs]) as sshd:
+        out = io.StringIO()
+        run = Run(scenario.load("relay-failover"), report_dir=str(report), out=out,
+                  lab_options={"cluster": Cluster([Server("localhost"), sshd.server],
+                                                  sshd.access)})
+        verdict, _ = run.execute()
+    assert verdict.outcome == "PASS", out.getvalue()
+    assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == \
+        (20, 20, 0, 0)
+    assert run.lab.gathered[str(sshd.server)] > 0
+    pcaps = os.listdir(report / "pcaps")
+    blackhole = [p for p in pcaps if p.startswith("blackhole-")]
+    assert blackhole and all(os.path.getsize(report / "pcaps" / p) > 24 for p in blackhole)
+    wire = [p for p in pcaps if p.startswith("wire-")]      # streamed from s1's server
+    assert len(wire) == 2 and all(os.path.getsize(report / "pcaps" / p) > 24 for p in wire)
     assert not _taps()
