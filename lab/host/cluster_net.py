@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+import select
 import shutil
 import shlex
 import subprocess
@@ -462,6 +463,41 @@ def running_cluster_net(topo, servers, access, table):
             clean_servers()
 
 
+# --- a Unix socket of this machine, reachable on another server -----------------------
+@contextlib.contextmanager
+def forwarded_socket(access, server, remote_path, local_path, timeout=TUNNEL_TIMEOUT):
+    """``remote_path`` on ``server`` is ``local_path`` here for as long as the block
+    lasts (``ssh -R REMOTE:LOCAL``: each connection there is made here), e.g. the
+    provisioner's socket for a relay on another server. The remote end waits for
+    the socket, says "@", and ends when its input (this side's ssh) closes."""
+    remote = ("while [ ! -S %s ]; do sleep 0.05; done; echo @; exec cat >/dev/null"
+              % shlex.quote(remote_path))
+    argv = ["ssh"] + access.options(server) + [
+        "-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes",
+        "-R", "%s:%s" % (remote_path, local_path), server.destination, remote]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, preexec_fn=os.setpgrp)
+    state.record("pids", proc.pid)     # `maillab clean` ends it after a crash
+    try:
+        ready = select.select([proc.stdout], [], [], timeout)[0]
+        first = decode(proc.stdout.read(1)) if ready else ""
+        if first != "@":
+            proc.kill()
+            rest = decode(proc.stdout.read() or b"")
+            raise RuntimeError("forwarding %s to %s:%s: %s" % (
+                local_path, server, remote_path, (first + rest).strip() or "no answer"))
+        log.info("%s on %s forwards to %s here", remote_path, server, local_path)
+        yield remote_path
+    finally:
+        if proc.poll() is None:
+            proc.stdin.close()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 # --- a lab's servers and its run directory on them ------------------------------------
 class Cluster:
     """The servers of one lab (``servers``, [Server], ``localhost`` among them or
@@ -582,7 +618,9 @@ class _CountingReader:
 def view_command(rundir, names, patterns=()):
     """The remote end of ``fetch``: the named host directories (every generation),
     or only their files named like ``patterns``, as one tar stream (empty when
-    there is none)."""
+    there is none). The hosts are running: a log that grows while it is read is
+    sent as far as it was (GNU tar's status 1, "file changed as we read it", is
+    not a failure)."""
     globs = " ".join("%s %s.gen*" % (shlex.quote(n), shlex.quote(n)) for n in names)
     pick = ""
     if patterns:
@@ -591,7 +629,8 @@ def view_command(rundir, names, patterns=()):
     return ["sh", "-c", "cd %s && set -- $(ls -d %s 2>/dev/null); "
             "if [ $# -eq 0 ]; then exec tar -cf - --files-from /dev/null; fi; "
             "find \"$@\" %s-print0 2>/dev/null | tar --format=posix -cf - --null "
-            "--no-recursion --files-from -" % (shlex.quote(rundir), globs, pick)]
+            "--no-recursion --warning=no-file-changed --files-from - || [ $? -eq 1 ]"
+            % (shlex.quote(rundir), globs, pick)]
 
 
 def push_command(rundir):

@@ -190,6 +190,11 @@ class Lab:
         if self.provisioner is not None:
             self.provisioner.start()
             self._stack.callback(self.provisioner.stop)
+            forward = self._provisioner_forward()
+            if forward is not None:
+                from lab.host.cluster_net import forwarded_socket
+                self._stack.enter_context(forwarded_socket(
+                    self.cluster.access, forward[0], forward[1], self.provisioner.socket_path))
         started = {}
         for info, kind, argv in servers:
             if kind == "dns" and self.health_file:
@@ -210,6 +215,16 @@ class Lab:
         log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
                  self.timings["up"], self.switches, self.rundir)
 
+    def _provisioner_forward(self):
+        """(server, socket path there) when the relay starts on another server: the
+        provisioner's socket is forwarded there (a Unix socket is one machine's)."""
+        if self.cluster is None or self.provisioner is None:
+            return None
+        server = self.cluster.table(self.plan).get(self.plan.relay.name)
+        if server is None or server.is_local:
+            return None
+        return server, os.path.join(self.rundir, "provisioner.forwarded.sock")
+
     def _server_commands(self):
         """[(host info, kind, argv)] of the servers at start, the DNS server last."""
         servers = [(info, "mx", None if self.mx_server != "maillab" else
@@ -217,6 +232,9 @@ class Lab:
                    for info in self.plan.by_role("mx")]
         relay, dns = self.plan.relay, self.plan.dns
         prov = self.provisioner.endpoint if self.provisioner else None
+        if prov and self._provisioner_forward() is not None:
+            # a relay on another server: the provisioner's socket forwarded there
+            prov = ("unix:%s" % self._provisioner_forward()[1], prov[1])
         servers.append((relay, "relay", None if self.relay_server != "maillab" else
                         svc.relay_argv(relay, self._dir(relay.name), self.dns_addr,
                                        provisioner=prov, sites=self.sites_file,
