@@ -307,30 +307,41 @@ def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_ther
     assert not _taps()
 
 
-def test_relay_failover_passes_with_the_other_server_on_a_disk_of_its_own(
-        clean_machine, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name, counts, fault", [
+    ("relay-failover", (20, 20, 0, 0), "blackhole"),
+    ("remote-failover", (12, 12, 0, 0), "destroy"),
+])
+def test_a_scenario_passes_with_the_other_server_on_a_disk_of_its_own(
+        clean_machine, tmp_path, monkeypatch, name, counts, fault):
     """As a real second server: its own PIDs and its own disk under the runs'
     directory (the run directory and the report's, where the faults write their
-    pcaps). The blackhole of mx1 runs on its server, its pcaps come back, the
-    relay's queue is watched there, the wire captured on s1 there, and the hosts'
-    files fetched: the same verdict as on one machine."""
+    pcaps); dc1 (DNS, relay, mx1) there. The fault on mx1 runs on its server (a
+    blackhole in mx1; destroy in that server's root namespace, with its PIDs), a
+    blackhole's pcaps come back, the relay's queue is watched there, the wire
+    captured on s1 there, the relay reaches the provisioner through a forwarded
+    socket (remote-failover's mx3, in dc2 here), and the hosts' files are
+    fetched: the same verdict as on one machine."""
     runs = tmp_path / "runs"
     runs.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(runs))
     report = runs / "report"
     with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs]) as sshd:
         out = io.StringIO()
-        run = Run(scenario.load("relay-failover"), report_dir=str(report), out=out,
+        run = Run(scenario.load(name), report_dir=str(report), out=out,
                   lab_options={"cluster": Cluster([Server("localhost"), sshd.server],
                                                   sshd.access)})
         verdict, _ = run.execute()
     assert verdict.outcome == "PASS", out.getvalue()
-    assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == \
-        (20, 20, 0, 0)
+    assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == counts
+    assert "dc1 on %s" % sshd.server in out.getvalue()
     assert run.lab.gathered[str(sshd.server)] > 0
+    with open(report / "events.jsonl") as f:
+        ends = [e for e in map(json.loads, f) if e.get("event") == "fault_end"]
+    assert [(e["fault"], e["ok"]) for e in ends] == [(fault, True)]
     pcaps = os.listdir(report / "pcaps")
-    blackhole = [p for p in pcaps if p.startswith("blackhole-")]
-    assert blackhole and all(os.path.getsize(report / "pcaps" / p) > 24 for p in blackhole)
+    if fault == "blackhole":
+        held = [p for p in pcaps if p.startswith("blackhole-")]
+        assert held and all(os.path.getsize(report / "pcaps" / p) > 24 for p in held)
     wire = [p for p in pcaps if p.startswith("wire-")]      # streamed from s1's server
     assert len(wire) == 2 and all(os.path.getsize(report / "pcaps" / p) > 24 for p in wire)
     assert not _taps()
