@@ -41,7 +41,7 @@ UsePAM no
 StrictModes no
 UseDNS no
 PermitTunnel yes
-AllowTcpForwarding no
+AllowTcpForwarding remote
 X11Forwarding no
 MaxSessions 100
 MaxStartups 100:30:200
