@@ -5,6 +5,8 @@ servers"."""
 import io
 import json
 import os
+import pathlib
+import shutil
 import signal
 import stat
 import subprocess
@@ -255,8 +257,20 @@ def test_maillab_run_cluster_stopped_by_sigterm_cleans_both_servers(inherited_lo
     assert not leftovers()
 
 
+@pytest.fixture
+def runs_dir(monkeypatch):
+    """The directory the lab makes its run directory in, short (a Unix socket's
+    path, the provisioner's, has at most 107 bytes), given to the "server" as a
+    disk of its own by the test; removed after."""
+    runs = tempfile.mkdtemp(prefix="cluster-disk-")
+    os.chmod(runs, 0o755)
+    monkeypatch.setattr(tempfile, "tempdir", runs)
+    yield pathlib.Path(runs)
+    shutil.rmtree(runs, ignore_errors=True)
+
+
 def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_there(
-        clean_machine, tmp_path, monkeypatch):
+        clean_machine, tmp_path, runs_dir):
     """The "server" on 127.0.0.2 has PIDs of its own and a disk of its own under the
     runs' directory (a tmpfs in its mount namespace): what dc1's hosts write there,
     this machine sees only by fetching it, as with a real second server. The
@@ -267,10 +281,7 @@ def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_ther
     from lab.testbed.mail_lab import Lab
     from servers.mx.maildir import messages_under
     from servers.relay.queue import Queue
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(runs))    # the lab's run directory there
-    with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs]) as sshd:
+    with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs_dir]) as sshd:
         cluster = Cluster([Server("localhost"), sshd.server], sshd.access)
         with Lab("one_dc", cluster=cluster, provisioner=False) as lab:
             assert lab.server_of("mx1") == sshd.server and lab.server_of("client1") is None
@@ -312,7 +323,7 @@ def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_ther
     ("remote-failover", (12, 12, 0, 0), "destroy"),
 ])
 def test_a_scenario_passes_with_the_other_server_on_a_disk_of_its_own(
-        clean_machine, tmp_path, monkeypatch, name, counts, fault):
+        clean_machine, tmp_path, runs_dir, name, counts, fault):
     """As a real second server: its own PIDs and its own disk under the runs'
     directory (the run directory and the report's, where the faults write their
     pcaps); dc1 (DNS, relay, mx1) there. The fault on mx1 runs on its server (a
@@ -321,11 +332,8 @@ def test_a_scenario_passes_with_the_other_server_on_a_disk_of_its_own(
     captured on s1 there, the relay reaches the provisioner through a forwarded
     socket (remote-failover's mx3, in dc2 here), and the hosts' files are
     fetched: the same verdict as on one machine."""
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(runs))
-    report = runs / "report"
-    with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs]) as sshd:
+    report = runs_dir / "report"
+    with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs_dir]) as sshd:
         out = io.StringIO()
         run = Run(scenario.load(name), report_dir=str(report), out=out,
                   lab_options={"cluster": Cluster([Server("localhost"), sshd.server],
