@@ -91,9 +91,10 @@ def intf_ref(n, intf, runner=None, at=None, ssh=None):
         return intf
     where = server_of(n)
     if where != at:
-        if at is not None:
+        if at is not None or ssh is None:
             raise TargetError("%s is on %s, the fault runs on %s: only this machine reaches "
-                              "the other servers" % (n.name, where or "this machine", at))
+                              "the other servers" % (n.name, where or "this machine",
+                                                     at or "this machine"))
         ssh[str(where)] = ssh_access(n)
         return "%s@%s/%s" % (ns_pid(n) or "", where, intf)
     pid = ns_pid(n)
