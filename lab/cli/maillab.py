@@ -53,6 +53,9 @@ def _cluster_arguments(s):
                    "servers ([user@]host[:port]; localhost: this machine), each data center "
                    "and the sender site on one, in turn (maillab cluster check HOST... says "
                    "what a server lacks)")
+    s.add_argument("--place", action="append", default=[], metavar="NAME=SERVER",
+                   help="with --cluster: put a place (site, dc1...) or one host on this "
+                   "server of the list instead of the default (repeatable)")
     s.add_argument("--ssh-key", metavar="PATH", help="with --cluster: log in with this key "
                    "(default: the lab's own, see maillab cluster key)")
     s.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",

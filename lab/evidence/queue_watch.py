@@ -8,16 +8,32 @@ event, and an open file keeps its contents even if the relay replaces or
 removes it a moment later. So the run sees each stored version, next hop
 included, without asking the relay anything. Versions that were already
 gone when their event was read are counted (``missed``), never guessed.
+
+On a lab over several servers the relay's directory is on its server: the
+same watch runs there (``python -m lab.evidence.queue_watch DIR``, started
+through the relay host's ssh, ``RemoteQueueWatch``) and streams what it
+sees back as JSON lines; its times are that server's clock, as are the
+relay's own events.
 """
+import argparse
 import ctypes
 import ctypes.util
+import json
+import logging
 import os
 import select
+import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 
+from lab import ROOT
+from servers.relay import queue as relay_queue
 from servers.relay.queue import SUFFIX as QUEUE_SUFFIX
+
+log = logging.getLogger(__name__)
 
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
@@ -132,3 +148,98 @@ class QueueWatch:
         return [{"ts": s["ts"], "files": s["files"],
                  "entries": [{"msgid": s["msgid"], "next_hop": s["next_hop"]}]
                  if "msgid" in s else []} for s in self.seen]
+
+
+def queue_file_fields(raw):
+    """Message-ID and next hop of one relay queue file's bytes."""
+    meta, _ = relay_queue.parse(raw)
+    return {"msgid": meta.get("msgid", ""), "next_hop": meta.get("next_hop", "")}
+
+
+class RemoteQueueWatch(QueueWatch):
+    """The watch run on the server holding ``directory``, through ``node`` (a host
+    there: its ``popen`` runs on that server); its observations come back as they
+    happen. ``start`` returns once the watch is in place there."""
+
+    def __init__(self, node, directory, suffix=QUEUE_SUFFIX, python=sys.executable):
+        super().__init__(directory, queue_file_fields, suffix)
+        self.node, self.python = node, python
+        self.proc = None
+        self._ready = threading.Event()
+        self._said = []
+
+    def start(self, timeout=30.0):
+        self.proc = self.node.popen(
+            [self.python, "-m", "lab.evidence.queue_watch", self.directory, "--suffix",
+             self.suffix], mncmd=[], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT,
+                                                         PYTHONUNBUFFERED="1"),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._thread = threading.Thread(target=self._relay, name="remote-queue-watch",
+                                        daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise OSError("queue watch on %s's server did not start: %s"
+                              % (self.node.name, " ".join(self._said).strip()))
+        return self
+
+    def _relay(self):
+        for line in iter(self.proc.stdout.readline, b""):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                self._said.append(line.decode(errors="replace"))
+                continue
+            if "seen" in record:
+                self.seen.append(record["seen"])
+            elif "missed" in record:
+                self.missed = record["missed"]
+            elif record.get("watching"):
+                self._ready.set()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._said:
+            log.info("queue watch on %s: %s", self.node.name, " ".join(self._said).strip())
+
+
+def main(argv=None):
+    """Watch DIR; one JSON line per observation on standard output ({"watching":
+    true} once in place, {"seen": ...} each, {"missed": N} at the end), until
+    SIGTERM, SIGINT or SIGHUP."""
+    p = argparse.ArgumentParser(prog="python -m lab.evidence.queue_watch",
+                                description=main.__doc__)
+    p.add_argument("directory")
+    p.add_argument("--suffix", default=QUEUE_SUFFIX)
+    args = p.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    watch = QueueWatch(args.directory, queue_file_fields, args.suffix).start()
+    print(json.dumps({"watching": True}), flush=True)
+    sent = 0
+    while True:
+        done = stop.wait(0.1)   # wait: the watch's thread adds observations meanwhile
+        if done:
+            watch.stop()
+        for record in watch.seen[sent:]:
+            print(json.dumps({"seen": record}), flush=True)
+            sent += 1
+        if done:
+            break
+    print(json.dumps({"missed": watch.missed}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -21,7 +21,7 @@ from lab.report import files as report
 from lab.verdict import claims as judge
 from lab.evidence import wire
 from lab.testbed import wire_capture
-from lab.evidence.queue_watch import QueueWatch
+from lab.evidence.queue_watch import QueueWatch, RemoteQueueWatch
 from lab.evidence import postfix_queue
 from lab.evidence import postfix_log
 from lab.scenarios.model import (fault_plan, relay_timing, sender_timing, with_relay_server,
@@ -341,11 +341,18 @@ class Run:
         to every messaging server, so that the captures hold each one's
         addresses from before any fault (claim 19)."""
         self.capture = wire_capture.RunCapture(wire_capture.capture_ports(self.lab),
-                                               self.pcap_dir).start()
+                                               self.pcap_dir,
+                                               *wire_capture.capture_namespace(self.lab)).start()
         self.capture_points = self.capture.points()
         if self._maillab_relay():   # a real MTA's queue is read at the end only
-            self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
-                                    suffix=relay_queue.SUFFIX).start()
+            nodes = getattr(getattr(self.lab, "net", None), "nameToNode", {})
+            relay = nodes.get(self.lab.plan.relay.name)
+            if getattr(relay, "isRemote", False):   # watched on the relay's server
+                self.watch = RemoteQueueWatch(relay, self._queue_dir(),
+                                              suffix=relay_queue.SUFFIX).start()
+            else:
+                self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
+                                        suffix=relay_queue.SUFFIX).start()
         for info in self.lab.plan.by_role("mx"):
             tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
 
