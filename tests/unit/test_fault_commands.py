@@ -557,7 +557,7 @@ def test_a_namespace_on_another_server_is_entered_there_through_ssh(monkeypatch)
             parse_intf(bad)
     assert in_ns("7@lab2", ["ip", "link", "set", "dev", "r1 eth1", "down"], ssh) == [
         "ssh", "-p", "22", "root@lab2", "nsenter -t 7 -n -- ip link set dev 'r1 eth1' down"]
-    assert in_ns("@u@lab3", ["tc", "qdisc"], ssh) == ["ssh", "u@lab3", "sudo -n tc qdisc"]
+    assert in_ns("@u@lab3", ["tc", "-j", "qdisc"], ssh) == ["ssh", "u@lab3", "sudo -n tc -j qdisc"]
     with pytest.raises(ValueError, match="no ssh access to server lab9"):
         in_ns("1@lab9", ["true"], ssh)
     monkeypatch.setenv("MAILLAB_FAULT_SSH", json.dumps(ssh))     # as start_fault sets it
