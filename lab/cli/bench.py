@@ -439,6 +439,9 @@ def _bench_backlog(n, sessions, size, out, timeout):
 
 
 def cmd_bench(args):
+    if args.what == "scale":
+        from lab.cli.bench_scale import cmd_bench_scale
+        return cmd_bench_scale(args)
     if args.what == "memory":
         from lab.cli.bench_memory import bench_memory
         bench_memory()
