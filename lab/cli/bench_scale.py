@@ -276,6 +276,20 @@ def run_size(dcs, mx_per_dc, cluster=None, send=0, floor_kib=0):
     return result
 
 
+def predicted_need(points, mx):
+    """kB a lab of ``mx`` messaging servers is expected to take, from [(mx, kB)] of
+    the sizes measured so far (MemAvailable drops and PSS sums alike): the
+    steepest slope, or the largest cost per server when one size is known."""
+    if not points:
+        return 0
+    per_mx = max(kib / n for n, kib in points)
+    for a in points:
+        for b in points:
+            if b[0] > a[0]:
+                per_mx = max(per_mx, (b[1] - a[1]) / (b[0] - a[0]))
+    return per_mx * mx
+
+
 # --- printing -----------------------------------------------------------------------
 def _gib(kib):
     return "%.2f GiB" % (kib / GIB)
@@ -336,14 +350,12 @@ def bench_scale(sizes, cluster=None, send=0, keep_available_gib=KEEP_AVAILABLE_G
     print("kernel limits: %s; cores %d" % (", ".join("%s %s" % kv for kv in
                                                      kernel_limits().items()), os.cpu_count()),
           file=out, flush=True)
-    results, points = [], []
+    results, drops, psss = [], [], []
     start_avail = scale_probe.machine()["mem_available_kib"]
     for dcs, mx in sizes:
         avail = scale_probe.machine()["mem_available_kib"]
-        fit = extrapolate(points, avail) if len(points) >= 2 else None
-        per_mx = fit["kib_per_mx"] if fit else (points[-1][1] / points[-1][0] if points else 0)
-        need = per_mx * dcs * mx
-        if points and avail - need < floor:
+        need = predicted_need(drops + psss, dcs * mx)
+        if results and avail - need < floor:
             print("n_dc %d x %d: skipped, it would need about %s and leave %s, under the %s "
                   "kept free" % (dcs, mx, _gib(need), _gib(avail - need), _gib(floor)),
                   file=out, flush=True)
@@ -352,17 +364,21 @@ def bench_scale(sizes, cluster=None, send=0, keep_available_gib=KEEP_AVAILABLE_G
         results.append(r)
         for line in format_size(r):
             print(line, file=out, flush=True)
-        points.append((r["mx"], r["before"]["mem_available_kib"]
-                       - r["with_lab"]["mem_available_kib"]))
-    fit = extrapolate(points, start_avail)
-    if fit:
-        at_floor = extrapolate(points, start_avail, floor)
-        print("EXTRAPOLATED, not measured: %s of MemAvailable per messaging server (slope "
-              "between the two largest sizes); from %s available, about %d messaging servers "
-              "would use it all, %d would leave %s"
-              % (_mib(fit["kib_per_mx"]), _gib(start_avail), fit["mx_at_floor"],
-                 at_floor["mx_at_floor"], _gib(floor)), file=out, flush=True)
-    print(json.dumps({"sizes": results, "extrapolated": fit}), file=out, flush=True)
+        drops.append((r["mx"], r["before"]["mem_available_kib"]
+                      - r["with_lab"]["mem_available_kib"]))
+        psss.append((r["mx"], sum(s["total"]["pss"] for s in r["servers"].values())))
+    fits = {}
+    for name, points in (("MemAvailable drop", drops), ("lab PSS", psss)):
+        fit = extrapolate(points, start_avail)
+        if fit:
+            fits[name] = dict(fit, mx_at_keep=extrapolate(points, start_avail,
+                                                          floor)["mx_at_floor"])
+            print("EXTRAPOLATED, not measured: %s %s per messaging server (slope between the "
+                  "two largest sizes); from %s available, about %d messaging servers would "
+                  "take it all, %d would leave %s"
+                  % (name, _mib(fit["kib_per_mx"]), _gib(start_avail), fit["mx_at_floor"],
+                     fits[name]["mx_at_keep"], _gib(floor)), file=out, flush=True)
+    print(json.dumps({"sizes": results, "extrapolated": fits}), file=out, flush=True)
     return results
 
 

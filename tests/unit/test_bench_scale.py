@@ -138,3 +138,11 @@ def test_extrapolation_from_the_two_largest_sizes():
 def test_no_extrapolation_from_one_size_or_a_falling_line():
     assert bench_scale.extrapolate([(10, 1000)], 10 ** 6) is None
     assert bench_scale.extrapolate([(10, 2000), (20, 1000)], 10 ** 6) is None
+
+
+def test_the_need_of_a_next_size_takes_the_dearest_figure_known():
+    assert bench_scale.predicted_need([], 100) == 0
+    assert bench_scale.predicted_need([(10, 400)], 100) == 4000       # 40 per server
+    # 10 alone: 40 per server (the fixed part counted in); 10 -> 50: 30 per server
+    assert bench_scale.predicted_need([(10, 400), (50, 1600)], 100) == 4000
+    assert bench_scale.predicted_need([(10, 100), (50, 1600)], 10) == 375
