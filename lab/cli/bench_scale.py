@@ -73,14 +73,17 @@ def parse_sizes(dcs, mx_per_dc):
 
 
 def sum_figures(procs):
-    """{"pss", "uss", "rss", "fds", "threads", "processes"} over probe rows (kB)."""
-    out = {"pss": 0, "uss": 0, "rss": 0, "fds": 0, "threads": 0, "processes": len(procs)}
+    """{"pss", "uss", "rss" (kB), "fds", "threads", "cpu_s", "processes"} over probe rows."""
+    out = {"pss": 0, "uss": 0, "rss": 0, "fds": 0, "threads": 0, "cpu_s": 0.0,
+           "processes": len(procs)}
     for p in procs:
         out["pss"] += p.get("Pss", 0)
         out["uss"] += p.get("Uss", 0)
         out["rss"] += p.get("Rss", 0)
         out["fds"] += p.get("fds", 0)
         out["threads"] += p.get("threads", 1)
+        out["cpu_s"] += p.get("cpu_s", 0.0)
+    out["cpu_s"] = round(out["cpu_s"], 2)
     return out
 
 
@@ -324,9 +327,10 @@ def format_size(r):
         n_mx = s["hosts"].get("mx", 0)
         per_mx = g.get("mx", {}).get("pss", 0) / n_mx if n_mx else 0
         parts = ["%s %s" % (kind, _mib(f["pss"])) for kind, f in sorted(g.items())]
-        lines.append("  %s: %d processes, %d threads, %d descriptors, %s PSS (%s); "
-                     "per mx host %s PSS, %s USS"
+        lines.append("  %s: %d processes, %d threads, %d descriptors, %.1f CPU s so far, "
+                     "%s PSS (%s); per mx host %s PSS, %s USS"
                      % (name, s["total"]["processes"], s["total"]["threads"],
+                        s["total"]["cpu_s"],
                         s["total"]["fds"], _gib(s["total"]["pss"]), ", ".join(parts),
                         _mib(per_mx), _mib(g.get("mx", {}).get("uss", 0) / n_mx if n_mx else 0)))
     w, b = r["with_lab"], r["before"]

@@ -127,7 +127,8 @@ def process_table(tag=None):
 
 
 def measure(pid):
-    """{Pss, Uss, Rss... (kB), fds, threads} of one process, or None once it is gone."""
+    """{Pss, Uss, Rss... (kB), fds, threads, cpu_s (user + system seconds so far)}
+    of one process, or None once it is gone."""
     rollup = _read("/proc/%d/smaps_rollup" % pid)
     if rollup is None:
         return None
@@ -136,6 +137,10 @@ def measure(pid):
         out["fds"] = len(os.listdir("/proc/%d/fd" % pid))
     except OSError:
         out["fds"] = 0
+    stat = _read("/proc/%d/stat" % pid)
+    if stat:
+        fields = stat.rsplit(")", 1)[1].split()
+        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     status = _read("/proc/%d/status" % pid) or ""
     for line in status.splitlines():
         if line.startswith("Threads:"):

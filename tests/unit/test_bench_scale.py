@@ -44,10 +44,11 @@ def test_meminfo_fields_in_kib():
 
 
 def test_sums_over_processes():
-    rows = [dict(scale_probe.parse_rollup(ROLLUP), fds=12, threads=3),
-            {"Pss": 100, "Uss": 80, "Rss": 900, "fds": 3}]
+    rows = [dict(scale_probe.parse_rollup(ROLLUP), fds=12, threads=3, cpu_s=0.25),
+            {"Pss": 100, "Uss": 80, "Rss": 900, "fds": 3, "cpu_s": 0.5}]
     assert bench_scale.sum_figures(rows) == {
-        "pss": 25310, "uss": 23888, "rss": 32132, "fds": 15, "threads": 4, "processes": 2}
+        "pss": 25310, "uss": 23888, "rss": 32132, "fds": 15, "threads": 4, "cpu_s": 0.75,
+        "processes": 2}
 
 
 @pytest.mark.parametrize("dcs, mx, sizes", [
