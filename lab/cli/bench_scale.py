@@ -327,11 +327,12 @@ def format_size(r):
         n_mx = s["hosts"].get("mx", 0)
         per_mx = g.get("mx", {}).get("pss", 0) / n_mx if n_mx else 0
         parts = ["%s %s" % (kind, _mib(f["pss"])) for kind, f in sorted(g.items())]
-        lines.append("  %s: %d processes, %d threads, %d descriptors, %.1f CPU s so far, "
-                     "%s PSS (%s); per mx host %s PSS, %s USS"
-                     % (name, s["total"]["processes"], s["total"]["threads"],
-                        s["total"]["cpu_s"],
-                        s["total"]["fds"], _gib(s["total"]["pss"]), ", ".join(parts),
+        lines.append("  %s: %d processes (%d of them control: the bench, ssh, sshd sessions), "
+                     "%d threads, %d descriptors, %.1f CPU s so far, %s PSS (%s); "
+                     "per mx host %s PSS, %s USS"
+                     % (name, s["total"]["processes"], g.get("control", {}).get("processes", 0),
+                        s["total"]["threads"], s["total"]["fds"], s["total"]["cpu_s"],
+                        _gib(s["total"]["pss"]), ", ".join(parts),
                         _mib(per_mx), _mib(g.get("mx", {}).get("uss", 0) / n_mx if n_mx else 0)))
     w, b = r["with_lab"], r["before"]
     lines.append("  kernel: +%d interfaces, +%d bridges, +%d network namespaces, +%d files "

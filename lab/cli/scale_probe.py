@@ -127,8 +127,8 @@ def process_table(tag=None):
 
 
 def measure(pid):
-    """{Pss, Uss, Rss... (kB), fds, threads, cpu_s (user + system seconds so far)}
-    of one process, or None once it is gone."""
+    """{Pss, Uss, Rss... (kB), fds, threads, cpu_s (user + system seconds so far,
+    its own and its ended children's)} of one process, or None once it is gone."""
     rollup = _read("/proc/%d/smaps_rollup" % pid)
     if rollup is None:
         return None
@@ -140,7 +140,8 @@ def measure(pid):
     stat = _read("/proc/%d/stat" % pid)
     if stat:
         fields = stat.rsplit(")", 1)[1].split()
-        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        # utime, stime, and the children's it has reaped (ip, sysctl, tc...)
+        out["cpu_s"] = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     status = _read("/proc/%d/status" % pid) or ""
     for line in status.splitlines():
         if line.startswith("Threads:"):
