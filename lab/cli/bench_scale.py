@@ -137,7 +137,8 @@ def _server_of(node):
 
 def probe_remote(server, access, roots, tag):
     """scale_probe on ``server`` through ssh: its JSON, pids as ints."""
-    status, output = access.run(server, ["python3", PROBE, "--tag", tag, "--sessions"]
+    status, output = access.run(server, ["python3", PROBE, "--sessions"]
+                                + (["--tag", tag] if tag else [])
                                 + [str(p) for p in roots], timeout=120)
     line = [w for w in output.splitlines() if w.startswith("{")]
     if status != 0 or not line:
@@ -145,6 +146,18 @@ def probe_remote(server, access, roots, tag):
     result = json.loads(line[-1])
     result["procs"] = {int(k): v for k, v in result["procs"].items()}
     return result
+
+
+def remote_machines(cluster, local_boot_id):
+    """{server: machine()} of a cluster's other servers that are other machines
+    (another kernel than ``local_boot_id``'s)."""
+    out = {}
+    for server in (cluster.servers if cluster is not None else ()):
+        if not server.is_local:
+            m = probe_remote(server, cluster.access, [], None)
+            if m["boot_id"] != local_boot_id:
+                out[str(server)] = {k: v for k, v in m.items() if k != "procs"}
+    return out
 
 
 def measure_lab(lab):
@@ -256,6 +269,7 @@ def run_size(dcs, mx_per_dc, cluster=None, send=0, floor_kib=0):
         before = scale_probe.machine()
         ns_before = scale_probe.probe([])["netns_in_use"]
         result["before"] = before
+        result["before_remote"] = remote_machines(cluster, before["boot_id"])
         with MemoryWatch(floor_kib) as watch:
             lab = Lab("n_dc", dcs=dcs, mx_per_dc=mx_per_dc, cluster=cluster)
             lab.__enter__()
@@ -334,6 +348,11 @@ def format_size(r):
                         s["total"]["threads"], s["total"]["fds"], s["total"]["cpu_s"],
                         _gib(s["total"]["pss"]), ", ".join(parts),
                         _mib(per_mx), _mib(g.get("mx", {}).get("uss", 0) / n_mx if n_mx else 0)))
+    for name, before in r.get("before_remote", {}).items():
+        up = r["servers"][name]["machine"]["mem_available_kib"]
+        lines.append("  %s: MemAvailable %s -> %s (-%s)" % (
+            name, _gib(before["mem_available_kib"]), _gib(up),
+            _gib(before["mem_available_kib"] - up)))
     w, b = r["with_lab"], r["before"]
     lines.append("  kernel: +%d interfaces, +%d bridges, +%d network namespaces, +%d files "
                  "open; the bench process holds %d descriptors (limit %d)"

@@ -147,3 +147,43 @@ def test_the_need_of_a_next_size_takes_the_dearest_figure_known():
     # 10 alone: 40 per server (the fixed part counted in); 10 -> 50: 30 per server
     assert bench_scale.predicted_need([(10, 400), (50, 1600)], 100) == 4000
     assert bench_scale.predicted_need([(10, 100), (50, 1600)], 10) == 375
+
+
+def _machine(avail_gib, interfaces=4, boot="a"):
+    return {"boot_id": boot, "mem_available_kib": int(avail_gib * 1024 * 1024),
+            "interfaces": interfaces, "bridges": 0, "files_open": 1000,
+            "load": ["1.00", "0.50", "0.20"]}
+
+
+def _server(hosts, mx_pss_kib, avail_gib, boot="a"):
+    mx = {"pss": mx_pss_kib, "uss": mx_pss_kib - 100, "rss": 0, "fds": 7, "threads": 5,
+          "cpu_s": 1.5, "processes": 5 * hosts.get("mx", 0)}
+    control = {"pss": 40 * 1024, "uss": 38 * 1024, "rss": 0, "fds": 9, "threads": 2,
+               "cpu_s": 3.0, "processes": 1}
+    total = {k: mx[k] + control[k] for k in mx}
+    return {"machine": _machine(avail_gib, 18, boot), "hosts": hosts, "total": total,
+            "groups": {"mx": mx, "control": control}}
+
+
+def test_one_size_is_printed_with_every_figure_per_server():
+    result = {"dcs": 2, "mx_per_dc": 2, "mx": 4, "up_s": 2.34, "down_s": 1.5,
+              "before": _machine(19.0), "with_lab": _machine(18.5, 18),
+              "after": _machine(19.0), "lowest_available_kib": int(18.4 * 1024 * 1024),
+              "before_remote": {"lab2": _machine(20.0, boot="b")},
+              "servers": {"localhost": _server({"mx": 2, "client": 2, "switch": 2},
+                                               2 * 30 * 1024, 18.5),
+                          "lab2": _server({"mx": 2, "dns": 1, "relay": 1, "switch": 1},
+                                          2 * 30 * 1024, 19.75, boot="b")},
+              "bench_fds": 37, "fd_limit": 20000, "netns_added": 11,
+              "sent": 5, "accepted": 5, "delivered": 5, "leftovers": {}}
+    text = "\n".join(bench_scale.format_size(result))
+    assert text.startswith("n_dc 2 x 2: 8 hosts (client 2, dns 1, mx 4, relay 1), "
+                           "3 switches; up 2.3 s, down 1.5 s")
+    assert "MemAvailable 19.00 GiB -> 18.50 GiB (-0.50 GiB)" in text
+    assert "lab2: MemAvailable 20.00 GiB -> 19.75 GiB (-0.25 GiB)" in text
+    assert "per mx host 30.0 MiB PSS" in text
+    assert "localhost: 11 processes (1 of them control" in text
+    assert "16 descriptors, 4.5 CPU s so far" in text
+    assert "+14 interfaces" in text and "the bench process holds 37 descriptors (limit 20000)" \
+        in text
+    assert "sent 5, accepted 5, delivered 5" in text and "leftovers: none" in text
