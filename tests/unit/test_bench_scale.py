@@ -187,3 +187,16 @@ def test_one_size_is_printed_with_every_figure_per_server():
     assert "+14 interfaces" in text and "the bench process holds 37 descriptors (limit 20000)" \
         in text
     assert "sent 5, accepted 5, delivered 5" in text and "leftovers: none" in text
+
+
+def test_cluster_is_refused_by_the_other_benches(capsys):
+    from lab.cli.bench import cmd_bench
+    args = build_parser().parse_args(["bench", "memory", "--cluster", "127.0.0.2"])
+    assert cmd_bench(args) == 2
+    assert "--cluster is for bench scale only" in capsys.readouterr().err
+
+
+def test_a_wrong_size_list_is_a_usage_error(capsys):
+    args = build_parser().parse_args(["bench", "scale", "--dcs", "2,x"])
+    assert bench_scale.cmd_bench_scale(args) == 2
+    assert "maillab bench scale: --dcs: not a list of numbers" in capsys.readouterr().err
