@@ -439,6 +439,12 @@ def _bench_backlog(n, sessions, size, out, timeout):
 
 
 def cmd_bench(args):
+    if args.what == "scale":
+        from lab.cli.bench_scale import cmd_bench_scale
+        return cmd_bench_scale(args)
+    if getattr(args, "cluster", None):
+        print("maillab bench %s: --cluster is for bench scale only" % args.what, file=sys.stderr)
+        return 2
     if args.what == "memory":
         from lab.cli.bench_memory import bench_memory
         bench_memory()
