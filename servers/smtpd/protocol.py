@@ -372,21 +372,20 @@ class ReceiveServer(smtp.ESMTP):
         each line, which the rare block it cannot take whole goes to."""
         if not block:
             return
-        joined = b"\r\n".join(block) if _OVERLONG not in block else None
-        if joined is None or self._data_error is not None \
+        block.append(b"")
+        text = b"\n".join(block) if _OVERLONG not in block else None   # each line LF-ended
+        del block[-1]
+        if text is None or self._data_error is not None \
                 or max(map(len, block)) > TEXT_LINE_MAX \
-                or joined.count(b"\r") != len(block) - 1 \
-                or joined.count(b"\n") != len(block) - 1:
+                or b"\r" in text or text.count(b"\n") != len(block):
             # an over-long line, a bare CR or LF, or the message already refused
             for line in block:
                 self._data_line(line)
             return
-        # No bare CR or LF: every LF below is a line break, and a line that
-        # begins with a dot follows one (dot-unstuffing, RFC 5321 §4.5.2).
-        text = b"\n" + joined.replace(b"\r\n", b"\n")
-        stuffed = text.count(b"\n.")
-        if stuffed:
-            text = text.replace(b"\n.", b"\n")
+        # No bare CR or LF: every LF is a line's end, and a line that begins
+        # with a dot is the first or follows one (dot-unstuffing, RFC 5321 §4.5.2).
+        if text[:1] == b"." or b"\n." in text:
+            text = (b"\n" + text).replace(b"\n.", b"\n")[1:]
         size = self._data_size + len(text) + len(block)     # each line with its CRLF
         if size > self.max_size:
             for line in block:
@@ -394,7 +393,7 @@ class ReceiveServer(smtp.ESMTP):
             return
         self._data_size = size
         try:
-            self._spool.lines(text[1:] + b"\n")
+            self._spool.lines(text)
         except OSError as e:
             log.error("spooling a message from %s failed: %s", self.peer, e)
             self._data_error = replies.STORAGE_FAILED
