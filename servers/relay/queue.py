@@ -17,7 +17,7 @@ does not match its size and checksum, is moved to DIR/corrupt/ and never
 delivered.
 
 A delivered message's file is not unlinked but moved to DIR/recycle/ (up to
-``RECYCLE_MAX`` files there), and a new message takes one from there (a
+``RECYCLE_MAX`` files there, of up to ``RECYCLE_FILE_MAX`` bytes each), and a new message takes one from there (a
 rename, so two processes never take the same) and overwrites it: on a file
 system that scans for a free inode at each new file (ext4 without a
 journal skips every inode freed in the last 30 s, one by one), a file per
@@ -62,6 +62,7 @@ SUFFIX = ".q"
 CORRUPT_DIR = "corrupt"
 RECYCLE_DIR = "recycle"
 RECYCLE_MAX = 256             # delivered messages' files kept to be overwritten
+RECYCLE_FILE_MAX = 64 * 1024  # bytes: a larger file is unlinked (the disk it holds)
 RETRIES = "retries.log"
 RETRY_FIELDS = ("attempts", "next_attempt", "last_error", "first_failure")
 STALE_TEMPORARY_AGE = 300     # seconds; no write takes this long
@@ -488,7 +489,7 @@ class Queue:
         removed = 0
         for entry in entries:
             try:
-                if room > 0:
+                if room > 0 and os.stat(entry.path).st_size <= RECYCLE_FILE_MAX:
                     os.rename(entry.path, os.path.join(recycle, entry.id))
                     room -= 1
                 else:

@@ -143,6 +143,14 @@ def test_a_batch_takes_what_is_recycled_and_makes_the_rest(q):
     assert [b.id for b in batch] == [e.id for e in Queue(q.directory).entries()[1:]]
 
 
+def test_a_large_file_is_unlinked_not_recycled(q):
+    big = q.enqueue("a@x", ["u@example.org"], DATA + b"x" * (queue_module.RECYCLE_FILE_MAX + 1),
+                    "mx:example.org")
+    small = q.enqueue("a@x", ["u@example.org"], DATA, "mx:example.org")
+    q.remove_many([big, small])
+    assert recycled(q) == [small.id] and queue_files(q) == []
+
+
 def test_recycled_files_are_capped(q, monkeypatch):
     monkeypatch.setattr(queue_module, "RECYCLE_MAX", 2)
     entries = q.enqueue_many([("a@x", ["u@example.org"], DATA, "mx:example.org")] * 3)
