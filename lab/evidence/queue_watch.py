@@ -3,7 +3,8 @@
 The queue writes every version of a message's file under a temporary name
 and renames it into place (servers/relay/queue.py). An inotify watch on the
 directory reports each rename (IN_MOVED_TO) and each file written in place
-(IN_CLOSE_WRITE); the watching thread opens the file as soon as it reads the
+(IN_CLOSE_WRITE), and each removal (IN_DELETE, or IN_MOVED_FROM: a
+delivered message's file is moved to the queue's recycle/); the watching thread opens the file as soon as it reads the
 event, and an open file keeps its contents even if the relay replaces or
 removes it a moment later. So the run sees each stored version, next hop
 included, without asking the relay anything. Versions that were already
@@ -36,6 +37,7 @@ from servers.relay.queue import SUFFIX as QUEUE_SUFFIX
 log = logging.getLogger(__name__)
 
 IN_CLOSE_WRITE = 0x00000008
+IN_MOVED_FROM = 0x00000040
 IN_MOVED_TO = 0x00000080
 IN_DELETE = 0x00000200
 IN_NONBLOCK = 0o4000
@@ -76,7 +78,8 @@ class QueueWatch:
         if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         if _libc.inotify_add_watch(fd, self.directory.encode(),
-                                   IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE) < 0:
+                                   IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE
+                                   | IN_MOVED_FROM) < 0:
             err = ctypes.get_errno()
             os.close(fd)
             raise OSError(err, "inotify_add_watch %s" % self.directory)
@@ -111,7 +114,7 @@ class QueueWatch:
             if not data:
                 return
             for mask, name in parse_events(data):
-                if mask & IN_DELETE:
+                if mask & (IN_DELETE | IN_MOVED_FROM):
                     self._gone(name)
                 else:
                     self._read(name)

@@ -33,13 +33,16 @@ def test_every_version_and_removal_is_seen(tmp_path):
         (d / ".c.tmp").write_text("ignored")
         os.unlink(str(d / "b.q"))
         then_seen(5, "the removal")
+        (d / "recycle").mkdir()
+        os.rename(str(d / "a.q"), str(d / "recycle" / "a"))    # how the relay removes now
+        then_seen(6, "the file moved to recycle/")
     finally:
         watch.stop()
     hops = [(s["msgid"], s["next_hop"]) for s in watch.seen if "msgid" in s]
     assert hops == [("<a@x>", "mx:example.org"), ("<b@x>", "mx:example.org"),
                     ("<a@x>", "10.0.2.11:25"), ("<a@x>", "10.0.2.12:25")]
     snaps = watch.snapshots()
-    assert [s["files"] for s in snaps] == [1, 2, 2, 2, 1]
+    assert [s["files"] for s in snaps] == [1, 2, 2, 2, 1, 0]
     assert snaps[-1]["entries"] == [] and watch.missed == 0
 
 
