@@ -5,12 +5,18 @@ Its own configuration, host key, pid file and authorized keys, all under one
 directory; a client key made for the run by the lab's own generator
 (lab.host.ssh.generate_key); tunnels allowed (``PermitTunnel yes``), root by
 key only, no password or keyboard prompt of any kind. The machine's own sshd
-(if any) is never touched::
+(if any) is never touched. By default it runs in its own PID namespace
+(``unshare --pid --fork --mount-proc``): every process started through it,
+the lab's remote shells and servers among them, has PIDs that mean nothing
+on this side, as on a real second server (a PID read there and used here,
+``nsenter -t PID``, reaches the wrong process or none)::
 
     with PrivateSSHD(tmp_path) as sshd:
         sshd.access.run(sshd.server, ["true"])
 """
 import os
+import shlex
+import signal
 import socket
 import subprocess
 
@@ -35,7 +41,7 @@ UsePAM no
 StrictModes no
 UseDNS no
 PermitTunnel yes
-AllowTcpForwarding no
+AllowTcpForwarding remote
 X11Forwarding no
 MaxSessions 100
 MaxStartups 100:30:200
@@ -49,6 +55,14 @@ def free_port(address=ADDRESS):
         return s.getsockname()[1]
 
 
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(w) for w in f.read().split()]
+    except OSError:
+        return []
+
+
 def _accepts(address, port):
     try:
         with socket.create_connection((address, port), timeout=0.5) as s:
@@ -60,8 +74,13 @@ def _accepts(address, port):
 class PrivateSSHD:
     """Started on enter, stopped (and waited for) on exit."""
 
-    def __init__(self, directory, address=ADDRESS, port=None, extra_config=""):
+    def __init__(self, directory, address=ADDRESS, port=None, extra_config="",
+                 own_pids=True, private_dirs=()):
         self.extra_config = extra_config    # more sshd_config lines (a test's own server)
+        self.own_pids = own_pids            # in a PID namespace (and /proc) of its own
+        # directories this "server" sees empty, on a disk of its own (a tmpfs mounted
+        # in its mount namespace): what it writes there, this machine does not see
+        self.private_dirs = [os.path.abspath(str(d)) for d in private_dirs]
         self.dir = os.path.abspath(str(directory))
         self.address = address
         self.port = port or free_port(address)
@@ -96,7 +115,16 @@ class PrivateSSHD:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)    # its privilege separation dir
         subprocess.run([SSHD, "-t", "-f", config], check=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", config],
+            # --kill-child: when unshare goes, sshd (the namespace's init) goes with
+            # it, and every process it started with them
+            wrap = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] \
+                if self.own_pids or self.private_dirs else []
+            sshd = [SSHD, "-D", "-e", "-f", config]
+            if self.private_dirs:
+                sshd = ["sh", "-c", " && ".join(
+                    ["mount -t tmpfs maillab-test-disk %s" % shlex.quote(d)
+                     for d in self.private_dirs] + ["exec " + " ".join(map(shlex.quote, sshd))])]
+            self.proc = subprocess.Popen(wrap + sshd,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         try:
             wait_until(lambda: self.proc.poll() is not None or _accepts(self.address, self.port),
@@ -113,6 +141,18 @@ class PrivateSSHD:
             return f.read()
 
     def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            # sshd first, so that unshare reaps it (unshare ended first would leave
+            # it a zombie of whatever adopts it)
+            for child in _children(self.proc.pid):
+                try:
+                    os.kill(child, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

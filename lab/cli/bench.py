@@ -146,7 +146,16 @@ def bench_relay(messages, sessions, size, out=sys.stdout, timeout=600, receivers
         receivers = receivers or os.cpu_count()
         print("%d cores; load average %s; our relay with --receivers %d"
               % (os.cpu_count(), load_average(), receivers), file=out)
-        rounds = [_bench_relay(messages, s, size, out, timeout, receivers) for s in counts]
+        # Every round's files stay until the last round is over: ext4 without a
+        # journal makes each new file scan past the inodes freed in the last
+        # 30 s, so removing a round's files would slow whoever comes next.
+        keep = []
+        try:
+            rounds = [_bench_relay(messages, s, size, out, timeout, receivers, keep)
+                      for s in counts]
+        finally:
+            for base in keep:
+                shutil.rmtree(base, ignore_errors=True)
         if len(rounds) > 1:
             print(json.dumps({"rounds": [{k: v for k, v in r.items() if k != "sink_delivered"}
                                          for r in rounds]}), file=out, flush=True)
@@ -168,7 +177,8 @@ def load_average():
         return " ".join(f.read().split()[:3])
 
 
-def _bench_relay(messages, sessions, size, out, timeout, receivers=1):
+def _bench_relay(messages, sessions, size, out, timeout, receivers=1, keep=None):
+    """One round; its directory is removed at the end, or appended to ``keep``."""
     base = tempfile.mkdtemp(prefix="maillab-bench-")
     os.chmod(base, 0o755)
     servers = []
@@ -225,7 +235,10 @@ def _bench_relay(messages, sessions, size, out, timeout, receivers=1):
                 print("postfix stop: %s" % e, file=sys.stderr)
         for server in reversed(servers):
             server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            keep.append(base)
 
 # -- the backlog: the next hop down while N arrive, then back -----------------
 
@@ -439,6 +452,12 @@ def _bench_backlog(n, sessions, size, out, timeout):
 
 
 def cmd_bench(args):
+    if args.what == "scale":
+        from lab.cli.bench_scale import cmd_bench_scale
+        return cmd_bench_scale(args)
+    if getattr(args, "cluster", None):
+        print("maillab bench %s: --cluster is for bench scale only" % args.what, file=sys.stderr)
+        return 2
     if args.what == "memory":
         from lab.cli.bench_memory import bench_memory
         bench_memory()

@@ -42,7 +42,7 @@ def cmd_chaos(args):
         topo = make_topology(args.topology)
         chaos_schedule.generate(topo, args.seed, args.duration, kinds, args.intensity,
                                 args.messages)
-        cluster = cluster_of(args)
+        cluster = cluster_of(args, plan=topo.plan)
     except (ChaosError, ValueError) as e:
         print("maillab chaos: %s" % e, file=sys.stderr)
         return 2

@@ -13,13 +13,31 @@ def access_from(args):
                   extra=tuple(getattr(args, "ssh_option", None) or ()))
 
 
-def cluster_of(args):
-    """The servers ``--cluster`` names (lab.host.cluster_net.Cluster), or None;
-    ValueError for a wrong list."""
-    if not getattr(args, "cluster", None):
+def cluster_of(args, scenario=None, plan=None):
+    """The lab's servers (lab.host.cluster_net.Cluster): those ``--cluster`` names,
+    else the scenario's ``[cluster] servers``; or None (one machine). Its placement:
+    the scenario's ``[cluster] place``, then each ``--place NAME=SERVER``; checked
+    against ``plan`` when given. ValueError says what is wrong."""
+    text = getattr(args, "cluster", None)
+    settings = getattr(scenario, "cluster", None)
+    wanted = getattr(args, "place", None) or []
+    if not text and not (settings is not None and settings.servers):
+        if wanted:
+            raise ValueError("--place needs --cluster (or a [cluster] table in the scenario)")
         return None
     from lab.host.cluster_net import Cluster
-    return Cluster(parse_servers(args.cluster), access_from(args))
+    servers = parse_servers(text or ",".join(settings.servers))
+    placement = dict(settings.place) if settings is not None else {}
+    for item in wanted:
+        name, sep, server = (w.strip() for w in item.partition("="))
+        if not (name and sep and server):
+            raise ValueError("--place %r: expected NAME=SERVER (NAME a place: site, dc1..., "
+                             "or a host)" % item)
+        placement[name] = server
+    cluster = Cluster(servers, access_from(args), placement)
+    if plan is not None:
+        cluster.placed(plan)
+    return cluster
 
 
 def cmd_cluster(args, out=None, access=None):

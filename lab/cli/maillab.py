@@ -10,6 +10,7 @@ import sys
 
 from lab.host.net import SWITCH_KINDS    # lab.net imports Mininet only when it builds a net
 from lab.chaos import schedule as chaos_schedule
+from lab.cli.bench_scale import add_arguments as bench_scale_arguments
 from lab.chaos.shrink import MAX_RUNS as SHRINK_RUNS
 from lab.testbed.mta_role import SERVERS as RELAY_SERVERS
 from lab.web import options as web_options
@@ -53,6 +54,9 @@ def _cluster_arguments(s):
                    "servers ([user@]host[:port]; localhost: this machine), each data center "
                    "and the sender site on one, in turn (maillab cluster check HOST... says "
                    "what a server lacks)")
+    s.add_argument("--place", action="append", default=[], metavar="NAME=SERVER",
+                   help="with --cluster: put a place (site, dc1...) or one host on this "
+                   "server of the list instead of the default (repeatable)")
     s.add_argument("--ssh-key", metavar="PATH", help="with --cluster: log in with this key "
                    "(default: the lab's own, see maillab cluster key)")
     s.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
@@ -202,9 +206,10 @@ def build_parser():
     add_cluster_parser(sub).set_defaults(func=_lazy("lab.cli.cluster", "cmd_cluster"))
 
     s = sub.add_parser("bench", help="benchmarks, side by side with Postfix")
-    s.add_argument("what", choices=("relay", "memory"),
+    s.add_argument("what", choices=("relay", "memory", "scale"),
                    help="relay: our relay and Postfix side by side; memory: peak memory of "
-                        "mx and the relay receiving 1, 10 and 50 concurrent 10 MB messages")
+                        "mx and the relay receiving 1, 10 and 50 concurrent 10 MB messages; "
+                        "scale: n_dc labs of growing size up and down, what each costs")
     s.add_argument("--messages", type=int, default=2000)
     s.add_argument("--sessions", default=[10], type=_session_counts, metavar="S[,S...]",
                    help="concurrent sessions (a list runs one round each; default 10)")
@@ -215,6 +220,8 @@ def build_parser():
     s.add_argument("--backlog", type=int, default=0, metavar="N",
                    help="instead: the next hop down while N messages arrive, then back "
                         "(ingest, memory, restart and drain, side by side with Postfix)")
+    bench_scale_arguments(s)
+    _cluster_arguments(s)
     s.set_defaults(func=_lazy("lab.cli.bench", "cmd_bench"))
     return p
 

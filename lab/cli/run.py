@@ -28,7 +28,7 @@ def cmd_scenarios(args):
 def run_one(s, args, report_dir, out=sys.stdout, web=None):
     from lab.scenarios.run import run
     watched = {"web": web} if web is not None else {}
-    cluster = cluster_of(args)
+    cluster = cluster_of(args, s)
     if cluster is not None:
         watched["lab_options"] = {"cluster": cluster}
     if getattr(args, "relay", None):
@@ -96,11 +96,17 @@ def cmd_run(args):
     return rc
 
 
+def _plan_of(scenario):
+    from lab.testbed.mail_lab import make_topology
+    return make_topology(scenario.topology).plan
+
+
 def _cmd_run(args, web):
     try:
         chosen = scenarios.load_all() if args.scenario == "all" else \
             [scenarios.load(args.scenario)]
-        cluster_of(args)
+        for s in chosen:
+            cluster_of(args, s, _plan_of(s))
     except (ScenarioError, ValueError) as e:
         print("maillab run: %s" % e, file=sys.stderr)
         return 2

@@ -58,9 +58,13 @@ class LabCLI(CLI):
     def do_queue(self, _line):
         "queue: the relay's queue (message, next hop, attempts, last error)"
         if self.lab.relay_server == "postfix":
-            relay = self.lab.services[self.lab.plan.relay.name]
-            listing = subprocess.run(["postqueue", "-c", relay.instance.etc, "-p"],
-                                     capture_output=True, text=True, timeout=30)
+            name = self.lab.plan.relay.name
+            argv = ["postqueue", "-c", self.lab.services[name].instance.etc, "-p"]
+            if self.lab.server_of(name) is not None:    # asked on the relay's server
+                ask = self.lab.net.get(name).popen(argv, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.STDOUT)
+                return self._say(ask.communicate(timeout=30)[0].decode(errors="replace"))
+            listing = subprocess.run(argv, capture_output=True, text=True, timeout=30)
             return self._say(listing.stdout + listing.stderr)
         try:
             from servers.relay.listing import format_queue_listing
@@ -147,7 +151,9 @@ def cmd_up(args):
     if args.topology == "n_dc":
         opts.update(dcs=args.dcs, mx_per_dc=args.mx_per_dc)
     try:
-        cluster = cluster_of(args)
+        from lab.testbed.mail_lab import make_topology
+        cluster = cluster_of(args, plan=make_topology(args.topology, **{
+            k: v for k, v in opts.items() if k in ("dcs", "mx_per_dc")}).plan)
     except ValueError as e:
         print("maillab up: %s" % e, file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ Message-ID comes from ``postcat -h`` on that file (read only).
 """
 import os
 import subprocess
+import time
 
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
@@ -32,7 +33,26 @@ def message_id(path):
     return ""
 
 
-def read_queue(queue_dir):
-    """What is left: one entry per message file ({file, msgid, next_hop})."""
-    return [{"file": p, "msgid": message_id(p), "next_hop": ""} for p in queue_files(queue_dir)
-            if os.path.exists(p)]
+def where(queue_dir, path, now):
+    """Which queue a message file is in ("deferred", "active", ...) and, in the
+    deferred queue, in how many seconds from ``now`` Postfix will next try it: the
+    file's mtime, which Postfix sets to the time of the next attempt (None
+    elsewhere, or when the file is gone)."""
+    queue = os.path.relpath(path, queue_dir).split(os.sep)[0]
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return queue, None
+    return queue, round(mtime - now, 1) if queue == "deferred" else None
+
+
+def read_queue(queue_dir, clock=time.time):
+    """What is left: one entry per message file ({file, msgid, next_hop, queue,
+    next_try_in})."""
+    out, now = [], clock()
+    for p in queue_files(queue_dir):
+        if os.path.exists(p):
+            queue, next_try_in = where(queue_dir, p, now)
+            out.append({"file": p, "msgid": message_id(p), "next_hop": "", "queue": queue,
+                        "next_try_in": next_try_in})
+    return out

@@ -59,17 +59,22 @@ def attribute(events, host, service):
     return out
 
 
-def read_run_events(rundir, roles):
+EVENT_FILES = ("*events.jsonl", "maillog" + STAMPED_SUFFIX)   # what read_run_events reads
+
+
+def read_run_events(rundir, roles, skip=()):
     """Every event under ``rundir``, each attributed by its file, in time order
-    (a real MTA's log read as events: lab.evidence.postfix_log)."""
+    (a real MTA's log read as events: lab.evidence.postfix_log); the directories
+    of the hosts named in ``skip`` (every generation) left out."""
     events = []
-    for path in sorted(glob.glob(os.path.join(rundir, "**", "*events.jsonl"), recursive=True)):
-        host, service = owner_of(os.path.relpath(path, rundir), roles)
-        events += attribute(read_events(path), host, service)
-    for path in sorted(glob.glob(os.path.join(rundir, "**", "maillog" + STAMPED_SUFFIX),
-                                 recursive=True)):
-        host, service = owner_of(os.path.relpath(path, rundir), roles)
-        events += attribute(postfix_log.read_events(path, service), host, service)
+    for pattern, read in ((EVENT_FILES[0], lambda p, service: read_events(p)),
+                          (EVENT_FILES[1], postfix_log.read_events)):
+        for path in sorted(glob.glob(os.path.join(rundir, "**", pattern), recursive=True)):
+            rel = os.path.relpath(path, rundir)
+            if skip and rel.split(os.sep)[0].split(".gen")[0] in skip:
+                continue
+            host, service = owner_of(rel, roles)
+            events += attribute(read(path, service), host, service)
     events.sort(key=lambda e: e.get("ts", 0))
     return events
 

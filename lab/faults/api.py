@@ -10,9 +10,17 @@
 event is written), or, for an instant fault (restore, kill, ...), once it
 is done. It raises ``FaultRefused`` when the fault cannot be done here and
 ``FaultFailed`` when it failed; either way nothing of it stays in force.
+
+On a lab over several servers, a fault whose target is on another server
+runs there (lab.faults.targets), started through that server's ssh; its
+events come back on the ssh channel as it writes them (``--events -``) and
+are appended to ``events_file`` here, its output goes to its log here, and
+its pcaps, written there, are fetched to the same paths here once it ends.
 """
 import itertools
+import json
 import os
+import threading
 import shlex
 import signal
 import subprocess
@@ -21,6 +29,7 @@ import time
 
 import lab.faults as registry
 from lab import ROOT
+from lab.faults.commands import SSH_ENV
 from servers.common.events import read_events
 
 _ids = itertools.count(1)
@@ -118,10 +127,16 @@ def start_fault(net, name, args, run_dir, events_file, duration=None, timeout=30
         argv += ["--duration", str(duration)]
     env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1",
                MAILLAB_HOST=launch.node.name if launch.node is not None else "lab")
+    if launch.ssh:
+        env[SSH_ENV] = json.dumps(launch.ssh, sort_keys=True)
+    if launch.remote:       # its events come back on its output (RelayedProcess)
+        argv[argv.index("--events") + 1] = "-"
     with open(log_path, "ab") as log:
         log.write(("$ %s\n" % " ".join(argv)).encode())
         log.flush()
-        if launch.node is None:
+        if launch.remote:
+            proc = _start_remote(launch, argv, env, events_file, log)
+        elif launch.node is None:
             proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         else:
@@ -140,6 +155,94 @@ def start_fault(net, name, args, run_dir, events_file, duration=None, timeout=30
                 pass
         raise
     return handle
+
+
+def _start_remote(launch, argv, env, events_file, log):
+    """The fault on its target's server (its host, or that server's root namespace:
+    no ``mnexec``), its events relayed here from its standard output."""
+    extra = {"mncmd": []} if launch.node is None else {}
+    proc = launch.runner.popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
+                               stdin=subprocess.DEVNULL, **extra)
+    return RelayedProcess(proc, launch.runner, events_file, log.name)
+
+
+class RelayedProcess:
+    """A fault process on another server, behind its ssh client: what it writes on
+    its standard output goes, line by line, to the events file here (an event) or
+    to its log (anything else). Polls and waits as a Popen does; done once its
+    last line is here and its pcaps are fetched from its server."""
+
+    def __init__(self, proc, node, events_file, log_path):
+        self.proc, self.node = proc, node
+        self.events_file, self.log_path = events_file, log_path
+        self.pid = proc.pid
+        self.pcaps, self._fetched, self._lock = [], False, threading.Lock()
+        self._thread = threading.Thread(target=self._relay, daemon=True,
+                                        name="fault-events-%d" % proc.pid)
+        self._thread.start()
+
+    def _relay(self):
+        with open(self.events_file, "ab") as events, open(self.log_path, "ab") as log:
+            for line in iter(self.proc.stdout.readline, b""):
+                event = _event(line)
+                out = events if event is not None else log
+                out.write(line if line.endswith(b"\n") else line + b"\n")
+                out.flush()
+                if event is not None and event.get("event") == "fault_start":
+                    self.pcaps = list(event.get("pcaps") or [])
+
+    def _done(self, rc):
+        if rc is not None:
+            with self._lock:
+                if not self._fetched:
+                    self._thread.join()
+                    self._fetch_pcaps()
+                    self._fetched = True
+        return rc
+
+    def _fetch_pcaps(self):
+        """The fault's pcaps, written on its server, copied to the same paths here
+        (each through a file beside it, renamed: on one machine the two are one)."""
+        node = self.node
+        for path in self.pcaps:
+            part = "%s.fetching" % path
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            with open(part, "wb") as out:
+                got = subprocess.run(node.access.ssh_argv(node.place, ["cat", path]),
+                                     stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.PIPE, timeout=120)
+            if got.returncode == 0:
+                os.replace(part, path)
+            else:
+                os.unlink(part)
+                with open(self.log_path, "ab") as log:
+                    log.write(b"fetching %s from %s: %s\n" % (
+                        path.encode(), str(node.place).encode(), got.stderr.strip()))
+
+    @property
+    def returncode(self):
+        return self._done(self.proc.returncode)
+
+    def poll(self):
+        return self._done(self.proc.poll())
+
+    def wait(self, timeout=None):
+        return self._done(self.proc.wait(timeout))
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill(self):
+        self.proc.kill()
+
+
+def _event(line):
+    """The event a line of a fault's output is, or None (a line for its log)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "event" in record else None
 
 
 def _wait_in_force(handle, timeout):

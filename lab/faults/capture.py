@@ -6,10 +6,11 @@ import logging
 import os
 import re
 import select
+import shlex
 import subprocess
 import time
 
-from lab.faults.commands import in_ns
+from lab.faults.commands import in_ns, is_remote, remote_argv, split_remote
 
 log = logging.getLogger(__name__)
 CAPTURED_RE = re.compile(r"(\d+) packets? captured")
@@ -39,14 +40,31 @@ def tcpdump_cmd(ns_pid, intf, path, bpf=()):
                           "-Z", "root", "-w", path] + list(bpf))
 
 
-class Captures:
-    """One tcpdump per (namespace, interface); ``stop()`` returns what each caught."""
+def remote_tcpdump_cmd(ns, intf, bpf=(), ssh=None):
+    """tcpdump on another server (``ns`` is ``[PID]@SERVER``), the pcap streamed
+    back on ssh's stdout into a file here. The remote shell ends it when its
+    input closes (``Captures.stop`` closes it; so does the end of the ssh
+    client, however it ends): ending the ssh client alone would leave it
+    running there."""
+    pid, server = split_remote(ns)
+    dump = in_ns(pid or None, ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-B",
+                               "16384", "-Z", "root", "-w", "-"] + list(bpf))
+    script = ("%s & p=$!; read _ignored; kill -TERM $p; wait $p"
+              % " ".join(shlex.quote(w) for w in dump))
+    return remote_argv(server, ["sh", "-c", script], ssh)
 
-    def __init__(self, targets, directory, fault_id, bpf=()):
+
+class Captures:
+    """One tcpdump per (namespace, interface); ``stop()`` returns what each caught.
+    A namespace on another server (``[PID]@SERVER``) is captured there and its
+    packets written here as they come (``ssh``: lab.faults.commands.remote_argv)."""
+
+    def __init__(self, targets, directory, fault_id, bpf=(), ssh=None):
         self.targets = list(targets)
         self.directory = directory
         self.fault_id = fault_id
         self.bpf = list(bpf)        # a capture filter, as tcpdump's trailing arguments
+        self.ssh = ssh
         self.running = []   # (path, Popen)
         self.dropped = {}   # path -> packets the kernel dropped (tcpdump's last words)
 
@@ -56,9 +74,16 @@ class Captures:
         os.makedirs(self.directory, exist_ok=True)
         for ns_pid, intf in self.targets:
             path = pcap_path(self.directory, self.fault_id, intf)
-            proc = subprocess.Popen(tcpdump_cmd(ns_pid, intf, path, self.bpf), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True,
-                                    preexec_fn=_die_with_parent)
+            if is_remote(ns_pid):
+                with open(path, "wb") as out:
+                    proc = subprocess.Popen(remote_tcpdump_cmd(ns_pid, intf, self.bpf, self.ssh),
+                                            stdin=subprocess.PIPE, stdout=out,
+                                            stderr=subprocess.PIPE, text=True,
+                                            preexec_fn=_die_with_parent)
+            else:
+                proc = subprocess.Popen(tcpdump_cmd(ns_pid, intf, path, self.bpf),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True, preexec_fn=_die_with_parent)
             self.running.append((path, proc))
         for path, proc in self.running:
             self._wait_listening(proc, path, timeout)
@@ -86,10 +111,13 @@ class Captures:
     def stop(self):
         result = {}
         for path, proc in self.running:
-            if proc.poll() is None:
+            if proc.stdin is not None:      # on another server: its shell ends tcpdump
+                proc.stdin.close()
+                proc.stdin = None
+            elif proc.poll() is None:
                 proc.terminate()
             try:
-                _, err = proc.communicate(timeout=5)
+                _, err = proc.communicate(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 _, err = proc.communicate()

@@ -5,12 +5,19 @@ that undo it, the interfaces worth capturing while it lasts, and what it
 matched. Building one runs nothing (the fault modules' ``plan()`` functions
 are pure and unit-tested without root); ``lab.faults.fault_process`` executes it.
 """
+import json
+import os
+import shlex
 from dataclasses import dataclass, field
 
 from lab.host import iproute
 
 ROOT_NS = None          # "the namespace the fault process runs in"
 RULE_TAG = "maillab-fault"
+# {server: {"argv": ssh's argv up to the destination, "sudo": bool}}: how a fault
+# process reaches a namespace on another server of a lab spread over several
+# (lab.faults.targets writes it; a fault on one server never needs it)
+SSH_ENV = "MAILLAB_FAULT_SSH"
 
 
 @dataclass
@@ -38,27 +45,60 @@ class Plan:
                 "matched": self.matched}
 
 
-def in_ns(ns_pid, argv):
-    """``argv`` run in the network namespace of process ``ns_pid`` (None: here)."""
+def is_remote(ns):
+    """``ns`` names a namespace on another server: ``PID@SERVER`` (PID as that
+    server sees it) or ``@SERVER`` (that server's root namespace)."""
+    return isinstance(ns, str) and "@" in ns
+
+
+def split_remote(ns):
+    """``PID@SERVER`` -> ("PID" or "", "SERVER")."""
+    pid, _, server = ns.partition("@")
+    return pid, server
+
+
+def remote_argv(server, argv, ssh=None):
+    """``argv`` run on ``server`` through ssh, every word quoted for its shell;
+    ``ssh`` is the {server: access} table (default: the fault's environment)."""
+    if ssh is None:
+        ssh = json.loads(os.environ.get(SSH_ENV) or "{}")
+    try:
+        access = ssh[server]
+    except KeyError:
+        raise ValueError("no ssh access to server %s (%s)" % (server, SSH_ENV)) from None
+    words = (["sudo", "-n"] if access.get("sudo") else []) + [str(w) for w in argv]
+    return list(access["argv"]) + [" ".join(shlex.quote(w) for w in words)]
+
+
+def in_ns(ns_pid, argv, ssh=None):
+    """``argv`` run in the network namespace of process ``ns_pid`` (None: here;
+    ``PID@SERVER``: in that namespace on another server, through ssh)."""
     if ns_pid in (None, "", "-"):
         return list(argv)
+    if is_remote(ns_pid):
+        pid, server = split_remote(ns_pid)
+        return remote_argv(server, in_ns(pid or None, argv), ssh)
     return ["nsenter", "-t", str(int(ns_pid)), "-n", "--"] + list(argv)
 
 
 def parse_intf(text):
-    """``PID/INTF`` (an interface in the namespace of PID) or ``INTF`` (here)."""
+    """``PID/INTF`` (an interface in the namespace of PID), ``INTF`` (here), or
+    ``[PID]@SERVER/INTF`` (on another server of the lab)."""
     if "/" in text:
-        pid, intf = text.split("/", 1)
-        if not pid.isdigit() or not intf:
-            raise ValueError("interface %r: expected PID/INTF or INTF" % text)
-        return int(pid), intf
+        ns, intf = text.split("/", 1)
+        pid = split_remote(ns)[0] if is_remote(ns) else ns
+        if (pid and not pid.isdigit()) or (not pid and not is_remote(ns)) or not intf \
+                or (is_remote(ns) and not split_remote(ns)[1]):
+            raise ValueError("interface %r: expected PID/INTF, [PID]@SERVER/INTF or INTF"
+                             % text)
+        return (ns if is_remote(ns) else int(ns)), intf
     if not text:
         raise ValueError("empty interface name")
     return None, text
 
 
 def format_intf(ns_pid, intf):
-    return intf if ns_pid is None else "%d/%s" % (ns_pid, intf)
+    return intf if ns_pid is None else "%s/%s" % (ns_pid, intf)
 
 
 def link_cmd(ns_pid, intf, state):

@@ -32,15 +32,16 @@ def plan(ends, label="", fault="cut", routes=None):
         raise ValueError("cut: no interface given")
     routes = routes or {}
     names = [format_intf(ns, intf) for ns, intf in ends]
-    restore_routes = [route_cmd(ns, intf, line) for ns, intf in ends
-                      for line in routes.get((ns, intf), [])]
+    kept = [(ns, intf, line) for ns, intf in ends for line in routes.get((ns, intf), [])]
+    restore_routes = [route_cmd(ns, intf, line) for ns, intf, line in kept]
     return Plan(fault=fault,
                 summary="%s %s: down %s" % (fault, label or "link", ", ".join(names)),
                 apply=[link_cmd(ns, intf, "down") for ns, intf in ends],
                 undo=[link_cmd(ns, intf, "up") for ns, intf in ends] + restore_routes,
                 capture=list(ends),
                 matched={"link": label, "interfaces": names,
-                         "routes": [" ".join(c[c.index("replace") + 1:]) for c in restore_routes]})
+                         "routes": ["%s dev %s" % (" ".join(line.split()), intf)
+                                    for _, intf, line in kept]})
 
 
 def routes_to_keep(routes):

@@ -16,35 +16,58 @@ from lab.faults.commands import RULE_TAG, in_ns, link_show_cmd, link_state
 
 
 
-def _out(argv):
+def _out(argv, node=None):
+    """``argv``'s output; with a ``node`` on another server (a lab over several),
+    run in that node's namespace there (its own PIDs mean nothing here)."""
+    if getattr(node, "isRemote", False):
+        return node.cmd(" ".join(shlex.quote(str(w)) for w in argv))
     return subprocess.run(argv, capture_output=True, text=True).stdout
 
 
-def tagged_rules(ns_pid):
-    return [l for l in _out(in_ns(ns_pid, ["iptables-save", "-t", "filter"])).splitlines()
+def _json(argv, node=None):
+    """``iproute.run`` here; on another server, the node's own shell (not JSON: [])."""
+    if not getattr(node, "isRemote", False):
+        return iproute.run(argv)
+    try:
+        return iproute.parse(_out(argv, node), argv)
+    except iproute.NotJSON:
+        return []
+
+
+def _ns(node):
+    """(namespace PID, node to run through): a node here is entered by PID; one on
+    another server runs the command itself."""
+    if getattr(node, "isRemote", False):
+        return None, node
+    return (node.pid if getattr(node, "inNamespace", False) else None), None
+
+
+def tagged_rules(ns_pid, node=None):
+    return [l for l in _out(in_ns(ns_pid, ["iptables-save", "-t", "filter"]), node).splitlines()
             if RULE_TAG in l and l.startswith("-A ")]
 
 
-def netem_qdiscs(ns_pid):
+def netem_qdiscs(ns_pid, node=None):
     """The netem qdiscs in a namespace, as "netem dev DEV"."""
-    return ["netem dev %s" % q.get("dev") for q in iproute.run(in_ns(ns_pid, iproute.tc_argv(
-        "qdisc", "show"))) if q.get("kind") == "netem"]
+    return ["netem dev %s" % q.get("dev") for q in _json(in_ns(
+        ns_pid, iproute.tc_argv("qdisc", "show")), node) if q.get("kind") == "netem"]
 
 
 def down_interfaces(node):
-    pid = node.pid if getattr(node, "inNamespace", False) else None
+    pid, through = _ns(node)
     down = []
     for intf in node.intfNames():
         if intf == "lo":
             continue
-        if link_state(_out(link_show_cmd(pid, intf))) == "down":
+        if link_state(_out(link_show_cmd(pid, intf), through)) == "down":
             down.append(intf)
     return down
 
 
 def wrong_arp(net, node, known):
     wrong = []
-    seen = iproute.neighbours(iproute.run(in_ns(node.pid, iproute.ip_argv("neigh", "show"))))
+    pid, through = _ns(node)
+    seen = iproute.neighbours(_json(in_ns(pid, iproute.ip_argv("neigh", "show")), through))
     for ip, mac in sorted(seen.items()):
         if ip in known and known[ip] != mac:
             wrong.append("%s at %s (is %s)" % (ip, mac, known[ip]))
@@ -60,7 +83,9 @@ def fault_processes():
 
 
 def stopped_processes(net):
-    nets = {procs.netns_of(n.pid) for n in net.hosts if n.shell is not None}
+    # this machine's hosts (another server's processes are not in this /proc)
+    nets = {procs.netns_of(n.pid) for n in net.hosts
+            if n.shell is not None and not getattr(n, "isRemote", False)}
     return [pid for pid, ns, _ in procs.snapshot() if ns in nets and procs.state_of(pid) == "T"]
 
 
@@ -75,12 +100,13 @@ def fault_leftovers(net):
     for n in net.values():
         if getattr(n, "shell", None) is None:
             continue
-        ns = n.pid if n.inNamespace else None
+        ns, through = _ns(n)
         if n.inNamespace:
-            for kind, items in (("rules", tagged_rules(ns)), ("arp", wrong_arp(net, n, known))):
+            for kind, items in (("rules", tagged_rules(ns, through)),
+                                ("arp", wrong_arp(net, n, known))):
                 if items:
                     found.setdefault(kind, {})[n.name] = items
-        items = netem_qdiscs(ns)
+        items = netem_qdiscs(ns, through)
         if items:
             found.setdefault("qdiscs", {})[n.name] = items
         items = down_interfaces(n)
@@ -111,15 +137,14 @@ def clear_leftovers(net):
     for n in net.values():
         if getattr(n, "shell", None) is None:
             continue
-        ns = n.pid if n.inNamespace else None
+        ns, through = _ns(n)
         for rule in found.get("rules", {}).get(n.name if n.inNamespace else "root", []):
-            subprocess.run(in_ns(ns, ["iptables", "-w", "-D"] + shlex.split(rule)[1:]), capture_output=True)
+            _out(in_ns(ns, ["iptables", "-w", "-D"] + shlex.split(rule)[1:]), through)
         for q in found.get("qdiscs", {}).get(n.name, []):
             dev = q.split(" dev ")[1].split()[0]
-            subprocess.run(in_ns(ns, ["tc", "qdisc", "del", "dev", dev, "root"]), capture_output=True)
+            _out(in_ns(ns, ["tc", "qdisc", "del", "dev", dev, "root"]), through)
         for intf in found.get("down", {}).get(n.name, []):
-            subprocess.run(in_ns(ns, ["ip", "link", "set", "dev", intf, "up"]), capture_output=True)
+            _out(in_ns(ns, ["ip", "link", "set", "dev", intf, "up"]), through)
         for entry in found.get("arp", {}).get(n.name, []):
-            subprocess.run(in_ns(ns, ["ip", "neigh", "flush", "to", entry.split()[0]]),
-                           capture_output=True)
+            _out(in_ns(ns, ["ip", "neigh", "flush", "to", entry.split()[0]]), through)
     return found

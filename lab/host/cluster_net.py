@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+import select
 import shutil
 import shlex
 import subprocess
@@ -72,9 +73,35 @@ def node_places(plan):
 
 
 def node_servers(plan, servers, placement=None):
-    """{node name: server}; ``placement`` ({place: server}) overrides the default."""
-    where = dict(place_by_dc(plan, servers), **(placement or {}))
-    return {node: where[place] for node, place in node_places(plan).items()}
+    """{node name: server}; ``placement`` ({place or host: server}) overrides the
+    default: a place moves its hosts, switch and router, a host moves alone."""
+    placement = placement or {}
+    where = dict(place_by_dc(plan, servers), **placement)
+    out = {node: where[place] for node, place in node_places(plan).items()}
+    out.update({name: server for name, server in placement.items() if name in plan.hosts})
+    return out
+
+
+def placement_for(plan, servers, wanted):
+    """{place or host: Server} from ``wanted`` ({name: Server or its text}, a
+    scenario's ``[cluster] place`` or ``--place NAME=SERVER``); ValueError saying
+    what is wrong: a name that is neither a place nor a host of the plan, a server
+    not among ``servers``."""
+    known = places(plan)
+    out = {}
+    for name, server in wanted.items():
+        if name not in known and name not in plan.hosts:
+            raise ValueError("placement %s: unknown place %r (places: %s; or a host: %s)"
+                             % (name, name, ", ".join(known), ", ".join(sorted(plan.hosts))))
+        try:
+            parsed = server if isinstance(server, Server) else Server.parse(str(server))
+        except ValueError as e:
+            raise ValueError("placement %s=%s: %s" % (name, server, e)) from None
+        if parsed not in servers:
+            raise ValueError("placement %s=%s: unknown server %s (the lab's servers: %s)"
+                             % (name, server, parsed, ", ".join(str(s) for s in servers)))
+        out[name] = parsed
+    return out
 
 
 def tunnels(topo, where):
@@ -436,6 +463,41 @@ def running_cluster_net(topo, servers, access, table):
             clean_servers()
 
 
+# --- a Unix socket of this machine, reachable on another server -----------------------
+@contextlib.contextmanager
+def forwarded_socket(access, server, remote_path, local_path, timeout=TUNNEL_TIMEOUT):
+    """``remote_path`` on ``server`` is ``local_path`` here for as long as the block
+    lasts (``ssh -R REMOTE:LOCAL``: each connection there is made here), e.g. the
+    provisioner's socket for a relay on another server. The remote end waits for
+    the socket, says "@", and ends when its input (this side's ssh) closes."""
+    remote = ("while [ ! -S %s ]; do sleep 0.05; done; echo @; exec cat >/dev/null"
+              % shlex.quote(remote_path))
+    argv = ["ssh"] + access.options(server) + [
+        "-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes",
+        "-R", "%s:%s" % (remote_path, local_path), server.destination, remote]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, preexec_fn=os.setpgrp)
+    state.record("pids", proc.pid)     # `maillab clean` ends it after a crash
+    try:
+        ready = select.select([proc.stdout], [], [], timeout)[0]
+        first = decode(proc.stdout.read(1)) if ready else ""
+        if first != "@":
+            proc.kill()
+            rest = decode(proc.stdout.read() or b"")
+            raise RuntimeError("forwarding %s to %s:%s: %s" % (
+                local_path, server, remote_path, (first + rest).strip() or "no answer"))
+        log.info("%s on %s forwards to %s here", remote_path, server, local_path)
+        yield remote_path
+    finally:
+        if proc.poll() is None:
+            proc.stdin.close()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 # --- a lab's servers and its run directory on them ------------------------------------
 class Cluster:
     """The servers of one lab (``servers``, [Server], ``localhost`` among them or
@@ -450,9 +512,14 @@ class Cluster:
     def __repr__(self):
         return "Cluster(%s)" % ", ".join(str(s) for s in self.servers)
 
+    def placed(self, plan):
+        """The explicit placement, checked against ``plan`` ({place or host: Server};
+        ValueError for an unknown place, host or server)."""
+        return placement_for(plan, self.servers, self.placement or {})
+
     def table(self, plan):
         """{node: Server} for a plan's topology."""
-        return node_servers(plan, self.servers, self.placement)
+        return node_servers(plan, self.servers, self.placed(plan))
 
     def remote_names(self, plan, table=None):
         """{remote Server: [host names placed there]} (hosts only: what writes files)."""
@@ -466,8 +533,11 @@ class Cluster:
 
     def describe(self, plan):
         """"site on localhost, dc1 on 127.0.0.2:2222": where each place runs."""
-        where = dict(place_by_dc(plan, self.servers), **(self.placement or {}))
-        return ", ".join("%s on %s" % (place, where[place]) for place in places(plan))
+        placed = self.placed(plan)
+        where = dict(place_by_dc(plan, self.servers), **placed)
+        return ", ".join(["%s on %s" % (place, where[place]) for place in places(plan)] +
+                         ["%s on %s" % (name, server) for name, server in placed.items()
+                          if name in plan.hosts])
 
     def push(self, rundir):
         """The run directory, as it is now, copied to each remote server (tar over ssh)."""
@@ -516,6 +586,25 @@ class Cluster:
         return fetched
 
 
+def fetch(access, server, rundir, names, into, patterns=()):
+    """A copy of the named host directories on ``server`` as they are now (every
+    generation; only the files matching ``patterns``, shell globs, when given),
+    fetched through ssh into ``into`` (same layout as the run directory); the
+    run directory here is left alone. Returns the bytes fetched."""
+    fetcher = subprocess.Popen(access.ssh_argv(server, view_command(rundir, names, patterns)),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    unpack = subprocess.run(["tar", "-C", into, "-xf", "-"], stdin=fetcher.stdout,
+                            capture_output=True, timeout=120)
+    fetcher.stdout.close()
+    err = fetcher.stderr.read().decode(errors="replace")
+    if fetcher.wait(120) != 0 or unpack.returncode != 0:
+        raise RuntimeError("fetching %s from %s: %s %s" % (", ".join(names), server,
+                                                           err.strip(), unpack.stderr.decode(
+                                                               errors="replace").strip()))
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(into) for f in fs)
+
+
 class _CountingReader:
     def __init__(self, stream):
         self.stream, self.count = stream, 0
@@ -524,6 +613,24 @@ class _CountingReader:
         data = self.stream.read(n)
         self.count += len(data)
         return data
+
+
+def view_command(rundir, names, patterns=()):
+    """The remote end of ``fetch``: the named host directories (every generation),
+    or only their files named like ``patterns``, as one tar stream (empty when
+    there is none). The hosts are running: a log that grows while it is read is
+    sent as far as it was (GNU tar's status 1, "file changed as we read it", is
+    not a failure)."""
+    globs = " ".join("%s %s.gen*" % (shlex.quote(n), shlex.quote(n)) for n in names)
+    pick = ""
+    if patterns:
+        pick = "-type f \\( %s \\) " % " -o ".join("-name %s" % shlex.quote(p)
+                                                    for p in patterns)
+    return ["sh", "-c", "cd %s && set -- $(ls -d %s 2>/dev/null); "
+            "if [ $# -eq 0 ]; then exec tar -cf - --files-from /dev/null; fi; "
+            "find \"$@\" %s-print0 2>/dev/null | tar --format=posix -cf - --null "
+            "--no-recursion --warning=no-file-changed --files-from - || [ $? -eq 1 ]"
+            % (shlex.quote(rundir), globs, pick)]
 
 
 def push_command(rundir):

@@ -14,7 +14,8 @@ import random
 import tomllib
 
 import lab.faults as fault_registry
-from lab.testbed.mta_role import SERVERS, Timing
+from lab.host.ssh import Server, parse_servers
+from lab.testbed.mta_role import SERVERS, SHORTEST_BACKOFF, Timing
 from servers.common.provision_proto import parse_action
 
 SCENARIO_DIR = os.path.dirname(os.path.abspath(__file__))    # the scenarios, one .toml file each
@@ -104,6 +105,15 @@ class Expect:
 
 
 @dataclasses.dataclass
+class ClusterSettings:
+    """The ``[cluster]`` table: the servers the lab spreads over (``[user@]host[:port]``,
+    ``localhost`` for this machine; none: one machine) and an explicit placement
+    (``place = {dc2 = "lab2"}``: a place, site or dcN, or a host, to a server)."""
+    servers: list = dataclasses.field(default_factory=list)
+    place: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class Scenario:
     name: str
     description: str
@@ -116,6 +126,7 @@ class Scenario:
     expect: Expect
     provisioner: ProvisionerSettings = dataclasses.field(default_factory=ProvisionerSettings)
     path: str = ""
+    cluster: ClusterSettings = dataclasses.field(default_factory=ClusterSettings)
 
 
 def _check_type(path, key, value, types, what):
@@ -264,11 +275,46 @@ def _validate(path, s):
                             "expects %r but relay.provision_action is %r"
                             % (e.provision, r.provision_action))
     e.deadline = _nonneg(path, "expect.deadline", e.deadline)
+    _validate_cluster(path, s)
     return s
 
 
+def _validate_cluster(path, s):
+    """Servers that parse, none twice; a placement naming places or hosts of the
+    scenario's topology and servers of the list."""
+    c = s.cluster
+    _check_type(path, "cluster.servers", c.servers, (list,), 'a list of servers '
+                '(["localhost", "lab2"])')
+    if not all(isinstance(x, str) for x in c.servers):
+        raise ScenarioError(path, "cluster.servers", "must be a list of strings, not %r"
+                            % (c.servers,))
+    _check_type(path, "cluster.place", c.place, (dict,), 'a table {dc2 = "lab2"}')
+    if c.place and not c.servers:
+        raise ScenarioError(path, "cluster.place", "needs cluster.servers")
+    if not c.servers:
+        return
+    try:
+        servers = parse_servers(",".join(c.servers))
+    except ValueError as e:
+        raise ScenarioError(path, "cluster.servers", str(e)) from None
+    if not c.place:
+        return
+    for name, server in c.place.items():
+        key = "cluster.place." + name
+        _check_type(path, key, server, (str,), "a server's name")
+        try:
+            parsed = Server.parse(server)
+        except ValueError as e:
+            raise ScenarioError(path, key, str(e)) from None
+        if parsed not in servers:
+            raise ScenarioError(path, key, "unknown server %s (cluster.servers: %s)"
+                                % (server, ", ".join(c.servers)))
+    # the places and hosts named are checked against the topology when the lab is
+    # built (lab.cli.cluster.cluster_of, lab.host.cluster_net.placement_for)
+
+
 TOP_KEYS = ("name", "description", "claims", "topology", "traffic", "dns", "relay",
-            "faults", "expect", "provisioner")
+            "faults", "expect", "provisioner", "cluster")
 
 
 def parse(text, path="<string>"):
@@ -283,7 +329,7 @@ def parse(text, path="<string>"):
     for key in ("name", "topology"):
         if key not in data:
             raise ScenarioError(path, key, "missing")
-    for key in ("traffic", "dns", "relay", "expect", "provisioner"):
+    for key in ("traffic", "dns", "relay", "expect", "provisioner", "cluster"):
         if not isinstance(data.get(key, {}), dict):
             raise ScenarioError(path, key, "must be a table ([%s])" % key)
     faults_data = data.get("faults", [])
@@ -308,7 +354,8 @@ def parse(text, path="<string>"):
         faults=faults,
         expect=_section(path, data.get("expect", {}), Expect, "expect"),
         provisioner=_section(path, data.get("provisioner", {}), ProvisionerSettings, "provisioner"),
-        path=path)
+        path=path,
+        cluster=_section(path, data.get("cluster", {}), ClusterSettings, "cluster"))
     return _validate(path, s)
 
 
@@ -353,7 +400,7 @@ def with_relay_server(scenario, server):
     s = copy.deepcopy(scenario)
     s.relay.server = server
     if server != "maillab":
-        t = relay_timing(s.relay).whole_seconds()
+        t = relay_timing(s.relay).whole_seconds(SHORTEST_BACKOFF.get(server, 1))
         r = s.relay
         r.retry_interval, r.max_retry_interval = float(t.min_backoff), float(t.max_backoff)
         r.connect_timeout, r.command_timeout = float(t.connect_timeout), float(t.command_timeout)

@@ -21,7 +21,7 @@ from lab.report import files as report
 from lab.verdict import claims as judge
 from lab.evidence import wire
 from lab.testbed import wire_capture
-from lab.evidence.queue_watch import QueueWatch
+from lab.evidence.queue_watch import QueueWatch, RemoteQueueWatch
 from lab.evidence import postfix_queue
 from lab.evidence import postfix_log
 from lab.scenarios.model import (fault_plan, relay_timing, sender_timing, with_relay_server,
@@ -341,11 +341,18 @@ class Run:
         to every messaging server, so that the captures hold each one's
         addresses from before any fault (claim 19)."""
         self.capture = wire_capture.RunCapture(wire_capture.capture_ports(self.lab),
-                                               self.pcap_dir).start()
+                                               self.pcap_dir,
+                                               *wire_capture.capture_namespace(self.lab)).start()
         self.capture_points = self.capture.points()
         if self._maillab_relay():   # a real MTA's queue is read at the end only
-            self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
-                                    suffix=relay_queue.SUFFIX).start()
+            nodes = getattr(getattr(self.lab, "net", None), "nameToNode", {})
+            relay = nodes.get(self.lab.plan.relay.name)
+            if getattr(relay, "isRemote", False):   # watched on the relay's server
+                self.watch = RemoteQueueWatch(relay, self._queue_dir(),
+                                              suffix=relay_queue.SUFFIX).start()
+            else:
+                self.watch = QueueWatch(self._queue_dir(), parse_queue_bytes,
+                                        suffix=relay_queue.SUFFIX).start()
         for info in self.lab.plan.by_role("mx"):
             tcp_open_from(self.lab.probe_host, info.ip, SMTP_PORT)
 
@@ -742,16 +749,36 @@ class Run:
         with open(os.path.join(self.report_dir, "ledger.jsonl"), "w") as f:
             for r in evidence.ledger:
                 f.write(json.dumps(r) + "\n")
+        self._keep_mta_logs()
         if evidence.queue_snapshots:     # the relay's queue files as read from disk
             with open(os.path.join(self.report_dir, "queue.jsonl"), "w") as f:
                 for snap in evidence.queue_snapshots:
                     f.write(json.dumps(snap) + "\n")
+
+    def _keep_mta_logs(self):
+        """Each real MTA's own log beside the report (``mta-HOST.log``), every line
+        with the time it was written, so what it did with a message can be read."""
+        for name, service in sorted(getattr(self.lab, "services", {}).items()):
+            stamped = getattr(getattr(service, "log", None), "out_path", None)
+            if not stamped or not os.path.exists(stamped):
+                continue
+            with open(stamped, encoding="utf-8", errors="replace") as f, \
+                    open(os.path.join(self.report_dir, "mta-%s.log" % name), "w") as out:
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    out.write("%.3f %s\n" % (rec.get("ts", 0.0) - (self.started or 0.0),
+                                              rec.get("line", "")))
 
     def _files(self):
         names = ["report.html", "report.json", "report.md", "aggregate.png", "timeline.png",
                  "events.jsonl", "ledger.jsonl"]
         if os.path.exists(os.path.join(self.report_dir, "queue.jsonl")):
             names.append("queue.jsonl")
+        names += sorted(os.path.basename(p)
+                        for p in glob.glob(os.path.join(self.report_dir, "mta-*.log")))
         pcaps = sorted(os.path.relpath(p, self.report_dir)
                        for p in glob.glob(os.path.join(self.pcap_dir, "*")))
         return names + pcaps

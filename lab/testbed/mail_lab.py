@@ -190,6 +190,11 @@ class Lab:
         if self.provisioner is not None:
             self.provisioner.start()
             self._stack.callback(self.provisioner.stop)
+            forward = self._provisioner_forward()
+            if forward is not None:
+                from lab.host.cluster_net import forwarded_socket
+                self._stack.enter_context(forwarded_socket(
+                    self.cluster.access, forward[0], forward[1], self.provisioner.socket_path))
         started = {}
         for info, kind, argv in servers:
             if kind == "dns" and self.health_file:
@@ -210,6 +215,16 @@ class Lab:
         log.info("lab %s up in %.2f s on %s (run dir %s)", type(self.topo).__name__,
                  self.timings["up"], self.switches, self.rundir)
 
+    def _provisioner_forward(self):
+        """(server, socket path there) when the relay starts on another server: the
+        provisioner's socket is forwarded there (a Unix socket is one machine's)."""
+        if self.cluster is None or self.provisioner is None:
+            return None
+        server = self.cluster.table(self.plan).get(self.plan.relay.name)
+        if server is None or server.is_local:
+            return None
+        return server, os.path.join(self.rundir, "provisioner.forwarded.sock")
+
     def _server_commands(self):
         """[(host info, kind, argv)] of the servers at start, the DNS server last."""
         servers = [(info, "mx", None if self.mx_server != "maillab" else
@@ -217,6 +232,9 @@ class Lab:
                    for info in self.plan.by_role("mx")]
         relay, dns = self.plan.relay, self.plan.dns
         prov = self.provisioner.endpoint if self.provisioner else None
+        if prov and self._provisioner_forward() is not None:
+            # a relay on another server: the provisioner's socket forwarded there
+            prov = ("unix:%s" % self._provisioner_forward()[1], prov[1])
         servers.append((relay, "relay", None if self.relay_server != "maillab" else
                         svc.relay_argv(relay, self._dir(relay.name), self.dns_addr,
                                        provisioner=prov, sites=self.sites_file,
@@ -419,13 +437,53 @@ class Lab:
         return os.path.join(self._dir(name), "Maildir")
 
     def messages(self, name):
-        """Message files delivered to ``name`` (new and cur, every mailbox)."""
-        return sorted(path for _, path in messages_under(self.maildir(name)))
+        """Message files delivered to ``name`` (new and cur, every mailbox); of a
+        host on another server, as they are there now (their paths there)."""
+        with self._current_files([name]) as root:
+            maildir = os.path.join(root, os.path.relpath(self.maildir(name), self.rundir))
+            return sorted(os.path.join(self.rundir, os.path.relpath(path, root))
+                          for _, path in messages_under(maildir))
 
     def queue_entries(self):
-        """The relay's queue as servers.relay.queue.QueueEntry objects."""
+        """The relay's queue as servers.relay.queue.QueueEntry objects (read on its
+        server, on a lab over several)."""
         from servers.relay.queue import Queue
-        return Queue(os.path.join(self._dir(self.plan.relay.name), "queue")).entries()
+        relay = self.plan.relay.name
+        with self._current_files([relay]) as root:
+            return Queue(os.path.join(root, os.path.relpath(self._dir(relay), self.rundir),
+                                      "queue")).entries()
+
+    def server_of(self, name):
+        """The server holding host ``name`` when it is another one (a lab over
+        several servers), else None."""
+        if self.cluster is None or self.net is None:
+            return None
+        place = getattr(self.net.nameToNode.get(name), "place", None)
+        return place if place is not None and not place.is_local else None
+
+    @contextlib.contextmanager
+    def _current_files(self, names, patterns=()):
+        """A directory laid out as the run directory to read ``names``' files from
+        as they are now: the run directory itself; for hosts on other servers, a
+        copy fetched from them just now (this machine's copy of their directories
+        is the one pushed at the start), outside the run directory and removed
+        after."""
+        remote = {}
+        for name in names:
+            server = self.server_of(name)
+            if server is not None:
+                remote.setdefault(server, []).append(name)
+        if not remote:
+            yield self.rundir
+            return
+        from lab.host.cluster_net import fetch
+        copy = tempfile.mkdtemp(prefix="maillab-fetched-")
+        try:
+            for server, on_it in remote.items():
+                fetch(self.cluster.access, server, self.rundir, on_it, copy, patterns)
+            yield copy
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
 
     def queue(self):
         """The relay's queue: id, msgid, recipients, next_hop, attempts, last_error."""
@@ -447,7 +505,15 @@ class Lab:
     def events(self, last=None):
         """Every event of this run (all hosts, the provisioner), in time order, each
         attributed to the host and service owning its log file, whatever the line says."""
-        events = provenance.read_run_events(self.rundir, self.roles())
+        roles = self.roles()
+        remote = [name for name in self.net.nameToNode if self.server_of(name)] \
+            if self.cluster is not None and self.net is not None else []
+        # the hosts on other servers: their files as they are there now
+        events = provenance.read_run_events(self.rundir, roles, skip=remote)
+        if remote:
+            with self._current_files(remote, provenance.EVENT_FILES) as copy:
+                events += provenance.read_run_events(copy, roles)
+            events.sort(key=lambda e: e.get("ts", 0))
         return events[-last:] if last else events
 
     def roles(self):

@@ -19,7 +19,7 @@ from lab.host import cleanup_records as state
 from lab.host.waiting import wait_until
 from lab.evidence.postfix_log import STAMPED_SUFFIX
 from lab.testbed.mta_log import StampedLog
-from lab.testbed.mta_role import MX, RELAY, SENDER
+from lab.testbed.mta_role import MX, RELAY, SENDER, SHORTEST_BACKOFF
 from lab.testbed.services import ServiceFailed
 from topologies.nodes import plain_logger
 
@@ -76,8 +76,9 @@ def seconds(value):
 
 
 def role_lines(base, role):
-    """main.cf settings for an ``MtaRole``: whole seconds (Timing.whole_seconds)."""
-    t = role.timing.whole_seconds()
+    """main.cf settings for an ``MtaRole``: whole seconds (Timing.whole_seconds),
+    the backoff no shorter than Postfix keeps (mta_role.SHORTEST_BACKOFF)."""
+    t = role.timing.whole_seconds(SHORTEST_BACKOFF["postfix"])
     domains = ", ".join(role.domains)
     lines = [
         "inet_interfaces = %s" % role.ip,
@@ -293,11 +294,40 @@ class PostfixService:
         if code != 0:
             raise RuntimeError("%s: postfix start exited %s:\n%s%s" % (
                 self.name, code, self.stderr(), self.instance.maillog_tail()))
-        wait_until(self.instance.alive, 15, "%s master" % self.name)
+        wait_until(self.alive, 15, "%s master" % self.name)
+        if self._remote():
+            # its PID is its server's: never recorded for a kill here
+            log.info("started %s on %s (postfix master pid %s there, %s)", self.name,
+                     self.host.place, self._master_pid_there(), self.instance.etc)
+            return self
         state.record("pids", self.instance.master_pid())
         log.info("started %s (postfix master pid %d, %s)", self.name,
                  self.instance.master_pid(), self.instance.etc)
         return self
+
+    # --- a host on another server (a lab over several): its master's PID and
+    # signals are that server's, asked and sent there through the host
+    def _remote(self):
+        return getattr(self.host, "isRemote", False)
+
+    def _on_host(self, argv, timeout=30):
+        """``argv`` on the host's server (its root namespace): (status, output)."""
+        p = self.host.popen([str(w) for w in argv], mncmd=[], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = p.communicate(timeout=timeout)[0]
+        return p.returncode, out.decode(errors="replace")
+
+    def _master_pid_there(self):
+        status, out = self._on_host(["cat", self.instance.pid_file])
+        try:
+            return int(out.strip()) if status == 0 else None
+        except ValueError:
+            return None
+
+    def _signal_there(self, *kill_args):
+        pid = self._master_pid_there()
+        return pid is not None and self._on_host(
+            ["kill"] + list(kill_args) + [str(pid)])[0] == 0
 
     def stderr(self, tail=40):
         try:
@@ -308,6 +338,8 @@ class PostfixService:
         return out + self.instance.maillog_tail()
 
     def alive(self):
+        if self._remote():
+            return self._signal_there("-0")
         return self.instance.alive()
 
     def listening(self):
@@ -321,14 +353,24 @@ class PostfixService:
     def stop(self, timeout=15):
         if self.alive():
             try:
-                self.instance.stop(timeout)
+                if self._remote():
+                    self._signal_there("-TERM")
+                    wait_until(lambda: not self.alive(), timeout, "postfix master exit")
+                else:
+                    self.instance.stop(timeout)
             except Exception as e:
                 log.warning("%s did not stop (%s); killing it", self.name, e)
-                self.instance.kill()
+                self.kill()
+                return
         self._close_log()
 
     def kill(self):
-        self.instance.kill()
+        if self._remote():
+            pid = self._master_pid_there()     # the master and its children, its group
+            if pid is not None:
+                self._on_host(["kill", "-KILL", "--", "-%d" % pid])
+        else:
+            self.instance.kill()
         self._close_log()
 
     def _close_log(self):

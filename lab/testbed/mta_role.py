@@ -7,7 +7,17 @@ reading the same ``MtaRole``, not a copy of the first.
 
 Real MTAs count their timers in whole seconds: ``Timing.whole_seconds`` rounds
 the scenario's numbers up, and those rounded numbers are the ones the verdict
-judges the run by (``lab.scenarios.model.as_configured``).
+judges the run by (``lab.scenarios.model.with_relay_server``).
+
+``SHORTEST_BACKOFF``: the shortest first retry an MTA keeps reliably. Postfix
+takes a deferred file stamped up to a second ahead as due (qmgr_active_feed:
+``st_mtime > time() + 1`` is skipped, nothing less), so with a 1 s backoff the
+deferred-queue scan can pick a message up again in the very second its
+delivery agent defers it, while the agent still holds the file's lock: qmgr
+logs "skipped, still being delivered" and the file waits in the incoming queue
+until new mail arrives, which at the end of a run never comes. A backoff of B
+seconds is due B-2 to B s after the failure (lab.verdict.claims.RETRY_CLOCK);
+three seconds keep a just-deferred file out of the scans of the next second too.
 """
 import dataclasses
 import math
@@ -15,6 +25,7 @@ import math
 RELAY, MX, SENDER = "relay", "mx", "sender"
 ROLES = (RELAY, MX, SENDER)
 SERVERS = ("maillab", "postfix")     # what may run a relay or sender host
+SHORTEST_BACKOFF = {"postfix": 3}    # seconds (see above)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,11 +41,14 @@ class Timing:
     command_timeout: float = 5.0
     give_up: float = 0.0
 
-    def whole_seconds(self):
-        """The same timing in whole seconds (at least 1), rounded up."""
-        return Timing(**{f.name: (0 if f.name == "give_up" and not getattr(self, f.name)
-                                  else max(1, math.ceil(getattr(self, f.name) - 1e-9)))
-                         for f in dataclasses.fields(self)})
+    def whole_seconds(self, shortest_backoff=1):
+        """The same timing in whole seconds (at least 1), rounded up; the backoff
+        at least ``shortest_backoff`` (an MTA's SHORTEST_BACKOFF)."""
+        t = Timing(**{f.name: (0 if f.name == "give_up" and not getattr(self, f.name)
+                               else max(1, math.ceil(getattr(self, f.name) - 1e-9)))
+                      for f in dataclasses.fields(self)})
+        low = max(t.min_backoff, shortest_backoff)
+        return dataclasses.replace(t, min_backoff=low, max_backoff=max(t.max_backoff, low))
 
 
 @dataclasses.dataclass(frozen=True)

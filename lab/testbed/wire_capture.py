@@ -16,10 +16,15 @@ reassembled by ``lab.evidence.smtp_wire`` to find the DATA that carried each
 Message-ID. A 300-message run leaves at most about 0.8 MB per port (measured:
 `maillab run all --messages 300`, docs/lab.md); tcpdump's default snap length
 keeps whole frames.
+
+On a lab over several servers the ports are captured on the server that
+holds the switch (tcpdump started there through ssh, in its root namespace)
+and the packets written into the run directory here as they come.
 """
 import os
 
 from lab.faults.capture import Captures
+from lab.faults.targets import server_of, ssh_access
 
 BPF = ["arp or tcp port 25"]
 CAPTURE_ID = "wire"
@@ -47,15 +52,26 @@ def capture_ports(lab):
     return ports
 
 
+def capture_namespace(lab):
+    """(namespace, ssh) of the capture ports: (None, None) here; on a lab over
+    several servers, when the relay's switch is on another, ("@SERVER", its access)."""
+    switch = lab.net.get(lab.plan.switch_of(lab.plan.relay.name))
+    server = server_of(switch)
+    if server is None:
+        return None, None
+    return "@%s" % server, {str(server): ssh_access(switch)}
+
+
 class RunCapture:
     """tcpdump on each capture port for as long as the run lasts."""
 
-    def __init__(self, ports, directory):
+    def __init__(self, ports, directory, ns=None, ssh=None):
         self.ports = dict(ports)
         self.directory = directory
-        # a Linux bridge's ports live in the root namespace, where the run is
-        self.captures = Captures([(None, intf) for intf, _ in self.ports.values()],
-                                 directory, CAPTURE_ID, bpf=BPF)
+        # a Linux bridge's ports live in the root namespace: the run's here, or
+        # (``ns``, "@SERVER") that of the server holding the switch
+        self.captures = Captures([(ns, intf) for intf, _ in self.ports.values()],
+                                 directory, CAPTURE_ID, bpf=BPF, ssh=ssh)
         self.paths = {}
 
     def start(self):

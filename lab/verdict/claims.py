@@ -271,6 +271,16 @@ def _own_words_only(check):
 
 # -- checks every run gets -----------------------------------------------------------
 
+def _left_in_queue(entry):
+    """A message still queued, named, with where a real MTA holds it when known."""
+    name = entry.get("msgid") or os.path.basename(entry["file"])
+    if entry.get("queue") == "deferred" and entry.get("next_try_in") is not None:
+        return "%s (deferred, next attempt in %.1f s)" % (name, entry["next_try_in"])
+    if entry.get("queue"):
+        return "%s (in its %s queue)" % (name, entry["queue"])
+    return name
+
+
 def _core_checks(ev, sent, copies, lost, dups, unexpected):
     checks = [
         _ok("nothing lost", "", not lost,
@@ -284,8 +294,7 @@ def _core_checks(ev, sent, copies, lost, dups, unexpected):
         _ok("queue drained", "", not ev.queued,
             "the relay queue is empty" if not ev.queued else
             "%d messages still queued at the end: %s"
-            % (len(ev.queued), _short(q.get("msgid") or os.path.basename(q["file"])
-                                      for q in ev.queued)), (QUEUE_DISK,)),
+            % (len(ev.queued), _short(_left_in_queue(q) for q in ev.queued)), (QUEUE_DISK,)),
     ]
     checks.append(_forgeries(ev))
     checks += _sender_handover(ev)
@@ -459,9 +468,10 @@ def expected_delay(relay, k):
 
 
 # A real MTA's retry clock: Postfix sets a deferred message's next try to a whole
-# second of its clock (now, truncated, plus the backoff), so a retry due 1 s after
-# a failure comes 0-1 s after it: its retries may come this much earlier.
-RETRY_CLOCK = {"postfix": 1.0}
+# second of its clock (now, truncated, plus the backoff) and its queue scan takes
+# a file stamped up to a second ahead as due, so a retry due B s after a failure
+# comes B-2 to B s after it: its retries may come this much earlier.
+RETRY_CLOCK = {"postfix": 2.0}
 
 
 def retry_bounds(relay, k, clock=0.0):
@@ -619,8 +629,8 @@ def claim_periodic(ev, claim):
                       "/".join("%.2f" % w for _, w in shown[1][:5]), EARLY * 100, LATE,
                       LATE_SHARE * 100)
         if tick:
-            detail += " (%s sets its retries to whole seconds: each may come up to %.0f s " \
-                      "early)" % (ev.relay_server, tick)
+            detail += " (%s sets its retries to whole seconds and takes one due within a " \
+                      "second as due: each may come up to %.0f s early)" % (ev.relay_server, tick)
     problems = "; %d connection attempts of the relay to mx1 on the wire" % len(syns)
     if unbacked:
         problems += "; %d messages have `deferred` failures with no failed connection attempt " \

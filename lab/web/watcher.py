@@ -63,7 +63,8 @@ class LabWatcher:
         layout = self._layout_now()
         if layout != self._layout:
             self._layout = layout
-            self.state.set_drawing(topology.drawing(self.lab.plan, layout[1]))
+            self.state.set_drawing(with_servers(topology.drawing(self.lab.plan, layout[1]),
+                                                self.lab))
 
     def _services(self):
         return {host: (s.kind, s.alive()) for host, s in list(self.lab.services.items())}
@@ -80,4 +81,23 @@ class LabWatcher:
 def drawing_of(lab):
     """The drawing of a running lab: its plan, and its net's links when it has them."""
     links = topology.net_links(lab.net) if getattr(lab, "net", None) is not None else None
-    return topology.drawing(lab.plan, links)
+    return with_servers(topology.drawing(lab.plan, links), lab)
+
+
+def servers_of(lab):
+    """{node: the server it runs on} on a lab over several servers
+    (lab.host.cluster_net: a node's ``place``); {} on one machine."""
+    net = getattr(lab, "net", None)
+    if getattr(lab, "cluster", None) is None or net is None:
+        return {}
+    return {name: str(getattr(node, "place", None) or "localhost")
+            for name, node in net.nameToNode.items()}
+
+
+def with_servers(drawing, lab):
+    """``drawing`` with each node's ``server`` on a lab over several servers (the
+    page writes it under the host); unchanged on one machine."""
+    servers = servers_of(lab)
+    for node in drawing["nodes"] if servers else ():
+        node["server"] = servers.get(node["name"], "localhost")
+    return drawing

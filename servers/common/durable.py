@@ -94,9 +94,13 @@ def write_data(fd, data):
             view = view[os.write(fd, view):]
 
 
-def write_files_synced(files):
+def write_files_synced(files, overwrite=()):
     """Write each ``(path, data)`` as a new file and fsync them all; ``data``
     is bytes, a spooled message (``chunks()``) or a list of such parts.
+    A path in ``overwrite`` names an existing file of ours (a recycled one,
+    see servers/relay/queue.py): it is overwritten in place and cut to its
+    new length, which costs the file system no new inode (or a new file is
+    made, if it is gone).
 
     For a batch of messages: all are durable when this returns; if it
     raises, the files it created are removed.
@@ -104,10 +108,19 @@ def write_files_synced(files):
     fds, created = [], []
     try:
         for path, data in files:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = None
+            if path in overwrite:
+                try:
+                    fd = os.open(path, os.O_WRONLY)
+                except FileNotFoundError:
+                    pass
+            if fd is None:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             fds.append(fd)
             created.append(path)
             write_data(fd, data)
+            if path in overwrite:
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
         _fsync_all(fds)
     except BaseException:
         for path in created:

@@ -35,7 +35,6 @@ with a ``spool_dir`` attribute (a directory, or None for the system's
 temporary one) gets ``message.spool`` (read it with ``chunks()``, until the
 Deferred fires) and ``message.data`` None; any other gets the data as bytes.
 """
-import collections
 import itertools
 import logging
 import re
@@ -102,7 +101,8 @@ class ReceiveServer(smtp.ESMTP):
         self._closing = None                  # the 421 to send once a store in progress ends
         self.mode = COMMAND
         self.peer = ""
-        self._pending = collections.deque()
+        self._pending = []                    # lines received, not yet handled
+        self._head = 0                        # the next of them to handle
         self._partial = b""
         self._discarding = False
         self._busy = False
@@ -125,7 +125,7 @@ class ReceiveServer(smtp.ESMTP):
 
     def connectionLost(self, reason=protocol.connectionDone):
         self._lost = True
-        self._pending.clear()
+        self._drop_pending()
         self.setTimeout(None)
         self._drop_spool()
         if self._deadline_call is not None and self._deadline_call.active():
@@ -150,7 +150,7 @@ class ReceiveServer(smtp.ESMTP):
         if self._busy:
             self._closing = reply
             return
-        self._pending.clear()
+        self._drop_pending()
         self.reply(reply.with_text(self.hostname))
         self.transport.loseConnection()
         # A client that reads nothing could keep the reply, and so the socket,
@@ -172,21 +172,41 @@ class ReceiveServer(smtp.ESMTP):
             # Keep a final CR: the LF that ends the line may be in the next packet.
             self._partial = b"\r" if self._partial.endswith(b"\r") else b""
             self._discarding = True
-        self._pending.extend(lines)
+        if self._head == len(self._pending):
+            self._pending, self._head = lines, 0
+        else:
+            self._pending.extend(lines)
         self._process()
 
+    def _drop_pending(self):
+        self._pending, self._head = [], 0
+
     def _process(self):
-        while self._pending and not self._busy and not self._lost \
+        while self._head < len(self._pending) and not self._busy and not self._lost \
                 and not self.transport.disconnecting:
-            line = self._pending.popleft()
             self.resetTimeout()
             self.last_active = self.clock.seconds()
+            pending, head = self._pending, self._head
             if self.mode == DATA:
-                self._data_line(line)
-            elif line is _OVERLONG or len(line) > COMMAND_LINE_MAX:
+                # DATA a block at a time: every line up to the end marker, or
+                # every line received so far if it has not come yet.
+                try:
+                    end = pending.index(b".", head)
+                except ValueError:
+                    end = len(pending)
+                self._head = min(end + 1, len(pending))
+                self._data_block(pending[head:end])
+                if end < len(pending):
+                    self._end_of_data()
+                continue
+            self._head = head + 1
+            line = pending[head]
+            if line is _OVERLONG or len(line) > COMMAND_LINE_MAX:
                 self.error(replies.LINE_TOO_LONG)
             else:
                 self.state_COMMAND(line)
+        if self._head and self._head == len(self._pending):
+            self._drop_pending()
 
     # -- replies
 
@@ -346,10 +366,40 @@ class ReceiveServer(smtp.ESMTP):
 
     # -- message data
 
-    def _data_line(self, line):
-        if line == b".":
-            self._end_of_data()
+    def _data_block(self, block):
+        """Data lines (CRLF removed; the end marker not among them), handled
+        with bytes operations on the whole block; what ``_data_line`` does to
+        each line, which the rare block it cannot take whole goes to."""
+        if not block:
             return
+        block.append(b"")
+        text = b"\n".join(block) if _OVERLONG not in block else None   # each line LF-ended
+        del block[-1]
+        if text is None or self._data_error is not None \
+                or max(map(len, block)) > TEXT_LINE_MAX \
+                or b"\r" in text or text.count(b"\n") != len(block):
+            # an over-long line, a bare CR or LF, or the message already refused
+            for line in block:
+                self._data_line(line)
+            return
+        # No bare CR or LF: every LF is a line's end, and a line that begins
+        # with a dot is the first or follows one (dot-unstuffing, RFC 5321 §4.5.2).
+        if text[:1] == b"." or b"\n." in text:
+            text = (b"\n" + text).replace(b"\n.", b"\n")[1:]
+        size = self._data_size + len(text) + len(block)     # each line with its CRLF
+        if size > self.max_size:
+            for line in block:
+                self._data_line(line)
+            return
+        self._data_size = size
+        try:
+            self._spool.lines(text)
+        except OSError as e:
+            log.error("spooling a message from %s failed: %s", self.peer, e)
+            self._data_error = replies.STORAGE_FAILED
+            self._drop_spool()
+
+    def _data_line(self, line):
         if line is not _OVERLONG and line[:1] == b".":
             line = line[1:]
         if line is _OVERLONG or len(line) > TEXT_LINE_MAX:

@@ -106,6 +106,30 @@ class SpooledData:
                     self._found, self._value = True, line[11:][:MESSAGE_ID_MAX]
         self._emit(line)
 
+    def lines(self, text):
+        """Several data lines at once: each dot-unstuffed and ended by LF, none
+        holding a CR or another LF; what ``line`` does to each of them."""
+        start = 0
+        while self._state != BODY and start < len(text):
+            end = text.index(b"\n", start)
+            self.line(text[start:end])
+            start = end + 1
+        if start < len(text):
+            self._emit_block(text[start:] if start else text)
+
+    def _emit_block(self, data):
+        """Whole lines of the body, LF-terminated (``_emit`` for each)."""
+        if self._in_trace:          # never in the body; kept exact all the same
+            for line in data[:-1].split(b"\n"):
+                self._emit(line)
+            return
+        if self.in_memory and self.size + len(data) > MEMORY_MAX:
+            self._to_file()
+        self.file.write(data)
+        self.size += len(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
+        self._content.update(data)
+
     def finish(self):
         """The last line came: the headers end here if they had not."""
         if self._state != BODY:

@@ -5,10 +5,13 @@ servers"."""
 import io
 import json
 import os
+import pathlib
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from mininet.clean import Cleanup
@@ -262,3 +265,101 @@ def test_maillab_run_cluster_stopped_by_sigterm_cleans_both_servers(inherited_lo
     assert not _taps()
     assert not state.recorded("remote")
     assert not leftovers()
+
+
+@pytest.fixture
+def runs_dir(monkeypatch):
+    """The directory the lab makes its run directory in, short (a Unix socket's
+    path, the provisioner's, has at most 107 bytes), given to the "server" as a
+    disk of its own by the test; removed after."""
+    runs = tempfile.mkdtemp(prefix="cluster-disk-")
+    os.chmod(runs, 0o755)
+    monkeypatch.setattr(tempfile, "tempdir", runs)
+    yield pathlib.Path(runs)
+    shutil.rmtree(runs, ignore_errors=True)
+
+
+def test_the_console_reads_a_remote_hosts_files_on_its_server_and_kill_runs_there(
+        clean_machine, tmp_path, runs_dir):
+    """The "server" on 127.0.0.2 has PIDs of its own and a disk of its own under the
+    runs' directory (a tmpfs in its mount namespace): what dc1's hosts write there,
+    this machine sees only by fetching it, as with a real second server. The
+    console's mail, queue and events read it there; a kill fault on mx1 runs there
+    and ends mx1's server, no other."""
+    from lab.evidence import provenance
+    from lab.faults.leftovers import fault_leftovers
+    from lab.testbed.mail_lab import Lab
+    from servers.mx.maildir import messages_under
+    from servers.relay.queue import Queue
+    with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs_dir]) as sshd:
+        cluster = Cluster([Server("localhost"), sshd.server], sshd.access)
+        with Lab("one_dc", cluster=cluster, provisioner=False) as lab:
+            assert lab.server_of("mx1") == sshd.server and lab.server_of("client1") is None
+            assert lab.server_of("relay1") == sshd.server
+            rows = lab.send(3)
+            assert len(rows) == 3
+            wait_until(lambda: len(lab.messages("mx1")) == 3, 30, "3 messages in mx1's Maildir")
+            assert all(p.startswith(lab.maildir("mx1")) for p in lab.messages("mx1"))
+            assert list(messages_under(lab.maildir("mx1"))) == []     # this machine's copy
+            mine = [e for e in provenance.read_run_events(lab.rundir, lab.roles())
+                    if e["host"] == "mx1"]
+            theirs = [e for e in lab.events() if e["host"] == "mx1"]
+            assert mine == [] and len([e for e in theirs if e["event"] == "delivered"]) == 3
+            # kill, run on mx1's server with its PIDs: mx1's server ends, the relay's not
+            handle = lab.fault("kill", "mx@mx1")
+            end = handle.evidence()
+            assert end["ok"], end
+            killed = [p["pid"] for p in end["matched"]["processes"]]
+            assert len(killed) == 1 and end["exited"] == killed
+            assert "servers.mx" in end["matched"]["processes"][0]["cmd"]
+            services = lab.status()["services"]
+            assert services["mx1/mx"] == "down" and services["relay1/relay"] == "up", services
+            # mail for mx1 waits in the relay's queue, on the relay's server
+            assert len(lab.send(2)) == 2
+            wait_until(lambda: len(lab.queue_entries()) == 2, 30, "2 messages queued")
+            here = os.path.join(lab.rundir, "relay1", "queue")
+            assert not os.path.isdir(here) or Queue(here).entries() == []
+            # what a fault leaves is found (and swept) on its server; its pcap comes here
+            hole = lab.fault("blackhole", "mx1")
+            assert list(fault_leftovers(lab.net)["rules"]) == ["mx1"]
+            hole.stop()
+            assert fault_leftovers(lab.net) == {}
+            assert hole.pcaps and all(os.path.getsize(p) > 24 for p in hole.pcaps)
+    assert not _taps()
+
+
+@pytest.mark.parametrize("name, counts, fault", [
+    ("relay-failover", (20, 20, 0, 0), "blackhole"),
+    ("remote-failover", (12, 12, 0, 0), "destroy"),
+])
+def test_a_scenario_passes_with_the_other_server_on_a_disk_of_its_own(
+        clean_machine, tmp_path, runs_dir, name, counts, fault):
+    """As a real second server: its own PIDs and its own disk under the runs'
+    directory (the run directory and the report's, where the faults write their
+    pcaps); dc1 (DNS, relay, mx1) there. The fault on mx1 runs on its server (a
+    blackhole in mx1; destroy in that server's root namespace, with its PIDs), a
+    blackhole's pcaps come back, the relay's queue is watched there, the wire
+    captured on s1 there, the relay reaches the provisioner through a forwarded
+    socket (remote-failover's mx3, in dc2 here), and the hosts' files are
+    fetched: the same verdict as on one machine."""
+    report = runs_dir / "report"
+    with PrivateSSHD(tmp_path / "sshd", private_dirs=[runs_dir]) as sshd:
+        out = io.StringIO()
+        run = Run(scenario.load(name), report_dir=str(report), out=out,
+                  lab_options={"cluster": Cluster([Server("localhost"), sshd.server],
+                                                  sshd.access)})
+        verdict, _ = run.execute()
+    assert verdict.outcome == "PASS", out.getvalue()
+    assert (verdict.sent, verdict.delivered, verdict.lost, verdict.duplicates) == counts
+    assert "dc1 on %s" % sshd.server in out.getvalue()
+    assert run.lab.gathered[str(sshd.server)] > 0
+    with open(report / "events.jsonl") as f:
+        ends = [e for e in map(json.loads, f) if e.get("event") == "fault_end"]
+    assert [(e["fault"], e["ok"]) for e in ends] == [(fault, True)]
+    pcaps = os.listdir(report / "pcaps")
+    if fault == "blackhole":
+        held = [p for p in pcaps if p.startswith("blackhole-")]
+        assert held and all(os.path.getsize(report / "pcaps" / p) > 24 for p in held)
+    wire = [p for p in pcaps if p.startswith("wire-")]      # streamed from s1's server
+    assert len(wire) == 2 and all(os.path.getsize(report / "pcaps" / p) > 24 for p in wire)
+    assert not _taps()

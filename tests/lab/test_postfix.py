@@ -83,6 +83,9 @@ def test_relay_failover_with_a_postfix_relay_passes(clean_machine, system_postfi
     assert verdict.outcome == "PASS", open(paths["report.md"]).read()
     assert rep["sent"] == rep["delivered"] and not rep["lost"] and not rep["duplicates"]
     assert rep["timings"]["first_retry"] is not None
+    with open(os.path.join(os.path.dirname(paths["report.md"]), "mta-relay1.log")) as f:
+        kept = f.read()     # Postfix's own log beside the report, each line stamped
+    assert "status=deferred" in kept and "status=sent" in kept, kept[-2000:]
 
 
 def test_a_postfix_relay_without_retries_fails_claims_5_and_13(clean_machine,

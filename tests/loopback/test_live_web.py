@@ -208,3 +208,43 @@ def test_connections_over_the_cap_get_503_and_the_page_stays_reachable(view):
     finally:
         for s in held:
             s.close()
+
+
+class PlacedLab(RecordingLab):
+    """A lab over two servers, as the page sees it: its net's nodes carry the
+    server they run on (lab.host.cluster_net's ``place``; None: this machine)."""
+
+    def __init__(self, rundir, there):
+        from types import SimpleNamespace
+        from lab.host.ssh import Server
+        super().__init__(rundir)
+        far = Server("127.0.0.2", port=2222)
+        self.cluster = object()
+        names = [h for h in self.plan.hosts] + [self.plan.site_router, self.plan.site_switch] \
+            + [n for dc in self.plan.dcs for n in (dc.router, dc.switch)]
+        self.net = SimpleNamespace(links=[], nameToNode={
+            n: SimpleNamespace(place=far if n in there else None) for n in names})
+
+
+def test_the_page_shows_the_server_each_host_runs_on(tmp_path):
+    from tests.browser import headless_chromium
+    from selenium.webdriver.support.ui import WebDriverWait
+    os.makedirs(os.path.join(str(tmp_path), "relay1", "queue"))
+    lab = PlacedLab(tmp_path, there={"mx1", "relay1", "dns1", "r1", "s1"})
+    with LiveView("test", port=0) as view, view.watch(lab):
+        nodes = {n["name"]: n for n in view.state.snapshot()["drawing"]["nodes"]}
+        assert nodes["mx1"]["server"] == "127.0.0.2:2222" and nodes["s1"]["server"] == \
+            "127.0.0.2:2222"
+        assert nodes["client1"]["server"] == nodes["r0"]["server"] == "localhost"
+        with headless_chromium() as driver:
+            driver.get(view.url)
+            WebDriverWait(driver, 20, poll_frequency=0.1).until(
+                lambda d: d.find_elements("css selector", '[data-node="mx1"][data-server]'))
+            mx1 = driver.find_element("css selector", '[data-node="mx1"]')
+            assert mx1.get_attribute("data-server") == "127.0.0.2:2222"
+            assert "on 127.0.0.2:2222" in mx1.text
+            assert "on localhost" in driver.find_element(
+                "css selector", '[data-node="client1"]').text
+    # one machine: no server anywhere on the page's data
+    with LiveView("test", port=0) as view, view.watch(RecordingLab(tmp_path)):
+        assert not any("server" in n for n in view.state.snapshot()["drawing"]["nodes"])

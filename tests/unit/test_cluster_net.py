@@ -108,3 +108,28 @@ def test_maillab_run_takes_its_servers_and_says_when_one_is_wrong(capsys):
     bad = build_parser().parse_args(["run", "relay-failover", "--cluster", "lab2,lab2"])
     assert _cmd_run(bad, None) == 2
     assert "listed twice" in capsys.readouterr().err
+
+
+def test_a_fetch_on_demand_takes_the_hosts_files_or_only_those_named(tmp_path):
+    """view_command (the far end of a console's fetch) run here with sh: every
+    generation of the named hosts, or only their files named like the patterns;
+    an empty archive when none is there; a log still growing is no failure."""
+    src = tmp_path / "run"
+    for name in ("mx1", "mx1.gen2", "relay1"):
+        (src / name / "Maildir" / "new").mkdir(parents=True)
+        (src / name / "events.jsonl").write_text(name)
+        (src / name / "Maildir" / "new" / "1").write_text("m")
+
+    def listing(names, patterns=()):
+        p = subprocess.run(cluster_net.view_command(str(src), names, patterns),
+                           capture_output=True, check=True)
+        return sorted(subprocess.run(["tar", "-tf", "-"], input=p.stdout, capture_output=True,
+                                     check=True).stdout.decode().split())
+
+    assert [n for n in listing(["mx1"]) if not n.endswith("/")] == [
+        "mx1.gen2/Maildir/new/1", "mx1.gen2/events.jsonl", "mx1/Maildir/new/1",
+        "mx1/events.jsonl"]
+    assert listing(["mx1", "relay1", "dns1"], ("*events.jsonl",)) == [
+        "mx1.gen2/events.jsonl", "mx1/events.jsonl", "relay1/events.jsonl"]
+    assert listing(["dns1"]) == []
+    assert "|| [ $? -eq 1 ]" in cluster_net.view_command("/r", ["mx1"])[2]

@@ -484,3 +484,172 @@ def test_capture_sees_listening_written_in_the_same_burst_as_a_warning(caplog):
     finally:
         proc.stdin.close()
         proc.wait(timeout=5)
+
+
+# --- a lab over several servers: a fault runs where its target lives -------------------
+
+class RemoteNode(Node):
+    """A node on another server (lab.host.cluster_net.PlacedMixin's attributes); its
+    PIDs are that server's."""
+
+    def __init__(self, name, pid, place, ns=True, ip=None):
+        from lab.host.ssh import Access
+        super().__init__(name, pid, ns, ip)
+        self.isRemote, self.place, self.access = True, place, Access(key="/k")
+
+
+def _cluster_net():
+    """r0 here; r1, mx1 and s1 on 127.0.0.2:2222; the r0-r1 link is the tunnel."""
+    from lab.host.ssh import Server
+    there = Server("127.0.0.2", port=2222)
+    net = Net.__new__(Net)
+    r0 = Node("r0", 100)
+    r1, mx1 = RemoteNode("r1", 7, there), RemoteNode("mx1", 9, there, ip="10.0.1.10")
+    s1 = RemoteNode("s1", 3, there, ns=False)
+    net.nameToNode = {n.name: n for n in (r0, r1, mx1, s1)}
+    net.hosts = [mx1]
+    net.links = [Link(r0, "r0-eth1", r1, "r1-eth1"), Link(mx1, "mx1-eth0", s1, "s1-eth1")]
+    return net, there
+
+
+def test_a_fault_on_another_server_runs_there_with_that_servers_pids():
+    net, there = _cluster_net()
+    c = registry.get("cut").launch(net, ["mx1", "s1"])
+    # both ends there: the fault runs in that server's root namespace, PIDs as it sees them
+    assert c.node is None and c.root_of is net["mx1"] and c.remote and c.ssh == {}
+    assert c.argv == ["--intf", "9/mx1-eth0", "--intf", "s1-eth1", "--label", "mx1-s1"]
+    k = registry.get("kill").launch(net, ["mx@mx1"])
+    assert k.runner is net["mx1"] and k.remote and k.argv[:4] == ["--service", "mx",
+                                                                  "--netns-pid", "9"]
+    de = registry.get("destroy").launch(net, ["mx1"])
+    assert de.root_of is net["mx1"] and de.argv[:2] == ["--netns-pid", "9"]
+    pa = registry.get("pause").launch(net, ["mx@mx1"])
+    assert pa.remote and pa.argv[-2:] == ["--capture", "9/mx1-eth0"]
+    bh = registry.get("blackhole").launch(net, ["mx1"])
+    assert bh.runner is net["mx1"] and bh.remote
+    # one machine: nothing changes
+    assert not registry.get("cut").launch(Net(), ["mx1", "s1"]).remote
+
+
+def test_a_link_between_two_servers_is_cut_from_here_the_far_end_through_ssh():
+    net, there = _cluster_net()
+    c = registry.get("cut").launch(net, ["r0", "r1"])
+    assert c.node is None and c.root_of is None and not c.remote
+    assert c.argv[:4] == ["--intf", "100/r0-eth1", "--intf", "7@127.0.0.2:2222/r1-eth1"]
+    access = c.ssh["127.0.0.2:2222"]
+    assert access["argv"][0] == "ssh" and access["argv"][-1] == "root@127.0.0.2"
+    assert "2222" in access["argv"] and access["sudo"] is False
+    # delay over the tunnel runs at the end here, and reaches the peer through ssh
+    d = registry.get("delay").launch(net, ["r0:r1", "--ms", "30"])
+    assert d.node is net["r0"] and d.argv[:4] == ["--intf", "r0-eth1", "--peer",
+                                                   "7@127.0.0.2:2222/r1-eth1"]
+    assert list(d.ssh) == ["127.0.0.2:2222"]
+
+
+def test_a_namespace_on_another_server_is_entered_there_through_ssh(monkeypatch):
+    ssh = {"lab2": {"argv": ["ssh", "-p", "22", "root@lab2"], "sudo": False},
+           "u@lab3": {"argv": ["ssh", "u@lab3"], "sudo": True}}
+    assert parse_intf("7@lab2/r1-eth1") == ("7@lab2", "r1-eth1")
+    assert parse_intf("@lab2/s1-eth1") == ("@lab2", "s1-eth1")
+    assert parse_intf("7@u@lab3/x") == ("7@u@lab3", "x")
+    for bad in ("x@lab2/i", "7@/i", "7@lab2/"):
+        with pytest.raises(ValueError):
+            parse_intf(bad)
+    assert in_ns("7@lab2", ["ip", "link", "set", "dev", "r1 eth1", "down"], ssh) == [
+        "ssh", "-p", "22", "root@lab2", "nsenter -t 7 -n -- ip link set dev 'r1 eth1' down"]
+    assert in_ns("@u@lab3", ["tc", "-j", "qdisc"], ssh) == ["ssh", "u@lab3", "sudo -n tc -j qdisc"]
+    with pytest.raises(ValueError, match="no ssh access to server lab9"):
+        in_ns("1@lab9", ["true"], ssh)
+    monkeypatch.setenv("MAILLAB_FAULT_SSH", json.dumps(ssh))     # as start_fault sets it
+    p = cut.plan([(100, "r0-eth1"), ("7@lab2", "r1-eth1")], "r0-r1")
+    assert p.apply[1] == ["ssh", "-p", "22", "root@lab2",
+                          "nsenter -t 7 -n -- ip link set dev r1-eth1 down"]
+    assert p.matched["interfaces"] == ["100/r0-eth1", "7@lab2/r1-eth1"]
+    assert p.capture == [(100, "r0-eth1"), ("7@lab2", "r1-eth1")]
+    p = cut.plan([("7@lab2", "r1-eth1")], "r0-r1",
+                 routes={("7@lab2", "r1-eth1"): ["10.0.2.0/24 via 10.255.0.2"]})
+    assert p.matched["routes"] == ["10.0.2.0/24 via 10.255.0.2 dev r1-eth1"]
+    assert p.undo[-1][-1] == ("nsenter -t 7 -n -- ip -4 route replace 10.0.2.0/24 via "
+                              "10.255.0.2 dev r1-eth1")
+
+
+def test_a_capture_on_another_server_streams_its_pcap_here_and_ends_with_its_input():
+    from lab.faults.capture import remote_tcpdump_cmd
+    argv = remote_tcpdump_cmd("7@lab2", "r1-eth1", ["tcp port 25"],
+                              {"lab2": {"argv": ["ssh", "root@lab2"], "sudo": False}})
+    assert argv[:2] == ["ssh", "root@lab2"]
+    script = argv[2]
+    assert script.startswith("sh -c ")
+    assert "nsenter -t 7 -n -- tcpdump -i r1-eth1" in script and "-w -" in script
+    assert "read _ignored; kill -TERM $p; wait $p" in script
+
+
+def test_a_fault_on_another_server_reports_its_events_here_through_its_output(tmp_path):
+    """The remote path of start_fault, with a "remote" host whose popen runs here
+    (the test's stand-in for ssh): the fault's events come back on its standard
+    output into the events file here, its other output into its log, and it is
+    started in its server's root namespace (no mnexec)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from lab.faults.api import start_fault
+    from lab.host.ssh import Server
+
+    # a program of its own name: the fault signals every process of that name here
+    name = "victim%d" % os.getpid()
+    os.symlink(shutil.which("sleep"), str(tmp_path / name))
+    victim = subprocess.Popen([str(tmp_path / name), "60"])
+    seen = {}
+
+    class Here(RemoteNode):
+        def popen(self, argv, **kwargs):
+            seen.update(kwargs)
+            return subprocess.Popen(argv, **{k: v for k, v in kwargs.items() if k != "mncmd"})
+
+    net = Net.__new__(Net)
+    h = Here("h1", os.getpid(), Server("lab2"))
+    net.nameToNode, net.hosts, net.links = {"h1": h}, [h], []
+    events = str(tmp_path / "faults" / "events.jsonl")
+    try:
+        handle = start_fault(net, "kill", ["%s@h1" % name], str(tmp_path), events)
+        assert victim.wait(10) == -signal.SIGTERM
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    assert seen["mncmd"] == [] and seen["stdout"] == subprocess.PIPE
+    end = handle.wait(10)
+    assert end["ok"] and end["matched"]["processes"][0]["pid"] == victim.pid
+    with open(events) as f:
+        assert [json.loads(l)["event"] for l in f] == ["fault_start", "fault_end"]
+    with open(handle.log_path) as f:
+        log = f.read()
+    assert "--events -" in log and "fault_start" not in log
+    assert sys.executable in log
+
+
+def test_a_remote_faults_pcaps_are_fetched_to_the_same_paths_once_it_ends(tmp_path):
+    """RelayedProcess: the pcaps its fault_start names are copied here from its
+    server when it ends (here a stand-in whose "ssh" cats the server's copy)."""
+    import subprocess
+    import sys
+    from lab.faults.api import RelayedProcess
+    there = tmp_path / "there.pcap"
+    there.write_bytes(b"\xd4\xc3\xb2\xa1 packets")
+    here = tmp_path / "pcaps" / "cut-1-r1-eth1.pcap"
+
+    class Access:
+        def ssh_argv(self, place, argv):
+            assert argv == ["cat", str(here)]
+            return ["cat", str(there)]
+
+    node = types.SimpleNamespace(access=Access(), place="lab2")
+    start = json.dumps({"event": "fault_start", "id": "cut-1", "pcaps": [str(here)]})
+    proc = subprocess.Popen([sys.executable, "-c", "print(%r); print('a log line')" % start],
+                            stdout=subprocess.PIPE)
+    events, log = tmp_path / "events.jsonl", tmp_path / "cut-1.log"
+    relayed = RelayedProcess(proc, node, str(events), str(log))
+    assert relayed.wait(10) == 0
+    assert here.read_bytes() == there.read_bytes()
+    assert json.loads(events.read_text())["event"] == "fault_start"
+    assert log.read_text() == "a log line\n"

@@ -9,10 +9,11 @@ import subprocess
 import pytest
 
 from lab.evidence import postfix_log, postfix_queue
+from lab.evidence.records import Evidence
 from lab.scenarios import model as scenario
 from lab.testbed import mta_postfix
 from lab.testbed.mta_log import StampedLog
-from lab.testbed.mta_role import MtaRole, Timing
+from lab.testbed.mta_role import SHORTEST_BACKOFF, MtaRole, Timing
 from lab.verdict import claims as checker
 from tests.unit.run_fixtures import relay_failover_run
 
@@ -24,6 +25,18 @@ def test_a_real_mta_is_told_whole_seconds_rounded_up():
     t = Timing(0.5, 2.0, 0.5, 1.2, 5.0, 0).whole_seconds()
     assert (t.min_backoff, t.max_backoff, t.queue_run_delay, t.connect_timeout,
             t.command_timeout, t.give_up) == (1, 2, 1, 2, 5, 0)
+
+
+def test_postfix_is_never_told_a_backoff_shorter_than_it_keeps(tmp_path):
+    # qmgr takes a file stamped up to a second ahead as due: a 1 s backoff lets
+    # the deferred scan take a message back while its delivery agent still holds
+    # it ("skipped, still being delivered"), and the file then waits in incoming
+    t = Timing(0.5, 1.0, 1.0, 1.0, 5.0).whole_seconds(SHORTEST_BACKOFF["postfix"])
+    assert (t.min_backoff, t.max_backoff) == (3, 3)
+    lines = mta_postfix.role_lines(str(tmp_path), RELAY_ROLE)
+    assert "minimal_backoff_time = 3s" in lines and "maximal_backoff_time = 3s" in lines
+    s = scenario.with_relay_server(scenario.load("relay-failover"), "postfix")
+    assert (s.relay.retry_interval, s.relay.max_retry_interval) == (3.0, 3.0)
 
 
 def test_a_role_is_checked():
@@ -60,7 +73,7 @@ def test_postfix_reads_the_relay_role_as_a_backup_mx_with_the_scenario_numbers(t
                     "minimal_backoff_time", "maximal_backoff_time", "queue_run_delay",
                     "smtp_connect_timeout", "smtp_data_done_timeout", "maillog_file",
                     "queue_directory", "relayhost") == [
-        "example.org", "", "10.0.1.3", "1s", "2s", "1s", "1s", "5s",
+        "example.org", "", "10.0.1.3", "3s", "3s", "1s", "1s", "5s",
         str(tmp_path / "maillog"), str(tmp_path / "queue"), ""]
 
 
@@ -134,6 +147,24 @@ def test_a_postfix_queue_is_its_message_files(tmp_path):
         "active/D4E5F6", "deferred/A/A1B2C3"]
 
 
+def test_a_message_left_in_postfix_says_which_queue_and_when_postfix_tries_it_next(tmp_path):
+    for sub in ("deferred/A", "active"):
+        os.makedirs(tmp_path / sub)
+    (tmp_path / "deferred/A/A1B2C3").write_text("x")
+    (tmp_path / "active/D4E5F6").write_text("x")
+    os.utime(tmp_path / "deferred/A/A1B2C3", (1000.0, 1002.0))   # Postfix: the next attempt
+    left = {os.path.basename(e["file"]): e
+            for e in postfix_queue.read_queue(str(tmp_path), clock=lambda: 1000.5)}
+    assert (left["A1B2C3"]["queue"], left["A1B2C3"]["next_try_in"]) == ("deferred", 1.5)
+    assert (left["D4E5F6"]["queue"], left["D4E5F6"]["next_try_in"]) == ("active", None)
+    detail = {c.name: c.detail for c in checker._core_checks(
+        Evidence(scenario=None, ledger=[], mails=[], queued=list(left.values()), events=[],
+                 topology={}),
+        {}, {}, [], [], [])}["queue drained"]
+    assert "A1B2C3 (deferred, next attempt in 1.5 s)" in detail
+    assert "D4E5F6 (in its active queue)" in detail
+
+
 def test_a_scenario_names_what_runs_its_relay():
     s = scenario.load("relay-failover-postfix")
     assert s.relay.server == "postfix"
@@ -141,7 +172,7 @@ def test_a_scenario_names_what_runs_its_relay():
         scenario.parse('name = "x"\ntopology = "one_dc"\n[relay]\nserver = "exim"\n')
     p = scenario.with_relay_server(scenario.load("relay-failover"), "postfix")
     assert (p.relay.retry_interval, p.relay.max_retry_interval, p.relay.connect_timeout) == \
-        (1.0, 2.0, 1.0)
+        (3.0, 3.0, 1.0)     # rounded up, and no backoff shorter than Postfix keeps
     same = scenario.with_relay_server(scenario.load("relay-failover"), "maillab")
     assert same.relay.retry_interval == 0.5
 
@@ -176,9 +207,10 @@ def test_with_maillabs_relay_the_same_claims_are_judged(tmp_path):
 
 def test_a_whole_second_retry_clock_may_retry_up_to_a_second_early():
     relay = scenario.load("relay-failover-postfix").relay
-    assert checker.retry_bounds(relay, 1)[0] == pytest.approx(0.85)
-    assert checker.retry_bounds(relay, 1, checker.RETRY_CLOCK["postfix"])[0] == 0.0
-    assert checker.retry_bounds(relay, 2, 1.0) == pytest.approx((0.75, 4.5))
+    assert checker.retry_bounds(relay, 1)[0] == pytest.approx(2.65)
+    assert checker.retry_bounds(relay, 1, checker.RETRY_CLOCK["postfix"])[0] == \
+        pytest.approx(0.65)
+    assert checker.retry_bounds(relay, 2, 1.0) == pytest.approx((1.65, 6.0))
 
 
 def test_a_later_answer_to_a_port_used_again_is_another_connections(tmp_path):

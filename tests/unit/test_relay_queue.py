@@ -7,13 +7,17 @@ import pytest
 from servers.common.events import EventLog, read_events
 from servers.relay import queue as queue_module
 from servers.relay.listing import format_queue_listing
-from servers.relay.queue import CORRUPT_DIR, END_MARKER, Queue
+from servers.relay.queue import CORRUPT_DIR, END_MARKER, RECYCLE_DIR, Queue
 
 DATA = b"Received: from c\n\tby relay1;\n\tdate\nMessage-ID: <m1@x>\nSubject: s\n\nbody\n"
 
 
 def queue_files(q):
-    return sorted(n for n in os.listdir(q.directory) if n != CORRUPT_DIR)
+    return sorted(n for n in os.listdir(q.directory) if n not in (CORRUPT_DIR, RECYCLE_DIR))
+
+
+def recycled(q):
+    return os.listdir(os.path.join(q.directory, RECYCLE_DIR))
 
 
 @pytest.fixture
@@ -111,6 +115,47 @@ def test_remove_forgets_the_message(q):
     q.remove(entry)
     q.remove(entry)                     # twice is harmless
     assert q.entries() == [] and queue_files(q) == []
+    assert recycled(q) == [entry.id]
+
+
+def test_a_new_message_overwrites_a_recycled_file(q):
+    first = q.enqueue("a@x", ["u@example.org"], DATA + b"long body\n" * 500, "mx:example.org")
+    inode = os.stat(first.path).st_ino
+    q.remove(first)
+    second = q.enqueue("b@x", ["v@example.org"], DATA, "mx:example.org")
+    assert os.stat(second.path).st_ino == inode and recycled(q) == []
+    [back] = Queue(q.directory).entries()          # cut to its new length, checked whole
+    assert back.data() == DATA and back.sender == "b@x"
+    assert second.open_data().size == len(DATA)
+    third = q.enqueue("c@x", ["w@example.org"], DATA, "mx:example.org")   # none left: a new file
+    assert os.stat(third.path).st_ino != inode
+    assert sorted(e.sender for e in Queue(q.directory).entries()) == ["b@x", "c@x"]
+
+
+def test_a_batch_takes_what_is_recycled_and_makes_the_rest(q):
+    entries = q.enqueue_many([("a@x", ["u@example.org"], DATA, "mx:example.org")] * 3)
+    q.remove_many(entries[:2])
+    batch = q.enqueue_many([("b@x", ["u@example.org"], DATA + b"%d\n" % i, "mx:example.org")
+                            for i in range(3)])
+    assert recycled(q) == [] and len(queue_files(q)) == 4
+    assert sorted(e.data() for e in Queue(q.directory).entries() if e.sender == "b@x") == \
+        sorted(DATA + b"%d\n" % i for i in range(3))
+    assert [b.id for b in batch] == [e.id for e in Queue(q.directory).entries()[1:]]
+
+
+def test_a_large_file_is_unlinked_not_recycled(q):
+    big = q.enqueue("a@x", ["u@example.org"], DATA + b"x" * (queue_module.RECYCLE_FILE_MAX + 1),
+                    "mx:example.org")
+    small = q.enqueue("a@x", ["u@example.org"], DATA, "mx:example.org")
+    q.remove_many([big, small])
+    assert recycled(q) == [small.id] and queue_files(q) == []
+
+
+def test_recycled_files_are_capped(q, monkeypatch):
+    monkeypatch.setattr(queue_module, "RECYCLE_MAX", 2)
+    entries = q.enqueue_many([("a@x", ["u@example.org"], DATA, "mx:example.org")] * 3)
+    q.remove_many(entries)
+    assert len(recycled(q)) == 2 and queue_files(q) == []
 
 
 def test_crash_before_the_rename_of_a_rewrite_leaves_the_old_file_whole(q, monkeypatch):

@@ -87,6 +87,8 @@ function drawNode(n) {
     shape = `<rect class="shape" x="${n.x - 56}" y="${n.y - 32}" width="112" height="64" rx="10"/>`;
     text = `<text class="name" x="${n.x}" y="${n.y - 4}">${esc(n.name)}</text>` +
       `<text class="ip" x="${n.x}" y="${n.y + 18}">${esc(n.ip)}</text>`;
+    // a lab over several servers: where the host runs, inside its box
+    if (n.server) text += `<text class="server" x="${n.x}" y="${n.y + 29}">on ${esc(n.server)}</text>`;
     counterLines(n, h).forEach((line, i) => {
       text += `<text class="count" x="${n.x}" y="${n.y + 54 + 19 * i}">${esc(line)}</text>`;
     });
@@ -99,7 +101,8 @@ function drawNode(n) {
   const cross = h.present ? "" :
     `<path class="cross" d="M${n.x - 30},${n.y - 22} L${n.x + 30},${n.y + 22} M${n.x + 30},${n.y - 22} L${n.x - 30},${n.y + 22}"/>`;
   return `<g class="${classes.join(" ")}" data-node="${esc(n.name)}" data-state="${present}" ` +
-    `data-service="${esc(h.service_state || "")}">${shape}${text}${cross}</g>`;
+    `data-service="${esc(h.service_state || "")}"` +
+    (n.server ? ` data-server="${esc(n.server)}"` : "") + `>${shape}${text}${cross}</g>`;
 }
 
 function drawTopology() {
