@@ -27,6 +27,12 @@ def cluster_of(args, scenario=None, plan=None):
         return None
     from lab.host.cluster_net import Cluster
     servers = parse_servers(text or ",".join(settings.servers))
+    if not any(server.is_local for server in servers):
+        # the run is driven from here (senders, faults, the verdict) and every
+        # tunnel has this machine at one end
+        raise ValueError("--cluster %s: this machine is not among the servers; list it as "
+                         "localhost, e.g. --cluster localhost,%s"
+                         % (",".join(str(s) for s in servers), servers[0]))
     placement = dict(settings.place) if settings is not None else {}
     for item in wanted:
         name, sep, server = (w.strip() for w in item.partition("="))

@@ -38,6 +38,7 @@ POLL = 0.1              # seconds between looks at the running lab
 PROGRESS_EVERY = 1.0    # seconds between progress lines
 SENDER_SLACK = 30.0     # seconds a sender may take beyond count / rate
 NOTHING_LEFT = 3.0      # seconds an empty queue with mail missing must last to end the run
+REMOTE_COUNTS_EVERY = 2.0   # seconds between fetches of what hosts on other servers hold
 TOP_UP_OVERLAP = 1.0    # seconds of traffic a fault due during it must see, or more mail is sent
 TOP_UP_SECONDS = 2.0    # ... that much more, at the scenario's rate
 HOLD_LIMIT = 20.0       # seconds a late fault waits, at most, for that mail to meet it
@@ -249,6 +250,7 @@ class Run:
         self.started = None
         self.phase = "starting"
         self._last_progress = 0.0
+        self._counted = None    # (time, counts) last read over several servers
 
     # -- output -----------------------------------------------------------------
     def say(self, text):
@@ -628,10 +630,11 @@ class Run:
                 for q in postfix_queue.read_queue(d)] if self.scenario.traffic.server != \
             "maillab" else []
 
-    def _maildirs(self):
-        """(host, Maildir root) of every messaging server that ever ran, every generation."""
+    def _maildirs(self, root=None):
+        """(host, Maildir root) of every messaging server that ever ran, every
+        generation, under ``root`` (a view of the run directory; default: itself)."""
         roots = []
-        for path in sorted(glob.glob(os.path.join(self.lab.rundir, "*", "Maildir"))):
+        for path in sorted(glob.glob(os.path.join(root or self.lab.rundir, "*", "Maildir"))):
             host = os.path.basename(os.path.dirname(path)).split(".gen")[0]
             roots.append((host, path))
         return roots
@@ -649,13 +652,36 @@ class Run:
         return postfix_queue.read_queue(self._queue_dir())
 
     def _counts(self):
+        """Sent (the ledger), delivered (the Maildirs) and queued (the relay's and any
+        sending MTA's queue) as they are now. Over several servers the hosts there
+        are fetched (lab.testbed.mail_lab.Lab.current_view), at most every
+        REMOTE_COUNTS_EVERY seconds; in between the last figures stand."""
         sent = len(self._ledger_rows())
-        delivered = sum(len(messages_under(root)) for _, root in self._maildirs())
-        queued = len(records.read_queue(self._queue_dir()) if self._maillab_relay()
-                     else postfix_queue.queue_files(self._queue_dir()))
-        queued += sum(len(postfix_queue.queue_files(d))
-                      for d in self.lab.mta_queue_dirs().values())
-        return {"sent": sent, "delivered": delivered, "queued": queued}
+        remote = getattr(self.lab, "remote_hosts", lambda: [])()
+        if remote and self._counted and time.time() - self._counted[0] < REMOTE_COUNTS_EVERY:
+            return dict(self._counted[1], sent=sent)
+        try:
+            return self._count_in(sent, remote)
+        except (OSError, RuntimeError) as e:     # a server that did not answer this time
+            log.warning("counting on the other servers: %s", e)
+            return dict(self._counted[1] if self._counted else
+                        {"delivered": 0, "queued": 0}, sent=sent)
+
+    def _count_in(self, sent, remote):
+        view = getattr(self.lab, "current_view", None)
+        with (view() if remote else contextlib.nullcontext(self.lab.rundir)) as root:
+            def there(path):
+                return os.path.join(root, os.path.relpath(path, self.lab.rundir))
+            delivered = sum(len(messages_under(d)) for _, d in self._maildirs(root))
+            queue_dir = there(self._queue_dir())
+            queued = len(records.read_queue(queue_dir) if self._maillab_relay()
+                         else postfix_queue.queue_files(queue_dir))
+            queued += sum(len(postfix_queue.queue_files(there(d)))
+                          for d in self.lab.mta_queue_dirs().values())
+        counts = {"sent": sent, "delivered": delivered, "queued": queued}
+        if remote:
+            self._counted = (time.time(), counts)
+        return counts
 
     def _progress(self, now, counts, force=False):
         if not force and now - self._last_progress < PROGRESS_EVERY:

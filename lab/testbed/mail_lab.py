@@ -461,6 +461,28 @@ class Lab:
         place = getattr(self.net.nameToNode.get(name), "place", None)
         return place if place is not None and not place.is_local else None
 
+    def remote_hosts(self):
+        """The hosts on other servers (a lab over several servers), by name."""
+        if self.cluster is None or self.net is None:
+            return []
+        return [h.name for h in self.net.hosts if self.server_of(h.name) is not None]
+
+    @contextlib.contextmanager
+    def current_view(self):
+        """The run directory as it is now, to read from: the run directory itself on
+        one machine; over several servers, a scratch copy in which the hosts on
+        other servers are fetched just now and everything else here is linked
+        (removed after)."""
+        remote = self.remote_hosts()
+        if not remote:
+            yield self.rundir
+            return
+        with self._current_files(remote) as copy:
+            for entry in os.listdir(self.rundir):
+                if not os.path.lexists(os.path.join(copy, entry)):
+                    os.symlink(os.path.join(self.rundir, entry), os.path.join(copy, entry))
+            yield copy
+
     @contextlib.contextmanager
     def _current_files(self, names, patterns=()):
         """A directory laid out as the run directory to read ``names``' files from

@@ -26,7 +26,12 @@ def run(name, tmp_path, **kwargs):
     return verdict, paths, out.getvalue()
 
 
-@pytest.mark.parametrize("name", scenario.names())
+# the scenarios with a real MTA run in tests/lab/test_postfix.py, checked further there
+# (the machine's own Postfix untouched, no process left, its log kept)
+BY_THEIR_OWN_TESTS = {"relay-failover-postfix", "relay-failover-postfix-sender"}
+
+
+@pytest.mark.parametrize("name", [n for n in scenario.names() if n not in BY_THEIR_OWN_TESTS])
 def test_scenario_passes(name, clean_machine, tmp_path):
     verdict, paths, progress = run(name, tmp_path)
     with open(paths["report.json"]) as f:

@@ -68,6 +68,8 @@ def test_place_options_come_on_top_of_the_scenarios_placement():
     (["--cluster", "localhost,lab2", "--place", "dc2"], "expected NAME=SERVER"),
     (["--cluster", "localhost,lab2", "--place", "dc7=lab2"], "unknown place 'dc7'"),
     (["--cluster", "localhost,lab2", "--place", "dc2=lab9"], "unknown server lab9"),
+    (["--cluster", "lab2"], "this machine is not among the servers; list it as localhost"),
+    (["--cluster", "lab2,lab3"], "e.g. --cluster localhost,lab2"),
 ])
 def test_a_wrong_place_option_says_what_is_wrong(argv, says):
     with pytest.raises(ValueError, match=says.replace("(", r"\(")):
