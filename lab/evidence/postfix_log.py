@@ -65,8 +65,9 @@ def events_from_lines(stamped, service=None):
     return out
 
 
-def read_events(path, service=None):
-    """The events of one stamped Postfix log file (a line cut short is skipped)."""
+def read_stamped(path):
+    """The ``{"ts", "line"}`` records of one stamped log file, in the order written
+    (a line cut short is skipped; no file: none)."""
     stamped = []
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -77,7 +78,12 @@ def read_events(path, service=None):
                     continue
     except FileNotFoundError:
         return []
-    return events_from_lines(stamped, service)
+    return stamped
+
+
+def read_events(path, service=None):
+    """The events of one stamped Postfix log file."""
+    return events_from_lines(read_stamped(path), service)
 
 
 def ledger_rows(path):

@@ -657,31 +657,31 @@ class Run:
         are fetched (lab.testbed.mail_lab.Lab.current_view), at most every
         REMOTE_COUNTS_EVERY seconds; in between the last figures stand."""
         sent = len(self._ledger_rows())
-        remote = getattr(self.lab, "remote_hosts", lambda: [])()
+        remote = self.lab.remote_hosts()
         if remote and self._counted and time.time() - self._counted[0] < REMOTE_COUNTS_EVERY:
             return dict(self._counted[1], sent=sent)
         try:
-            return self._count_in(sent, remote)
+            with self.lab.current_view() as root:
+                counts = dict(self._held_in(root), sent=sent)
         except (OSError, RuntimeError) as e:     # a server that did not answer this time
             log.warning("counting on the other servers: %s", e)
             return dict(self._counted[1] if self._counted else
                         {"delivered": 0, "queued": 0}, sent=sent)
-
-    def _count_in(self, sent, remote):
-        view = getattr(self.lab, "current_view", None)
-        with (view() if remote else contextlib.nullcontext(self.lab.rundir)) as root:
-            def there(path):
-                return os.path.join(root, os.path.relpath(path, self.lab.rundir))
-            delivered = sum(len(messages_under(d)) for _, d in self._maildirs(root))
-            queue_dir = there(self._queue_dir())
-            queued = len(records.read_queue(queue_dir) if self._maillab_relay()
-                         else postfix_queue.queue_files(queue_dir))
-            queued += sum(len(postfix_queue.queue_files(there(d)))
-                          for d in self.lab.mta_queue_dirs().values())
-        counts = {"sent": sent, "delivered": delivered, "queued": queued}
         if remote:
             self._counted = (time.time(), counts)
         return counts
+
+    def _held_in(self, root):
+        """{delivered, queued} read under ``root``, a view of the run directory."""
+        def there(path):
+            return os.path.join(root, os.path.relpath(path, self.lab.rundir))
+        queue_dir = there(self._queue_dir())
+        queued = len(records.read_queue(queue_dir) if self._maillab_relay()
+                     else postfix_queue.queue_files(queue_dir))
+        queued += sum(len(postfix_queue.queue_files(there(d)))
+                      for d in self.lab.mta_queue_dirs().values())
+        return {"delivered": sum(len(messages_under(d)) for _, d in self._maildirs(root)),
+                "queued": queued}
 
     def _progress(self, now, counts, force=False):
         if not force and now - self._last_progress < PROGRESS_EVERY:
@@ -783,18 +783,13 @@ class Run:
 
     def _keep_mta_logs(self):
         """Each real MTA's own log beside the report (``mta-HOST.log``), every line
-        with the time it was written, so what it did with a message can be read."""
-        for name, service in sorted(getattr(self.lab, "services", {}).items()):
-            stamped = getattr(getattr(service, "log", None), "out_path", None)
-            if not stamped or not os.path.exists(stamped):
-                continue
-            with open(stamped, encoding="utf-8", errors="replace") as f, \
-                    open(os.path.join(self.report_dir, "mta-%s.log" % name), "w") as out:
-                for line in f:
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        continue
+        after the run second it was written, so what it did with a message can be
+        read: the stamped logs the events come from (gathered from other servers)."""
+        stamped = "maillog" + postfix_log.STAMPED_SUFFIX
+        for path in sorted(glob.glob(os.path.join(self.lab.rundir, "*", "postfix", stamped))):
+            host = os.path.basename(os.path.dirname(os.path.dirname(path)))
+            with open(os.path.join(self.report_dir, "mta-%s.log" % host), "w") as out:
+                for rec in postfix_log.read_stamped(path):
                     out.write("%.3f %s\n" % (rec.get("ts", 0.0) - (self.started or 0.0),
                                               rec.get("line", "")))
 

@@ -139,11 +139,17 @@ def test_one_dc_placed_by_place_talks_across_an_ssh_tunnel(two_servers, tmp_path
     assert not state.recorded("remote")
 
 
-def test_sigterm_leaves_neither_server_with_anything(two_servers):
-    servers, sshd = two_servers
-    proc = subprocess.Popen([sys.executable, "-m", "tests.lab.cluster_net_runner",
+def _start_runner(sshd):
+    """tests/lab/cluster_net_runner.py: a lab network over this machine and the
+    sshd's "server", held up until a signal; it prints "up" once it is."""
+    return subprocess.Popen([sys.executable, "-m", "tests.lab.cluster_net_runner",
                              str(sshd.port), sshd.dir], cwd=ROOT, stdout=subprocess.PIPE,
                             text=True)
+
+
+def test_sigterm_leaves_neither_server_with_anything(two_servers):
+    servers, sshd = two_servers
+    proc = _start_runner(sshd)
     try:
         assert proc.stdout.readline().strip() == "up"
         assert len(_taps()) == 0 and len(state.recorded("remote")) > 0
@@ -163,9 +169,7 @@ def test_maillab_clean_after_a_kill_9_cleans_the_other_server_through_its_record
     """kill -9 leaves the lab's shells, taps and bridges; the clean-up records name
     them, and `maillab clean`'s work removes them on the server through SSH."""
     servers, sshd = two_servers
-    proc = subprocess.Popen([sys.executable, "-m", "tests.lab.cluster_net_runner",
-                             str(sshd.port), sshd.dir], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True)
+    proc = _start_runner(sshd)
     try:
         assert proc.stdout.readline().strip() == "up"
     finally:
