@@ -106,10 +106,12 @@ def report_value(run, key):
 
 @answer
 def field(run, event, name, service=None, index=1, length=False, where=None):
-    """Field ``name`` of the ``index``-th ``event`` event whose fields match ``where``
-    (a table, e.g. {name = "mx2"}); ``length``: how many items the field lists."""
-    e = _nth(select_events(run.events, event, service, **(where or {})), index)
-    if e is None or name not in e:
+    """Field ``name`` of the ``index``-th ``event`` event that has it and whose fields
+    match ``where`` (a table, e.g. {name = "mx2"}); ``length``: how many items the
+    field lists."""
+    e = _nth([e for e in select_events(run.events, event, service, **(where or {}))
+              if name in e], index)
+    if e is None:
         return None
     value = e[name]
     if length:

@@ -189,3 +189,17 @@ def test_the_commands_list_print_solve_and_check(tmp_path, capsys, monkeypatch):
     assert maillab_cli.main(["exercise", "check", "2", "--report", str(tmp_path),
                              "--answers", str(answers)]) == 2
     assert maillab_cli.main(["exercise", "99"]) == 2
+
+
+def test_exercise_13_names_the_replacement_data_center_even_when_mx2_answers_at_teardown(tmp_path):
+    # when the lab comes down the partition is lifted before the relay stops; the relay
+    # may then see mx2 again and log a "restore", which carries no data center
+    decide = lambda ts, name, decision, **kw: runs.ev(ts, "relay1", "relay", "recovery_decision",
+                                                       name=name, decision=decision, **kw)
+    run = saved_run.load(runs.write_run(tmp_path / "ex13", [
+        decide(4.0, "mx2", "create", dc="dc1"),
+        decide(4.1, "mx1", "recreate", dc="dc1"),
+        decide(9.0, "mx2", "restore")]))
+    computed = grading.solve(catalog.load(13), run)
+    assert computed["mx2_decision"] == "create" and computed["mx1_decision"] == "recreate"
+    assert computed["mx2_replacement_dc"] == "dc1"
