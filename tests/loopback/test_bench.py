@@ -26,6 +26,7 @@ def test_master_cf_moves_smtpd_and_drops_chroot():
 
 
 @needs_postfix
+@pytest.mark.needs_cmd("smtp-sink")
 def test_bench_small_run_prints_json_and_delivers_all():
     out = io.StringIO()
     try:
@@ -34,10 +35,12 @@ def test_bench_small_run_prints_json_and_delivers_all():
         pytest.skip(str(e))
     last = json.loads(out.getvalue().strip().splitlines()[-1])
     assert set(last) == {"sessions", "ours_ingest_per_s", "postfix_ingest_per_s",
-                         "ingest_ratio", "ours_per_s", "postfix_per_s", "ratio"}
+                         "ingest_ratio", "ours_per_s", "postfix_per_s", "ratio", "lost",
+                         "duplicated"}
     assert last["ours_per_s"] > 0 and last["postfix_per_s"] > 0
     assert last["ours_ingest_per_s"] > 0 and last["postfix_ingest_per_s"] > 0
-    assert result["sink_delivered"] == 100      # 50 through each relay
+    assert result["sink_received"] == 100      # 50 through each relay
+    assert last["lost"] == 0 and last["duplicated"] == 0
 
 
 @needs_root
