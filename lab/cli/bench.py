@@ -167,7 +167,7 @@ def _bench_relay(messages, sessions, size, out, timeout, receivers=1, keep=None)
     ours = postfix = None
     sinks = []
     try:
-        sink = SinkDump(os.path.join(base, "ours"), free_port())
+        sink = SinkDump(os.path.join(base, "ours"), free_port(), dump_room(messages, size))
         sinks.append(sink)
         ours = Server("servers.relay", ["--domain", DOMAIN, "--queue", os.path.join(base, "queue"),
                                         "--listen", "127.0.0.1", "--port", 0,
@@ -185,7 +185,8 @@ def _bench_relay(messages, sessions, size, out, timeout, receivers=1, keep=None)
               % (ours_in, messages, ours_s, ours_rate), file=out, flush=True)
         ours.stop()
         sink.stop()
-        sink = SinkDump(os.path.join(base, "postfix-sink"), free_port())
+        sink = SinkDump(os.path.join(base, "postfix-sink"), free_port(),
+                        dump_room(messages, size))
         sinks.append(sink)
         postfix = PostfixRelay(os.path.join(base, "postfix"), free_port(), sink.port)
         postfix.start()
@@ -253,16 +254,37 @@ def children_named(parent_pid, name):
     return found
 
 
+MEMORY = "/dev/shm"
+
+
+def free_bytes(path):
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
+
+
+def sink_files_parent(base, room):
+    """Where a sink's files go: memory if it has ``room`` twice over, else ``base``."""
+    return MEMORY if free_bytes(MEMORY) > 2 * room else base
+
+
+def dump_room(messages, size):
+    """Bytes a sink's files take for ``messages`` of ``size`` (headers added on the way)."""
+    return messages * (size + 2048)
+
+
 class SinkDump:
     """Postfix's ``smtp-sink`` on a port, each message dumped to a file:
     the receiving side that counts what arrived, and when.  The files go to
-    memory (``/dev/shm``) where there is one: on a disk, creating a file per
+    memory (``/dev/shm``) where there is one with room for ``room`` bytes
+    twice over (a container's may be 64 MB): on a disk, creating a file per
     message made the sink cost as much CPU as the relay under test."""
 
-    def __init__(self, base, port):
+    def __init__(self, base, port, room):
         os.makedirs(base, exist_ok=True)
-        memory = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        self.dir = tempfile.mkdtemp(prefix="maillab-sink-", dir=memory or base)
+        self.dir = tempfile.mkdtemp(prefix="maillab-sink-", dir=sink_files_parent(base, room))
         shutil.chown(self.dir, "postfix")
         self.port = port
         self.proc = subprocess.Popen(
@@ -335,7 +357,7 @@ def _backlog_ours(base, hop_port, n, sessions, size, timeout, out):
               "held message; %d after a restart); ready %.2f s after a restart"
               % (result["ingest_per_s"], baseline, held, result["rss_per_held_bytes"],
                  result["rss_per_loaded_bytes"], ready_s), file=out, flush=True)
-        sink = SinkDump(os.path.join(base, "ours"), hop_port)
+        sink = SinkDump(os.path.join(base, "ours"), hop_port, dump_room(n, size))
         flushed_at = time.time()
         # what `postqueue -f` is to Postfix: SIGUSR1, every held message due now
         subprocess.run([sys.executable, "-m", "servers.relay", "--flush", "--queue", queue],
@@ -376,7 +398,7 @@ def _backlog_postfix(base, hop_port, n, sessions, size, timeout, out):
         print("postfix:   ingest %.1f msg/s while holding; qmgr RSS %d KB -> %d KB; ready "
               "%.2f s after a restart" % (result["ingest_per_s"], baseline, held, ready_s),
               file=out, flush=True)
-        sink = SinkDump(os.path.join(base, "pf"), hop_port)
+        sink = SinkDump(os.path.join(base, "pf"), hop_port, dump_room(n, size))
         flushed_at = time.time()
         subprocess.run(["postqueue", "-c", postfix.etc, "-f"], check=True,
                        capture_output=True, timeout=60)

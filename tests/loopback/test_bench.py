@@ -60,3 +60,12 @@ def test_backlog_small_run_holds_then_delivers_everything_once():
     assert "rss_per_held_bytes" in result["ours"] and "restart_ready_s" in result["ours"]
     text = out.getvalue()
     assert "our relay" in text and "postfix" in text and "drain, msg/s" in text
+
+
+def test_the_sinks_files_go_to_memory_only_where_it_has_room(monkeypatch, tmp_path):
+    from lab.cli import bench
+    room = bench.dump_room(100000, 1024)
+    monkeypatch.setattr(bench, "free_bytes", lambda path: 64 << 20)       # a container's
+    assert bench.sink_files_parent(str(tmp_path), room) == str(tmp_path)
+    monkeypatch.setattr(bench, "free_bytes", lambda path: 12 << 30)
+    assert bench.sink_files_parent(str(tmp_path), room) == bench.MEMORY
