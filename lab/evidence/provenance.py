@@ -6,7 +6,7 @@ Every service writes one log of its own, ``<run dir>/<host>[.genN]/events.jsonl`
 client). The reader here stamps each line with the host and service that own
 its file. A line that names another service or another host keeps what it
 claimed in ``claimed`` and is counted as a forgery by the verdict
-(``lab.verdict.claims``): a relay writing a ``created`` line into its own log is
+(``lab.verdict.counting``): a relay writing a ``created`` line into its own log is
 the relay speaking, not the provisioner.
 """
 import glob

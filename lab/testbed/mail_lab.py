@@ -684,7 +684,7 @@ class Lab:
     def _wait_ready_from_router(self, info, services):
         """The provisioner's readiness probe, from the new server's data-center router
         (its own address, not the relay's): on the wire it is never taken for one of
-        the relay's connection attempts (lab/verdict/claims.py counts the relay's
+        the relay's connection attempts (lab/verdict/wire.py counts the relay's
         SYNs by their source address)."""
         router = self.net.get(self.plan.dc(info.dc).router)
         # a new machine: the router learns its MAC afresh, as from a gratuitous ARP

@@ -16,7 +16,7 @@ deferred-queue scan can pick a message up again in the very second its
 delivery agent defers it, while the agent still holds the file's lock: qmgr
 logs "skipped, still being delivered" and the file waits in the incoming queue
 until new mail arrives, which at the end of a run never comes. A backoff of B
-seconds is due B-2 to B s after the failure (lab.verdict.claims.RETRY_CLOCK);
+seconds is due B-2 to B s after the failure (lab.verdict.retries.RETRY_CLOCK);
 three seconds keep a just-deferred file out of the scans of the next second too.
 """
 import dataclasses

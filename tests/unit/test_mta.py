@@ -15,6 +15,7 @@ from lab.testbed import mta_postfix
 from lab.testbed.mta_log import StampedLog
 from lab.testbed.mta_role import SHORTEST_BACKOFF, MtaRole, Timing
 from lab.verdict import claims as checker
+from lab.verdict import counting, retries
 from tests.unit.run_fixtures import relay_failover_run
 
 RELAY_ROLE = MtaRole("relay", "relay1.lab.example.org", "10.0.1.3", "10.0.2.53",
@@ -135,7 +136,7 @@ def test_postfix_log_lines_become_the_relay_events_the_verdict_reads():
         (14.0, "delivered", "<client1-1-3@maillab>", None)]
     assert events[3]["server"] == "mx1.lab.example.org[10.0.1.10]:25"
     assert "Connection timed out" in events[1]["error"]
-    assert checker._cached(events[2]) and not checker._cached(events[1])
+    assert retries._cached(events[2]) and not retries._cached(events[1])
 
 
 def test_a_postfix_queue_is_its_message_files(tmp_path):
@@ -157,7 +158,7 @@ def test_a_message_left_in_postfix_says_which_queue_and_when_postfix_tries_it_ne
             for e in postfix_queue.read_queue(str(tmp_path), clock=lambda: 1000.5)}
     assert (left["A1B2C3"]["queue"], left["A1B2C3"]["next_try_in"]) == ("deferred", 1.5)
     assert (left["D4E5F6"]["queue"], left["D4E5F6"]["next_try_in"]) == ("active", None)
-    detail = {c.name: c.detail for c in checker._core_checks(
+    detail = {c.name: c.detail for c in counting._core_checks(
         Evidence(scenario=None, ledger=[], mails=[], queued=list(left.values()), events=[],
                  topology={}),
         {}, {}, [], [], [])}["queue drained"]
@@ -207,10 +208,10 @@ def test_with_maillabs_relay_the_same_claims_are_judged(tmp_path):
 
 def test_a_whole_second_retry_clock_may_retry_up_to_a_second_early():
     relay = scenario.load("relay-failover-postfix").relay
-    assert checker.retry_bounds(relay, 1)[0] == pytest.approx(2.65)
-    assert checker.retry_bounds(relay, 1, checker.RETRY_CLOCK["postfix"])[0] == \
+    assert retries.retry_bounds(relay, 1)[0] == pytest.approx(2.65)
+    assert retries.retry_bounds(relay, 1, retries.RETRY_CLOCK["postfix"])[0] == \
         pytest.approx(0.65)
-    assert checker.retry_bounds(relay, 2, 1.0) == pytest.approx((1.65, 6.0))
+    assert retries.retry_bounds(relay, 2, 1.0) == pytest.approx((1.65, 6.0))
 
 
 def test_a_later_answer_to_a_port_used_again_is_another_connections(tmp_path):
@@ -224,10 +225,10 @@ def test_a_later_answer_to_a_port_used_again_is_another_connections(tmp_path):
     later = Frame(108.0, "relay", "b", "a", "tcp", mx1, relay, sport=25, dport=35357, flags="SA")
     evidence.frames = [syn, later]
     ct = evidence.scenario.relay.connect_timeout
-    assert checker._failed_at(evidence, [syn], mx1) == [100.0 + ct]
+    assert retries._failed_at(evidence, [syn], mx1) == [100.0 + ct]
     answered = dataclasses.replace(later, ts=100.2)
     evidence.frames = [syn, answered]
-    assert checker._failed_at(evidence, [syn], mx1) == [100.2]
+    assert retries._failed_at(evidence, [syn], mx1) == [100.2]
 
 
 def test_first_retry_is_the_relays_first_failure_to_its_first_retry(tmp_path):
