@@ -3,8 +3,6 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -12,6 +10,7 @@ from lab.cli.bench import bench_backlog, bench_relay
 from lab.testbed.mta_postfix import master_cf
 from lab.host.lock import LabBusy
 from lab.host.waiting import NotReady, wait_until
+from tests.lab.test_signals import Command, assert_clean, machine, orphans, snapshot  # noqa: F401
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (Postfix runs as root)")
 
@@ -75,28 +74,7 @@ def test_the_sinks_files_go_to_memory_only_where_it_has_room(monkeypatch, tmp_pa
     assert bench.sink_files_parent(str(tmp_path), room) == bench.MEMORY
 
 
-BENCH_PROGRAMS = {"smtp-sink", "smtp-source", "master", "qmgr", "pickup", "smtpd", "smtp",
-                  "cleanup", "trivial-rewrite", "anvil", "scache", "bounce"}
-
-
-def _bench_processes():
-    """{pid: name} of the programs a bench run starts: the sinks, the client,
-    Postfix's daemons and our relay with its receivers."""
-    found = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                argv = f.read().split(b"\0")
-            with open("/proc/%s/comm" % pid) as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if comm in BENCH_PROGRAMS or b"servers.relay" in argv or b"servers.relay.receiver" in argv:
-            found[int(pid)] = comm
-    return found
-
-
-def _bench_dirs():
+def bench_dirs():
     return ({"/tmp/" + n for n in os.listdir("/tmp") if n.startswith("maillab-bench-")}
             | {"/dev/shm/" + n for n in os.listdir("/dev/shm") if n.startswith("maillab-sink-")})
 
@@ -104,36 +82,22 @@ def _bench_dirs():
 @needs_postfix
 @pytest.mark.needs_cmd("smtp-sink")
 @pytest.mark.parametrize("during", ["our relay", "postfix"])
-def test_sigterm_stops_the_bench_and_leaves_no_process_or_file(during):
+def test_sigterm_stops_the_bench_and_leaves_no_process_or_file(during, machine, tmp_path):
     """``maillab bench relay`` stopped while one side takes mail: 143, and its
-    sinks, client, relay or Postfix and their files are gone."""
-    processes, dirs = _bench_processes(), _bench_dirs()
+    sinks, client, relay or Postfix and their files are gone (what it leaves
+    running comes to this process, the subreaper: tests/lab/test_signals.py)."""
+    before, dirs = snapshot(), bench_dirs()
     # the line printed just before the side named by ``during`` starts taking mail
     started = {"our relay": "sink: smtp-sink", "postfix": "our relay: ingest"}[during]
-    bench = subprocess.Popen([sys.executable, "-m", "lab.cli.maillab", "bench", "relay",
-                              "--messages", "3000", "--sessions", "10"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        lines = []
-        for line in bench.stdout:
-            lines.append(line)
-            if started in line:
-                break
-        assert lines and started in lines[-1], "".join(lines)
-        bench.send_signal(signal.SIGTERM)
-        rest = bench.stdout.read()
-        assert bench.wait(timeout=60) == 128 + signal.SIGTERM, "".join(lines) + rest
-    finally:
-        if bench.poll() is None:
-            bench.kill()
-            bench.wait()
-    assert "stopped by SIGTERM" in rest
-
-    def left():
-        return ({p: n for p, n in _bench_processes().items() if p not in processes},
-                _bench_dirs() - dirs)
+    command = Command(["bench", "relay", "--messages", "3000", "--sessions", "10"], machine,
+                      str(tmp_path))
+    command.wait_for(started)
+    assert command.stop(signal.SIGTERM) == 128 + signal.SIGTERM, command.output
     # the relay's receivers end when the kernel tells them their parent is gone
     try:
-        wait_until(lambda: left() == ({}, set()), 10, "the bench's processes and files gone")
+        wait_until(lambda: orphans() == [] and bench_dirs() <= dirs, 10,
+                   "the bench's processes and files gone")
     except NotReady:
-        assert left() == ({}, set())
+        pass
+    assert_clean(before, command, signal.SIGTERM, "maillab bench")
+    assert bench_dirs() <= dirs
