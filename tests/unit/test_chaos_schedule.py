@@ -55,6 +55,7 @@ def test_every_fault_names_real_hosts_links_and_services(topo, seed):
         if f.name == "destroy":
             assert servers[f.args[0]] == "mx"
             destroyed[f.args[0]] = f.at
+        # f.at, f.duration: seconds the seeded plan says, not measured: no clock is read
         for h, at in destroyed.items():   # nothing aims at a destroyed host afterwards
             if f.name != "destroy" or f.args[0] != h:
                 assert h not in chaos_schedule.hosts_named(f) or f.at + f.duration <= at, f
@@ -66,7 +67,7 @@ def test_bounded_by_duration_and_intensity(topo, duration, intensity):
     for seed in range(1, 11):
         s = generate(topo, seed, duration=duration, intensity=intensity)
         assert len(s.faults) <= round(intensity * duration / 10)
-        for f in s.faults:
+        for f in s.faults:              # planned seconds, not measured
             assert 0 <= f.at <= 0.75 * duration
             assert f.duration <= max(1.0, min(10.0, duration / 4)) or f.name == "destroy"
         assert s.traffic.count == round(2 * duration)
